@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine: `make app` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+
+.PHONY: app test install install-test chromium demo clean-demo bench
+
+$(VENV)/.runtime: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime requirements-test.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-test: $(VENV)/.test
+
+# Debian's Chromium for the browser tests (only when run as root and it is missing).
+chromium:
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+demo: $(VENV)/.runtime
+	$(BIN)/rascore demo --if-absent
+
+app: demo
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: $(VENV)/.test chromium
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.test
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,62 @@
+"""``rascore ingest``: import files, folders or a manifest CSV, with a per-file report."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rascore.cli import CliError
+from rascore.ingest import RowError, entries_from_manifest, entries_from_paths, ingest
+from rascore.project import open_project
+from rascore.scale import COHORTS, MODALITIES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``ingest``."""
+    parser = sub.add_parser(
+        "ingest", help="import scans (DICOM, images, clips)",
+        description="Import scans: files, folders (recursive) or a manifest CSV with columns "
+        "path, modality, cohort, patient, joint, side and optional readers' grades "
+        "sh:NAME, pd:NAME and reference_sh, reference_pd. Paths in a manifest are relative to "
+        "its folder. Each bad file is reported on one line and skipped; the exit code is 1 when "
+        "anything was rejected.")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    parser.add_argument("--manifest", type=Path, metavar="CSV")
+    parser.add_argument("--modality", type=str.upper, choices=tuple(MODALITIES),
+                        help="modality of the files given as PATH")
+    parser.add_argument("--cohort", choices=COHORTS, default="train",
+                        help="cohort of the files given as PATH (default train)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_ingest)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    if not args.paths and not args.manifest:
+        raise CliError("give files, folders or --manifest CSV")
+    entries = []
+    if args.manifest:
+        if not args.manifest.is_file():
+            raise CliError(f"{args.manifest}: no such manifest")
+        try:
+            entries += entries_from_manifest(args.manifest)
+        except RowError as exc:
+            raise CliError(str(exc)) from None
+    entries += entries_from_paths(args.paths, args.modality, args.cohort)
+    project = open_project()
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(entries), unit="file", disable=args.quiet or None, file=sys.stderr,
+               leave=False)
+
+    def report(entry, status, reason):
+        bar.update(1)
+        if status == "rejected":
+            bar.write(f"rejected {entry.display}: {reason}", file=sys.stderr)
+        elif status == "duplicate":
+            bar.write(f"duplicate {entry.display}: already in the project", file=sys.stderr)
+
+    result = ingest(project, entries, on_result=report)
+    bar.close()
+    print(result.summary())
+    return 0 if result.ok else 1

@@ -1,0 +1,144 @@
+"""Build the demo project: the simulated cohort imported the way real scans are, readers, labels.
+
+Stills are written as PNG and clips as H.264 MP4 (15 fps), then ingested through
+``rascore.media`` exactly like an upload, so decoding, the cache and the store are the real ones.
+"""
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rascore import scale
+from rascore.project import Project
+
+DEMO_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("demo-admin", "admin", "expert"),
+    ("demo-expert", "expert", "expert"),
+    ("demo-reader", "reader", "intermediate"),
+)
+
+
+@dataclass
+class DemoResult:
+    """What the demo build created; passwords are shown once and never stored in clear."""
+
+    items: int = 0
+    annotations: int = 0
+    references: dict[str, int] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)
+
+
+def encode(sim) -> tuple[bytes, str]:
+    """A simulated item as the file a scanner export would give: PNG still or MP4 clip."""
+    import imageio.v3 as iio
+
+    if sim.frames.shape[0] == 1:
+        return iio.imwrite("<bytes>", sim.frames[0], extension=".png"), "png"
+    data = iio.imwrite("<bytes>", sim.frames, extension=".mp4", fps=sim.fps or 15,
+                       codec="libx264", quality=8, macro_block_size=16)
+    return data, "mp4"
+
+
+def _truth_npz(sim) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, synovium=sim.synovium, doppler=sim.doppler,
+                        bone_line=sim.bone_line)
+    return buffer.getvalue()
+
+
+def _render_encode(spec):
+    """Worker: render one item and encode it and its masks (runs in a child process)."""
+    from rascore.synth import render_item
+
+    sim = render_item(spec)
+    data, ext = encode(sim)
+    return spec, data, ext, _truth_npz(sim)
+
+
+def rendered(specs, workers: int) -> Iterator[tuple]:
+    """Render and encode items in worker processes, in order."""
+    if workers <= 1:
+        yield from map(_render_encode, specs)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_render_encode, specs, chunksize=4)
+
+
+def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: int = 2,
+               progress: Callable[[int, int], None] | None = None,
+               password_rounds: int = 12) -> DemoResult:
+    """Generate and import the simulated cohort, its readers, their reads and the reference."""
+    from rascore.auth import add_user
+    from rascore.media import ingest_bytes, pseudonym
+    from rascore.synth import READERS, adjudicate, plan_cohort, simulate_reads
+
+    store = project.store
+    if store.has_source("demo"):
+        raise RuntimeError("this project already holds the demo cohort")
+    specs = plan_cohort(size, seed)
+    result = DemoResult()
+    truth_dir = project.settings.truth_dir
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    item_ids: dict[str, int] = {}
+    batch: list[tuple] = []
+
+    def flush() -> None:
+        with store.transaction():
+            for spec, ing, mask_rel in batch:
+                store.add_media(ing.sha256, format=ing.format, kind=ing.kind,
+                                nbytes=project.media.media_path(ing.sha256).stat().st_size,
+                                frames=ing.frames, height=ing.height, width=ing.width,
+                                fps=ing.fps, meta=ing.meta)
+                item_id = store.add_item(
+                    media_sha256=ing.sha256, modality=spec.modality, cohort=spec.cohort,
+                    frames=ing.frames, fps=ing.fps, patient=pseudonym(spec.patient, project.key),
+                    joint=spec.joint, side=spec.side, scanner_profile=spec.scanner_profile,
+                    source="demo", external_key=spec.key)
+                store.set_truth(item_id, spec.sh, spec.pd, mask_rel)
+                item_ids[spec.key] = item_id
+        batch.clear()
+
+    for done, (spec, data, ext, truth) in enumerate(rendered(specs, workers), start=1):
+        ing = ingest_bytes(data, f"{spec.key}.{ext}", project.media, project.key)
+        mask_rel = f"truth/{spec.key}.npz"
+        (truth_dir / f"{spec.key}.npz").write_bytes(truth)
+        batch.append((spec, ing, mask_rel))
+        if len(batch) >= 64:
+            flush()
+        if progress:
+            progress(done, len(specs))
+    flush()
+    result.items = len(item_ids)
+
+    reads = simulate_reads(specs, seed)
+    by_key = {spec.key: spec for spec in specs}
+    reads_by_item: dict[str, list] = {}
+    with store.transaction():
+        users = {}
+        for reader in READERS:
+            existing = store.user(reader.name)
+            users[reader.name] = existing["id"] if existing else store.add_user(
+                reader.name, reader.role, reader.level)
+        for read in reads:
+            store.add_annotation(item_ids[read.item_key], users[read.reader], read.sh,
+                                 read.pd if scale.modality(by_key[read.item_key].modality).doppler else None,
+                                 seconds=read.seconds)
+            reads_by_item.setdefault(read.item_key, []).append(read)
+        for key, item_id in item_ids.items():
+            sh, pd, method = adjudicate(by_key[key], reads_by_item.get(key, []))
+            store.set_reference(item_id, sh, pd, method)
+            result.references[method] = result.references.get(method, 0) + 1
+        store.audit("demo.build", detail={"size": size, "seed": seed, "items": result.items})
+    result.annotations = len(reads)
+
+    for name, role, level in DEMO_ACCOUNTS:
+        if store.user(name) is None:
+            password = secrets.token_urlsafe(12)
+            add_user(store, name, role, level, password, rounds=password_rounds)
+            result.accounts[name] = password
+    return result

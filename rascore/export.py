@@ -1,0 +1,53 @@
+"""Export of labels and the reference standard as CSV or Parquet."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from rascore.store import Store
+
+LABEL_COLUMNS = ("item_id", "media_sha256", "modality", "cohort", "patient", "joint", "side",
+                 "reader", "role", "level", "sh", "pd", "combined", "not_assessable", "reason",
+                 "seconds", "created_at")
+REFERENCE_COLUMNS = ("item_id", "media_sha256", "modality", "cohort", "patient", "joint", "side",
+                     "sh", "pd", "combined", "method", "decided_by", "created_at")
+TABLES = {"labels": (Store.label_rows, LABEL_COLUMNS),
+          "reference": (Store.reference_rows, REFERENCE_COLUMNS)}
+
+
+def rows(store: Store, table: str) -> tuple[Iterable[dict], tuple[str, ...]]:
+    """The rows and columns of an exportable table."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+    fetch, columns = TABLES[table]
+    return fetch(store), columns
+
+
+def to_csv(records: Iterable[dict], columns: tuple[str, ...]) -> str:
+    """CSV text with a header row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def write(store: Store, table: str, out: Path, fmt: str = "csv") -> int:
+    """Write a table to a file (atomically) as CSV or Parquet; returns the row count."""
+    import os
+
+    import pandas as pd
+
+    records, columns = rows(store, table)
+    frame = pd.DataFrame(list(records), columns=list(columns))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if fmt == "parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        tmp.write_text(to_csv(frame.to_dict("records"), columns), encoding="utf-8")
+    os.replace(tmp, out)
+    return len(frame)

@@ -1,0 +1,270 @@
+"""Batch import of scans into a project: files, folders or a manifest CSV, one report at the end.
+
+Each file is all or nothing: validated, decoded, de-identified, stored and cached by
+``rascore.media``, then recorded in one store transaction; on any failure nothing of that file
+remains (no media file, no cache entry, no row) and the batch goes on.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rascore import scale
+from rascore.project import Project
+
+MANIFEST_COLUMNS = ("path", "modality", "cohort", "patient", "joint", "side")
+_JOINT = re.compile(r"^[A-Za-z0-9 _-]{1,32}$")
+_SIDES = {"l": "L", "left": "L", "r": "R", "right": "R"}
+
+
+class RowError(ValueError):
+    """A manifest row or file that cannot be imported, with the reason."""
+
+
+@dataclass
+class Entry:
+    """One file to import with what is known about it."""
+
+    path: Path
+    display: str
+    modality: str | None = None
+    cohort: str = "train"
+    patient: str | None = None
+    joint: str | None = None
+    side: str | None = None
+    grades: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    reference: tuple[int, int | None] | None = None
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """What a batch did: item ids imported, duplicates, rejected files with reasons."""
+
+    imported: list[int] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return not self.rejected
+
+    def summary(self) -> str:
+        """One closing line."""
+        return (f"imported {len(self.imported)}, duplicates {len(self.duplicates)}, "
+                f"rejected {len(self.rejected)}")
+
+
+def _grade(value: str, what: str) -> int | None:
+    value = (value or "").strip()
+    if value == "":
+        return None
+    try:
+        return scale.check_grade(float(value) if "." in value else int(value), what)
+    except (ValueError, scale.InvalidGrade) as exc:
+        raise RowError(str(exc) if isinstance(exc, scale.InvalidGrade)
+                       else f"{what} must be an integer 0-3, got {value!r}") from None
+
+
+def _pair(mod: scale.Modality, sh: int | None, pd: int | None, who: str) -> tuple[int, int | None]:
+    """Validate one reader's grades for a modality (PD needed on Doppler items, refused on grey)."""
+    if sh is None:
+        raise RowError(f"{who}: PD given without SH")
+    if mod.doppler:
+        if pd is None:
+            raise RowError(f"{who}: a {mod.code} item needs PD as well as SH")
+        if not scale.is_valid_pair(sh, pd):
+            raise RowError(f"{who}: SH 0 with PD {pd} is not a valid EOSS combination")
+    elif pd is not None:
+        raise RowError(f"{who}: {mod.code} is greyscale and has no PD grade")
+    return sh, pd
+
+
+def _within(folder: Path, relative: str) -> Path:
+    """Resolve a manifest path, refusing absolute paths and any that escape the manifest folder."""
+    if not relative.strip():
+        raise RowError("empty path")
+    raw = Path(relative)
+    if raw.is_absolute() or relative.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", relative):
+        raise RowError("absolute paths are not allowed in a manifest")
+    if ".." in raw.parts:
+        raise RowError("the path escapes the manifest's folder ('..')")
+    resolved = (folder / raw).resolve()
+    if not resolved.is_relative_to(folder.resolve()):
+        raise RowError("the path escapes the manifest's folder (through a link)")
+    return resolved
+
+
+def _describe(entry: Entry, modality: str | None, cohort: str | None, patient: str | None,
+              joint: str | None, side: str | None) -> None:
+    """Fill and validate an entry's fields; sets entry.error instead of raising."""
+    try:
+        if modality:
+            entry.modality = scale.modality(modality).code
+        entry.cohort = scale.cohort(cohort) if cohort else "train"
+        entry.patient = (patient or "").strip() or None
+        joint = (joint or "").strip()
+        if joint and not _JOINT.match(joint):
+            raise RowError(f"joint {joint!r} is not a short name such as MCP2")
+        entry.joint = joint or None
+        side = (side or "").strip().lower()
+        if side and side not in _SIDES:
+            raise RowError(f"side must be L or R, got {side!r}")
+        entry.side = _SIDES.get(side)
+    except (ValueError, RowError) as exc:
+        entry.error = str(exc)
+
+
+def entries_from_manifest(manifest: Path) -> list[Entry]:
+    """Read a manifest CSV; a bad row becomes an entry carrying its error, so the batch goes on."""
+    folder = manifest.parent
+    with open(manifest, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in ("path", "modality") if c not in columns]
+        if missing:
+            raise RowError(f"{manifest.name}: missing column(s) {', '.join(missing)}")
+        readers = sorted({c.split(":", 1)[1] for c in columns if c.startswith(("sh:", "pd:"))})
+        entries = []
+        for lineno, raw in enumerate(reader, start=2):
+            row = {(k or "").strip(): (v or "") for k, v in raw.items()}
+            rel = row.get("path", "")
+            entry = Entry(path=folder / rel, display=f"{manifest.name}:{lineno} {rel}")
+            try:
+                entry.path = _within(folder, rel)
+            except RowError as exc:
+                entry.error = str(exc)
+                entries.append(entry)
+                continue
+            _describe(entry, row.get("modality") or "?", row.get("cohort"), row.get("patient"),
+                      row.get("joint"), row.get("side"))
+            if entry.error is None:
+                try:
+                    mod = scale.modality(entry.modality)
+                    for name in readers:
+                        sh = _grade(row.get(f"sh:{name}", ""), f"sh:{name}")
+                        pd = _grade(row.get(f"pd:{name}", ""), f"pd:{name}")
+                        if sh is not None or pd is not None:
+                            entry.grades[name] = _pair(mod, sh, pd, name)
+                    ref_sh = _grade(row.get("reference_sh", ""), "reference_sh")
+                    ref_pd = _grade(row.get("reference_pd", ""), "reference_pd")
+                    if ref_sh is not None or ref_pd is not None:
+                        entry.reference = _pair(mod, ref_sh, ref_pd, "reference")
+                except RowError as exc:
+                    entry.error = str(exc)
+            entries.append(entry)
+    return entries
+
+
+def entries_from_paths(paths: Iterable[Path], modality: str | None, cohort: str | None) -> list[Entry]:
+    """Files and folders (walked recursively, hidden files skipped), all of one modality and cohort."""
+    entries: list[Entry] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*")
+                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found = [(p, str(p)) for p in files]
+        else:
+            found = [(path, str(path))]
+        for file, display in found:
+            entry = Entry(path=file, display=display)
+            if not file.exists():
+                entry.error = "no such file"
+            elif modality is None:
+                entry.error = "no modality: give --modality SGS|DGS|SPD|DPD or a manifest"
+            else:
+                _describe(entry, modality, cohort, None, None, None)
+            entries.append(entry)
+    return entries
+
+
+def _check_frames(mod: scale.Modality, frames: int) -> None:
+    if mod.dynamic and frames < 2:
+        raise RowError(f"{mod.code} is a dynamic modality but the file has a single frame")
+    if not mod.dynamic and frames != 1:
+        raise RowError(f"{mod.code} is a static modality but the file has {frames} frames")
+
+
+def import_entry(project: Project, entry: Entry, limits=None, *, actor_id: int | None = None,
+                 source: str = "import") -> tuple[str, int | None]:
+    """Import one file; returns ("imported", item_id) or ("duplicate", None); raises RowError."""
+    from rascore.media import Limits, MediaError, ingest_file
+
+    if entry.error:
+        raise RowError(entry.error)
+    mod = scale.modality(entry.modality)
+    try:
+        result = ingest_file(entry.path, project.media, project.key, limits or Limits())
+    except MediaError as exc:
+        raise RowError(exc.reason) from None
+    store = project.store
+    try:
+        _check_frames(mod, result.frames)
+        with store.transaction():
+            store.add_media(result.sha256, format=result.format, kind=result.kind,
+                            nbytes=project.media.media_path(result.sha256).stat().st_size,
+                            frames=result.frames, height=result.height, width=result.width,
+                            fps=result.fps, meta=result.meta)
+            if store.find_item(result.sha256, mod.code) is not None:
+                return "duplicate", None
+            patient = entry.patient
+            patient = (_pseudonym(patient, project.key) if patient else result.pseudonym)
+            item_id = store.add_item(
+                media_sha256=result.sha256, modality=mod.code, cohort=entry.cohort,
+                frames=result.frames, fps=result.fps, patient=patient, joint=entry.joint,
+                side=entry.side, source=source)
+            for name, (sh, pd) in sorted(entry.grades.items()):
+                user = store.user(name)
+                user_id = user["id"] if user else store.add_user(name, "reader")
+                store.add_annotation(item_id, user_id, sh, pd)
+            if entry.reference is not None:
+                store.set_reference(item_id, entry.reference[0], entry.reference[1], "import",
+                                    decided_by=actor_id)
+            store.audit("item.import", user_id=actor_id, target=str(item_id),
+                        detail={"sha256": result.sha256, "modality": mod.code,
+                                "cohort": entry.cohort, "readers": len(entry.grades)})
+    except BaseException as exc:
+        if result.is_new:
+            _discard(project.media, result.sha256)
+        if isinstance(exc, Exception) and not isinstance(exc, RowError):
+            raise RowError(f"could not record it: {exc}") from exc
+        raise
+    return "imported", item_id
+
+
+def _discard(media, sha256: str) -> None:
+    """Remove a file this import stored (and its cache entry) after a later step failed."""
+    for path in (media.media_path(sha256), media.cache_path(sha256)):
+        Path(path).unlink(missing_ok=True)
+
+
+def _pseudonym(patient: str, key: bytes) -> str:
+    from rascore.media import pseudonym
+
+    return pseudonym(patient, key)
+
+
+def ingest(project: Project, entries: list[Entry], *, limits=None, actor_id: int | None = None,
+           on_result: Callable[[Entry, str, str | None], None] | None = None) -> IngestReport:
+    """Import entries one by one; each outcome goes to ``on_result(entry, status, reason)``."""
+    report = IngestReport()
+    for entry in entries:
+        try:
+            status, item_id = import_entry(project, entry, limits, actor_id=actor_id)
+        except RowError as exc:
+            report.rejected.append((entry.display, str(exc)))
+            status, reason = "rejected", str(exc)
+        else:
+            reason = None
+            if status == "imported":
+                report.imported.append(item_id)
+            else:
+                report.duplicates.append(entry.display)
+        if on_result:
+            on_result(entry, status, reason)
+    return report

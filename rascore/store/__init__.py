@@ -1,0 +1,7 @@
+"""SQLite store: schema, migrations and every query of the product."""
+from __future__ import annotations
+
+from rascore.store.db import connect, utcnow, write_transaction
+from rascore.store.store import Store, StoreError
+
+__all__ = ["Store", "StoreError", "connect", "utcnow", "write_transaction"]

@@ -1,0 +1,196 @@
+"""Numbered schema migrations (sqlite-utils ``Migrations``), applied under one write lock.
+
+A migration is only ever added, never edited once released: the store records which ran.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from rascore.store.db import write_transaction
+
+migrations = Migrations("rascore")
+
+_GRADE = "BETWEEN 0 AND 3"
+_MODALITY = "IN ('SGS','DGS','SPD','DPD')"
+
+M001 = [
+    # Files, once each, named by the sha256 of the bytes stored (de-identified for DICOM).
+    """CREATE TABLE media (
+        sha256 TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+        format TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('image','clip','dicom')),
+        bytes INTEGER NOT NULL,
+        frames INTEGER NOT NULL CHECK (frames >= 1),
+        height INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        fps REAL,
+        meta_json TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        media_sha256 TEXT NOT NULL REFERENCES media(sha256),
+        modality TEXT NOT NULL CHECK (modality {_MODALITY}),
+        cohort TEXT NOT NULL CHECK (cohort IN ('train','test1','test2')),
+        patient TEXT,
+        joint TEXT,
+        side TEXT CHECK (side IN ('L','R')),
+        dynamic INTEGER NOT NULL CHECK (dynamic IN (0,1)),
+        frames INTEGER NOT NULL,
+        fps REAL,
+        scanner_profile TEXT,
+        source TEXT NOT NULL CHECK (source IN ('demo','import','upload')),
+        external_key TEXT UNIQUE,
+        created_at TEXT NOT NULL,
+        UNIQUE (media_sha256, modality)
+    )""",
+    "CREATE INDEX items_modality_cohort ON items (modality, cohort)",
+    "CREATE INDEX items_patient ON items (patient)",
+    # Simulated items know their truth; masks live in a file under the data folder.
+    f"""CREATE TABLE ground_truth (
+        item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+        sh INTEGER NOT NULL CHECK (sh {_GRADE}),
+        pd INTEGER NOT NULL CHECK (pd {_GRADE}),
+        mask_path TEXT
+    )""",
+    """CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('reader','expert','admin')),
+        level TEXT CHECK (level IN ('junior','intermediate','senior','expert')),
+        password_hash TEXT,
+        active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0,1)),
+        created_at TEXT NOT NULL
+    )""",
+    # Append-only: an edit is a new row that names the row it supersedes; the latest counts.
+    f"""CREATE TABLE annotations (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        sh INTEGER CHECK (sh {_GRADE}),
+        pd INTEGER CHECK (pd {_GRADE}),
+        combined INTEGER CHECK (combined {_GRADE}),
+        not_assessable INTEGER NOT NULL DEFAULT 0 CHECK (not_assessable IN (0,1)),
+        reason TEXT,
+        seconds REAL CHECK (seconds IS NULL OR seconds >= 0),
+        supersedes INTEGER REFERENCES annotations(id),
+        created_at TEXT NOT NULL,
+        CHECK (NOT (sh = 0 AND pd > 0)),
+        CHECK (not_assessable = 1 OR sh IS NOT NULL)
+    )""",
+    "CREATE INDEX annotations_item_user ON annotations (item_id, user_id, id)",
+    "CREATE INDEX annotations_user ON annotations (user_id, item_id)",
+    """CREATE TRIGGER annotations_no_update BEFORE UPDATE ON annotations
+       BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END""",
+    """CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
+       BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END""",
+    """CREATE VIEW latest_annotations AS
+       SELECT a.* FROM annotations a
+       WHERE a.id = (SELECT max(b.id) FROM annotations b
+                     WHERE b.item_id = a.item_id AND b.user_id = a.user_id)""",
+    # The reference standard, append-only too; the latest row per item is the current one.
+    f"""CREATE TABLE reference_labels (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        sh INTEGER NOT NULL CHECK (sh {_GRADE}),
+        pd INTEGER CHECK (pd {_GRADE}),
+        combined INTEGER NOT NULL CHECK (combined {_GRADE}),
+        method TEXT NOT NULL CHECK (method IN ('agreement','adjudication','import')),
+        decided_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        CHECK (NOT (sh = 0 AND pd > 0))
+    )""",
+    "CREATE INDEX reference_item ON reference_labels (item_id, id)",
+    """CREATE TRIGGER reference_no_update BEFORE UPDATE ON reference_labels
+       BEGIN SELECT RAISE(ABORT, 'reference labels are append-only'); END""",
+    """CREATE TRIGGER reference_no_delete BEFORE DELETE ON reference_labels
+       BEGIN SELECT RAISE(ABORT, 'reference labels are append-only'); END""",
+    """CREATE VIEW current_reference AS
+       SELECT r.* FROM reference_labels r
+       WHERE r.id = (SELECT max(s.id) FROM reference_labels s WHERE s.item_id = r.item_id)""",
+    f"""CREATE TABLE model_versions (
+        id INTEGER PRIMARY KEY,
+        modality TEXT NOT NULL CHECK (modality {_MODALITY}),
+        version INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        card_path TEXT,
+        preset TEXT,
+        architecture TEXT,
+        metrics_json TEXT NOT NULL DEFAULT '{{}}',
+        job_id INTEGER REFERENCES jobs(id),
+        created_at TEXT NOT NULL,
+        UNIQUE (modality, version)
+    )""",
+    # One active version per modality, switched atomically by replacing this row.
+    f"""CREATE TABLE active_models (
+        modality TEXT PRIMARY KEY CHECK (modality {_MODALITY}),
+        model_version_id INTEGER NOT NULL REFERENCES model_versions(id),
+        changed_at TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE predictions (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        model_version_id INTEGER NOT NULL REFERENCES model_versions(id),
+        grade INTEGER NOT NULL CHECK (grade {_GRADE}),
+        probs_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (item_id, model_version_id)
+    )""",
+    "CREATE INDEX predictions_model ON predictions (model_version_id)",
+    f"""CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL DEFAULT 'train',
+        modality TEXT CHECK (modality {_MODALITY}),
+        params_json TEXT NOT NULL DEFAULT '{{}}',
+        status TEXT NOT NULL DEFAULT 'queued'
+            CHECK (status IN ('queued','running','succeeded','failed','cancelled')),
+        progress_json TEXT NOT NULL DEFAULT '{{}}',
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        worker TEXT,
+        heartbeat_at TEXT,
+        error TEXT,
+        log_tail TEXT,
+        model_version_id INTEGER REFERENCES model_versions(id),
+        created_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    )""",
+    "CREATE INDEX jobs_status ON jobs (status, id)",
+    """CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id),
+        action TEXT NOT NULL,
+        target TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TABLE project_settings (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL
+    )""",
+]
+
+
+@migrations(name="001_initial")
+def m001_initial(db: Database) -> None:
+    """Every table of the first release."""
+    for statement in M001:
+        db.execute(statement)
+
+
+def apply(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations under ``BEGIN IMMEDIATE``, so concurrent first starts never race."""
+    db = Database(conn, execute_plugins=False)
+    with write_transaction(conn):
+        pending = [m.name for m in migrations.pending(db)]
+        if pending:
+            migrations.apply(db)
+    return pending
