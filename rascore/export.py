@@ -39,15 +39,19 @@ def write(store: Store, table: str, out: Path, fmt: str = "csv") -> int:
     """Write a table to a file (atomically) as CSV or Parquet; returns the row count."""
     import os
 
-    import pandas as pd
-
     records, columns = rows(store, table)
-    frame = pd.DataFrame(list(records), columns=list(columns))
+    records = list(records)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     if fmt == "parquet":
+        import pandas as pd
+
+        frame = pd.DataFrame(records, columns=list(columns))
+        for column in ("sh", "pd", "combined", "not_assessable", "item_id"):
+            if column in frame:
+                frame[column] = frame[column].astype("Int64")  # grades stay integers, gaps stay null
         frame.to_parquet(tmp, index=False)
     else:
-        tmp.write_text(to_csv(frame.to_dict("records"), columns), encoding="utf-8")
+        tmp.write_text(to_csv(records, columns), encoding="utf-8")
     os.replace(tmp, out)
-    return len(frame)
+    return len(records)

@@ -26,8 +26,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="modality of the files given as PATH")
     parser.add_argument("--cohort", choices=COHORTS, default="train",
                         help="cohort of the files given as PATH (default train)")
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help="refuse clips with more frames (default 2000)")
+    parser.add_argument("--max-pixels", type=int, default=None,
+                        help="refuse frames with more pixels (default 40 million)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_ingest)
+
+
+def limits_from(args: argparse.Namespace):
+    """Media limits with the command line's overrides."""
+    from dataclasses import replace
+
+    from rascore.media import Limits
+
+    limits = Limits()
+    if args.max_frames is not None:
+        limits = replace(limits, max_frames=args.max_frames)
+    if args.max_pixels is not None:
+        limits = replace(limits, max_pixels=args.max_pixels)
+    return limits
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -56,7 +74,7 @@ def _ingest(args: argparse.Namespace) -> int:
         elif status == "duplicate":
             bar.write(f"duplicate {entry.display}: already in the project", file=sys.stderr)
 
-    result = ingest(project, entries, on_result=report)
+    result = ingest(project, entries, limits=limits_from(args), on_result=report)
     bar.close()
     print(result.summary())
     return 0 if result.ok else 1
