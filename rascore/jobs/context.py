@@ -1,0 +1,54 @@
+"""What a running job sees: progress reporting, a cancel check between steps, a log tail."""
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any
+
+from rascore.store import Store
+from rascore.store import jobs as job_sql
+
+
+class Cancelled(Exception):
+    """Raised by a job's code between steps after a cancel was requested."""
+
+
+class JobContext:
+    """Handed to a runner: ``on_progress`` and ``should_stop`` are the training loop's callbacks."""
+
+    def __init__(self, store: Store, job_id: int, *, progress_every_s: float = 1.0,
+                 cancel_every_s: float = 0.5, log_lines: int = 40) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.progress_every_s = progress_every_s
+        self.cancel_every_s = cancel_every_s
+        self._log: collections.deque[str] = collections.deque(maxlen=log_lines)
+        self._last_progress = 0.0
+        self._last_cancel_check = 0.0
+        self._cancelled = False
+        self.progress: dict[str, Any] = {}
+
+    @property
+    def log_tail(self) -> str:
+        """The last lines logged by the job."""
+        return "\n".join(self._log)
+
+    def log(self, line: str) -> None:
+        """Append a line to the job's log tail (written with the next progress update)."""
+        self._log.append(f"{time.strftime('%H:%M:%S')} {line}")
+
+    def on_progress(self, progress: dict[str, Any], force: bool = False) -> None:
+        """Record progress in the job row, at most once per ``progress_every_s`` unless forced."""
+        self.progress = dict(progress)
+        now = time.monotonic()
+        if force or now - self._last_progress >= self.progress_every_s:
+            self._last_progress = now
+            job_sql.heartbeat(self.store, self.job_id, self.progress, self.log_tail)
+
+    def should_stop(self) -> bool:
+        """True once a cancel was requested (the row is read at most every ``cancel_every_s``)."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_cancel_check >= self.cancel_every_s:
+            self._last_cancel_check = now
+            self._cancelled = job_sql.cancel_requested(self.store, self.job_id)
+        return self._cancelled
