@@ -230,17 +230,11 @@ def import_entry(project: Project, entry: Entry, limits=None, *, actor_id: int |
                                 "cohort": entry.cohort, "readers": len(entry.grades)})
     except BaseException as exc:
         if result.is_new:
-            _discard(project.media, result.sha256)
+            project.media.discard(result.sha256)
         if isinstance(exc, Exception) and not isinstance(exc, RowError):
             raise RowError(f"could not record it: {exc}") from exc
         raise
     return "imported", item_id
-
-
-def _discard(media, sha256: str) -> None:
-    """Remove a file this import stored (and its cache entry) after a later step failed."""
-    for path in (media.media_path(sha256), media.cache_path(sha256)):
-        Path(path).unlink(missing_ok=True)
 
 
 def _pseudonym(patient: str, key: bytes) -> str:

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rascore.cli.user_cmd",
     "rascore.cli.info_cmd",
     "rascore.cli.metrics_cmd",
+    "rascore.cli.train_cmd",
 )
 
 
