@@ -1,0 +1,44 @@
+"""Evaluation statistics: per-grade AUC with CIs, kappa, ICC, DeLong, calibration, reader study.
+
+Metrics are plain functions taking numpy arrays and returning floats, dicts or small
+dataclasses. An undefined value is NaN with a reason (and an ``UndefinedMetricWarning``), never
+an exception and never a made-up number.
+"""
+from __future__ import annotations
+
+from rascore.evaluate.agreement import (
+    accuracy,
+    confusion,
+    kappa_from_confusions,
+    paired_kappa_bootstrap,
+    sensitivity_specificity,
+    weighted_kappa,
+)
+from rascore.evaluate.auc import (
+    GradeAUC,
+    ROCPoints,
+    macro_auc,
+    macro_from,
+    per_grade_auc,
+    per_grade_auc_models,
+    roc_points,
+)
+from rascore.evaluate.calibration import (
+    ReliabilityCurve,
+    brier_score,
+    expected_calibration_error,
+    reliability_curve,
+)
+from rascore.evaluate.delong import DeLongResult, delong_covariance, delong_per_grade, delong_test
+from rascore.evaluate.icc import ICC_FORMS, icc_table
+from rascore.evaluate.reader_study import grading_summary, reader_study
+from rascore.evaluate.undefined import UndefinedMetricWarning, UndefinedValue, reason_of
+
+__all__ = [
+    "DeLongResult", "GradeAUC", "ICC_FORMS", "ROCPoints", "ReliabilityCurve",
+    "UndefinedMetricWarning", "UndefinedValue", "accuracy", "brier_score", "confusion",
+    "delong_covariance", "delong_per_grade", "delong_test", "expected_calibration_error",
+    "grading_summary", "icc_table", "kappa_from_confusions", "macro_auc", "macro_from",
+    "paired_kappa_bootstrap", "per_grade_auc", "per_grade_auc_models", "reader_study",
+    "reason_of", "reliability_curve", "roc_points", "sensitivity_specificity", "weighted_kappa",
+]

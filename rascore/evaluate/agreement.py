@@ -1,0 +1,159 @@
+"""Agreement between two gradings: accuracy, 4x4 confusion, weighted kappa, per-grade sens/spec.
+
+Grades are the EOSS grades 0-3. Every function passes ``labels=(0, 1, 2, 3)`` to scikit-learn:
+without it a weighted kappa on data lacking a grade would measure distances between the grades
+present (0, 2, 3 would be one step apart), not between the grades themselves.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
+
+from rascore.evaluate.bootstrap import multinomial_counts
+from rascore.evaluate.inputs import N_GRADES, as_grades
+from rascore.evaluate.undefined import UndefinedValue, undefined
+from rascore.scale import GRADES
+
+LABELS = list(GRADES)
+KAPPA_WEIGHTS = ("linear", "quadratic")
+
+
+def _pair(a: ArrayLike, b: ArrayLike, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two gradings of the same items."""
+    first, second = as_grades(a, names[0]), as_grades(b, names[1])
+    if first.size != second.size:
+        raise ValueError(f"{names[0]} has {first.size} items but {names[1]} has {second.size}")
+    return first, second
+
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Share of items graded exactly as the reference; NaN with a reason for no items."""
+    truth, pred = _pair(y_true, y_pred, ("y_true", "y_pred"))
+    if truth.size == 0:
+        return undefined("no items: accuracy is undefined")
+    return float(accuracy_score(truth, pred))
+
+
+def confusion(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
+    """4x4 confusion counts, rows the reference grade 0-3, columns the predicted grade 0-3."""
+    truth, pred = _pair(y_true, y_pred, ("y_true", "y_pred"))
+    if truth.size == 0:
+        return np.zeros((N_GRADES, N_GRADES), dtype=np.int64)
+    return confusion_matrix(truth, pred, labels=LABELS)
+
+
+def _kappa_weights(weights: str) -> np.ndarray:
+    """Disagreement weight matrix |i-j| or (i-j)^2 over grades 0-3, as scikit-learn uses."""
+    if weights not in KAPPA_WEIGHTS:
+        raise ValueError(f"weights must be one of {KAPPA_WEIGHTS}, got {weights!r}")
+    diff = np.subtract.outer(np.arange(N_GRADES), np.arange(N_GRADES))
+    return np.abs(diff).astype(float) if weights == "linear" else (diff**2).astype(float)
+
+
+def weighted_kappa(a: ArrayLike, b: ArrayLike, weights: str = "linear") -> float:
+    """Cohen's weighted kappa of two gradings (scikit-learn), NaN with a reason when undefined.
+
+    Undefined when there are no items or when chance agreement is already perfect (both
+    gradings constant and equal), which makes kappa 0/0.
+    """
+    first, second = _pair(a, b, ("a", "b"))
+    _kappa_weights(weights)
+    if first.size == 0:
+        return undefined("no items: kappa is undefined")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(cohen_kappa_score(first, second, labels=LABELS, weights=weights))
+    if np.isnan(value):
+        return undefined(
+            "expected chance agreement is perfect (both gradings constant and equal): "
+            "kappa is 0/0"
+        )
+    return value
+
+
+def kappa_from_confusions(confusions: np.ndarray, weights: str = "quadratic") -> np.ndarray:
+    """Weighted kappa of many (4, 4) count matrices at once: shape (..., 4, 4) -> (...).
+
+    kappa = 1 - sum(w * observed) / sum(w * expected), expected from the margins; NaN where
+    the denominator is 0. Matches ``cohen_kappa_score`` with sample weights equal to counts.
+    """
+    w = _kappa_weights(weights)
+    obs = np.asarray(confusions, dtype=float)
+    total = obs.sum(axis=(-2, -1))
+    rows, cols = obs.sum(axis=-1), obs.sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = rows[..., :, None] * cols[..., None, :] / total[..., None, None]
+        num = (w * obs).sum(axis=(-2, -1))
+        den = (w * expected).sum(axis=(-2, -1))
+        kappa = 1.0 - num / den
+    return np.where(den > 0, kappa, np.nan)
+
+
+def paired_kappa_bootstrap(
+    reference: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    weights: str = "quadratic",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float | int | str | None]:
+    """Paired case bootstrap of kappa(a, reference) - kappa(b, reference) on the same items.
+
+    Every resample draws items (with replacement) once and scores both gradings on them, so
+    the two kappas stay paired. All resamples at once: a resample is a count vector, its 4x4
+    confusion is a matrix product with the items' one-hot cells. Returns both kappas, the
+    difference, its 95% percentile interval and a two-sided bootstrap p-value
+    ``min(1, 2 * (1 + #(diff on the far side of 0)) / (1 + resamples used))``. Resamples in which
+    either kappa is undefined are left out (``n_boot_excluded``).
+    """
+    ref, first = _pair(reference, a, ("reference", "a"))
+    _, second = _pair(reference, b, ("reference", "b"))
+    kappa_a = weighted_kappa(ref, first, weights)
+    kappa_b = weighted_kappa(ref, second, weights)
+    out: dict[str, float | int | str | None] = {
+        "n": int(ref.size), "kappa_a": kappa_a, "kappa_b": kappa_b,
+        "diff": kappa_a - kappa_b, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan,
+        "n_boot_used": 0, "n_boot_excluded": 0, "reason": None,
+    }
+    if ref.size == 0 or n_boot <= 0:
+        out["reason"] = "no items" if ref.size == 0 else "n_boot is 0"
+        return out
+    cells = np.arange(N_GRADES * N_GRADES)
+    onehot_a = (ref * N_GRADES + first)[:, None] == cells[None, :]
+    onehot_b = (ref * N_GRADES + second)[:, None] == cells[None, :]
+    counts = multinomial_counts(np.random.default_rng(seed), ref.size, n_boot).astype(float)
+    conf_a = (onehot_a.T.astype(float) @ counts).T.reshape(n_boot, N_GRADES, N_GRADES)
+    conf_b = (onehot_b.T.astype(float) @ counts).T.reshape(n_boot, N_GRADES, N_GRADES)
+    diff = kappa_from_confusions(conf_a, weights) - kappa_from_confusions(conf_b, weights)
+    valid = diff[~np.isnan(diff)]
+    out["n_boot_used"], out["n_boot_excluded"] = int(valid.size), int(n_boot - valid.size)
+    if valid.size == 0:
+        out["reason"] = "kappa undefined in every resample: no bootstrap p-value"
+        undefined(str(out["reason"]))
+        return out
+    out["ci_low"], out["ci_high"] = (float(x) for x in np.quantile(valid, [0.025, 0.975]))
+    far = min(int((valid <= 0).sum()), int((valid >= 0).sum()))
+    out["p"] = float(min(1.0, 2.0 * (1 + far) / (1 + valid.size)))
+    return out
+
+
+def sensitivity_specificity(y_true: ArrayLike, y_pred: ArrayLike) -> dict[int, dict]:
+    """Per grade (one against the rest): sensitivity, specificity and the counts behind them.
+
+    Sensitivity is NaN with a reason when the reference has no item of that grade; specificity
+    when every item is of that grade.
+    """
+    truth, pred = _pair(y_true, y_pred, ("y_true", "y_pred"))
+    out: dict[int, dict] = {}
+    for grade in GRADES:
+        pos, called = truth == grade, pred == grade
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        sens = (float((called & pos).sum() / n_pos) if n_pos else UndefinedValue(
+            f"no reference item of grade {grade}: sensitivity undefined"))
+        spec = (float((~called & ~pos).sum() / n_neg) if n_neg else UndefinedValue(
+            f"every reference item is grade {grade}: specificity undefined"))
+        out[grade] = {"sensitivity": sens, "specificity": spec, "n_pos": n_pos, "n_neg": n_neg}
+    return out
