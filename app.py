@@ -1,58 +1,115 @@
-"""RAScore web app. At this stage: the project overview read from the store."""
+"""RAScore web app: the sign-in gate and the navigation between pages (each page is in pages/)."""
 from __future__ import annotations
 
-import pandas as pd
-import plotly.express as px
+import logging
+import re
+from pathlib import Path
+
 import streamlit as st
 
-from rascore.project import open_project
-from rascore.scale import COHORTS, MODALITIES
+from rascore import permissions, session
+from rascore.permissions import PermissionDenied
 
-st.set_page_config(page_title="RAScore", layout="wide")
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("rascore.app")
 
-
-@st.cache_resource
-def project():
-    """One Project per server process; the store opens a connection per thread."""
-    return open_project()
+st.set_page_config(page_title="RAScore", page_icon=":material/ecg_heart:", layout="wide")
 
 
-st.title("RAScore")
-st.caption("EULAR-OMERACT synovitis scoring of joint ultrasound")
+def plain(text: object) -> str:
+    """Text that may carry user input shown literally inside markdown."""
+    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
+
+
+def oidc_configured() -> bool:
+    """True when an [auth] section is in the app's secrets (then single sign-on is offered)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def oidc_claims() -> dict | None:
+    """The identity provider's claims when the visitor came back signed in, else None."""
+    try:
+        return dict(st.user) if st.user.is_logged_in else None
+    except Exception:
+        return None
+
+
+def sign_in_form() -> None:
+    """The sign-in page: local account form, and the single sign-on button when configured."""
+    project = session.shared_project()
+    st.title("RAScore")
+    st.caption("EULAR-OMERACT synovitis scoring of joint ultrasound")
+    if session.was_expired(st.session_state):
+        st.info("You were signed out after a period of inactivity. Sign in again to go on.")
+    left, _ = st.columns([2, 3])
+    with left:
+        with st.form("sign_in", enter_to_submit=True):
+            st.subheader("Sign in")
+            name = st.text_input("User name", key="sign_in.name", autocomplete="username")
+            password = st.text_input("Password", type="password", key="sign_in.password",
+                                     autocomplete="current-password")
+            submitted = st.form_submit_button("Sign in", type="primary")
+        if submitted:
+            try:
+                user = session.sign_in(project, name, password)
+            except session.SignInError as exc:
+                st.error(plain(exc))
+            else:
+                session.begin(st.session_state, user, "password")
+                st.rerun()
+        if oidc_configured():
+            st.divider()
+            claims = oidc_claims()
+            if claims:
+                try:
+                    user = session.oidc_user(project, claims)
+                except session.SignInError as exc:
+                    st.error(plain(exc))
+                    st.button("Sign out of the identity provider", on_click=st.logout)
+                else:
+                    session.begin(st.session_state, user, "oidc")
+                    st.rerun()
+            else:
+                st.button("Sign in with single sign-on", on_click=st.login,
+                          icon=":material/key:", key="sign_in.oidc")
+
+
+def sign_out(project) -> None:
+    """End the session (and the identity provider's, when signed in through it)."""
+    record = st.session_state.get(session.STATE_KEY)
+    session.end(project, st.session_state)
+    if record is not None and record.method == "oidc":
+        st.logout()
+
 
 try:
-    counts = project().store.counts()
+    project = session.shared_project()
+    user = session.current_user(project, st.session_state)
 except Exception as exc:  # a message in the page, never a traceback
-    st.error(f"The project store could not be read: {exc}")
+    log.exception("project could not be opened")
+    st.error(plain(f"The project could not be opened: {exc}"))
     st.stop()
 
-cols = st.columns(4)
-cols[0].metric("Items", counts["items_total"])
-cols[1].metric("Readers", sum(counts["users"].values()))
-cols[2].metric("Annotations", counts["annotations"])
-cols[3].metric("Reference labels", counts["reference_labels"])
+if user is None:  # the gate: a navigation holding only the sign-in page
+    navigation = st.navigation([st.Page(sign_in_form, title="Sign in", icon=":material/login:",
+                                        url_path="sign-in", default=True)], position="hidden")
+else:
+    specs = permissions.pages_for(user, ROOT)
+    navigation = st.navigation(
+        [st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon, default=spec.default,
+                 url_path=Path(spec.path).stem) for spec in specs], position="sidebar")
+    with st.sidebar:
+        st.text(f"Signed in as {user['name']} ({user['role']})")
+        st.button("Sign out", on_click=sign_out, args=(project,), icon=":material/logout:",
+                  key="sign_out")
 
-if counts["items_total"] == 0:
-    st.info("This project is empty. Build the demo with `rascore demo`, or import scans with "
-            "`rascore ingest`.")
-    st.stop()
-
-rows = [{"modality": key.split("/")[0], "cohort": key.split("/")[1], "items": n}
-        for key, n in counts["items"].items()]
-frame = pd.DataFrame(rows)
-table = (frame.pivot_table(index="modality", columns="cohort", values="items", fill_value=0)
-         .reindex(index=[m for m in MODALITIES if m in set(frame.modality)],
-                  columns=[c for c in COHORTS if c in set(frame.cohort)], fill_value=0)
-         .astype(int))
-left, right = st.columns([2, 3])
-with left:
-    st.subheader("Items per modality and cohort")
-    st.dataframe(table, width="stretch")
-    st.subheader("Accounts by role")
-    st.dataframe(pd.DataFrame(sorted(counts["users"].items()), columns=["role", "accounts"]),
-                 hide_index=True, width="stretch")
-with right:
-    fig = px.bar(frame, x="modality", y="items", color="cohort", barmode="group",
-                 category_orders={"modality": list(MODALITIES), "cohort": list(COHORTS)})
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10))
-    st.plotly_chart(fig, width="stretch")
+try:
+    navigation.run()
+except PermissionDenied as exc:
+    st.error(plain(f"Not allowed: {exc}."))
+except Exception as exc:  # never a traceback in the browser; the log keeps the details
+    log.exception("page failed")
+    st.error(plain(f"Something went wrong on this page: {type(exc).__name__}: {exc}"))

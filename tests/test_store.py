@@ -24,8 +24,11 @@ def test_migrations_idempotent_and_pragmas(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
-    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["001_initial"]
+    from rascore.store.migrations import migrations
+
+    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert names[0] == "001_initial"
+    assert names == [m.name for m in migrations._migrations]  # each applied once, in order
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"media", "items", "users", "annotations", "reference_labels", "model_versions",
             "predictions", "jobs", "audit_log", "ground_truth"} <= tables

@@ -194,3 +194,42 @@ def apply(conn: sqlite3.Connection) -> list[str]:
         if pending:
             migrations.apply(db)
     return pending
+
+
+# Labelling leases, sign-in rate limiting, and indexes for the web app's hot queries.
+CONFIDENCE_SQL = (
+    "(CASE WHEN json_valid(probs_json) THEN max(json_extract(probs_json, '$[0]'),"
+    " json_extract(probs_json, '$[1]'), json_extract(probs_json, '$[2]'),"
+    " json_extract(probs_json, '$[3]')) END)"
+)
+
+M002 = [
+    # A reader's lease on an item served to them; expired leases are simply ignored and reused.
+    """CREATE TABLE reservations (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (item_id, user_id)
+    )""",
+    "CREATE INDEX reservations_user ON reservations (user_id)",
+    # Failed sign-ins per typed user name (whether or not an account exists), so a restart
+    # does not reset a lock.
+    """CREATE TABLE sign_in_attempts (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        last_attempt_at TEXT NOT NULL,
+        locked_until TEXT
+    )""",
+    # Queue order by model uncertainty: lowest top-class probability first, per model version.
+    f"CREATE INDEX predictions_confidence ON predictions (model_version_id, {CONFIDENCE_SQL}, item_id)",
+    # A reader's most recent grades (back and edit).
+    "CREATE INDEX annotations_user_recent ON annotations (user_id, id)",
+]
+
+
+@migrations(name="002_labelling")
+def m002_labelling(db: Database) -> None:
+    """Reservations, sign-in attempts, queue and history indexes."""
+    for statement in M002:
+        db.execute(statement)

@@ -1,0 +1,380 @@
+"""Label: grade the reader's queue from the keyboard (0-3 SH, Shift+0-3 PD, Enter next, B back)."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from rascore import labelling, session
+from rascore.labelling import LabelError
+from rascore.permissions import PermissionDenied, require
+from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
+
+S = st.session_state
+log = logging.getLogger("rascore.label")
+PLAY = "▶ play"
+ZOOMS = {"auto": None, "1x": 1, "2x": 2, "3x": 3, "4x": 4}
+
+project = session.shared_project()
+store = project.store
+user = session.current_user(project, st.session_state, touch=False)
+if user is None:  # opened without the app's gate (e.g. the first run after a restart)
+    try:
+        st.switch_page("app.py")
+    except StreamlitAPIException:
+        st.warning("Sign in first.")
+        st.stop()
+try:
+    require(user, "grade")
+except PermissionDenied as exc:
+    st.error(f"Not allowed: {exc}.")
+    st.stop()
+
+
+def plain(text: object) -> str:
+    """Text from the store shown literally inside markdown (no formatting, no HTML)."""
+    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
+
+
+def filters() -> tuple[str | None, str | None]:
+    """The queue's modality and cohort as chosen in the sidebar."""
+    modality = S.get("label.modality", "All")
+    cohort = S.get("label.cohort", "All")
+    return (None if modality == "All" else modality), (None if cohort == "All" else cohort)
+
+
+def current_item() -> int | None:
+    """The item on screen: the one being edited (Back), else the claimed queue item."""
+    if S.get("label.trail_pos") is not None:
+        return S["label.trail"][S["label.trail_pos"]]
+    claim = S.get("label.claim")
+    return claim.item_id if claim else None
+
+
+def flash(kind: str, text: str) -> None:
+    S["label.msg"] = (kind, text)
+
+
+def guarded(callback):
+    """A button callback whose failure becomes a message on the page, never a traceback."""
+    def run(*args):
+        try:
+            callback(*args)
+        except Exception as exc:
+            log.exception("labelling action failed")
+            flash("error", f"That did not work: {exc}")
+    return run
+
+
+@guarded
+def choose(item: str, grade: int) -> None:
+    """A grade button (or its key) was pressed."""
+    item_id = current_item()
+    if item_id is None:
+        return
+    selection = S.get("label.sel") or {}
+    if selection.get("item") != item_id:
+        selection = {"item": item_id, "sh": None, "pd": None}
+    selection[item] = grade
+    S["label.sel"] = selection
+
+
+@guarded
+def submit(not_assessable: bool = False) -> None:
+    """Write the grade now, then move on (a new row when it edits an earlier grade)."""
+    item_id = current_item()
+    if item_id is None:
+        return
+    selection = S.get("label.sel") or {}
+    if selection.get("item") != item_id:
+        selection = {"sh": None, "pd": None}
+    shown = S.get("label.shown") or (None, time.monotonic())
+    seconds = time.monotonic() - shown[1] if shown[0] == item_id else None
+    reason = None
+    if not_assessable:
+        reason = S.get("label.na_reason")
+        if reason == "other":
+            reason = (S.get("label.na_text") or "").strip() or None
+    try:
+        labelling.submit(store, user, item_id, selection.get("sh"), selection.get("pd"),
+                         not_assessable=not_assessable, reason=reason, seconds=seconds)
+    except LabelError as exc:
+        flash("error", str(exc))
+        return
+    except Exception as exc:  # a message, never a traceback
+        flash("error", f"The grade could not be saved: {exc}")
+        return
+    what = "not assessable" if not_assessable else _describe(selection)
+    S["label.saved"] = f"Saved item #{item_id}: {what}"
+    S["label.na_open"] = False
+    S.pop("label.sel", None)
+    trail = S.setdefault("label.trail", [])
+    position = S.get("label.trail_pos")
+    if position is not None:  # an edit: walk forward, back to the queue after the last one
+        S["label.trail_pos"] = position + 1 if position + 1 < len(trail) else None
+    else:
+        claim = S.pop("label.claim", None)
+        if claim is not None:
+            S["label.after"] = claim.position
+        if item_id in trail:
+            trail.remove(item_id)
+        trail.append(item_id)
+        S["label.done"] = S.get("label.done", 0) + 1
+
+
+def _describe(selection: dict) -> str:
+    text = f"SH {selection.get('sh')}"
+    if selection.get("pd") is not None:
+        text += f", PD {selection['pd']}"
+    return text
+
+
+@guarded
+def back() -> None:
+    trail = S.get("label.trail") or []
+    if not trail:
+        flash("info", "Nothing graded yet to go back to.")
+        return
+    position = S.get("label.trail_pos")
+    S["label.trail_pos"] = len(trail) - 1 if position is None else max(0, position - 1)
+    S.pop("label.sel", None)
+
+
+@guarded
+def forward() -> None:
+    position = S.get("label.trail_pos")
+    if position is None:
+        return
+    trail = S.get("label.trail") or []
+    S["label.trail_pos"] = position + 1 if position + 1 < len(trail) else None
+    S.pop("label.sel", None)
+
+
+@guarded
+def skip() -> None:
+    if S.get("label.trail_pos") is not None:
+        forward()
+        return
+    claim = S.pop("label.claim", None)
+    if claim is not None:
+        labelling.skip(store, user, claim.item_id)
+        S["label.after"] = claim.position
+    S.pop("label.sel", None)
+
+
+@guarded
+def toggle_not_assessable() -> None:
+    S["label.na_open"] = not S.get("label.na_open", False)
+
+
+ACTIONS = {"submit": submit, "back": back, "forward": forward, "skip": skip}
+
+
+def request(action: str, *args) -> None:
+    """Queue a move (submit, back, forward, skip) for the page run itself.
+
+    Keys pressed in quick succession reach the server in one run, and Streamlit calls their
+    callbacks in widget order, not key order; queuing the moves and doing them after every
+    grade key's callback means "1, Shift+2, Enter" always submits SH 1 and PD 2.
+    """
+    S.setdefault("label.actions", []).append((action, args))
+
+
+def run_requests() -> None:
+    """Do the queued moves, in the order their keys' callbacks ran."""
+    for action, args in S.pop("label.actions", None) or []:
+        ACTIONS[action](*args)
+
+
+# whole-pixel enlargement of the item image (static style, no user data)
+st.html("<style>.st-key-label-image img { image-rendering: pixelated; }</style>")
+
+# ------------------------------------------------------------------ sidebar: queue and view
+with st.sidebar:
+    st.selectbox("Modality", ["All", *MODALITIES], key="label.modality")
+    st.selectbox("Cohort", ["All", *COHORTS], key="label.cohort")
+    st.select_slider("Zoom", list(ZOOMS), key="label.zoom",
+                     help="Whole-pixel enlargement of the image; auto: up to about 640 px wide")
+    st.caption("Keys: **0-3** SH · **Shift+0-3** PD (Doppler items) · **Enter** submit and next · "
+               "**B** back · **F** forward · **S** skip · **N** not assessable")
+
+modality, cohort = filters()
+if S.get("label.scope") != (modality, cohort):  # a new queue: start from its beginning
+    if S.get("label.claim") is not None:
+        labelling.skip(store, user, S["label.claim"].item_id)
+    S["label.scope"] = (modality, cohort)
+    S.pop("label.claim", None)
+    S.pop("label.after", None)
+    S.pop("label.progress", None)
+if "label.trail" not in S:
+    S["label.trail"] = labelling.recent_items(store, user)
+    S["label.resume"] = True
+
+# ------------------------------------------------------------------ the item (a fragment: a
+# key press reruns only this part of the page, not the app's navigation and sidebar)
+@st.fragment
+def workspace() -> None:
+    """The current item, or a message instead of a traceback when something fails."""
+    if session.current_user(project, st.session_state) is None:  # expired or deactivated
+        st.rerun()
+    try:
+        item_workspace()
+    except (LabelError, PermissionDenied) as exc:
+        st.error(str(exc))
+    except Exception as exc:  # never a traceback in the browser; the log keeps the details
+        log.exception("labelling page failed")
+        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+
+
+def item_workspace() -> None:
+    """The current item, its grade buttons, the definitions and the atlas."""
+    run_requests()
+    editing = S.get("label.trail_pos") is not None
+    if not editing and S.get("label.claim") is None:
+        S["label.claim"] = labelling.next_item(store, user, modality=modality, cohort=cohort,
+                                               after=S.get("label.after"),
+                                               resume=S.pop("label.resume", False))
+    claim = S.get("label.claim")
+    item_id = current_item()
+
+    progress_key = (modality, cohort, S.get("label.done", 0))
+    if S.get("label.progress", (None,))[0] != progress_key:
+        S["label.progress"] = (progress_key, labelling.progress(store, user, modality, cohort))
+    total, done = S["label.progress"][1]
+
+    if S.get("label.saved"):
+        st.toast(S.pop("label.saved"), icon=":material/check:")
+
+    if item_id is None:
+        st.title("Label")
+        st.success("Your queue is empty: every item in it has your grade. Choose another modality "
+                   "or cohort in the sidebar, or go back to edit a grade.")
+        st.button("Back (B)", on_click=request, args=("back",), shortcut="B",
+                  key="label.back")
+        return
+
+    view = labelling.item_view(store, user, item_id)
+    mod = view.modality
+    if S.get("label.shown", (None,))[0] != item_id:  # first time this item is on screen
+        S["label.shown"] = (item_id, time.monotonic())
+        S["label.frame"] = PLAY
+        S["label.na_open"] = False
+        if editing:
+            previous = labelling.my_grade(store, user, item_id)
+            S["label.sel"] = {"item": item_id, "sh": previous["sh"] if previous else None,
+                              "pd": previous["pd"] if previous else None}
+        if claim is not None and not editing:
+            labelling.warm_next(project, user, claim, modality=modality, cohort=cohort)
+    if claim is not None:  # keep the queue item leased, also while editing an earlier one
+        S["label.claim"] = labelling.keep_alive(store, user, claim)
+
+    selection = S.get("label.sel") or {}
+    if selection.get("item") != item_id:
+        selection = {"item": item_id, "sh": None, "pd": None}
+
+    # ------------------------------------------------------------------ layout
+    where = " ".join(str(x) for x in (view.joint, view.side) if x)
+    title = f"Item #{item_id} · {mod.code} ({mod.name})" + (f" · {plain(where)}" if where else "")
+    st.markdown(f"#### {'Editing your grade: ' if editing else ''}{title}")
+    st.progress(done / total if total else 0.0, text=f"{done} of {total} graded in this queue")
+
+    message = S.pop("label.msg", None)
+    if message:
+        getattr(st, message[0])(message[1])
+
+    image_col, grade_col = st.columns([3, 2], gap="medium")
+    zoom = labelling.zoom_for(view.width, ZOOMS[S.get("label.zoom", "auto")])
+    # native pixels are sent once; the browser enlarges them by whole pixels (no smoothing)
+    width = view.width * zoom
+    with image_col, st.container(key="label-image"):
+        if view.frames > 1:
+            frame_choice = st.select_slider(
+                "Frame", [PLAY, *range(1, view.frames + 1)], key="label.frame",
+                help="Play the clip, or pick one of its frames")
+            if frame_choice == PLAY:
+                gif = labelling.clip_gif(project, view.sha256, view.fps)
+                st.image(labelling.data_url(gif), width=width,
+                         caption=f"clip, {view.frames} frames at {view.fps or 15:g} fps")
+            else:
+                png = labelling.frame_png(project, view.sha256, int(frame_choice) - 1)
+                st.image(labelling.data_url(png), width=width,
+                         caption=f"frame {frame_choice} of {view.frames}")
+        else:
+            st.image(labelling.data_url(labelling.frame_png(project, view.sha256, 0)),
+                     width=width, caption=f"still, {view.width}×{view.height} px, shown ×{zoom}")
+
+    with grade_col:
+        st.markdown("**Synovial hypertrophy (SH)** · keys 0-3")
+        with st.container(horizontal=True, gap="small"):
+            for grade in GRADES:
+                st.button(str(grade), key=f"label.sh{grade}", on_click=choose, args=("sh", grade),
+                          shortcut=str(grade), help=SH_DEFINITIONS[grade],
+                          type="primary" if selection.get("sh") == grade else "secondary")
+        if mod.doppler:
+            st.markdown("**Power Doppler (PD)** · keys Shift+0 to Shift+3")
+            with st.container(horizontal=True, gap="small"):
+                for grade in GRADES:
+                    st.button(str(grade), key=f"label.pd{grade}", on_click=choose,
+                              args=("pd", grade), shortcut=f"Shift+{grade}",
+                              help=PD_DEFINITIONS[grade],
+                              type="primary" if selection.get("pd") == grade else "secondary")
+        combined, problem = labelling.preview(mod.code, selection.get("sh"), selection.get("pd"))
+        if combined is not None:
+            label = "Combined EOSS score" if mod.doppler else "SH grade (this item's score)"
+            st.markdown(f"{label}: **{combined}**")
+        elif selection.get("sh") is not None or selection.get("pd") is not None:
+            st.warning(problem)
+        with st.container(horizontal=True, gap="small"):
+            st.button("Submit and next", key="label.submit", on_click=request, args=("submit",),
+                      type="primary",
+                      shortcut="Enter", icon=":material/keyboard_return:")
+            st.button("Back", key="label.back", on_click=request, args=("back",), shortcut="B")
+            if editing:
+                st.button("Forward", key="label.forward", on_click=request, args=("forward",),
+                          shortcut="F")
+            else:
+                st.button("Skip", key="label.skip", on_click=request, args=("skip",), shortcut="S")
+            st.button("Not assessable", key="label.na", on_click=toggle_not_assessable,
+                      shortcut="N")
+        if S.get("label.na_open"):
+            with st.container(border=True):
+                st.selectbox("Why is it not assessable?", labelling.NOT_ASSESSABLE_REASONS,
+                             key="label.na_reason")
+                if S.get("label.na_reason") == "other":
+                    st.text_input("Reason", key="label.na_text", max_chars=300)
+                st.button("Save as not assessable", key="label.na_submit", on_click=request,
+                          args=("submit", True))
+        hint = labelling.suggestion(store, user, item_id)
+        if hint is not None:
+            st.info(f"Pre-annotation ({hint['model']}): {hint['item']} {hint['grade']} "
+                    f"(probability {max(hint['probabilities']):.2f})")
+        with st.expander("EOSS definitions", expanded=True):
+            for heading, texts in labelling.definitions(mod.code).items():
+                st.markdown(f"**{heading}**")
+                chosen = (selection.get("pd") if heading.startswith("Power")
+                          else combined if heading.startswith("Combined") else selection.get("sh"))
+                st.markdown("\n".join(
+                    f"- {'**' if g == chosen else ''}{g}: {text}{'**' if g == chosen else ''}"
+                    for g, text in texts.items()))
+
+    if st.toggle("Reference atlas", key="label.atlas", help="Reference-labelled training examples "
+                 "of each grade of this modality"):
+        atlas_items = ("EOSS", "SH", "PD") if mod.doppler else ("SH",)
+        atlas_item = st.radio("Examples of", atlas_items, horizontal=True, key="label.atlas_item")
+        examples = labelling.atlas(store, user, mod.code, per_grade=3, item=atlas_item)
+        columns = st.columns(len(GRADES))
+        for grade, column in zip(GRADES, columns):
+            with column:
+                st.markdown(f"**{atlas_item} {grade}**")
+                if not examples[grade]:
+                    st.caption("no reference example yet")
+                for example in examples[grade]:
+                    caption = f"#{example.item_id}: SH {example.sh}" + (
+                        f", PD {example.pd}" if example.pd is not None else "")
+                    st.image(labelling.thumbnail_png(project, example.sha256), caption=caption)
+
+
+workspace()

@@ -1,0 +1,459 @@
+"""Labelling: a reader's queue with leases, grading with the EOSS rules, back and edit, the atlas.
+
+Blind by design: nothing here returns another reader's grade, and a model's output reaches a
+reader only when an admin has turned pre-annotation on for the project. Every grade is written
+(and audited) the moment it is submitted.
+
+Queue order: items with a prediction from their modality's active model come first, least
+confident first (uncertainty sampling); the rest follow by id. Each item served is leased to the
+reader for ``LEASE_S`` seconds, claimed under ``BEGIN IMMEDIATE``. With the project setting
+``labelling.max_readers`` = N, an item is offered only while fewer than N other readers have
+graded or hold a live lease on it (N = 1: an exclusive assignment, two readers never race the
+same item); without it every reader grades every item, as in a reader study.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from rascore import scale
+from rascore.permissions import allowed, require
+from rascore.project import Project
+from rascore.store import Store
+from rascore.store import jobs as settings_sql
+from rascore.store import labelling as sql
+from rascore.store.labelling import START, Position, QueueScope, iso, now_utc
+
+LEASE_S = 300.0
+PREANNOTATION_KEY = "labelling.preannotation"
+MAX_READERS_KEY = "labelling.max_readers"
+NOT_ASSESSABLE_REASONS: tuple[str, ...] = (
+    "image quality too poor", "wrong or incomplete view", "joint not in the image",
+    "artefact hides the synovium", "other",
+)
+
+
+class LabelError(ValueError):
+    """A grade the EOSS or the store refuses, with a message a reader can act on."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An item served to a reader: its id, its place in the queue and when the lease ends."""
+
+    item_id: int
+    position: Position
+    expires_at: str
+
+
+# ------------------------------------------------------------------ settings
+def preannotation_enabled(store: Store) -> bool:
+    """Whether readers see the active model's suggestion (off unless an admin turns it on)."""
+    return bool(settings_sql.get_setting(store, PREANNOTATION_KEY, False))
+
+
+def set_preannotation(store: Store, actor: Mapping, enabled: bool) -> None:
+    """Turn pre-annotation on or off for the project (admin; audited)."""
+    require(actor, "settings")
+    settings_sql.set_setting(store, PREANNOTATION_KEY, bool(enabled), user_id=actor["id"])
+
+
+def max_readers(store: Store) -> int | None:
+    """How many readers may grade one item (None: every reader grades every item)."""
+    value = settings_sql.get_setting(store, MAX_READERS_KEY, None)
+    return int(value) if value else None
+
+
+def set_max_readers(store: Store, actor: Mapping, value: int | None) -> None:
+    """Set how many readers grade each item (1 = exclusive assignment; None = all; audited)."""
+    require(actor, "settings")
+    if value is not None and (int(value) < 1 or int(value) > 1000):
+        raise LabelError("readers per item must be between 1 and 1000, or unlimited")
+    settings_sql.set_setting(store, MAX_READERS_KEY, int(value) if value else None,
+                             user_id=actor["id"])
+
+
+# ------------------------------------------------------------------ the queue
+def scope(store: Store, modality: str | None = None, cohort: str | None = None) -> QueueScope:
+    """The queue's items: one modality or all, one cohort or all, under the project's capacity."""
+    mods = (scale.modality(modality).code,) if modality else tuple(scale.MODALITIES)
+    return QueueScope(mods, scale.cohort(cohort) if cohort else None, max_readers(store))
+
+
+def next_item(store: Store, user: Mapping, *, modality: str | None = None,
+              cohort: str | None = None, after: Position | None = None, resume: bool = False,
+              lease_s: float = LEASE_S, now: datetime | None = None) -> Claim | None:
+    """Claim the reader's next item after ``after`` (wrapping round once), or None when done.
+
+    With ``resume`` a live lease the reader already holds (a page reload) is served again first.
+    """
+    require(user, "grade")
+    queue = scope(store, modality, cohort)
+    moment = now or now_utc()
+    at = iso(moment)
+    with store.transaction():
+        if resume:
+            held = sql.held_reservation(store, user["id"], at)
+            if held is not None and _in_scope(store, held["item_id"], queue):
+                expires = sql.reserve(store, user["id"], held["item_id"], moment, lease_s)
+                return Claim(held["item_id"], sql.position_of(store, held["item_id"]), expires)
+        found = sql.first_available(store, user["id"], queue, after or START, at)
+        if found is None and after is not None and after != START:
+            found = sql.first_available(store, user["id"], queue, START, at)
+        if found is None:
+            sql.release(store, user["id"])
+            return None
+        expires = sql.reserve(store, user["id"], found.item_id, moment, lease_s)
+    return Claim(found.item_id, found, expires)
+
+
+def _in_scope(store: Store, item_id: int, queue: QueueScope) -> bool:
+    item = store.item(item_id)
+    return bool(item and item["modality"] in queue.modalities
+                and (queue.cohort is None or item["cohort"] == queue.cohort))
+
+
+def renew(store: Store, user: Mapping, item_id: int, *, lease_s: float = LEASE_S,
+          now: datetime | None = None) -> str:
+    """Extend the reader's lease on the item they are looking at."""
+    require(user, "grade")
+    with store.transaction():
+        return sql.reserve(store, user["id"], item_id, now or now_utc(), lease_s)
+
+
+def keep_alive(store: Store, user: Mapping, claim: Claim, *, lease_s: float = LEASE_S,
+               now: datetime | None = None) -> Claim:
+    """The claim, its lease renewed once less than half of it is left (no write otherwise)."""
+    moment = now or now_utc()
+    if claim.expires_at >= iso(moment + timedelta(seconds=lease_s / 2)):
+        return claim
+    return Claim(claim.item_id, claim.position,
+                 renew(store, user, claim.item_id, lease_s=lease_s, now=moment))
+
+
+def skip(store: Store, user: Mapping, item_id: int) -> None:
+    """Give an item back without grading it (it comes round again later)."""
+    require(user, "grade")
+    with store.transaction():
+        sql.release(store, user["id"], item_id)
+
+
+def progress(store: Store, user: Mapping, modality: str | None = None,
+             cohort: str | None = None) -> tuple[int, int]:
+    """(items in this queue's scope, of those this reader has graded)."""
+    require(user, "grade")
+    return sql.count_scope(store, user["id"], scope(store, modality, cohort))
+
+
+# ------------------------------------------------------------------ grading
+def check_grades(modality: str, sh: int | None, pd: int | None) -> int:
+    """The combined EOSS of a reader's grades, or LabelError saying what to fix."""
+    mod = scale.modality(modality)
+    if sh is None:
+        raise LabelError("Choose an SH grade (keys 0-3).")
+    try:
+        sh = scale.check_grade(sh, "SH")
+        if not mod.doppler:
+            if pd is not None:
+                raise LabelError(f"{mod.code} is a greyscale item: it has no PD grade.")
+            return sh
+        if pd is None:
+            raise LabelError("This is a power Doppler item: choose a PD grade as well "
+                             "(keys Shift+0 to Shift+3).")
+        pd = scale.check_grade(pd, "PD")
+    except scale.InvalidGrade as exc:
+        raise LabelError(str(exc)) from None
+    if not scale.is_valid_pair(sh, pd):
+        raise LabelError(f"SH 0 with PD {pd} is not a valid EOSS combination: Doppler signal "
+                         "counts only inside synovium. Raise SH or set PD to 0.")
+    return scale.combined(sh, pd)
+
+
+def submit(store: Store, user: Mapping, item_id: int, sh: int | None, pd: int | None = None, *,
+           not_assessable: bool = False, reason: str | None = None,
+           seconds: float | None = None) -> int:
+    """Write a reader's grade (a new row; an edit supersedes the earlier one), audited; its id."""
+    require(user, "grade")
+    item = store.item(item_id)
+    if item is None:
+        raise LabelError(f"There is no item {item_id}.")
+    reason = (reason or "").strip()[:500] or None
+    if not_assessable:
+        if not reason:
+            raise LabelError("Say why the item is not assessable.")
+        sh = pd = None
+    else:
+        check_grades(item["modality"], sh, pd)
+        reason = None
+    if seconds is not None:
+        seconds = round(max(0.0, float(seconds)), 3)
+    edit = sql.latest_grade(store, user["id"], item_id) is not None
+    try:
+        with store.transaction():
+            annotation_id = store.add_annotation(item_id, user["id"], sh, pd,
+                                                 not_assessable=not_assessable, reason=reason,
+                                                 seconds=seconds)
+            sql.release(store, user["id"], item_id)
+            store.audit("annotation.edit" if edit else "annotation.add", user_id=user["id"],
+                        target=str(item_id),
+                        detail={"annotation_id": annotation_id, "sh": sh, "pd": pd,
+                                "not_assessable": not_assessable, "seconds": seconds})
+    except (scale.InvalidGrade, ValueError) as exc:
+        raise LabelError(str(exc)) from None
+    return annotation_id
+
+
+def my_grade(store: Store, user: Mapping, item_id: int) -> dict | None:
+    """This reader's own grade that counts on an item (never anyone else's)."""
+    require(user, "grade")
+    return sql.latest_grade(store, user["id"], item_id)
+
+
+def my_history(store: Store, user: Mapping, item_id: int) -> list[dict]:
+    """Every grade this reader gave this item, oldest first."""
+    require(user, "grade")
+    return store.annotation_history(item_id, user["id"])
+
+
+def recent_items(store: Store, user: Mapping, limit: int = 50) -> list[int]:
+    """Items this reader graded last, oldest first: the trail that Back walks."""
+    require(user, "grade")
+    return sql.recent_items(store, user["id"], limit)
+
+
+def suggestion(store: Store, user: Mapping, item_id: int) -> dict | None:
+    """The active model's suggestion for an item, only when an admin turned pre-annotation on."""
+    require(user, "grade")
+    if not preannotation_enabled(store):
+        return None
+    row = sql.prediction(store, item_id)
+    if row is None:
+        return None
+    probs = json.loads(row["probs_json"])
+    return {"grade": int(row["grade"]), "probabilities": [float(p) for p in probs],
+            "model": f"{row['modality']} v{row['version']}",
+            "item": scale.MODALITIES[row["modality"]].target}
+
+
+# ------------------------------------------------------------------ what the reader sees
+@dataclass(frozen=True)
+class ItemView:
+    """What the labelling page shows of one item (no other reader's grade in it)."""
+
+    item_id: int
+    modality: scale.Modality
+    joint: str | None
+    side: str | None
+    frames: int
+    fps: float | None
+    height: int
+    width: int
+    sha256: str
+
+
+def item_view(store: Store, user: Mapping, item_id: int) -> ItemView:
+    """The description of an item a reader is about to grade."""
+    require(user, "grade")
+    item = store.item(item_id)
+    if item is None:
+        raise LabelError(f"There is no item {item_id}.")
+    return ItemView(int(item["id"]), scale.modality(item["modality"]), item["joint"], item["side"],
+                    int(item["frames"]), item["fps"], int(item["height"]), int(item["width"]),
+                    item["media_sha256"])
+
+
+class _LRU:
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> Any:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+
+_FRAMES = _LRU(24)
+_IMAGES = _LRU(256)
+
+
+def frames(project: Project, sha256: str) -> np.ndarray:
+    """Decoded (T, H, W, 3) uint8 frames of a stored file, kept in memory for the next reruns."""
+    key = (str(project.settings.cache_dir), sha256)
+    cached = _FRAMES.get(key)
+    if cached is None:
+        cached = _FRAMES.put(key, project.media.load_cache(sha256))
+    return cached
+
+
+def zoom_for(width: int, chosen: int | None, target: int = 640) -> int:
+    """The whole-pixel zoom to show an image at: the chosen one, or (auto) the largest that keeps
+    it within ``target`` pixels wide, never below native size."""
+    if chosen:
+        return int(min(max(chosen, 1), 4))
+    return int(min(4, max(1, target // max(width, 1))))
+
+
+def _zoomed(frame: np.ndarray, zoom: int) -> np.ndarray:
+    return frame if zoom <= 1 else np.repeat(np.repeat(frame, zoom, axis=0), zoom, axis=1)
+
+
+def frame_png(project: Project, sha256: str, index: int = 0, zoom: int = 1) -> bytes:
+    """One frame as a lossless PNG, optionally enlarged by whole pixels (no smoothing)."""
+    zoom = int(min(max(zoom, 1), 4))
+    key = ("png", str(project.settings.cache_dir), sha256, index, zoom)
+    cached = _IMAGES.get(key)
+    if cached is None:
+        from PIL import Image
+
+        stack = frames(project, sha256)
+        frame = stack[int(min(max(index, 0), stack.shape[0] - 1))]
+        buffer = io.BytesIO()
+        Image.fromarray(_zoomed(frame, zoom)).save(buffer, format="PNG", compress_level=1)
+        cached = _IMAGES.put(key, buffer.getvalue())
+    return cached
+
+
+def clip_gif(project: Project, sha256: str, fps: float | None = None, zoom: int = 1,
+             max_frames: int = 64) -> bytes:
+    """A clip as a looping animated GIF at its frame rate (one shared 256-colour palette)."""
+    zoom = int(min(max(zoom, 1), 4))
+    key = ("gif", str(project.settings.cache_dir), sha256, zoom, max_frames)
+    cached = _IMAGES.get(key)
+    if cached is None:
+        from PIL import Image
+
+        stack = frames(project, sha256)
+        step = max(1, int(np.ceil(stack.shape[0] / max_frames)))
+        stack = stack[::step]
+        sample = np.concatenate(list(stack[:, ::4, ::4]), axis=0)
+        palette = Image.fromarray(np.ascontiguousarray(sample)).quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        images = [Image.fromarray(_zoomed(f, zoom)).quantize(palette=palette,
+                                                             dither=Image.Dither.NONE)
+                  for f in stack]
+        duration = int(round(1000 * step / (fps or 15)))
+        buffer = io.BytesIO()
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(duration, 20), loop=0, optimize=False)
+        cached = _IMAGES.put(key, buffer.getvalue())
+    return cached
+
+
+def data_url(data: bytes) -> str:
+    """PNG or GIF bytes as a data: URL, so the page ships the image inside its own message
+    instead of the browser fetching it afterwards (one round trip less per item)."""
+    import base64
+
+    mime = "image/gif" if data[:6] in (b"GIF87a", b"GIF89a") else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def warm(project: Project, view: ItemView, zoom: int = 1) -> None:
+    """Decode and encode an item ahead of time, so showing it later costs nothing."""
+    if view.frames > 1:
+        clip_gif(project, view.sha256, view.fps, zoom)
+    frame_png(project, view.sha256, 0 if view.frames == 1 else view.frames // 2, zoom)
+
+
+def warm_next(project: Project, user: Mapping, claim: Claim, *, modality: str | None = None,
+              cohort: str | None = None, zoom: int = 1) -> threading.Thread | None:
+    """Prepare the item likely to come after ``claim`` in a background thread (no lease taken)."""
+    if not allowed(user, "grade"):
+        return None
+    store = project.store
+    queue = scope(store, modality, cohort)
+
+    def work() -> None:
+        try:
+            found = sql.first_available(store, user["id"], queue, claim.position, iso(now_utc()))
+            if found is not None:
+                warm(project, item_view(store, user, found.item_id), zoom)
+        except Exception:  # a warm-up is only an optimisation
+            pass
+        finally:
+            store.close()  # this thread's own connection
+
+    thread = threading.Thread(target=work, name="rascore-warm", daemon=True)
+    thread.start()
+    return thread
+
+
+# ------------------------------------------------------------------ the reference atlas
+@dataclass(frozen=True)
+class AtlasEntry:
+    """A reference-labelled training example of one grade."""
+
+    item_id: int
+    grade: int
+    sha256: str
+    sh: int
+    pd: int | None
+
+
+def atlas(store: Store, user: Mapping, modality: str, per_grade: int = 2,
+          item: str | None = None) -> dict[int, list[AtlasEntry]]:
+    """Reference-labelled training examples of each grade of this modality's item (SH, PD, EOSS)."""
+    require(user, "grade")
+    mod = scale.modality(modality)
+    item = item or mod.target
+    column = {"SH": "sh", "PD": "pd", "EOSS": "combined"}[item]
+    if column == "pd" and not mod.doppler:
+        raise LabelError(f"{mod.code} has no PD grade")
+    out: dict[int, list[AtlasEntry]] = {g: [] for g in scale.GRADES}
+    for row in sql.atlas_candidates(store, mod.code, column, per_grade):
+        out[int(row["grade"])].append(AtlasEntry(int(row["item_id"]), int(row["grade"]),
+                                                 row["media_sha256"], int(row["sh"]), row["pd"]))
+    return out
+
+
+def thumbnail_png(project: Project, sha256: str, width: int = 160) -> bytes:
+    """A small PNG of an item's middle frame for the atlas."""
+    key = ("thumb", str(project.settings.cache_dir), sha256, width)
+    cached = _IMAGES.get(key)
+    if cached is None:
+        from PIL import Image
+
+        stack = frames(project, sha256)
+        image = Image.fromarray(stack[stack.shape[0] // 2])
+        height = max(1, round(image.height * width / image.width))
+        buffer = io.BytesIO()
+        image.resize((width, height), Image.Resampling.LANCZOS).save(buffer, format="PNG")
+        cached = _IMAGES.put(key, buffer.getvalue())
+    return cached
+
+
+def definitions(modality: str) -> dict[str, dict[int, str]]:
+    """The EOSS texts a reader of this modality needs: SH, and PD and the combined rule on Doppler."""
+    mod = scale.modality(modality)
+    items = ("SH", "PD", "EOSS") if mod.doppler else ("SH",)
+    return {scale.ITEM_NAMES[i]: scale.ITEMS[i] for i in items}
+
+
+def preview(modality: str, sh: int | None, pd: int | None) -> tuple[int | None, str | None]:
+    """(combined score, None) for a valid choice so far, or (None, what is missing or wrong)."""
+    try:
+        return check_grades(modality, sh, pd), None
+    except LabelError as exc:
+        return None, str(exc)

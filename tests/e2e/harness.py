@@ -1,0 +1,147 @@
+"""Real-browser harness shared by the end-to-end tests and bench/bench_label_latency.py: build a
+small demo project, serve the app with ``streamlit run`` on a free port, drive Debian's Chromium
+with Playwright and wait for Streamlit to settle the way its own e2e suite does."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("RASCORE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+# A small slice of the simulated cohort: enough of every modality and grade for the pages.
+E2E_SIZE = {"train": 24, "test1": 8, "test2": 8}
+
+
+def project_env(root: Path) -> dict[str, str]:
+    """Environment that points every command at the project in ``root``."""
+    env = dict(os.environ)
+    env.update({"RASCORE_DATA": str(root), "RASCORE_DB": str(root / "rascore.db"),
+                "RASCORE_MODELS": str(root / "models")})
+    return env
+
+
+def build_demo_project(root: Path, size: dict[str, int] | str = E2E_SIZE, seed: int = 0) -> dict:
+    """Build a demo project (the real ``build_demo``) in ``root``; the accounts' passwords."""
+    from rascore.config import Settings
+    from rascore.demo import build_demo
+    from rascore.project import Project
+    from rascore.synth import cohort
+
+    settings = Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models",
+                        device="cpu")
+    name = size if isinstance(size, str) else "e2e"
+    added = name not in cohort.SIZES
+    if added:
+        cohort.SIZES[name] = dict(size)
+    try:
+        result = build_demo(Project(settings), size=name, seed=seed, workers=1,
+                            password_rounds=4)
+    finally:
+        if added:
+            del cohort.SIZES[name]
+    return result.accounts
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running ``streamlit run app.py``."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+
+@contextmanager
+def serve(root: Path, log: Path, timeout: float = 60.0):
+    """Serve the app on a free port against the project in ``root``; stopped on exit."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, env=project_env(root), stdout=sink,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer in {timeout:.0f} s")
+            time.sleep(0.25)
+        yield Server(url, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def launch(playwright):
+    """Headless Chromium from the system (``playwright install`` is not used)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True)
+
+
+def settle(page, timeout: float = 30_000) -> None:
+    """Wait until the app is connected and no script is running (Streamlit's own e2e check)."""
+    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]",
+                           timeout=timeout)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]",
+                           timeout=timeout)
+
+
+def sign_in(page, url: str, name: str, password: str) -> None:
+    """Open the app and sign in through the form."""
+    page.goto(url)
+    settle(page)
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {name}").wait_for(timeout=30_000)
+    settle(page)
+
+
+def open_page(page, title: str) -> None:
+    """Go to one of the app's pages through the sidebar navigation."""
+    page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
+    page.wait_for_function(f"() => document.title.includes({title!r}) || "
+                           f"document.querySelector('[data-testid=stSidebarNav] a[aria-current=page]')"
+                           f"?.textContent.includes({title!r})", timeout=30_000)
+    settle(page)
+
+
+def heading(page) -> str:
+    """The labelling page's item heading (e.g. 'Item #12 · SPD (...) · MCP2 R')."""
+    return page.locator("h4").first.inner_text()
+
+
+def item_id_of(text: str) -> int:
+    """The item id in a heading."""
+    return int(text.split("#", 1)[1].split(" ", 1)[0])
