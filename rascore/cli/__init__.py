@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rascore.cli.info_cmd",
     "rascore.cli.metrics_cmd",
     "rascore.cli.train_cmd",
+    "rascore.cli.jobs_cmd",
+    "rascore.cli.explain_cmd",
 )
 
 
