@@ -47,7 +47,7 @@ def encode(sim) -> tuple[bytes, str]:
 def _truth_npz(sim) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, synovium=sim.synovium, doppler=sim.doppler,
-                        bone_line=sim.bone_line)
+                        peak_doppler=sim.peak_doppler, bone_line=sim.bone_line)
     return buffer.getvalue()
 
 

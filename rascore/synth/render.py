@@ -1,0 +1,322 @@
+"""Render an ItemSpec to frames and truth masks: stills, cine clips, power Doppler overlays.
+
+Deterministic from ``spec.seed``: the joint's anatomy, synovium and flow come from the joint
+seed (``seed // 8``), the acquisition (depth, gain, probe position, speckle, phase, jitter,
+distractors) from the item seed.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from rascore.synth import doppler as dop
+from rascore.synth import grading
+from rascore.synth.anatomy import (
+    CANVAS_H, CANVAS_W, JOINT_SIZE, Scene, build_scene, enlarge, sample_anatomy, sample_synovium,
+)
+from rascore.synth.cohort import ItemSpec
+from rascore.synth.imaging import BModeImager, echo_maps, fat_density
+from rascore.synth.profiles import (
+    CLIP_FPS, CLIP_FRAMES, FIELD_H, FIELD_W, FIELD_X0, FIELD_Y0, FRAME_H, FRAME_W, PAD,
+    ScannerProfile, colour_lut, profile,
+)
+
+COLOUR_BAR_Y = (44, 108)
+GREY_BAR_Y = (60, 124)
+
+
+@dataclass
+class SimItem:
+    """A rendered item: RGB frames and the truth behind them (masks in frame pixels)."""
+
+    spec: ItemSpec
+    frames: np.ndarray        # uint8 (T, 192, 256, 3)
+    fps: float | None         # None for stills
+    synovium: np.ndarray      # bool (T, H, W)
+    doppler: np.ndarray       # bool (T, H, W): coloured synovial flow shown in each frame
+    bone_line: np.ndarray     # float (T, 2, 2): per frame the two bone tops (x, y)
+    bone: np.ndarray          # bool (T, H, W)
+    peak_doppler: np.ndarray  # bool (H, W): the joint's synovial flow at systolic peak (also on
+                              # greyscale items), in the pixels of the max-Doppler frame (0 if none)
+    mm_per_px: float
+    offsets: np.ndarray       # int (T, 2): probe jitter (dy, dx) in pixels
+    pulse: np.ndarray         # float (T,): Doppler power modulation (1 = systolic peak)
+    colour_box: tuple[int, int, int, int] | None  # (y0, x0, y1, x1) in frame pixels, PD only
+    shown_pd: int             # PD grade the frames show at their best (0 on greyscale; stills may understate)
+
+
+@dataclass
+class _Acquisition:
+    depth_mm: float
+    gain_db: float
+    x_shift_mm: float
+    gel_mm: float
+    rho: float
+    m_min: float
+    heart_frames: float
+    peak_frame: int
+    still_phase: float
+    flash_frames: tuple[int, ...]
+    noise_density: float
+    box_wh: tuple[float, float]
+
+
+def _sample_acquisition(spec: ItemSpec, prof: ScannerProfile, rng: np.random.Generator) -> _Acquisition:
+    # sonographers zoom in on small joints
+    depth = rng.uniform(*prof.depth_mm) * (0.55 + 0.45 * JOINT_SIZE.get(spec.joint, 1.0))
+    n_frames = CLIP_FRAMES if spec.dynamic else 1
+    flash: tuple[int, ...] = ()
+    if spec.doppler:
+        if spec.dynamic and rng.random() < 0.4:
+            k = int(rng.integers(n_frames - 1))
+            flash = (k, k + 1) if rng.random() < 0.5 else (k,)
+        elif not spec.dynamic and rng.random() < 0.2:
+            flash = (0,)
+    return _Acquisition(
+        depth_mm=depth,
+        gain_db=rng.normal(0.0, prof.gain_sd_db),
+        x_shift_mm=rng.uniform(-0.14, 0.14) * FIELD_W * depth / FIELD_H,
+        gel_mm=rng.uniform(0.0, 1.2),
+        rho=rng.uniform(0.75, 0.95),
+        m_min=rng.uniform(0.55, 0.92),
+        heart_frames=CLIP_FPS * 60.0 / rng.uniform(55, 95),
+        peak_frame=int(rng.integers(n_frames)),
+        still_phase=rng.uniform(0, 1),
+        flash_frames=flash,
+        noise_density=rng.uniform(0.0, 0.002) if rng.random() < 0.6 else 0.0,
+        box_wh=(rng.uniform(0.45, 0.92), rng.uniform(0.4, 0.8)),
+    )
+
+
+def _jitter(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth hand-held probe motion: integer (dy, dx) offsets within the canvas margin."""
+    if n == 1:
+        return np.zeros((1, 2), dtype=int)
+    walk = np.cumsum(rng.normal(0, [0.5, 0.9], size=(n, 2)), axis=0)
+    walk = ndimage.gaussian_filter1d(walk, 1.0, axis=0)
+    walk -= walk.mean(axis=0)
+    lim = np.array([2, PAD - 1])
+    return np.clip(np.round(walk), -lim, lim).astype(int)
+
+
+def _pulse(acq: _Acquisition, n: int) -> np.ndarray:
+    """Doppler power modulation per frame: exactly 1 on the peak frame of a clip."""
+    if n == 1:
+        phases = np.array([acq.still_phase])
+    else:
+        phases = dop.PEAK_PHASE + (np.arange(n) - acq.peak_frame) / acq.heart_frames
+    m = acq.m_min + (1 - acq.m_min) * dop.cardiac_wave(phases) / dop.cardiac_wave(dop.PEAK_PHASE)
+    m = np.minimum(m, 1.0)
+    if n > 1:
+        m[acq.peak_frame] = 1.0
+    return m
+
+
+class _Geometry:
+    """Joint anatomy, synovium and flow for one acquisition, verified against the EOSS rules."""
+
+    def __init__(self, spec: ItemSpec, acq: _Acquisition):
+        jrng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 1]))
+        self.anat = sample_anatomy(spec.joint, jrng)
+        self.u_sh, self.u_pd = jrng.uniform(0.05, 0.95, size=2)
+        s = acq.depth_mm / FIELD_H
+        min_area = max(40.0, 0.45 * self.anat.size**2 / s**2)
+        anat = self.anat
+        for attempt in range(60):
+            # later attempts move towards a larger synovium within the grade, then a larger
+            # joint, so that small joints at coarse pixel scales can still hold the synovitis
+            u_sh = self.u_sh + (0.98 - self.u_sh) * min(attempt / 20, 1.0)
+            if attempt >= 25:
+                anat = enlarge(self.anat, 1.04 ** (attempt - 24))
+            syn = sample_synovium(spec.sh, u_sh, anat, jrng)
+            scene = build_scene(anat, syn, s, acq.x_shift_mm, acq.gel_mm)
+            area = int(scene.synovium.sum())
+            if grading.sh_from_mask(scene.synovium, scene.bone_line) != spec.sh:
+                continue
+            if spec.sh > 0 and area < min_area * (1.0 - attempt / 60):
+                continue
+            try:
+                flow = dop.synovial_flow(scene.synovium, spec.pd, self.u_pd, s, jrng, tries=15)
+            except RuntimeError:
+                continue
+            break
+        else:
+            raise RuntimeError(f"could not draw SH {spec.sh} / PD {spec.pd} for {spec.key}")
+        self.anat = anat
+        self.scene: Scene = scene
+        self.flow: np.ndarray = flow
+
+
+def _crop(canvas: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Canvas window seen by the probe at offset (dy, dx), placed in a full frame."""
+    out = np.zeros((FRAME_H, FRAME_W) + canvas.shape[2:], dtype=canvas.dtype)
+    out[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W] = \
+        canvas[PAD + dy:PAD + dy + FIELD_H, PAD + dx:PAD + dx + FIELD_W]
+    return out
+
+
+def _colour_box(scene: Scene, acq: _Acquisition, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """Doppler colour box in frame pixels: random size, always holding the joint recess."""
+    y0, x0, y1, x1 = scene.region
+    margin = 3 + PAD
+    ry0, rx0 = y0 - PAD + FIELD_Y0 - margin, x0 - PAD + FIELD_X0 - margin
+    ry1, rx1 = y1 - PAD + FIELD_Y0 + margin, x1 - PAD + FIELD_X0 + margin
+    ry0, rx0 = max(ry0, FIELD_Y0 + 1), max(rx0, FIELD_X0 + 1)
+    ry1, rx1 = min(ry1, FIELD_Y0 + FIELD_H - 2), min(rx1, FIELD_X0 + FIELD_W - 2)
+    bw = max(int(acq.box_wh[0] * FIELD_W), rx1 - rx0)
+    bh = max(int(acq.box_wh[1] * FIELD_H), ry1 - ry0)
+    bw, bh = min(bw, FIELD_W - 2), min(bh, FIELD_H - 2)
+    lo_x, hi_x = max(FIELD_X0 + 1, rx1 - bw), min(rx0, FIELD_X0 + FIELD_W - 1 - bw)
+    lo_y, hi_y = max(FIELD_Y0 + 1, ry1 - bh), min(ry0, FIELD_Y0 + FIELD_H - 1 - bh)
+    bx = int(rng.integers(lo_x, hi_x + 1)) if hi_x >= lo_x else max(FIELD_X0 + 1, min(rx0, FIELD_X0 + FIELD_W - 1 - bw))
+    by = int(rng.integers(lo_y, hi_y + 1)) if hi_y >= lo_y else max(FIELD_Y0 + 1, min(ry0, FIELD_Y0 + FIELD_H - 1 - bh))
+    return by, bx, by + bh, bx + bw
+
+
+def _furniture(frame: np.ndarray, prof: ScannerProfile, depth_mm: float, focus_row: float,
+               doppler: bool, box: tuple[int, int, int, int] | None) -> None:
+    """Screen furniture without text: grey bar, depth ticks, focus marker, colour bar and box."""
+    gy0, gy1 = GREY_BAR_Y
+    ramp = np.linspace(255, 0, gy1 - gy0).astype(np.uint8)
+    frame[gy0:gy1, prof.grey_bar_x:prof.grey_bar_x + 5] = ramp[:, None, None]
+    tick_x = FIELD_X0 + FIELD_W + 2
+    for mm in np.arange(0.0, depth_mm, 5.0):
+        r = FIELD_Y0 + int(round(mm / depth_mm * FIELD_H))
+        size = 3 if mm % 10 == 0 else 2
+        frame[r:r + 2, tick_x:tick_x + size] = 190
+    fr = int(np.clip(focus_row, 3, FIELD_H - 4)) + FIELD_Y0
+    for k in range(4):
+        frame[fr - 3 + k: fr + 4 - k, FIELD_X0 - 6 + k] = 215
+    if doppler and box is not None:
+        cy0, cy1 = COLOUR_BAR_Y
+        lut = colour_lut(prof.colour_map)
+        bar = lut[np.linspace(255, 0, cy1 - cy0).astype(int)]
+        frame[cy0:cy1, prof.colour_bar_x:prof.colour_bar_x + 5] = bar[:, None, :]
+        frame[cy0 - 2:cy0, prof.colour_bar_x:prof.colour_bar_x + 5] = 200
+        frame[cy1:cy1 + 2, prof.colour_bar_x:prof.colour_bar_x + 5] = 200
+        y0, x0, y1, x1 = box
+        frame[y0, x0:x1 + 1] = 200
+        frame[y1, x0:x1 + 1] = 200
+        frame[y0:y1 + 1, x0] = 200
+        frame[y0:y1 + 1, x1] = 200
+
+
+def render_item(spec: ItemSpec) -> SimItem:
+    """Render one item (still or clip, greyscale or power Doppler), deterministic from spec.seed."""
+    prof = profile(spec.scanner_profile)
+    irng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
+    acq = _sample_acquisition(spec, prof, irng)
+    geo = _Geometry(spec, acq)
+    scene = geo.scene
+    s = scene.mm_per_px
+    n = CLIP_FRAMES if spec.dynamic else 1
+    offsets = _jitter(n, irng)
+    pulse = _pulse(acq, n) if spec.doppler else np.ones(n)
+
+    trng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 3]))
+    echo, spec_map = echo_maps(scene, geo.anat, trng)
+    imager = BModeImager(echo, spec_map, s, prof, acq.gain_db, irng, fat_density(scene, trng))
+    focus_row = float(np.mean(scene.bone_line[:, 1])) - PAD
+
+    box = None
+    flow_parts = []
+    if spec.doppler:
+        box = _colour_box(scene, acq, irng)
+        vrng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 4]))
+        vessel = dop.vessel_flow(scene.vessel, scene.vessel_radius_px, vrng)
+        vessel_pulse = irng.uniform(0.5, 0.95)
+        flash = None
+        if acq.flash_frames:
+            lay = scene.layers
+            flash = dop.flash_field((CANVAS_H, CANVAS_W), lay["skin"] + 1, lay["tendon_bottom"], irng)
+        lut = colour_lut(prof.colour_map)
+        inside = np.zeros((FRAME_H, FRAME_W), dtype=bool)
+        inside[box[0] + 1:box[2], box[1] + 1:box[3]] = True
+        inside[:FIELD_Y0] = inside[FIELD_Y0 + FIELD_H:] = False
+        inside[:, :FIELD_X0] = inside[:, FIELD_X0 + FIELD_W:] = False
+        keep_out = ndimage.binary_dilation(scene.synovium, iterations=2)
+
+    frames = np.zeros((n, FRAME_H, FRAME_W, 3), dtype=np.uint8)
+    syn_t = np.zeros((n, FRAME_H, FRAME_W), dtype=bool)
+    dop_t = np.zeros((n, FRAME_H, FRAME_W), dtype=bool)
+    bone_t = np.zeros((n, FRAME_H, FRAME_W), dtype=bool)
+    line_t = np.zeros((n, 2, 2))
+    for t in range(n):
+        dy, dx = int(offsets[t, 0]), int(offsets[t, 1])
+        imager.next_scatter(acq.rho)
+        grey = imager.frame(dy, dx)
+        frame = frames[t]
+        frame[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W] = grey[:, :, None]
+        syn_t[t] = _crop(scene.synovium, dy, dx)
+        bone_t[t] = _crop(scene.bone, dy, dx)
+        line_t[t] = scene.bone_line - [PAD + dx, PAD + dy] + [FIELD_X0, FIELD_Y0]
+        _furniture(frame, prof, acq.depth_mm, focus_row, spec.doppler, box)
+        if not spec.doppler:
+            continue
+        m = pulse[t]
+        flow_shown = (geo.flow * m > 1.0) & scene.synovium
+        power = np.where(flow_shown, geo.flow * m, 0.0)
+        vm = vessel_pulse + (1 - vessel_pulse) * m
+        power = np.where(vessel * vm > 1.0, np.maximum(power, vessel * vm), power)
+        if flash is not None and t in acq.flash_frames:
+            power = np.where((flash > 1.0) & ~keep_out, np.maximum(power, flash), power)
+        if acq.noise_density > 0:   # colour noise: isolated pixels, never on the synovium
+            n_speck = irng.poisson(acq.noise_density * CANVAS_H * CANVAS_W)
+            ys, xs = irng.integers(0, CANVAS_H, n_speck), irng.integers(0, CANVAS_W, n_speck)
+            ok = ~keep_out[ys, xs]
+            power[ys[ok], xs[ok]] = np.maximum(power[ys[ok], xs[ok]], 1.0 + 0.4 * irng.random(int(ok.sum())))
+        shown = _crop(power, dy, dx)
+        colour = inside & (shown > 1.0)
+        dop_t[t] = _crop(flow_shown, dy, dx) & inside
+        level = 0.12 + 0.88 * np.clip((shown[colour] - 1.0) / 1.3, 0, 1) ** 0.7
+        level = np.clip(level + irng.normal(0, 0.06, size=level.shape), 0, 1)
+        frame[colour] = lut[(level * 255).astype(int)]
+
+    t_max = int(np.argmax(dop_t.reshape(n, -1).sum(axis=1)))
+    dy, dx = int(offsets[t_max, 0]), int(offsets[t_max, 1])
+    peak = _crop((geo.flow > 1.0) & scene.synovium, dy, dx)
+    shown_pd = grading.pd_from_mask(dop_t[t_max], syn_t[t_max], s) if spec.doppler and spec.sh > 0 else 0
+    return SimItem(
+        spec=spec, frames=frames, fps=CLIP_FPS if spec.dynamic else None,
+        synovium=syn_t, doppler=dop_t, bone_line=line_t, bone=bone_t, peak_doppler=peak,
+        mm_per_px=s, offsets=offsets, pulse=pulse, colour_box=box, shown_pd=shown_pd,
+    )
+
+
+def visible_grades(spec: ItemSpec) -> tuple[int, int | None]:
+    """(SH, PD) a careful reader could see on the item: PD None on greyscale; a still may show less PD.
+
+    Cheap: draws the geometry and flow only, no speckle.
+    """
+    if not spec.doppler:
+        return spec.sh, None
+    if spec.dynamic or spec.pd == 0:
+        return spec.sh, spec.pd
+    prof = profile(spec.scanner_profile)
+    irng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
+    acq = _sample_acquisition(spec, prof, irng)
+    geo = _Geometry(spec, acq)
+    m = float(_pulse(acq, 1)[0])
+    shown = (geo.flow * m > 1.0) & geo.scene.synovium
+    return spec.sh, grading.pd_from_mask(shown, geo.scene.synovium, geo.scene.mm_per_px)
+
+
+def render_many(specs: Iterable[ItemSpec], workers: int = 2) -> Iterator[SimItem]:
+    """Render specs in worker processes, yielding items in the order given.
+
+    Workers start with the forkserver method (safe in threaded parents such as Streamlit), so
+    a calling script needs the usual ``if __name__ == "__main__":`` guard.
+    """
+    specs = list(specs)
+    if workers <= 1 or len(specs) <= 1:
+        for spec in specs:
+            yield render_item(spec)
+        return
+    # forkserver: safe in threaded parents (Streamlit, BLAS/OpenMP pools), cheap after the first start
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(workers) as pool:
+        yield from pool.imap(render_item, specs, chunksize=4)

@@ -1,0 +1,99 @@
+"""Shortcut check: can features no radiologist uses predict the grade? (They must not.)
+
+Features: global mean brightness, a 32-bin global grey histogram and the count of coloured
+pixels anywhere in the frame. A cross-validated classifier on them should stay near chance;
+the same classifier on the true synovium-restricted colour fraction should do well, showing
+the signal is there for a model that looks where a radiologist looks.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+from sklearn.metrics import roc_auc_score
+
+from rascore import scale
+from rascore.synth import grading
+from rascore.synth.render import SimItem
+
+
+def coloured(frame: np.ndarray, min_chroma: int = 40) -> np.ndarray:
+    """Pixels whose channels differ (colour Doppler or colour bar), as a bool mask."""
+    f = frame.astype(np.int16)
+    return (f.max(axis=-1) - f.min(axis=-1)) >= min_chroma
+
+
+def shortcut_features(frame: np.ndarray) -> np.ndarray:
+    """[mean brightness, 32-bin grey histogram (fractions), coloured-pixel count] of one RGB frame."""
+    grey = frame.mean(axis=-1)
+    hist = np.histogram(grey, bins=32, range=(0, 256))[0] / grey.size
+    return np.concatenate([[grey.mean()], hist, [coloured(frame).sum()]])
+
+
+def synovial_colour_fraction(item: SimItem, t: int = 0) -> float:
+    """Fraction of the synovium shown with Doppler colour in frame t (0 if no synovium)."""
+    syn = item.synovium[t]
+    area = syn.sum()
+    return float((coloured(item.frames[t]) & syn).sum() / area) if area else 0.0
+
+
+def synovium_features(item: SimItem, t: int = 0) -> np.ndarray:
+    """What a radiologist looks at for SH: synovium area (mm2), height above the bone line, convexity."""
+    syn, line = item.synovium[t], item.bone_line[t]
+    area = syn.sum() * item.mm_per_px**2
+    _, has, elevation = grading.surface_profile(syn, line)
+    height = float(elevation[has].max()) if has.any() else -10.0
+    return np.array([area, height, grading.convexity(syn, line)])
+
+
+def target(item: SimItem) -> int:
+    """The modality's target grade: SH for greyscale, combined EOSS for power Doppler."""
+    return scale.target_grade(item.spec.modality, item.spec.sh, item.spec.pd)
+
+
+def macro_auc(features: np.ndarray, labels: np.ndarray, model: str = "logistic", seed: int = 0) -> float:
+    """Mean one-vs-rest AUC over the grades present, from 5-fold cross-validated probabilities."""
+    labels = np.asarray(labels)
+    if model == "logistic":
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    elif model == "boosting":
+        # single-threaded on purpose: fast and steady on a small shared machine
+        clf = GradientBoostingClassifier(n_estimators=80, max_depth=2, learning_rate=0.1,
+                                         subsample=0.8, random_state=seed)
+    else:
+        raise ValueError(f"unknown model {model!r}")
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    with threadpool_limits(1):
+        proba = cross_val_predict(clf, features, labels, cv=folds, method="predict_proba")
+    classes = np.unique(labels)
+    aucs = [roc_auc_score(labels == c, proba[:, i]) for i, c in enumerate(classes)]
+    return float(np.mean(aucs))
+
+
+def shortcut_report(items: Iterable[SimItem], seed: int = 0) -> dict[str, float]:
+    """Macro per-grade AUCs of shortcut features, and of truth-based features that show the signal.
+
+    shortcut_*: global brightness, histogram, coloured count (must stay low). synovium_*: the
+    synovium's area, height above the line and convexity. synovial_colour_*: the coloured fraction
+    of the synovium (for the combined target, and for PD alone); synovium_and_colour: both.
+    """
+    items = list(items)
+    x = np.stack([shortcut_features(it.frames[0]) for it in items])
+    y = np.array([target(it) for it in items])
+    out = {f"shortcut_{m}": macro_auc(x, y, m, seed) for m in ("logistic", "boosting")}
+    syn = np.stack([synovium_features(it) for it in items])
+    out["synovium_boosting"] = macro_auc(syn, y, "boosting", seed)
+    if items and items[0].spec.doppler:
+        frac = np.array([[synovial_colour_fraction(it)] for it in items])
+        pd = np.array([it.spec.pd for it in items])
+        out["synovial_colour_logistic"] = macro_auc(frac, y, "logistic", seed)
+        out["synovial_colour_boosting"] = macro_auc(frac, y, "boosting", seed)
+        out["synovial_colour_pd_boosting"] = macro_auc(frac, pd, "boosting", seed)
+        out["synovium_and_colour_boosting"] = macro_auc(np.hstack([syn, frac]), y, "boosting", seed)
+    return out
