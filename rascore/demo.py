@@ -6,10 +6,12 @@ Stills are written as PNG and clips as H.264 MP4 (15 fps), then ingested through
 from __future__ import annotations
 
 import io
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -51,22 +53,35 @@ def _truth_npz(sim) -> bytes:
     return buffer.getvalue()
 
 
-def _render_encode(spec):
-    """Worker: render one item and encode it and its masks (runs in a child process)."""
+def _render_ingest(spec, media_dir, cache_dir, key: bytes, truth_dir):
+    """Worker: render one item, encode it as a scanner export, ingest it, save its masks.
+
+    Runs in a child process, so decoding and caching happen in parallel too; the store writes
+    files atomically under unique temporary names, so workers never collide.
+    """
+    from rascore.media import MediaStore, ingest_bytes
     from rascore.synth import render_item
 
     sim = render_item(spec)
     data, ext = encode(sim)
-    return spec, data, ext, _truth_npz(sim)
+    ingested = ingest_bytes(data, f"{spec.key}.{ext}", MediaStore(media_dir, cache_dir), key)
+    tmp = truth_dir / f".{spec.key}.npz.tmp"
+    tmp.write_bytes(_truth_npz(sim))
+    os.replace(tmp, truth_dir / f"{spec.key}.npz")
+    return spec, ingested
 
 
-def rendered(specs, workers: int) -> Iterator[tuple]:
-    """Render and encode items in worker processes, in order."""
+def rendered(project: Project, specs, workers: int) -> Iterator[tuple]:
+    """Render, encode and ingest items in worker processes; yields (spec, IngestResult) in order."""
+    s = project.settings
+    s.truth_dir.mkdir(parents=True, exist_ok=True)
+    job = partial(_render_ingest, media_dir=s.media_dir, cache_dir=s.cache_dir, key=project.key,
+                  truth_dir=s.truth_dir)
     if workers <= 1:
-        yield from map(_render_encode, specs)
+        yield from map(job, specs)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_render_encode, specs, chunksize=4)
+        yield from pool.map(job, specs, chunksize=4)
 
 
 def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: int = 2,
@@ -74,7 +89,7 @@ def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: in
                password_rounds: int = 12) -> DemoResult:
     """Generate and import the simulated cohort, its readers, their reads and the reference."""
     from rascore.auth import add_user
-    from rascore.media import ingest_bytes, pseudonym
+    from rascore.media import pseudonym
     from rascore.synth import READERS, adjudicate, plan_cohort, simulate_reads
 
     store = project.store
@@ -82,8 +97,6 @@ def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: in
         raise RuntimeError("this project already holds the demo cohort")
     specs = plan_cohort(size, seed)
     result = DemoResult()
-    truth_dir = project.settings.truth_dir
-    truth_dir.mkdir(parents=True, exist_ok=True)
     item_ids: dict[str, int] = {}
     batch: list[tuple] = []
 
@@ -103,11 +116,8 @@ def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: in
                 item_ids[spec.key] = item_id
         batch.clear()
 
-    for done, (spec, data, ext, truth) in enumerate(rendered(specs, workers), start=1):
-        ing = ingest_bytes(data, f"{spec.key}.{ext}", project.media, project.key)
-        mask_rel = f"truth/{spec.key}.npz"
-        (truth_dir / f"{spec.key}.npz").write_bytes(truth)
-        batch.append((spec, ing, mask_rel))
+    for done, (spec, ing) in enumerate(rendered(project, specs, workers), start=1):
+        batch.append((spec, ing, f"truth/{spec.key}.npz"))
         if len(batch) >= 64:
             flush()
         if progress:
