@@ -101,3 +101,19 @@ def test_stale_claim_recovered(project, requeue):
     row = job_sql.get(project.store, job_id)
     assert row["status"] == ("queued" if requeue else "failed")
     assert "dead-worker stopped" in row["error"]
+
+
+def test_every_validated_epoch_kept_in_history(project):
+    def fast_epochs(project, job, ctx):
+        for epoch in range(1, 6):
+            for step in range(50):
+                ctx.on_progress({"epoch": epoch, "step": step, "loss": 1.0 / epoch, "phase": "train"})
+            ctx.on_progress({"epoch": epoch, "loss": 1.0 / epoch, "val_auc": {"0": 0.5 + epoch / 20},
+                             "val_macro_auc": 0.5 + epoch / 20, "phase": "validated"})
+        return None
+
+    job_sql.submit(project.store, "train", "SGS", {})
+    row = Worker(project, runners={"train": fast_epochs}).run_once()
+    history = row["progress"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["val_macro_auc"] == 0.75

@@ -27,6 +27,7 @@ class JobContext:
         self._last_cancel_check = 0.0
         self._cancelled = False
         self.progress: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
 
     @property
     def log_tail(self) -> str:
@@ -38,8 +39,17 @@ class JobContext:
         self._log.append(f"{time.strftime('%H:%M:%S')} {line}")
 
     def on_progress(self, progress: dict[str, Any], force: bool = False) -> None:
-        """Record progress in the job row, at most once per ``progress_every_s`` unless forced."""
-        self.progress = dict(progress)
+        """Record progress in the job row, at most once per ``progress_every_s`` unless forced.
+
+        Each validated epoch is kept in ``history`` and always written, so a page drawing the
+        loss and validation-AUC curves sees every epoch however short epochs are.
+        """
+        if progress.get("phase") == "validated" and progress.get("epoch"):
+            epoch = progress["epoch"]
+            self.history = [h for h in self.history if h["epoch"] != epoch] + [
+                {k: progress.get(k) for k in ("epoch", "loss", "val_auc", "val_macro_auc")}]
+            force = True
+        self.progress = {**progress, "history": self.history} if self.history else dict(progress)
         now = time.monotonic()
         if force or now - self._last_progress >= self.progress_every_s:
             self._last_progress = now

@@ -1,0 +1,250 @@
+"""``rascore train | evaluate | predict | models list``: the modality models from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rascore.cli import CliError
+from rascore.project import open_project
+from rascore.scale import MODALITIES
+
+_MODALITIES = list(MODALITIES)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``evaluate``, ``predict`` and ``models``."""
+    from rascore.nets.factory import ARCHS
+    from rascore.nets.heads import HEADS
+    from rascore.store.registry import ACTIVATE_POLICIES
+    from rascore.train.config import PRESETS
+
+    p = sub.add_parser("train", help="train a modality model on the current reference labels",
+                       description="Train one modality model, test it on test1/test2, register it "
+                       "as a new version and activate it if its validation macro AUC is at least "
+                       "the active one's.")
+    p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
+    p.add_argument("--preset", choices=[*PRESETS, "auto"], default="auto",
+                   help="paper (GPU) or fast (CPU); auto picks by device")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (default $RASCORE_DEVICE or auto)")
+    p.add_argument("--head", choices=HEADS, default="softmax")
+    p.add_argument("--arch", choices=list(ARCHS))
+    p.add_argument("--weights", default="auto",
+                   help="local pretrained weights file; 'auto' uses a file in the torch hub cache if "
+                        "present, 'none' trains from scratch; never downloads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--size", type=int, nargs="+", metavar="PX", help="input height [width]")
+    p.add_argument("--frames", type=int, help="frames a clip model sees per pass")
+    p.add_argument("--activate", choices=ACTIVATE_POLICIES, default="if-better")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="score a model version on the test cohorts",
+                       description="Per-grade AUC with 95% bootstrap CI, macro AUC, accuracy, "
+                       "confusion matrix, weighted kappa and ECE per test cohort; the colour-fraction "
+                       "baseline beside SPD/DPD models. Stores the predictions.")
+    p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
+    p.add_argument("--cohort", choices=["test1", "test2"], action="append",
+                   help="cohort to evaluate (repeatable; default both)")
+    p.add_argument("--version", type=int, help="model version (default: the active one)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("predict", help="grade one file with the active model",
+                       description="Decode a file as ingest does and print each grade's probability "
+                       "and the predicted grade from the active model of its modality.")
+    p.add_argument("file")
+    p.add_argument("--modality", type=str.upper, choices=_MODALITIES,
+                   help="default: guessed (clip or still; colour Doppler or greyscale)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("models", help="list model versions", description="Model registry.")
+    models_sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    q = models_sub.add_parser("list", help="every version per modality, the active one marked")
+    q.add_argument("--modality", type=str.upper, choices=_MODALITIES)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_models_list)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _device(args: argparse.Namespace, project) -> str:
+    return args.device or project.settings.device or "auto"
+
+
+class _Bar:
+    """tqdm progress bar on stderr driven by the training loop's on_progress dicts."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, info: dict) -> None:
+        from tqdm import tqdm
+
+        total = info["epochs"] * info["steps"]
+        if self.bar is None:
+            self.bar = tqdm(total=total, file=sys.stderr, unit="step", dynamic_ncols=True,
+                            desc="training")
+        done = (info["epoch"] - 1) * info["steps"] + info["step"]
+        self.bar.update(max(0, done - self.bar.n))
+        postfix = {"epoch": f"{info['epoch']}/{info['epochs']}", "loss": f"{info['loss']:.3f}"}
+        if info.get("val_macro_auc") is not None:
+            postfix["val_auc"] = f"{info['val_macro_auc']:.3f}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rascore.train import TrainingCancelled, make_config, run_training
+
+    project = open_project()
+    size = args.size
+    if size is not None and len(size) not in (1, 2):
+        raise CliError("--size takes a height and optionally a width")
+    try:
+        config = make_config(args.modality, args.preset, _device(args, project), epochs=args.epochs,
+                             head=args.head, arch=args.arch, weights=args.weights, seed=args.seed,
+                             batch_size=args.batch_size, lr=args.lr, frames=args.frames,
+                             size=(size[0] if len(size) == 1 else tuple(size)) if size else None)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    bar = _Bar()
+    try:
+        outcome = run_training(project, config, on_progress=bar, activate=args.activate)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise CliError(str(exc)) from None
+    except TrainingCancelled as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        bar.close()
+    summary = outcome.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    val = summary["validation"]
+    state = "active" if summary["activated"] else "not activated (the active version validates better)"
+    print(f"{summary['modality']} v{summary['version']} ({config.arch}, {config.head} head, "
+          f"preset {config.preset}): {state}")
+    print(f"  validation macro AUC {_fmt(val['macro_auc'])}, accuracy {_fmt(val['accuracy'])}, "
+          "per grade " + ", ".join(f"{g}: {_fmt(v)}" for g, v in val["auc"].items()))
+    for cohort, entry in summary["test"]["cohorts"].items():
+        if "model" in entry:
+            print(f"  {cohort}: macro AUC {_fmt(entry['model']['macro_auc'])}, "
+                  f"accuracy {_fmt(entry['model']['accuracy'])}")
+    print(f"  card: {summary['card']}")
+    return 0
+
+
+def _print_cohort(cohort: str, entry: dict) -> None:
+    print(f"{cohort} (n={entry['n']}, grades 0-3: {entry['class_counts']})")
+    for name in ("model", "baseline"):
+        figures = entry.get(name)
+        if not figures:
+            continue
+        aucs = "  ".join(
+            f"{g}: {_fmt(a['auc'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]"
+            for g, a in figures["auc"].items())
+        label = "model" if name == "model" else "colour-fraction baseline"
+        print(f"  {label}: AUC {aucs}")
+        print(f"    macro AUC {_fmt(figures['macro_auc'])}  accuracy {_fmt(figures['accuracy'])}  "
+              f"kappa linear {_fmt(figures['kappa_linear'])}  quadratic "
+              f"{_fmt(figures['kappa_quadratic'])}  ECE {_fmt(figures['ece'])}")
+        print(f"    confusion (rows reference 0-3, columns predicted): {figures['confusion']}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rascore.store import registry
+    from rascore.train.card import render_card
+    from rascore.train.checkpoint import model_from_checkpoint, write_text_atomic
+    from rascore.train.config import resolve_device
+    from rascore.train.evaluation import TEST_COHORTS, evaluate_model
+    from rascore.train.versions import load_version, version_files
+
+    project = open_project()
+    try:
+        row, checkpoint = load_version(project, args.modality, args.version)
+        device = str(resolve_device(_device(args, project)))
+    except (LookupError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    model, prep = model_from_checkpoint(checkpoint)
+    cohorts = tuple(dict.fromkeys(args.cohort)) if args.cohort else TEST_COHORTS
+    evaluation = evaluate_model(project, model, prep, row["modality"], cohorts, device=device,
+                                n_boot=args.n_boot)
+    registry.save_predictions(project.store, row["id"], evaluation.predictions)
+    metrics = dict(row["metrics"])
+    test = dict(metrics.get("test") or {"modality": row["modality"], "cohorts": {}})
+    test.setdefault("cohorts", {}).update(evaluation.report["cohorts"])
+    metrics["test"] = test
+    registry.update_metrics(project.store, row["id"], metrics)
+    _, card = version_files(project, row)
+    if card is not None:
+        write_text_atomic(card, render_card({**checkpoint, "metrics": metrics}, row["version"]))
+    report = {"modality": row["modality"], "version": row["version"],
+              "model_version_id": row["id"], "target": evaluation.report["target"],
+              "cohorts": evaluation.report["cohorts"], "predictions_stored": len(evaluation.predictions)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{row['modality']} v{row['version']} ({row['architecture']}), target {report['target']}")
+    for cohort, entry in report["cohorts"].items():
+        _print_cohort(cohort, entry)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from rascore.media import MediaError
+    from rascore.predict import predict_file
+
+    project = open_project()
+    try:
+        prediction = predict_file(project, args.file, args.modality)
+    except (MediaError, LookupError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    result = {"file": args.file, **prediction.to_dict()}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.file}: {prediction.modality} v{prediction.version}, {prediction.item} grade "
+          f"{prediction.grade}")
+    for grade, p in enumerate(prediction.probabilities):
+        print(f"  grade {grade}: {p:.3f}")
+    return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from rascore.store import registry
+
+    project = open_project()
+    rows = registry.list_versions(project.store, args.modality)
+    out = [{"modality": r["modality"], "version": r["version"], "active": r["active"],
+            "id": r["id"], "architecture": r["architecture"], "preset": r["preset"],
+            "created_at": r["created_at"], "path": r["path"], "card_path": r["card_path"],
+            "val_macro_auc": (r["metrics"].get("validation") or {}).get("macro_auc"),
+            "test_macro_auc": {c: (e.get("model") or {}).get("macro_auc") for c, e in
+                               ((r["metrics"].get("test") or {}).get("cohorts") or {}).items()}}
+           for r in rows]
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if not out:
+        print("no model versions yet; train one with `rascore train --modality SGS`")
+        return 0
+    for r in out:
+        mark = "*" if r["active"] else " "
+        tests = ", ".join(f"{c} {_fmt(v)}" for c, v in r["test_macro_auc"].items())
+        print(f"{mark} {r['modality']} v{r['version']:<3} {r['architecture']:<22} {r['preset'] or '':<6} "
+              f"val AUC {_fmt(r['val_macro_auc'])}  test AUC {tests or 'n/a'}  {r['created_at']}")
+    print("* active")
+    return 0

@@ -1,0 +1,110 @@
+"""Grade one scan with the active model of its modality: probabilities of grades 0-3 and the grade.
+
+Files are decoded exactly as ingest decodes them (rascore.media.decode_file). ``Predictor`` keeps
+loaded networks and reloads one only when its modality's active version changes, so a page or a
+worker pays the load once.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rascore.nets.colour_fraction import rgb_to_hsv
+from rascore.nets.factory import GradeNet
+from rascore.scale import modality as lookup_modality
+from rascore.train.checkpoint import model_from_checkpoint
+from rascore.train.preprocess import Preprocessing
+from rascore.train.versions import load_version
+
+
+@dataclass
+class LoadedModel:
+    """A model version ready to run."""
+
+    modality: str
+    version: int
+    model_version_id: int
+    model: GradeNet
+    prep: Preprocessing
+    item: str  # the EOSS item its grades are (SH or EOSS)
+
+
+@dataclass
+class Prediction:
+    """Grade probabilities from one model version for one scan."""
+
+    modality: str
+    version: int
+    item: str
+    grade: int
+    probabilities: list[float]
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON output."""
+        return asdict(self)
+
+
+def load_model(project, modality: str, version: int | None = None) -> LoadedModel:
+    """Load a version (default: the active one) of a modality's model on the CPU."""
+    row, checkpoint = load_version(project, modality, version)
+    model, prep = model_from_checkpoint(checkpoint)
+    return LoadedModel(row["modality"], int(row["version"]), int(row["id"]), model, prep,
+                       checkpoint["labels"]["item"])
+
+
+def guess_modality(frames: np.ndarray) -> str:
+    """SGS/DGS/SPD/DPD from the pixels: clip if several frames, Doppler if saturated colour shows."""
+    frames = np.asarray(frames)
+    dynamic = frames.ndim == 4 and frames.shape[0] > 1
+    sample = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
+    _, saturation, value = rgb_to_hsv(sample)
+    doppler = float(((saturation > 0.4) & (value > 0.2)).mean()) > 0.001
+    return {(False, False): "SGS", (True, False): "DGS", (False, True): "SPD", (True, True): "DPD"}[
+        (dynamic, doppler)]
+
+
+def predict_frames(loaded: LoadedModel, frames: np.ndarray, device: str = "cpu") -> Prediction:
+    """Probabilities of grades 0-3 for decoded frames (T, H, W, 3) or one (H, W, 3) image."""
+    x = loaded.prep.array(frames).unsqueeze(0)
+    with torch.inference_mode():
+        probs = loaded.model.probabilities(loaded.prep.normalise(loaded.prep.batch(x, device)))[0]
+    values = probs.cpu().tolist()
+    return Prediction(loaded.modality, loaded.version, loaded.item, int(np.argmax(values)), values)
+
+
+class Predictor:
+    """Active models per modality, loaded on first use and reloaded when the active version changes."""
+
+    def __init__(self, project, device: str = "cpu") -> None:
+        self.project = project
+        self.device = device
+        self._loaded: dict[str, LoadedModel] = {}
+
+    def model(self, modality: str) -> LoadedModel:
+        """The active model of a modality (LookupError if there is none)."""
+        from rascore.store import registry
+
+        code = lookup_modality(modality).code
+        active = registry.active_version(self.project.store, code)
+        cached = self._loaded.get(code)
+        if cached is None or active is None or cached.model_version_id != active["id"]:
+            cached = load_model(self.project, code)
+            cached.model.to(self.device)
+            self._loaded[code] = cached
+        return cached
+
+    def predict(self, frames: np.ndarray, modality: str | None = None) -> Prediction:
+        """Grade decoded frames with the active model of ``modality`` (guessed from pixels if None)."""
+        return predict_frames(self.model(modality or guess_modality(frames)), frames, self.device)
+
+
+def predict_file(project, path: str | Path, modality: str | None = None,
+                 device: str = "cpu") -> Prediction:
+    """Decode a file as ingest does and grade it with the active model of its modality."""
+    from rascore.media import decode_file
+
+    decoded = decode_file(path)
+    return Predictor(project, device).predict(decoded.frames, modality)

@@ -1,0 +1,93 @@
+"""Model cards (Markdown): data, preset, architecture, pretrained or from scratch, validation and test figures."""
+from __future__ import annotations
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _auc_cell(entry: dict | None) -> str:
+    if not entry or entry.get("auc") is None:
+        return "n/a"
+    return f"{entry['auc']:.3f} ({_fmt(entry.get('ci_low'))}-{_fmt(entry.get('ci_high'))})"
+
+
+def _test_rows(name: str, figures: dict) -> str:
+    aucs = figures.get("auc", {})
+    cells = [_auc_cell(aucs.get(str(g))) for g in range(4)]
+    return (f"| {name} | " + " | ".join(cells) + f" | {_fmt(figures.get('macro_auc'))} | "
+            f"{_fmt(figures.get('accuracy'))} | {_fmt(figures.get('kappa_linear'))} | "
+            f"{_fmt(figures.get('kappa_quadratic'))} | {_fmt(figures.get('ece'))} |")
+
+
+def render_card(checkpoint: dict, version: int) -> str:
+    """The Markdown card of one model version."""
+    args = checkpoint.get("args", {})
+    prep = checkpoint.get("preprocessing", {})
+    snap = checkpoint.get("snapshot", {})
+    metrics = checkpoint.get("metrics", {})
+    labels = checkpoint.get("labels", {})
+    pretrained = checkpoint.get("pretrained")
+    modality = checkpoint["modality"]
+    size = f"{prep.get('height')}x{prep.get('width')}"
+    inputs = (f"clips of {prep.get('frames')} frames (sampled from {prep.get('cache_frames')}) at {size}"
+              if prep.get("dynamic") else f"stills at {size}")
+    weights = (f"pretrained: initialised from local file `{pretrained['file']}` (sha256 "
+               f"{pretrained['sha256'][:16]}..., {pretrained['loaded']}/{pretrained['total']} tensors)"
+               if pretrained else "trained from scratch (no pretrained weights)")
+    val = metrics.get("validation", {})
+    fit = metrics.get("training", {})
+    lines = [
+        f"# RAScore model card: {modality} v{version}",
+        "",
+        f"- **Modality**: {modality}; predicts the {labels.get('item')} grade 0-3 (EOSS).",
+        f"- **Created**: {checkpoint.get('created_at')}",
+        f"- **Preset**: {args.get('preset')}; **architecture**: {checkpoint.get('arch')} "
+        f"({checkpoint.get('head')} head); input {inputs}; {'greyscale' if prep.get('channels') == 1 else 'colour'}.",
+        f"- **Weights**: {weights}.",
+        "",
+        "## Data",
+        f"- Training cohort items: {len(snap.get('train_item_ids', []))} for training "
+        f"({snap.get('train_patients')} patients), {len(snap.get('val_item_ids', []))} for validation "
+        f"({snap.get('val_patients')} patients); split by patient, seed {args.get('seed')}.",
+        f"- Grades 0-3 in training: {snap.get('train_class_counts')}; validation: {snap.get('val_class_counts')}.",
+        f"- Labels: current reference standard; sha256 of (item, grade) pairs `{snap.get('labels_sha256')}`.",
+        "",
+        "## Training",
+        f"- {fit.get('epochs_run')} of {args.get('epochs')} epochs (best {fit.get('best_epoch')}), "
+        f"batch {args.get('batch_size')}, AdamW lr {args.get('lr')}, weight decay {args.get('weight_decay')}, "
+        f"class-balanced sampling, augmentation {'on' if args.get('augment') else 'off'}; "
+        f"device {args.get('device')}; {_fmt(fit.get('seconds'), 1)} s.",
+        "",
+        "## Validation (held-out patients of the training cohort)",
+        f"- Macro AUC {_fmt(val.get('macro_auc'))}; accuracy {_fmt(val.get('accuracy'))}; n = {val.get('n')}.",
+        "- Per-grade AUC: " + ", ".join(f"{g}: {_fmt(v)}" for g, v in (val.get("auc") or {}).items()),
+        "",
+        "## Test cohorts",
+    ]
+    cohorts = metrics.get("test", {}).get("cohorts", {})
+    if not cohorts:
+        lines.append("Not evaluated yet (`rascore evaluate`).")
+    for cohort, entry in cohorts.items():
+        lines += [
+            "",
+            f"### {cohort} (n = {entry.get('n')}, grades 0-3: {entry.get('class_counts')})",
+            "",
+            "| model | AUC 0 | AUC 1 | AUC 2 | AUC 3 | macro AUC | accuracy | kappa lin | kappa quad | ECE |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        if "model" in entry:
+            lines.append(_test_rows(f"{modality} v{version}", entry["model"]))
+        if "baseline" in entry:
+            lines.append(_test_rows("colour-fraction rule", entry["baseline"]))
+    lines += [
+        "",
+        "AUC: one grade against the rest, 95% percentile bootstrap CI (1000 resamples).",
+        "Kappa: weighted Cohen's kappa against the reference. ECE: top-label, 10 bins.",
+        "",
+        "## Use and limits",
+        "- Decision support for EOSS grading of dorsal longitudinal joint views; not a diagnosis.",
+        "- Figures hold for the cohorts above; on the built-in demo these are simulated images.",
+        "",
+    ]
+    return "\n".join(lines)

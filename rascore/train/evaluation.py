@@ -1,0 +1,100 @@
+"""Test-cohort evaluation of a model version, beside the colour-fraction baseline for SPD/DPD.
+
+Per cohort: per-grade AUC (one grade against the rest) with 95% percentile-bootstrap CIs, macro
+AUC, accuracy, confusion matrix, linearly and quadratically weighted kappa and top-label ECE,
+all from rascore.evaluate. Items are loaded in chunks, so a cohort never sits in memory at once.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rascore.evaluate.agreement import accuracy, confusion, weighted_kappa
+from rascore.evaluate.auc import macro_from, per_grade_auc
+from rascore.evaluate.calibration import expected_calibration_error
+from rascore.nets.colour_fraction import ColourFractionRule
+from rascore.nets.factory import GradeNet
+from rascore.scale import modality as lookup_modality
+from rascore.train.checkpoint import plain
+from rascore.train.data import label_rows, preload
+from rascore.train.loop import evaluate
+from rascore.train.preprocess import Preprocessing
+
+TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
+
+
+def cohort_report(y: np.ndarray, probs: np.ndarray, predicted: np.ndarray | None = None,
+                  n_boot: int = 1000, seed: int = 0) -> dict:
+    """All figures of one model on one cohort (NaN -> None where a figure is undefined)."""
+    y = np.asarray(y, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    predicted = probs.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        per = per_grade_auc(y, probs, n_boot=n_boot, seed=seed)
+        report = {
+            "auc": {str(g): {"auc": r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                             "n_pos": r.n_pos} for g, r in per.items()},
+            "macro_auc": macro_from(per),
+            "accuracy": accuracy(y, predicted),
+            "confusion": confusion(y, predicted).tolist(),
+            "kappa_linear": weighted_kappa(y, predicted, "linear"),
+            "kappa_quadratic": weighted_kappa(y, predicted, "quadratic"),
+            "ece": expected_calibration_error(y, probs),
+        }
+    return plain(report)
+
+
+def predict_rows(model: GradeNet, prep: Preprocessing, rows: Sequence[dict],
+                 load_frames: Callable[[str], np.ndarray], device: torch.device | str = "cpu",
+                 chunk: int = 64) -> np.ndarray:
+    """(N, 4) grade probabilities for store rows, loading and resizing ``chunk`` items at a time."""
+    device = torch.device(device)
+    model.to(device)
+    parts = [evaluate(model, preload(rows[i:i + chunk], load_frames, prep), prep, device)
+             for i in range(0, len(rows), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, 4), np.float32)
+
+
+def baseline_rows(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray],
+                  rule: ColourFractionRule | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colour-fraction baseline per row: (probabilities (N, 4), hard grades, fractions)."""
+    rule = rule or ColourFractionRule()
+    fractions = np.array([rule.fraction(load_frames(r["media_sha256"])) for r in rows], dtype=float)
+    grades = np.array([rule.grade(f) for f in fractions], dtype=int)
+    return rule.probabilities(fractions), grades, fractions
+
+
+@dataclass
+class Evaluation:
+    """Figures per cohort and the per-item predictions behind them."""
+
+    report: dict
+    predictions: list[tuple[int, int, list[float]]] = field(default_factory=list)
+
+
+def evaluate_model(project, model: GradeNet, prep: Preprocessing, modality: str,
+                   cohorts: Sequence[str] = TEST_COHORTS, device: str = "cpu", n_boot: int = 1000,
+                   baseline: bool = True, seed: int = 0) -> Evaluation:
+    """Score a network on test cohorts (and the baseline on Doppler modalities)."""
+    mod = lookup_modality(modality)
+    load = project.media.load_cache
+    out: dict = {"modality": mod.code, "target": mod.target, "cohorts": {}}
+    predictions: list[tuple[int, int, list[float]]] = []
+    for cohort in cohorts:
+        rows = label_rows(project.store, mod.code, cohort)
+        y = np.array([r["target"] for r in rows], dtype=int)
+        entry: dict = {"n": len(rows), "class_counts": np.bincount(y, minlength=4).tolist()}
+        if rows:
+            probs = predict_rows(model, prep, rows, load, device)
+            entry["model"] = cohort_report(y, probs, n_boot=n_boot, seed=seed)
+            predictions += [(int(r["item_id"]), int(p.argmax()), p.tolist()) for r, p in zip(rows, probs)]
+            if baseline and mod.doppler:
+                base_probs, base_grades, _ = baseline_rows(rows, load)
+                entry["baseline"] = cohort_report(y, base_probs, base_grades, n_boot=n_boot, seed=seed)
+        out["cohorts"][cohort] = entry
+    return Evaluation(plain(out), predictions)

@@ -1,0 +1,274 @@
+"""The training loop, in the shape of torchvision's references/classification/train.py.
+
+``load_data`` -> ``train_one_epoch`` / ``evaluate`` per epoch -> ``main``. On CUDA: bf16 autocast
+and channels_last; on CPU: fp32. Seeded; early stopping on validation macro AUC (best weights
+kept); ``on_progress`` gets a dict per step and per validation, ``should_stop`` is checked between
+steps (cancellation). No module-level state, so it runs unchanged under torchrun.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from rascore.nets.factory import GradeNet, build_model
+from rascore.nets.heads import grade_probabilities, head_loss
+from rascore.nets.pretrained import load_weights, resolve_weights
+from rascore.train.augment import Augmentation
+from rascore.train.config import TrainConfig
+from rascore.train.data import (
+    Arrays, balanced_batches, label_rows, labels_sha256, patient_split, preload, preprocessing_for,
+    steps_per_epoch,
+)
+from rascore.train.preprocess import Preprocessing
+
+ProgressFn = Callable[[dict], None]
+StopFn = Callable[[], bool]
+
+
+class TrainingCancelled(RuntimeError):
+    """``should_stop()`` returned True between two steps."""
+
+
+@dataclass
+class TrainData:
+    """Both splits in memory, their preprocessing and the snapshot that names the labels used."""
+
+    train: Arrays
+    val: Arrays
+    prep: Preprocessing
+    snapshot: dict
+
+
+@dataclass
+class FitResult:
+    """A trained network (best validation epoch) with its history and validation figures."""
+
+    model: GradeNet
+    history: list[dict]
+    best_epoch: int
+    validation: dict
+    pretrained: dict | None
+    seconds: float
+    stopped_early: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def load_data(project, config: TrainConfig, progress: Callable[[int, int], None] | None = None) -> TrainData:
+    """Reference labels of the train cohort, split by patient, preloaded at the config's size."""
+    rows = label_rows(project.store, config.modality, "train")
+    if len(rows) < 4:
+        raise ValueError(f"{config.modality} has {len(rows)} labelled training items; need at least 4")
+    train_rows, val_rows = patient_split(rows, config.val_fraction, config.seed)
+    if config.max_items:
+        train_rows, val_rows = train_rows[:config.max_items], val_rows[:config.max_items]
+    prep = preprocessing_for(config)
+    total = len(train_rows) + len(val_rows)
+    done = [0]
+
+    def step(_: int, __: int) -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
+    train = preload(train_rows, project.media.load_cache, prep, step)
+    val = preload(val_rows, project.media.load_cache, prep, step)
+    snapshot = {
+        "cohort": "train",
+        "train_item_ids": train.item_ids,
+        "val_item_ids": val.item_ids,
+        "labels_sha256": labels_sha256(list(train_rows) + list(val_rows)),
+        "train_class_counts": train.class_counts(),
+        "val_class_counts": val.class_counts(),
+        "train_patients": len({r.get("patient") for r in train_rows}),
+        "val_patients": len({r.get("patient") for r in val_rows}),
+    }
+    return TrainData(train, val, prep, snapshot)
+
+
+def grade_aucs(y: np.ndarray, probs: np.ndarray) -> dict[int, float]:
+    """One-vs-rest AUC per grade (NaN where a grade is absent or alone); fast, no bootstrap."""
+    out = {}
+    for grade in range(4):
+        positive = y == grade
+        out[grade] = (float(roc_auc_score(positive, probs[:, grade]))
+                      if 0 < positive.sum() < len(y) else float("nan"))
+    return out
+
+
+def validation_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
+    """Per-grade AUC, macro AUC (mean of the defined ones), accuracy and log loss."""
+    aucs = grade_aucs(y, probs)
+    defined = [v for v in aucs.values() if not math.isnan(v)]
+    picked = probs[np.arange(len(y)), y] if len(y) else np.zeros(0)
+    return {
+        "n": int(len(y)),
+        "auc": aucs,
+        "macro_auc": float(np.mean(defined)) if defined else float("nan"),
+        "accuracy": float((probs.argmax(1) == y).mean()) if len(y) else float("nan"),
+        "log_loss": float(-np.log(np.clip(picked, 1e-7, 1)).mean()) if len(y) else float("nan"),
+    }
+
+
+def _autocast(device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _memory_format(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type != "cuda":
+        return x
+    return x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+
+
+def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler, data: Arrays,
+                    prep: Preprocessing, config: TrainConfig, device: torch.device,
+                    generator: torch.Generator, augmentation: Augmentation | None = None,
+                    on_step: Callable[[int, int, float], None] | None = None,
+                    should_stop: StopFn | None = None) -> float:
+    """One pass of class-balanced batches; returns the mean training loss."""
+    model.train()
+    steps = steps_per_epoch(len(data), config.batch_size)
+    report_every = 10 if device.type == "cuda" else 1
+    running = torch.zeros((), device=device)
+    for step, index in enumerate(balanced_batches(data.y, config.batch_size, generator), start=1):
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("training cancelled")
+        x = prep.batch(data.x[index], device, train=True, generator=generator)
+        if augmentation is not None:
+            x = augmentation(x, generator)
+        x = _memory_format(prep.normalise(x), device)
+        y = data.y[index].to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(x)
+        loss = head_loss(logits, y, model.head, config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        running += loss.detach()
+        if on_step is not None and (step % report_every == 0 or step == steps):
+            on_step(step, steps, float(running) / step)
+    return float(running) / max(steps, 1)
+
+
+def evaluate(model: GradeNet, data: Arrays, prep: Preprocessing, device: torch.device,
+             batch_size: int = 64) -> np.ndarray:
+    """(N, 4) grade probabilities for a preloaded split (segment-centre frames, no augmentation)."""
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            x = _memory_format(prep.normalise(prep.batch(data.x[start:start + batch_size], device)), device)
+            with _autocast(device):
+                logits = model(x)
+            chunks.append(grade_probabilities(logits, model.head).cpu())
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 4), np.float32)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weights only, not on norms and biases (torchvision's norm_weight_decay=0)."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_model(config: TrainConfig) -> tuple[GradeNet, dict | None]:
+    """The configured network, with local pretrained weights loaded when any (report or None)."""
+    model = build_model(config.arch, config.head, width=config.net_width, pooling=config.pooling)
+    path = resolve_weights(config.arch, config.weights)
+    return model, (load_weights(model, path) if path is not None else None)
+
+
+def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None) -> FitResult:
+    """Train with early stopping on validation macro AUC; returns the best epoch's network."""
+    started = time.perf_counter()
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model, pretrained = make_model(config)
+    model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        model.to(memory_format=torch.channels_last if not model.dynamic or model.arch.startswith("frames_")
+                 else torch.channels_last_3d)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
+    steps = steps_per_epoch(len(data.train), config.batch_size)
+    total = max(1, config.epochs * steps)
+    warmup = min(config.warmup_epochs * steps, total // 4)
+    schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup))]
+    if warmup > 0:
+        schedulers.insert(0, torch.optim.lr_scheduler.LinearLR(optimizer, 0.1, 1.0, total_iters=warmup))
+        scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers, milestones=[warmup])
+    else:
+        scheduler = schedulers[0]
+    augmentation = Augmentation() if config.augment else None
+    train_split, val_split = data.train, data.val
+    if device.type == "cuda":  # uint8 splits live on the GPU: batches are indexed there
+        train_split, val_split = data.train.to(device), data.val.to(device)
+
+    history: list[dict] = []
+    best_key, best_state, best_epoch, best_val = None, None, 0, {}
+    since_best, last_auc = 0, {}
+    steps_done, total_steps = 0, total
+    stopped_early = False
+
+    def report(epoch: int, step: int, loss: float, phase: str, extra: dict | None = None) -> None:
+        if on_progress is None:
+            return
+        elapsed = time.perf_counter() - started
+        eta = elapsed / max(steps_done, 1) * (total_steps - steps_done)
+        on_progress({"epoch": epoch, "epochs": config.epochs, "step": step, "steps": steps,
+                     "loss": loss, "val_auc": dict(last_auc), "eta_s": eta, "phase": phase,
+                     **(extra or {})})
+
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+
+        def on_step(step: int, n: int, loss: float, _epoch: int = epoch) -> None:
+            nonlocal steps_done
+            steps_done = (_epoch - 1) * steps + step
+            report(_epoch, step, loss, "train")
+
+        loss = train_one_epoch(model, optimizer, scheduler, train_split, data.prep, config, device,
+                               generator, augmentation, on_step, should_stop)
+        probs = evaluate(model, val_split, data.prep, device)
+        val = validation_metrics(data.val.y.numpy(), probs)
+        last_auc = val["auc"]
+        history.append({"epoch": epoch, "loss": loss, "val_macro_auc": val["macro_auc"],
+                        "val_auc": val["auc"], "val_accuracy": val["accuracy"],
+                        "val_log_loss": val["log_loss"], "seconds": time.perf_counter() - epoch_start})
+        macro = val["macro_auc"] if not math.isnan(val["macro_auc"]) else -1.0
+        key = (round(macro, 4), -val["log_loss"])
+        if best_key is None or key > best_key:
+            best_key, best_epoch, best_val, since_best = key, epoch, val, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            since_best += 1
+        steps_done = epoch * steps
+        report(epoch, steps, loss, "validated", {"val_macro_auc": val["macro_auc"],
+                                                 "best_epoch": best_epoch})
+        if since_best >= config.patience and epoch < config.epochs:
+            stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(model, history, best_epoch, best_val, pretrained,
+                     time.perf_counter() - started, stopped_early)
+
+
+def main(project, config: TrainConfig, on_progress: ProgressFn | None = None,
+         should_stop: StopFn | None = None) -> tuple[FitResult, TrainData]:
+    """Load the data and train: the whole run for one modality (registration is the caller's)."""
+    data = load_data(project, config)
+    return fit(config, data, on_progress, should_stop), data

@@ -1,0 +1,244 @@
+"""rascore.dashboard: the right numbers for a known store, the incremental cache, honest undefined
+values, cross-modality comparisons only on the same cases, the reader study, and permissions."""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from rascore import dashboard
+from rascore.evaluate import (
+    delong_per_grade,
+    expected_calibration_error,
+    per_grade_auc,
+    reader_study,
+    weighted_kappa,
+)
+from rascore.permissions import PermissionDenied
+from rascore.store import registry
+from tests.test_dashboard_fixtures import build_results_project, noisy_probs
+
+
+@pytest.fixture
+def results(tmp_path):
+    dashboard.clear_cache()
+    project = build_results_project(tmp_path / "p")
+    yield project
+    dashboard.clear_cache()
+
+
+def admin(project):
+    return project.store.user("demo-admin")
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def test_overview_numbers_equal_rascore_evaluate_on_the_same_arrays(results):
+    result = dashboard.overview(results.store, admin(results))
+    assert {(s.modality, s.cohort) for s in result.sections} == {
+        (m, c) for m in ("SGS", "DGS", "SPD", "DPD") for c in ("test1", "test2")}
+    assert result.missing == []
+    for sec in result.sections:
+        ids, y, probs = results.fixture["arrays"][(sec.modality, sec.cohort, 1)]
+        (m,) = sec.models
+        assert m.model.label == f"{sec.modality} v1" and m.model.active
+        np.testing.assert_array_equal(m.item_ids, ids)
+        np.testing.assert_array_equal(m.y, y)
+        np.testing.assert_allclose(m.probs, probs)
+        expected = quiet(per_grade_auc, y, probs, n_boot=1000, seed=0)
+        for grade, r in expected.items():
+            got = m.auc[grade]
+            np.testing.assert_equal([got.auc, got.ci_low, got.ci_high], [r.auc, r.ci_low, r.ci_high])
+        assert m.kappa_quadratic == pytest.approx(weighted_kappa(y, probs.argmax(1), "quadratic"))
+        assert m.ece == pytest.approx(expected_calibration_error(y, probs))
+        assert m.confusion.sum() == y.size and m.n_missing == 0
+
+
+def test_tables_show_undefined_with_the_reason_never_a_number(results):
+    result = dashboard.overview(results.store, admin(results))
+    rows = dashboard.auc_rows(result.sections)
+    grade3_test2 = [r for r in rows if r["cohort"] == "test2" and r["grade"] == 3]
+    assert len(grade3_test2) == 4
+    for r in grade3_test2:
+        assert r["AUC"] is None and r["AUC (95% CI)"] == "undefined"
+        assert "no case of grade 3" in r["reason"]
+    defined = [r for r in rows if r["cohort"] == "test1"]
+    assert all(r["AUC"] is not None and "(" in r["AUC (95% CI)"] for r in defined)
+    table = dashboard.auc_table_rows(result.sections)
+    sgs2 = next(r for r in table if r["model"] == "SGS v1" and r["cohort"] == "test2")
+    assert sgs2["grade 3"] == "undefined" and "grade 3: no case of grade 3" in sgs2["reason"]
+
+
+def test_cache_recomputes_only_the_sections_that_changed(results):
+    store, user = results.store, admin(results)
+    first = dashboard.overview(store, user)
+    assert dashboard.cache_stats()["section_computed"] == 8
+    assert dashboard.overview(store, user) is first  # nothing changed: the same object
+    assert dashboard.cache_stats()["overview_unchanged"] == 1
+
+    # a new reference label on one SGS test1 item: only that section is recomputed
+    item = int(results.fixture["arrays"][("SGS", "test1", 1)][0][0])
+    store.set_reference(item, 3, None, "adjudication")
+    second = dashboard.overview(store, user)
+    stats = dashboard.cache_stats()
+    assert stats["section_computed"] == 9 and stats["section_reused"] == 7
+    changed = next(s for s in second.sections if (s.modality, s.cohort) == ("SGS", "test1"))
+    assert changed.models[0].y[0] == 3
+    kept = next(s for s in second.sections if (s.modality, s.cohort) == ("DGS", "test1"))
+    assert kept is next(s for s in first.sections if (s.modality, s.cohort) == ("DGS", "test1"))
+
+    # predictions re-stored for the same items (an upsert: same ids and count): SPD test2 only
+    ids, y, _ = results.fixture["arrays"][("SPD", "test2", 1)]
+    spd = registry.active_version(store, "SPD")["id"]
+    time.sleep(0.002)
+    new = noisy_probs(np.random.default_rng(9), y, 2.0)
+    registry.save_predictions(store, spd, [(int(i), int(p.argmax()), p.tolist()) for i, p in zip(ids, new)])
+    third = dashboard.overview(store, user)
+    stats = dashboard.cache_stats()
+    assert stats["section_computed"] == 10 and stats["section_reused"] == 14
+    sec = next(s for s in third.sections if (s.modality, s.cohort) == ("SPD", "test2"))
+    np.testing.assert_allclose(sec.models[0].probs, new)
+
+    # promoting another SGS version: both SGS sections change, nothing else
+    registry.activate_version(store, "SGS", 2)
+    fourth = dashboard.overview(store, user)
+    stats = dashboard.cache_stats()
+    assert stats["section_computed"] == 12 and stats["section_reused"] == 20
+    assert {s.models[0].model.label for s in fourth.sections if s.modality == "SGS"} == {"SGS v2"}
+    sgs_test2 = next(s for s in fourth.sections if (s.modality, s.cohort) == ("SGS", "test2"))
+    assert sgs_test2.empty and sgs_test2.models[0].n_missing == 24  # v2 has no test2 predictions
+
+
+def test_section_compares_chosen_versions_with_delong_on_shared_items(results):
+    store, user = results.store, admin(results)
+    choices = dashboard.version_choices(store, user, "SGS")
+    assert [(m.label, m.active) for m in choices] == [("SGS v2", False), ("SGS v1", True)]
+    sec = dashboard.section(store, user, "SGS", "test1", [c.id for c in reversed(choices)])
+    assert [m.model.label for m in sec.models] == ["SGS v1", "SGS v2"]
+    _, y, p1 = results.fixture["arrays"][("SGS", "test1", 1)]
+    _, _, p2 = results.fixture["arrays"][("SGS", "test1", 2)]
+    expected = quiet(delong_per_grade, y, p1, p2)
+    assert len(sec.delong) == 4
+    for got, want in zip(sec.delong, expected):
+        assert (got["a"], got["b"], got["n"], got["grade"]) == ("SGS v1", "SGS v2", 24, want["grade"])
+        assert got["p"] == pytest.approx(want["p"]) and got["z"] == pytest.approx(want["z"])
+    # the default is the active version only; the detail view is cached like the overview
+    assert [m.model.label for m in dashboard.section(store, user, "SGS", "test1").models] == ["SGS v1"]
+    assert dashboard.section(store, user, "SGS", "test1") is dashboard.section(store, user, "SGS", "test1")
+
+
+def test_between_modalities_only_the_same_cases_with_the_same_reference(results):
+    result = dashboard.overview(results.store, admin(results))
+    pairs = {(r["cohort"], r["a"], r["b"]) for r in result.cross}
+    assert ("test1", "SGS v1", "SPD v1") in pairs and ("test2", "DGS v1", "DPD v1") in pairs
+    n = {(r["cohort"], r["a"], r["b"]): r["n"] for r in result.cross}
+    assert n[("test1", "SGS v1", "DGS v1")] == 24  # same target everywhere
+    assert n[("test1", "SGS v1", "SPD v1")] == 23  # case 0: SH 1 but EOSS 3, left out
+    assert n[("test2", "SGS v1", "SPD v1")] == 24
+    assert any("SGS v1 vs SPD v1 on test1: 1 of 24 shared cases left out" in note
+               for note in result.cross_notes)
+    # and the p-values are DeLong's on exactly those paired cases
+    truth = results.fixture["truth"]
+    _, y_a, p_a = results.fixture["arrays"][("SGS", "test2", 1)]
+    _, y_b, p_b = results.fixture["arrays"][("DGS", "test2", 1)]
+    np.testing.assert_array_equal(y_a, y_b)
+    expected = quiet(delong_per_grade, y_a, p_a, p_b)
+    got = [r for r in result.cross if (r["cohort"], r["a"], r["b"]) == ("test2", "SGS v1", "DGS v1")]
+    assert [g["p"] for g in got[:3]] == pytest.approx([e["p"] for e in expected[:3]])
+    assert np.isnan(got[3]["p"]) and got[3]["reason"]  # no grade 3 in test2
+    assert len(truth["SGS"]["test2"]) == 24
+
+
+def test_case_matching_prefers_the_same_file_and_skips_ambiguous_keys():
+    a = {1: ("f1", ("p", "MCP2", "R")), 2: ("f2", ("p", "MCP3", "R")), 3: ("f3", ("q", "MCP2", "L")),
+         4: ("f4", ("q", "MCP2", "L")), 5: ("f5", None)}
+    b = {10: ("f9", ("p", "MCP2", "R")), 11: ("f2", ("x", "MCP3", "R")), 12: ("f8", ("q", "MCP2", "L")),
+         13: ("f5", ("z", "MCP3", "R"))}
+    assert dashboard._match_cases(a, b) == [(1, 10), (2, 11), (5, 13)]
+
+
+def test_baseline_rows_from_stored_figures(results):
+    result = dashboard.overview(results.store, admin(results))
+    rows = dashboard.baseline_rows(result.sections)
+    assert rows == [{"beside": "SPD v1", "cohort": "test1", "AUC 0": "0.710",
+                     "AUC 1": "undefined (n_pos 0)", "AUC 2": "0.640", "AUC 3": "0.900",
+                     "macro AUC": "0.750", "accuracy": "0.500"}]
+
+
+def test_published_figures_are_labelled_as_published():
+    rows = dashboard.published_rows()
+    assert [(r["grade"], r["best model (published)"], r["AUC (published)"]) for r in rows] == [
+        (0, "DPD", 0.87), (1, "SGS", 0.95), (2, "DGS", 0.74), (3, "SPD", 0.95)]
+    assert all("published" in key for r in rows for key in r if "AUC" in key)
+    spd = dashboard.published_spd_sgs_rows()
+    assert spd[0] == {"cohort": "test1", "grade": 0, "SPD AUC (published)": 0.82,
+                      "SGS AUC (published)": 0.66, "source": "He et al. 2024"}
+
+
+def test_reader_study_matches_rascore_evaluate_and_leaves_out_the_reference_experts(results):
+    store, user = results.store, admin(results)
+    out = dashboard.reader_results(store, user, "SGS", n_boot=200)
+    assert set(out.study["raters"]) == {"junior-1", "junior-2", "senior-1"}
+    assert out.excluded_readers == ["expert-a"]
+    assert list(out.models) == ["SGS v1"] and out.n_reference == 48
+    # the same study from the store's rows, through rascore.evaluate directly
+    truth = {**results.fixture["truth"]["SGS"]["test1"], **results.fixture["truth"]["SGS"]["test2"]}
+    reads: dict[str, dict[int, int]] = {}
+    for row in store.latest_annotations():
+        if row["item_id"] in truth and row["role"] == "reader":
+            reads.setdefault(row["reader"], {})[row["item_id"]] = row["sh"]
+    preds = {}
+    for cohort in ("test1", "test2"):
+        ids, _, probs = results.fixture["arrays"][("SGS", cohort, 1)]
+        preds.update({int(i): int(p.argmax()) for i, p in zip(ids, probs)})
+    levels = {"junior-1": "junior", "junior-2": "junior", "senior-1": "senior"}
+    expected = quiet(reader_study, truth, reads, levels, {"SGS v1": preds}, n_boot=200)
+    for name in levels:
+        assert out.study["raters"][name]["kappa_quadratic"] == pytest.approx(
+            expected["raters"][name]["kappa_quadratic"])
+        assert out.study["raters"][name]["icc"] == pytest.approx(expected["raters"][name]["icc"])
+    assert out.study["models"]["SGS v1"]["beats"] == expected["models"]["SGS v1"]["beats"]
+    rows = dashboard.reader_rows(out)
+    assert [r["who"] for r in rows] == ["junior-1", "junior-2", "senior-1", "SGS v1"]
+    assert rows[-1]["kind"] == "model"
+    assert [r["level"] for r in dashboard.level_rows(out)] == ["junior", "senior"]
+    versus = dashboard.versus_rows(out)
+    assert {r["reader"] for r in versus} == set(levels) and all(r["shared items"] == 48 for r in versus)
+    # with the experts included they appear, with a perfect agreement on their own reference
+    with_experts = dashboard.reader_results(store, user, "SGS", include_reference_readers=True, n_boot=200)
+    assert with_experts.study["raters"]["expert-a"]["accuracy"] == 1.0
+
+
+def test_reader_study_all_modalities_is_cached_until_a_grade_changes(results):
+    store, user = results.store, admin(results)
+    first = dashboard.reader_results(store, user, None, n_boot=100)
+    assert set(first.models) == {"SGS v1", "DGS v1", "SPD v1", "DPD v1"}
+    assert all(first.study["models"][m]["n"] == 48 for m in first.models)  # its own items only
+    assert dashboard.reader_results(store, user, None, n_boot=100) is first
+    item = int(results.fixture["arrays"][("SGS", "test1", 1)][0][0])
+    store.add_annotation(item, store.user("junior-1")["id"], 3)
+    second = dashboard.reader_results(store, user, None, n_boot=100)
+    assert second is not first and dashboard.cache_stats()["reader_study_computed"] == 2
+
+
+def test_sensitivity_specificity_rows_undefined_where_no_case(results):
+    out = dashboard.reader_results(results.store, admin(results), "DGS", cohorts=("test2",), n_boot=50)
+    rows = dashboard.sens_spec_rows(out)
+    assert rows and all(r["sens 3"] == "undefined" for r in rows)  # test2 has no grade 3
+    assert all(r["spec 3"] != "undefined" for r in rows)
+
+
+def test_a_reader_is_refused_by_the_library(results):
+    reader = results.store.user("demo-reader")
+    for call in (lambda: dashboard.overview(results.store, reader),
+                 lambda: dashboard.section(results.store, reader, "SGS", "test1"),
+                 lambda: dashboard.version_choices(results.store, reader, "SGS"),
+                 lambda: dashboard.reader_results(results.store, reader)):
+        with pytest.raises(PermissionDenied, match="demo-reader \\(reader\\) may not see results"):
+            call()
