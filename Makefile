@@ -28,7 +28,9 @@ chromium:
 demo: $(VENV)/.runtime
 	$(BIN)/rascore demo --if-absent
 
+# The worker trains queued models in its own process; it stops with the server.
 app: demo
+	@$(BIN)/rascore worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 test: $(VENV)/.test chromium

@@ -33,6 +33,7 @@ class DemoResult:
     annotations: int = 0
     references: dict[str, int] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)
+    jobs: list[int] = field(default_factory=list)
 
 
 def encode(sim) -> tuple[bytes, str]:
@@ -86,8 +87,12 @@ def rendered(project: Project, specs, workers: int) -> Iterator[tuple]:
 
 def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: int = 2,
                progress: Callable[[int, int], None] | None = None,
-               password_rounds: int = 12) -> DemoResult:
-    """Generate and import the simulated cohort, its readers, their reads and the reference."""
+               password_rounds: int = 12, queue_training: bool = True) -> DemoResult:
+    """Generate and import the simulated cohort, its readers, their reads and the reference.
+
+    Unless ``queue_training`` is False, a retraining of each modality model is queued, so a
+    running worker fills the dashboards within minutes of the first start.
+    """
     from rascore.auth import add_user
     from rascore.media import pseudonym
     from rascore.synth import READERS, adjudicate, plan_cohort, simulate_reads
@@ -146,6 +151,11 @@ def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: in
         store.audit("demo.build", detail={"size": size, "seed": seed, "items": result.items})
     result.annotations = len(reads)
 
+    if queue_training:
+        from rascore.store import jobs as job_sql
+
+        for code in scale.MODALITIES:
+            result.jobs.append(job_sql.submit(store, "train", code, {}))
     for name, role, level in DEMO_ACCOUNTS:
         if store.user(name) is None:
             password = secrets.token_urlsafe(12)

@@ -107,3 +107,11 @@ def test_demo_accounts_printed_once_and_sign_in(demo):
     absent = subprocess.run([str(BIN / "rascore"), "demo", "--if-absent"],
                             capture_output=True, text=True, env=cli_env(data), timeout=60)
     assert absent.returncode == 0 and "demo-admin" not in absent.stdout
+
+
+def test_four_models_queued_for_the_worker(demo):
+    data, stdout = demo
+    conn = sqlite3.connect(data / "rascore.db")
+    jobs = conn.execute("SELECT kind, modality, status FROM jobs ORDER BY id").fetchall()
+    assert jobs == [("train", m, "queued") for m in ("SGS", "DGS", "SPD", "DPD")]
+    assert "queued training of the four models" in stdout

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     parser.add_argument("--if-absent", action="store_true",
                         help="do nothing (exit 0) when the project already holds the demo")
+    parser.add_argument("--no-train", action="store_true",
+                        help="do not queue the four models' training (queued by default; "
+                        "`rascore worker` runs them)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_demo)
 
@@ -46,13 +49,16 @@ def _demo(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     result = build_demo(project, size=args.size, seed=args.seed, workers=args.workers,
-                        progress=progress)
+                        progress=progress, queue_training=not args.no_train)
     bar.close()
     took = time.perf_counter() - start
     refs = ", ".join(f"{n} by {m}" for m, n in sorted(result.references.items()))
     print(f"demo project ({args.size}, seed {args.seed}) in {project.settings.db_path}: "
           f"{result.items} items, {result.annotations} reader grades, reference {refs}; "
           f"{took:.0f} s")
+    if result.jobs:
+        print(f"queued training of the four models (jobs {', '.join(map(str, result.jobs))}); "
+              "`rascore worker` (started by `make app`) runs them")
     if result.accounts:
         print("Demo accounts (passwords shown once; change them with 'rascore user passwd'):")
         for name, password in result.accounts.items():

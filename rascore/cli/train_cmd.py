@@ -70,6 +70,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--modality", type=str.upper, choices=_MODALITIES)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_models_list)
+    q = models_sub.add_parser("promote", help="make a version the active one",
+                              description="Make a version the active model of its modality "
+                              "(one transaction, audited).")
+    q.add_argument("version", type=int)
+    q.add_argument("--modality", type=str.upper, choices=_MODALITIES, required=True)
+    q.set_defaults(func=_models_promote)
+    q = models_sub.add_parser("rollback", help="go back to the previous version",
+                              description="Activate the newest version older than the active one.")
+    q.add_argument("--modality", type=str.upper, choices=_MODALITIES, required=True)
+    q.set_defaults(func=_models_rollback)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -247,4 +257,29 @@ def _models_list(args: argparse.Namespace) -> int:
         print(f"{mark} {r['modality']} v{r['version']:<3} {r['architecture']:<22} {r['preset'] or '':<6} "
               f"val AUC {_fmt(r['val_macro_auc'])}  test AUC {tests or 'n/a'}  {r['created_at']}")
     print("* active")
+    return 0
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    from rascore.training_status import TrainingError, promote_version
+
+    try:
+        promote_version(open_project().store, args.modality, args.version)
+    except TrainingError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{args.modality} v{args.version} is now active")
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    from rascore.store import registry
+    from rascore.training_status import TrainingError, rollback_version
+
+    store = open_project().store
+    try:
+        rollback_version(store, args.modality)
+    except TrainingError as exc:
+        raise CliError(str(exc)) from None
+    active = registry.active_version(store, args.modality)
+    print(f"{args.modality} v{active['version']} is now active")
     return 0

@@ -6,7 +6,9 @@ from rascore.store import jobs as job_sql
 
 PROMOTION_SETTING = "promotion_policy"
 POLICIES = ("if-better", "always")
-TRAIN_PARAMS = ("preset", "epochs", "head", "arch", "seed", "weights")
+# What a job row may set; the rest comes from the preset (size and widths for small test runs).
+TRAIN_PARAMS = ("preset", "epochs", "head", "arch", "seed", "weights", "size", "net_width",
+                "batch_size", "patience")
 
 
 def promotion_policy(store) -> str:
@@ -24,7 +26,12 @@ def run_train_job(project, job: dict, ctx: JobContext) -> int:
     params = dict(job["params"])
     if not job["modality"]:
         raise ValueError("a training job needs a modality")
+    unknown = sorted(set(params) - set(TRAIN_PARAMS) - {"device", "activate"})
+    if unknown:
+        raise ValueError(f"unknown training parameter(s): {', '.join(unknown)}")
     overrides = {k: params[k] for k in TRAIN_PARAMS if params.get(k) is not None}
+    if isinstance(overrides.get("size"), list):
+        overrides["size"] = tuple(overrides["size"])
     config = make_config(job["modality"], preset=overrides.pop("preset", None),
                          device=params.get("device") or project.settings.device, **overrides)
     ctx.log(f"training {config.modality}: {config.arch}, preset {config.preset}, "

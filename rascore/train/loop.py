@@ -65,7 +65,8 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
     """Reference labels of the train cohort, split by patient, preloaded at the config's size."""
     rows = label_rows(project.store, config.modality, "train")
     if len(rows) < 4:
-        raise ValueError(f"{config.modality} has {len(rows)} labelled training items; need at least 4")
+        raise ValueError(f"{config.modality} has {len(rows)} training items with a reference label; "
+                         "need at least 4: grade and adjudicate, or import reference labels, first")
     train_rows, val_rows = patient_split(rows, config.val_fraction, config.seed)
     if config.max_items:
         train_rows, val_rows = train_rows[:config.max_items], val_rows[:config.max_items]
