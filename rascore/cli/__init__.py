@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rascore.cli.train_cmd",
     "rascore.cli.jobs_cmd",
     "rascore.cli.explain_cmd",
+    "rascore.cli.backup_cmd",
 )
 
 
