@@ -233,3 +233,17 @@ def m002_labelling(db: Database) -> None:
     """Reservations, sign-in attempts, queue and history indexes."""
     for statement in M002:
         db.execute(statement)
+
+
+# The dashboard loads a version's predictions in one cohort in item order (_sql_predictions):
+# without this index SQLite walks the whole predictions table (every version) in item order
+# through the UNIQUE (item_id, model_version_id) index; with it, only that version's rows, already
+# in item order (bench/bench_store_scale.py shows both plans).
+M003 = ["CREATE INDEX predictions_model_item ON predictions (model_version_id, item_id)"]
+
+
+@migrations(name="003_predictions_by_version")
+def m003_predictions_by_version(db: Database) -> None:
+    """Predictions of one version in item order."""
+    for statement in M003:
+        db.execute(statement)
