@@ -143,3 +143,24 @@ def test_colour_fraction_rule_finds_flow_in_synovium():
     assert np.allclose(probs.sum(1), 1) and list(probs.argmax(1)) == [0, 1, 2, 3]
     clip = np.stack([_doppler_view(0), _doppler_view(12), _doppler_view(0)])
     assert rule.fraction(clip) == pytest.approx(fractions[3], abs=0.01)  # graded at peak flow
+
+
+def test_cli_choice_lists_match_the_library():
+    """The train command lists its choices statically (no torch import at start-up): keep them true."""
+    from rascore.cli import train_cmd
+    from rascore.nets.factory import ARCHS
+    from rascore.nets.heads import HEADS
+    from rascore.train.config import PRESETS
+
+    assert sorted(train_cmd.ARCH_NAMES) == sorted(ARCHS)
+    assert tuple(train_cmd.HEAD_NAMES) == tuple(HEADS)
+    assert sorted(train_cmd.PRESET_NAMES) == sorted(PRESETS)
+
+
+def test_cli_starts_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, rascore.cli; rascore.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

@@ -10,26 +10,31 @@ from rascore.project import open_project
 from rascore.scale import MODALITIES
 
 _MODALITIES = list(MODALITIES)
+PRESET_NAMES = ("fast", "paper")
+HEAD_NAMES = ("softmax", "ordinal")
+ARCH_NAMES = ("slim_resnet18", "resnet18", "resnet34", "resnet50", "frames_slim_resnet18",
+              "frames_resnet18", "frames_resnet34", "frames_resnet50", "r3d_18", "mc3_18",
+              "r2plus1d_18")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train``, ``evaluate``, ``predict`` and ``models``."""
-    from rascore.nets.factory import ARCHS
-    from rascore.nets.heads import HEADS
     from rascore.store.registry import ACTIVATE_POLICIES
-    from rascore.train.config import PRESETS
+
+    # Static lists, so that building the parser never imports torch (every command starts fast);
+    # tests/test_nets.py checks they match rascore.nets and rascore.train.
 
     p = sub.add_parser("train", help="train a modality model on the current reference labels",
                        description="Train one modality model, test it on test1/test2, register it "
                        "as a new version and activate it if its validation macro AUC is at least "
                        "the active one's.")
     p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
-    p.add_argument("--preset", choices=[*PRESETS, "auto"], default="auto",
+    p.add_argument("--preset", choices=[*PRESET_NAMES, "auto"], default="auto",
                    help="paper (GPU) or fast (CPU); auto picks by device")
     p.add_argument("--epochs", type=int)
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default $RASCORE_DEVICE or auto)")
-    p.add_argument("--head", choices=HEADS, default="softmax")
-    p.add_argument("--arch", choices=list(ARCHS))
+    p.add_argument("--head", choices=HEAD_NAMES, default="softmax")
+    p.add_argument("--arch", choices=ARCH_NAMES)
     p.add_argument("--weights", default="auto",
                    help="local pretrained weights file; 'auto' uses a file in the torch hub cache if "
                         "present, 'none' trains from scratch; never downloads")
@@ -64,8 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("models", help="list model versions", description="Model registry.")
-    models_sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    models = sub.add_parser("models", help="list model versions", description="Model registry.")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION")
     q = models_sub.add_parser("list", help="every version per modality, the active one marked")
     q.add_argument("--modality", type=str.upper, choices=_MODALITIES)
     q.add_argument("--json", action="store_true")
@@ -80,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                               description="Activate the newest version older than the active one.")
     q.add_argument("--modality", type=str.upper, choices=_MODALITIES, required=True)
     q.set_defaults(func=_models_rollback)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    models.set_defaults(func=lambda args: (models.print_help(), 2)[1])
 
 
 def _device(args: argparse.Namespace, project) -> str:
