@@ -1,0 +1,345 @@
+"""Captum attributions of a grade model: Integrated Gradients (optionally NoiseTunnel), Grad-CAM, Occlusion.
+
+What is attributed is the probability of one grade (``rascore.nets.heads.grade_probabilities``),
+through ``GradeProbabilities``, so softmax and ordinal heads are treated alike. The input that is
+attributed is the picture the network sees in [0, 1] (after resizing, before normalisation,
+which the wrapper applies): the Integrated Gradients baseline is a black image and NoiseTunnel's
+noise is in pixel units. Greyscale pictures are one channel (normalisation repeats it), Doppler
+three; maps are summed over channels.
+
+Maps come back at the model's input resolution, one per frame the model sees (one for a still);
+``to_image_size`` brings them to the original picture's resolution, into the box the model saw
+(the whole picture, or the region-of-interest crop around the joint when the checkpoint's
+preprocessing has one; outside it the attribution is zero).
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rascore.nets.factory import GradeNet
+from rascore.nets.frames import FrameNet
+from rascore.nets.heads import grade_probabilities
+from rascore.train.preprocess import Preprocessing
+
+METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion")
+METHOD_NAMES: dict[str, str] = {
+    "ig": "Integrated Gradients",
+    "gradcam": "Grad-CAM",
+    "occlusion": "Occlusion",
+}
+
+
+def check_method(method: str) -> str:
+    """Validate a method name (ig, gradcam, occlusion)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}")
+    return method
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """Settings of the three methods; ``key(method)`` names the ones that change a method's map."""
+
+    ig_steps: int = 32                 # Riemann/Gauss-Legendre steps from the black baseline
+    internal_batch_size: int = 16      # IG evaluates its steps in batches of this many inputs
+    smooth_samples: int = 0            # NoiseTunnel SmoothGrad samples around IG (0: plain IG)
+    smooth_stdev: float = 0.05         # NoiseTunnel noise, in [0, 1] pixel units
+    gradcam_layer: str | None = None   # dotted module name; None: chosen by ``gradcam_layer``
+    occlusion_window: int | None = None  # square, input pixels; None: 1/8 (still), 1/6 (clip) of the short side
+    occlusion_stride: int | None = None  # None: half the window (still), the window (clip)
+    perturbations_per_eval: int = 16   # occluded copies per forward pass
+
+    def key(self, method: str) -> str:
+        """Short stable text of the settings that matter for ``method`` (part of the cache key)."""
+        check_method(method)
+        if method == "ig":
+            parts = [f"s{self.ig_steps}"]
+            if self.smooth_samples:
+                parts.append(f"nt{self.smooth_samples}x{self.smooth_stdev:g}")
+        elif method == "gradcam":
+            parts = [self.gradcam_layer or "auto"]
+        else:
+            parts = [f"w{self.occlusion_window or 'auto'}", f"st{self.occlusion_stride or 'auto'}"]
+        return "-".join(parts)
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON)."""
+        return asdict(self)
+
+
+class GradeProbabilities(nn.Module):
+    """[0, 1] picture -> (B, 4) grade probabilities: normalisation, the network and its head.
+
+    Captum attributes one column (the target grade) of this output.
+    """
+
+    def __init__(self, model: GradeNet, prep: Preprocessing) -> None:
+        super().__init__()
+        self.model = model
+        self.prep = prep
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) or (B, C, T, H, W) in [0, 1] (C = 1 or 3) -> (B, 4) probabilities."""
+        return grade_probabilities(self.model(self.prep.normalise(x)), self.model.head)
+
+
+def model_input(prep: Preprocessing, frames: np.ndarray, device: torch.device | str = "cpu"
+                ) -> tuple[torch.Tensor, np.ndarray]:
+    """Decoded frames -> the [0, 1] input the model sees, and which original frame each input frame is.
+
+    Exactly the prediction path (``Preprocessing.array`` then ``batch`` with segment-centre frames),
+    so the attributed input is the predicted one. Returns ((1, C, H, W) or (1, C, T, H, W), index).
+    """
+    frames = np.asarray(frames)
+    count = frames.shape[0] if frames.ndim == 4 else 1
+    x = prep.batch(prep.array(frames).unsqueeze(0), device).contiguous()
+    if prep.dynamic:
+        cached = np.linspace(0, count - 1, prep.cache_frames).round().astype(int)
+        index = cached[prep.frame_index(train=False).numpy()]
+    else:
+        index = np.array([count // 2])
+    return x, index
+
+
+def input_box(prep: Preprocessing, frames: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the part of the picture the model sees (its ROI crop, else all of it)."""
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    roi = getattr(prep, "roi", None)
+    if roi:
+        from rascore.train.roi import joint_box
+
+        return tuple(int(v) for v in joint_box(frames[frames.shape[0] // 2], roi))
+    return 0, 0, int(frames.shape[1]), int(frames.shape[2])
+
+
+def _stage_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The residual stages of a 2D or video ResNet (torchvision layer1-4, or SlimResNet.layers)."""
+    if isinstance(getattr(net, "layers", None), nn.Sequential):
+        return [(f"layers.{i}", m) for i, m in enumerate(net.layers)]
+    return [(n, getattr(net, n)) for n in ("layer1", "layer2", "layer3", "layer4") if hasattr(net, n)]
+
+
+MIN_CAM_CELLS = 4  # Grad-CAM reads the deepest stage with at least this many cells on the short side
+# Layer chosen per network and input geometry, so the probe pass runs once per loaded model.
+_CHOSEN_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stage_shapes(net: nn.Module, candidates: list[tuple[str, nn.Module]], dynamic: bool, frames: int,
+                  height: int, width: int) -> dict[str, tuple[int, int, int]]:
+    """(time, height, width) each candidate outputs for an input of this size, from one small probe pass.
+
+    The probe is 64x64 pixels (frames as given); each stage's spatial stride is read from it and
+    applied to the real size, so the probe stays cheap whatever the input.
+    """
+    probe = 64
+    sizes: dict[str, tuple[int, ...]] = {}
+    hooks = [module.register_forward_hook(
+        lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[2:])))
+        for name, module in candidates]
+    param = next(net.parameters())
+    shape = (1, 3, max(frames, 1), probe, probe) if dynamic else (1, 3, probe, probe)
+    try:
+        with torch.no_grad():
+            net(torch.zeros(shape, device=param.device, dtype=param.dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    out = {}
+    for name, size in sizes.items():
+        time_steps = size[0] if dynamic and len(size) == 3 else max(frames, 1)
+        h_out, w_out = size[-2:]
+        out[name] = (time_steps, -(-height * h_out // probe), -(-width * w_out // probe))
+    return out
+
+
+def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
+                  size: tuple[int, int] = (224, 224), min_cells: int = MIN_CAM_CELLS) -> tuple[str, nn.Module]:
+    """The layer Grad-CAM reads: (dotted name under ``model``, module).
+
+    The deepest residual stage whose map still has ``min_cells`` cells on its short side at input
+    ``size`` (height, width): ResNet-18's last stage at 224 px (7x7, the set-up Grad-CAM was made
+    for), the stage before it at the fast preset's 96x128 (the last is 3x4, too coarse to point at a
+    synovium a tenth of the picture wide). Frame models (a 2D network per frame) use their encoder,
+    so there is one map per frame. Video ResNets must also keep every input frame, so the map
+    changes across frames: r3d_18 and r2plus1d_18 halve time from layer2 on, mc3_18 keeps it to
+    layer4. ``name`` picks a layer explicitly.
+    """
+    modules = dict(model.named_modules())
+    if name is not None:
+        if name not in modules:
+            raise ValueError(f"model has no layer {name!r}")
+        return name, modules[name]
+    memo = _CHOSEN_LAYERS.setdefault(model, {})
+    key = (frames, tuple(size), min_cells)
+    if key in memo:
+        return memo[key], modules[memo[key]]
+    backbone = model.backbone
+    if isinstance(backbone, FrameNet):
+        net, prefix, dynamic = backbone.encoder, "backbone.encoder.", False
+    else:
+        net, prefix, dynamic = backbone, "backbone.", model.dynamic
+    candidates = _stage_modules(net)
+    if dynamic and hasattr(net, "stem"):
+        candidates = [("stem", net.stem)] + candidates
+    shapes = _stage_shapes(net, candidates, dynamic, frames, *size)
+    keep_time = [(n, m) for n, m in candidates if shapes[n][0] == max(frames, 1)] or candidates[:1]
+    fine = [(n, m) for n, m in keep_time if min(shapes[n][1:]) >= min_cells] or keep_time[:1]
+    stage_name, module = fine[-1]
+    memo[key] = f"{prefix}{stage_name}"
+    return memo[key], module
+
+
+def occlusion_geometry(prep: Preprocessing, options: ExplainOptions, channels: int = 3
+                       ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Captum sliding window and strides: square patches over all channels, one frame at a time for clips."""
+    short = min(prep.height, prep.width)
+    window = min(short, options.occlusion_window or max(4, short // (6 if prep.dynamic else 8)))
+    stride = min(window, options.occlusion_stride or (window if prep.dynamic else max(1, window // 2)))
+    if prep.dynamic:
+        return (channels, 1, window, window), (channels, 1, stride, stride)
+    return (channels, window, window), (channels, stride, stride)
+
+
+def _per_frame(attr: torch.Tensor, dynamic: bool) -> torch.Tensor:
+    """Input-shaped attributions (1, C, [T,] H, W) -> (T, H, W), summed over colour channels."""
+    summed = attr.sum(dim=1)[0]
+    return summed if dynamic else summed.unsqueeze(0)
+
+
+def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, target: int,
+                       options: ExplainOptions = ExplainOptions(),
+                       layer: tuple[str, nn.Module] | None = None) -> torch.Tensor:
+    """Attributions shaped like ``x`` (B, C, [T,] H, W) for grade ``target`` (what Captum's metrics take).
+
+    ig: signed Integrated Gradients from a black baseline (NoiseTunnel SmoothGrad around it when
+    ``smooth_samples``), evaluated ``internal_batch_size`` inputs at a time. gradcam: LayerGradCam
+    with ReLU, upsampled by ``LayerAttribution.interpolate`` (bilinear, trilinear for video
+    layers; a frame model's per-frame maps are stacked in time) and shared equally by the
+    channels. occlusion: drop of the grade probability when a patch of one frame is set to the
+    picture's mean.
+    """
+    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion
+
+    check_method(method)
+    prep = net.prep
+    if method == "ig":
+        ig = IntegratedGradients(net)
+        kwargs = dict(baselines=0.0, target=target, n_steps=options.ig_steps,
+                      internal_batch_size=options.internal_batch_size)
+        if options.smooth_samples:
+            return NoiseTunnel(ig).attribute(x, nt_type="smoothgrad", nt_samples=options.smooth_samples,
+                                             nt_samples_batch_size=1, stdevs=options.smooth_stdev,
+                                             **kwargs).detach()
+        return ig.attribute(x, **kwargs).detach()
+    if method == "occlusion":
+        window, strides = occlusion_geometry(prep, options, x.shape[1])
+        return Occlusion(net).attribute(x, sliding_window_shapes=window, strides=strides,
+                                        baselines=float(x.mean()), target=target,
+                                        perturbations_per_eval=options.perturbations_per_eval).detach()
+    batch, channels = x.shape[:2]
+    frames = x.shape[2] if prep.dynamic else 1
+    name, module = layer or gradcam_layer(net.model, frames, options.gradcam_layer, tuple(x.shape[-2:]))
+    cam = LayerGradCam(net, module).attribute(x, target=target, relu_attributions=True).detach()
+    if prep.dynamic and cam.dim() == 4:  # a frame model's 2D layer: (B*T, 1, h, w) -> (B, 1, T, h, w)
+        cam = cam.reshape(batch, frames, 1, *cam.shape[-2:]).transpose(1, 2)
+    mode = "trilinear" if cam.dim() == 5 else "bilinear"
+    cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), mode)
+    return (cam / channels).expand_as(x)
+
+
+def compute_maps(net: GradeProbabilities, x: torch.Tensor, method: str, target: int,
+                 options: ExplainOptions = ExplainOptions(), layer: tuple[str, nn.Module] | None = None
+                 ) -> torch.Tensor:
+    """Attribution maps (T, H, W) at input resolution for grade ``target`` of one input ``x`` (T = 1 for a still)."""
+    if x.shape[0] != 1:
+        raise ValueError("compute_maps explains one input at a time")
+    return _per_frame(input_attributions(net, x, method, target, options, layer), net.prep.dynamic)
+
+
+@dataclass
+class Attribution:
+    """Maps of one method for one input: at model resolution, with the prediction they explain."""
+
+    method: str
+    target: int
+    predicted: int
+    probabilities: list[float]
+    maps: np.ndarray          # float32 (T, h, w) at model input resolution (T = 1 for a still)
+    frame_index: np.ndarray   # (T,) index of each map's frame in the original clip
+    box: tuple[int, int, int, int]  # (top, left, height, width) of the picture the model saw
+    layer: str | None         # Grad-CAM layer
+    seconds: float
+
+
+def predict_probabilities(net: GradeProbabilities, x: torch.Tensor) -> list[float]:
+    """The (4,) grade probabilities of one input."""
+    with torch.no_grad():
+        return [float(v) for v in net(x)[0].cpu()]
+
+
+def attribute(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: str,
+              target: int | None = None, options: ExplainOptions = ExplainOptions(),
+              device: torch.device | str = "cpu") -> Attribution:
+    """Explain one picture or clip: predicted grade, probabilities and the maps for ``target``.
+
+    ``target`` None means the predicted grade. The model is switched to eval mode and moved to
+    ``device``.
+    """
+    started = time.perf_counter()
+    check_method(method)
+    model.eval().to(device)
+    net = GradeProbabilities(model, prep)
+    x, index = model_input(prep, frames, device)
+    probabilities = predict_probabilities(net, x)
+    predicted = int(np.argmax(probabilities))
+    target = predicted if target is None else int(target)
+    if target not in range(len(probabilities)):
+        raise ValueError(f"target grade must be 0-{len(probabilities) - 1}, got {target}")
+    layer = None
+    layer_pair = None
+    if method == "gradcam":
+        layer_pair = gradcam_layer(model, x.shape[2] if prep.dynamic else 1, options.gradcam_layer,
+                                   tuple(x.shape[-2:]))
+        layer = layer_pair[0]
+    maps = compute_maps(net, x, method, target, options, layer_pair)
+    return Attribution(method, target, predicted, probabilities,
+                       maps.float().cpu().numpy().astype(np.float32), index, input_box(prep, frames),
+                       layer, time.perf_counter() - started)
+
+
+def to_image_size(maps: np.ndarray, height: int, width: int,
+                  box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """(T, h, w) maps -> (T, height, width): resized bilinearly onto ``box`` (default the whole picture), zero outside.
+
+    The model input is a plain resize of the box, so this is its inverse.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    top, left, box_h, box_w = box or (0, 0, height, width)
+    if maps.shape[-2:] == (box_h, box_w):
+        resized = maps.copy()
+    else:
+        tensor = torch.from_numpy(maps).unsqueeze(1)
+        resized = F.interpolate(tensor, size=(box_h, box_w), mode="bilinear", align_corners=False)[:, 0].numpy()
+    if (top, left, box_h, box_w) == (0, 0, height, width):
+        return resized
+    out = np.zeros((maps.shape[0], height, width), np.float32)
+    out[:, top:top + box_h, left:left + box_w] = resized
+    return out
+
+
+def frame_importance(maps: np.ndarray) -> np.ndarray:
+    """Share of the positive attribution in each frame (sums to 1; equal shares when there is none)."""
+    positive = np.clip(np.asarray(maps, dtype=np.float64), 0, None).reshape(len(maps), -1).sum(axis=1)
+    total = positive.sum()
+    if total <= 0:
+        return np.full(len(maps), 1.0 / len(maps))
+    return positive / total
