@@ -1,41 +1,25 @@
 """Adjudicate: expert disagreements side by side, the reference decided, pairwise agreement live."""
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
-from rascore import adjudication, labelling, session
+from rascore import adjudication, labelling
 from rascore.adjudication import AdjudicationError
-from rascore.permissions import PermissionDenied, require
+from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
 
+import ui
+
 S = st.session_state
-project = session.shared_project()
+project, user = ui.gate(lambda user: require(user, "adjudicate"))
 store = project.store
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
-try:
-    require(user, "adjudicate")
-except PermissionDenied as exc:
-    st.error(f"Not allowed: {exc}.")
-    st.stop()
 
 st.title("Adjudicate")
 
-
-def plain(text: object) -> str:
-    """Text that may carry user input shown literally inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
 
 with st.sidebar:
     modality = st.selectbox("Modality", ["All", *MODALITIES], key="adj.modality")
@@ -108,7 +92,7 @@ with queue_tab:
                     try:
                         adjudication.set_reference(store, user, item_id, sh, pd_grade, note)
                     except AdjudicationError as exc:
-                        st.error(plain(exc))
+                        st.error(ui.plain(exc))
                     else:
                         combined, _ = labelling.preview(mod.code, sh, pd_grade)
                         S["adj.saved"] = (f"Reference of item #{item_id} set: SH {sh}"
@@ -123,7 +107,7 @@ def agreement_panel() -> None:
     try:
         agreement_heatmap()
     except Exception as exc:  # never a traceback in the browser
-        st.error(plain(f"The agreement could not be computed: {type(exc).__name__}: {exc}"))
+        st.error(ui.plain(f"The agreement could not be computed: {type(exc).__name__}: {exc}"))
 
 
 def agreement_heatmap() -> None:

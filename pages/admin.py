@@ -1,44 +1,28 @@
 """Admin: accounts and roles, importing scans, exports, the audit log, project settings."""
 from __future__ import annotations
 
-import re
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from rascore import admin, labelling, session
 from rascore.admin import AdminError
 from rascore.auth import LEVELS, ROLES
-from rascore.permissions import PermissionDenied, allowed, require_any
+from rascore.permissions import allowed, require_any
 from rascore.scale import COHORTS, MODALITIES
 
+import ui
+
 S = st.session_state
-project = session.shared_project()
+project, user = ui.gate(lambda user: require_any(user, ("manage_users", "import", "export", "audit", "settings")))
 store = project.store
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
-try:
-    require_any(user, ("manage_users", "import", "export", "audit", "settings"))
-except PermissionDenied as exc:
-    st.error(f"Not allowed: {exc}.")
-    st.stop()
 
 st.title("Admin")
 
 
-def plain(text: object) -> str:
-    """Text that may carry user input (names, file names) shown literally inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
-
 
 def report(kind: str, text: str) -> None:
-    S["admin.msg"] = (kind, plain(text))
+    S["admin.msg"] = (kind, ui.plain(text))
 
 
 message = S.pop("admin.msg", None)
@@ -74,7 +58,7 @@ if "Users" in tabs:
                     try:
                         admin.add_account(store, user, name, role, level or None, password or None)
                     except AdminError as exc:
-                        st.error(plain(exc))
+                        st.error(ui.plain(exc))
                     else:
                         report("success", f"Added {name.strip()} ({role}).")
                         st.rerun()
@@ -111,7 +95,7 @@ if "Users" in tabs:
                         try:
                             admin.reset_password(store, user, target, new_password)
                         except AdminError as exc:
-                            st.error(plain(exc))
+                            st.error(ui.plain(exc))
                         else:
                             report("success", f"Password of {target} changed.")
                             st.rerun()
@@ -146,7 +130,7 @@ if "Import" in tabs:
                     project, user, [(f.name, f.getvalue()) for f in uploads], modality, cohort,
                     on_result=on_result)
             except AdminError as exc:
-                st.error(plain(exc))
+                st.error(ui.plain(exc))
             else:
                 bar.progress(1.0, text=result.summary())
                 (st.warning if result.rejected else st.success)(result.summary())

@@ -3,40 +3,24 @@ DeLong - beside the published figures; refreshed live as labels, models and pred
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
-from streamlit.errors import StreamlitAPIException
 
-from rascore import dashboard, session
-from rascore.permissions import PermissionDenied, require
+from rascore import dashboard
+from rascore.permissions import require
 from rascore.scale import GRADES, MODALITIES
+
+import ui
 
 log = logging.getLogger("rascore.dashboard_page")
 REFRESH_S = 5
-project = session.shared_project()
+project, user = ui.gate(lambda user: require(user, "view_results"))
 store = project.store
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
-try:
-    require(user, "view_results")
-except PermissionDenied as exc:
-    st.error(f"Not allowed: {exc}.")
-    st.stop()
 
-
-def plain(text: object) -> str:
-    """Text from the store shown literally inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
 
 
 st.title("Dashboard")
@@ -173,7 +157,7 @@ def overview_panel() -> None:
         result = dashboard.overview(store, user)
     except Exception as exc:
         log.exception("dashboard overview failed")
-        st.error(plain(f"The dashboard could not be computed: {exc}"))
+        st.error(ui.plain(f"The dashboard could not be computed: {exc}"))
         return
     if not result.sections:
         st.info("No model is active yet. Train one on the Train page (or `rascore train "
@@ -204,7 +188,7 @@ def overview_panel() -> None:
     st.caption("Paired on items that show the same joint of the same patient (or the same file) "
                "in both modalities and have the same reference grade; other items are left out.")
     for note in result.cross_notes:
-        st.caption(plain(note))
+        st.caption(ui.plain(note))
     if result.cross:
         table(dashboard.delong_rows(result.cross), "rascore.dash.cross")
 
@@ -218,7 +202,7 @@ def detail_panel() -> None:
     try:
         choices = dashboard.version_choices(store, user, modality)
     except Exception as exc:
-        st.error(plain(f"The model versions could not be read: {exc}"))
+        st.error(ui.plain(f"The model versions could not be read: {exc}"))
         return
     if not choices:
         st.info(f"No {modality} model version yet.")
@@ -234,7 +218,7 @@ def detail_panel() -> None:
         sec = dashboard.section(store, user, modality, cohort, chosen)
     except Exception as exc:
         log.exception("dashboard section failed")
-        st.error(plain(f"The figures could not be computed: {exc}"))
+        st.error(ui.plain(f"The figures could not be computed: {exc}"))
         return
     st.caption(f"{sec.n_reference} reference items of {modality} in {cohort} (grades 0-3: "
                f"{sec.class_counts}); the model predicts the {sec.target} grade.")

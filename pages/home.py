@@ -4,19 +4,13 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
-from rascore import labelling, permissions, session
+from rascore import labelling, permissions
 from rascore.scale import COHORTS, MODALITIES
 
-project = session.shared_project()
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
+import ui
+
+project, user = ui.gate()
 
 st.title("RAScore")
 st.caption("EULAR-OMERACT synovitis scoring of joint ultrasound")

@@ -2,41 +2,25 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from rascore import labelling, session
 from rascore.labelling import LabelError
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
 
+import ui
+
 S = st.session_state
 log = logging.getLogger("rascore.label")
 PLAY = "▶ play"
 ZOOMS = {"auto": None, "1x": 1, "2x": 2, "3x": 3, "4x": 4}
 
-project = session.shared_project()
+project, user = ui.gate(lambda user: require(user, "grade"))
 store = project.store
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
-try:
-    require(user, "grade")
-except PermissionDenied as exc:
-    st.error(f"Not allowed: {exc}.")
-    st.stop()
 
-
-def plain(text: object) -> str:
-    """Text from the store shown literally inside markdown (no formatting, no HTML)."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
 
 
 def filters() -> tuple[str | None, str | None]:
@@ -277,7 +261,7 @@ def item_workspace() -> None:
 
     # ------------------------------------------------------------------ layout
     where = " ".join(str(x) for x in (view.joint, view.side) if x)
-    title = f"Item #{item_id} · {mod.code} ({mod.name})" + (f" · {plain(where)}" if where else "")
+    title = f"Item #{item_id} · {mod.code} ({mod.name})" + (f" · {ui.plain(where)}" if where else "")
     st.markdown(f"#### {'Editing your grade: ' if editing else ''}{title}")
     st.progress(done / total if total else 0.0, text=f"{done} of {total} graded in this queue")
 

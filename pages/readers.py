@@ -2,38 +2,22 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
-from rascore import dashboard, session
-from rascore.permissions import PermissionDenied, require
+from rascore import dashboard
+from rascore.permissions import require
 from rascore.scale import MODALITIES
+
+import ui
 
 log = logging.getLogger("rascore.readers_page")
 REFRESH_S = 10
-project = session.shared_project()
+project, user = ui.gate(lambda user: require(user, "view_results"))
 store = project.store
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
-try:
-    require(user, "view_results")
-except PermissionDenied as exc:
-    st.error(f"Not allowed: {exc}.")
-    st.stop()
 
-
-def plain(text: object) -> str:
-    """Text from the store shown literally inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
 
 
 st.title("Reader study")
@@ -95,7 +79,7 @@ def study_panel() -> None:
                                            tuple(cohorts), include_reference_readers=include)
     except Exception as exc:
         log.exception("reader study failed")
-        st.error(plain(f"The reader study could not be computed: {exc}"))
+        st.error(ui.plain(f"The reader study could not be computed: {exc}"))
         return
     study = results.study
     if results.n_reference == 0:
@@ -104,7 +88,7 @@ def study_panel() -> None:
     if not study["raters"] and not results.models:
         left_out = (f" ({', '.join(results.excluded_readers)} left out: their grades make the "
                     "reference)" if results.excluded_readers else "")
-        st.info(plain(f"No reader has graded these {results.n_reference} test items yet{left_out}, "
+        st.info(ui.plain(f"No reader has graded these {results.n_reference} test items yet{left_out}, "
                       "and no model is active: nothing to compare yet."))
         return
     if not study["raters"]:
@@ -112,7 +96,7 @@ def study_panel() -> None:
     note = f"{results.n_reference} reference items; {len(study['raters'])} readers"
     if results.excluded_readers:
         note += f"; left out (their grades make the reference): {', '.join(results.excluded_readers)}"
-    st.caption(plain(note) + f". ICC form: {study['icc_form']} (two-way random, absolute "
+    st.caption(ui.plain(note) + f". ICC form: {study['icc_form']} (two-way random, absolute "
                "agreement, single rater), each rater against the reference on the items it graded.")
     if not results.models:
         st.info("No active model for these items yet: readers only. Train one on the Train page.")
@@ -134,8 +118,8 @@ def study_panel() -> None:
         for name, r in study["models"].items():
             beaten = r["beats"]
             total = len(r["vs_readers"])
-            st.markdown(f"**{plain(name)}** beats {len(beaten)} of {total} readers"
-                        + (f": {plain(', '.join(beaten))}" if beaten else "") + ".")
+            st.markdown(f"**{ui.plain(name)}** beats {len(beaten)} of {total} readers"
+                        + (f": {ui.plain(', '.join(beaten))}" if beaten else "") + ".")
         st.caption("Beats: higher quadratic kappa against the reference on the items both graded; "
                    "p from a paired bootstrap of the kappa difference over those items.")
         frame(dashboard.versus_rows(results), "rascore.readers.versus")

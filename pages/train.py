@@ -2,40 +2,24 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
-from streamlit.errors import StreamlitAPIException
 
-from rascore import permissions, session, training_status
+from rascore import permissions, training_status
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import GRADES, MODALITIES
 from rascore.training_status import TrainingError
 
+import ui
+
 S = st.session_state
 log = logging.getLogger("rascore.train_page")
-project = session.shared_project()
+project, user = ui.gate(lambda user: require(user, "train"))
 store = project.store
-user = session.current_user(project, st.session_state, touch=False)
-if user is None:  # opened without the app's gate (e.g. the first run after a restart)
-    try:
-        st.switch_page("app.py")
-    except StreamlitAPIException:
-        st.warning("Sign in first.")
-        st.stop()
-try:
-    require(user, "train")
-except PermissionDenied as exc:
-    st.error(f"Not allowed: {exc}.")
-    st.stop()
 
-
-def plain(text: object) -> str:
-    """Text from the store shown literally inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
 
 
 def flash(kind: str, text: str) -> None:
@@ -74,7 +58,7 @@ with st.sidebar:
 
 if S.get("rascore.train.msg"):
     kind, text = S.pop("rascore.train.msg")
-    getattr(st, kind)(plain(text))
+    getattr(st, kind)(ui.plain(text))
 
 
 def progress_figure(view: training_status.JobView) -> go.Figure | None:
@@ -106,7 +90,7 @@ def live() -> None:
     try:
         state = training_status.worker_state(store)
         if state.message:
-            st.warning(plain(state.message))
+            st.warning(ui.plain(state.message))
         job = training_status.latest_job(store, user, modality)
         if job is None:
             st.info(f"No {modality} training job yet. Start one below.")
@@ -120,7 +104,7 @@ def live() -> None:
             st.rerun()  # the active model or its figures may have changed: refresh the page
         box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning}.get(
             view.status, st.info)
-        box(plain(view.status_text()))
+        box(ui.plain(view.status_text()))
         if view.status in ("queued", "running"):
             st.progress(view.fraction, text=f"{view.fraction:.0%}")
             cols = st.columns(4)
@@ -148,7 +132,7 @@ def live() -> None:
                 st.dataframe(pd.DataFrame(jobs), hide_index=True, width="stretch")
     except Exception as exc:  # a message in the page, never a traceback
         log.exception("train page live panel failed")
-        st.error(plain(f"The job status could not be read: {exc}"))
+        st.error(ui.plain(f"The job status could not be read: {exc}"))
 
 
 left, right = st.columns([3, 2])
@@ -187,8 +171,8 @@ active = training_status.active_version(store, user, modality)
 if active is None:
     st.info(f"No {modality} model is active yet.")
 else:
-    st.markdown(f"**{modality} v{active['version']}** · {plain(active['architecture'])} · preset "
-                f"{plain(active['preset'])} · registered {plain(active['created_at'][:19])} UTC")
+    st.markdown(f"**{modality} v{active['version']}** · {ui.plain(active['architecture'])} · preset "
+                f"{ui.plain(active['preset'])} · registered {ui.plain(active['created_at'][:19])} UTC")
     if active["rows"]:
         st.dataframe(pd.DataFrame(active["rows"]), hide_index=True, width="stretch",
                      key="rascore.train.active")
