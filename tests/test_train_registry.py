@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_nets import no_network  # noqa: F401 - fixture
 from tests.test_train import build_tiny, tiny_config, tiny_frames
 
 torch.set_num_threads(2)
@@ -161,8 +162,9 @@ def test_if_better_promotion_compares_validation_auc(project):
     assert [(r["version"], r["active"]) for r in listed][:2] == [(5, True), (4, False)]
 
 
-def test_weights_file_makes_a_pretrained_card(project, tmp_path):
-    """--weights with a local file loads it and the card says pretrained (and names the file)."""
+def test_weights_file_makes_a_pretrained_card(project, tmp_path, no_network):
+    """--weights with a local file loads it and the card says pretrained (and names the file);
+    the whole run, training to registration, never opens a connection."""
     from rascore.nets import build_model
     from rascore.train.checkpoint import load_checkpoint
 
@@ -188,3 +190,18 @@ def test_joint_crop_keeps_the_joint_recess():
         # the recess bottom is the darkest-channel minimum column of the bone line around 0.65 H
         recess = int(np.argmax([np.argmax(frame[:, c].min(axis=-1) > 240) for c in range(128)]))
         assert left + 0.3 * w <= recess <= left + 0.7 * w
+
+
+def test_preprocessing_box_names_the_region_the_network_sees():
+    from rascore.train.preprocess import Preprocessing
+
+    frames = tiny_frames(np.random.default_rng(3), 2, 0, frames=3, height=96, width=128)
+    full = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3)
+    assert full.box(frames) == (0, 0, 96, 128)
+    cropped = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3,
+                            roi=(0.5, 0.5))
+    top, left, h, w = cropped.box(frames)
+    region = frames[1:2, top:top + h, left:left + w]  # the middle frame, cropped by hand
+    assert torch.equal(cropped.array(frames), full.array(np.ascontiguousarray(region)))
+    assert cropped.source_index(3).tolist() == [1]
+    assert Preprocessing.from_dict(cropped.to_dict()) == cropped

@@ -32,6 +32,9 @@ def render_card(checkpoint: dict, version: int) -> str:
     size = f"{prep.get('height')}x{prep.get('width')}"
     inputs = (f"clips of {prep.get('frames')} frames (sampled from {prep.get('cache_frames')}) at {size}"
               if prep.get("dynamic") else f"stills at {size}")
+    if prep.get("roi"):
+        roi = prep["roi"]
+        inputs += f", cropped around the joint first ({roi[0]:.0%} x {roi[1]:.0%} of the frame)"
     weights = (f"pretrained: initialised from local file `{pretrained['file']}` (sha256 "
                f"{pretrained['sha256'][:16]}..., {pretrained['loaded']}/{pretrained['total']} tensors)"
                if pretrained else "trained from scratch (no pretrained weights)")

@@ -27,7 +27,7 @@ from rascore.train.data import (
     Arrays, balanced_batches, label_rows, labels_sha256, patient_split, preload, preprocessing_for,
     steps_per_epoch,
 )
-from rascore.train.preprocess import Preprocessing
+from rascore.train.preprocess import BatchBuffers, Preprocessing
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -138,14 +138,16 @@ def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler
     steps = steps_per_epoch(len(data), config.batch_size)
     report_every = 10 if device.type == "cuda" else 1
     running = torch.zeros((), device=device)
+    buffers = BatchBuffers()
     for step, index in enumerate(balanced_batches(data.y, config.batch_size, generator), start=1):
         if should_stop is not None and should_stop():
             raise TrainingCancelled("training cancelled")
-        x = prep.batch(data.x[index], device, train=True, generator=generator)
+        index = torch.as_tensor(index, device=data.x.device)
+        x = prep.batch(data.x, device, train=True, generator=generator, index=index, buffers=buffers)
         if augmentation is not None:
             x = augmentation(x, generator)
-        x = _memory_format(prep.normalise(x), device)
-        y = data.y[index].to(device, non_blocking=True)
+        x = _memory_format(prep.normalise(x, buffers), device)
+        y = data.y.index_select(0, index).to(device, non_blocking=True)
         with _autocast(device):
             logits = model(x)
         loss = head_loss(logits, y, model.head, config.label_smoothing)
