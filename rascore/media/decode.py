@@ -34,8 +34,8 @@ def decode_bytes(data: bytes, name: str, limits: Limits = Limits()) -> Decoded:
     raise MediaError(name, f"unsupported file type: {fmt}")  # pragma: no cover - sniff returns known formats
 
 
-def decode_file(path: str | PathLike[str], limits: Limits = Limits()) -> Decoded:
-    """Decode a file without storing it (for `rascore predict FILE`); raises MediaError if it is bad."""
+def checked_path(path: str | PathLike[str], limits: Limits) -> Path:
+    """A path that exists, is a file and is within the size limit; else MediaError."""
     path = Path(path)
     try:
         size = os.stat(path).st_size
@@ -44,6 +44,12 @@ def decode_file(path: str | PathLike[str], limits: Limits = Limits()) -> Decoded
     if path.is_dir():
         raise MediaError(path, "is a folder, not a file")
     check_size(size, str(path), limits)
+    return path
+
+
+def decode_file(path: str | PathLike[str], limits: Limits = Limits()) -> Decoded:
+    """Decode a file without storing it (for `rascore predict FILE`); raises MediaError if it is bad."""
+    path = checked_path(path, limits)
     fmt = sniff(path)
     if fmt in VIDEO_FORMATS:  # ffmpeg reads the file itself: no copy in memory
         return decode_video(path, fmt, str(path), limits)

@@ -1,12 +1,11 @@
 """Take one scan in: sniff -> validate -> decode -> de-identify -> store -> cache, all or nothing."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
-from .decode import check_size
+from .decode import check_size, checked_path
 from .deid import deidentified_bytes, existing_pseudonym, pseudonym
 from .dicom import decode_dicom, read_dicom
 from .errors import Limits, MediaError
@@ -97,14 +96,7 @@ def ingest_bytes(data: bytes, name: str, store: MediaStore, key: bytes, limits: 
 
 def ingest_file(path: str | PathLike[str], store: MediaStore, key: bytes, limits: Limits = Limits()) -> IngestResult:
     """Ingest one file from disk (see ingest_bytes); raises MediaError and stores nothing if it is bad."""
-    path = Path(path)
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        raise MediaError(path, "file not found") from None
-    if path.is_dir():
-        raise MediaError(path, "is a folder, not a file")
-    check_size(size, str(path), limits)
+    path = checked_path(path, limits)
     try:
         data = path.read_bytes()
     except OSError as exc:
