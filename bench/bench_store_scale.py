@@ -10,7 +10,7 @@ and leases (live and expired). Then it times, over ``--rounds`` calls each:
 - next item: ``rascore.labelling.next_item`` as the Label page calls it (with the position of the
   item just served), for a reader who has graded ~70% of the items;
 - annotation write: ``rascore.labelling.submit`` (validation, append, lease release, audit);
-- the reference lookups the dashboard uses (``_sql_reference``, ``Store.reference``) and the
+- the reference lookups the dashboard uses (``results.reference_rows``, ``Store.reference``) and the
   dashboard fingerprints;
 - dashboard recomputation: ``rascore.dashboard.overview`` cold (cache cleared) vs after one new
   reference label (only the touched section is recomputed).
@@ -156,7 +156,8 @@ def plan(conn, sql: str) -> list[str]:
 
 def hot_paths(store, reader: dict, admin: dict) -> dict[str, Callable[[], object]]:
     """The calls whose statements are checked, by name (each runs once when called)."""
-    from rascore import dashboard, labelling
+    from rascore import labelling
+    from rascore.store import results
 
     state: dict = {}
 
@@ -174,13 +175,13 @@ def hot_paths(store, reader: dict, admin: dict) -> dict[str, Callable[[], object
 
     def reference_lookup():
         store.reference(state["claim"].item_id)
-        dashboard._sql_reference(store, "SPD", "test1")
+        results.reference_rows(store, "SPD", "test1")
 
     def fingerprints():
-        dashboard._sql_fingerprint(store)
+        results.full_fingerprint(store)
         ids = [v for v in labelling.sql.active_versions(store, ["SPD"]).values()]
-        dashboard._sql_section_fingerprint(store, "SPD", "test1", ids)
-        dashboard._sql_predictions(store, ids[0], "test1")
+        results.section_fingerprint(store, "SPD", "test1", ids)
+        results.predictions(store, ids[0], "test1")
 
     return {"next item (first, resume)": next_first, "next item (after position)": next_after,
             "annotation write (submit)": write, "reference lookups": reference_lookup,
@@ -240,7 +241,7 @@ def timed(values: list[float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rascore import dashboard, labelling
-    from rascore.store import Store
+    from rascore.store import Store, results
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "rascore.db"
@@ -288,24 +289,31 @@ def run(args: argparse.Namespace) -> int:
                 (other["id"], NOW)).fetchone()[0])
         for k in range(min(args.rounds, 50)):
             t = time.perf_counter()
-            dashboard._sql_fingerprint(store)
+            results.full_fingerprint(store)
             prints.append(1000 * (time.perf_counter() - t))
+        polls = []
+        results.fingerprint(store)
+        for k in range(min(args.rounds, 200)):
+            t = time.perf_counter()
+            results.fingerprint(store)
+            polls.append(1000 * (time.perf_counter() - t))
         section_refs = []
         for k in range(20):
             t = time.perf_counter()
-            dashboard._sql_reference(store, MODS[k % 4], ("test1", "test2")[k % 2])
+            results.reference_rows(store, MODS[k % 4], ("test1", "test2")[k % 2])
             section_refs.append(1000 * (time.perf_counter() - t))
         pred_loads = []
         versions = list(labelling.sql.active_versions(store, MODS).values())
         for k in range(16):
             t = time.perf_counter()
-            dashboard._sql_predictions(store, versions[k % 4], ("test1", "test2")[k % 2])
+            results.predictions(store, versions[k % 4], ("test1", "test2")[k % 2])
             pred_loads.append(1000 * (time.perf_counter() - t))
         print(f"next item (after position, as the Label page): {timed(claims)}")
         print(f"next item (no position: resume/first claim): {timed(firsts)}")
         print(f"annotation write (labelling.submit):          {timed(writes)}")
         print(f"reference lookup (Store.reference, one item): {timed(refs)}")
-        print(f"dashboard global fingerprint:                 {timed(prints)}")
+        print(f"dashboard global fingerprint (full query):    {timed(prints)}")
+        print(f"dashboard poll, nothing committed (gated):    {timed(polls)}")
         print(f"dashboard reference rows of one section:      {timed(section_refs)}")
         print(f"dashboard predictions of one section:         {timed(pred_loads)}")
 

@@ -19,14 +19,13 @@ are reused. ``cache_stats`` counts both, for tests and benchmarks.
 Undefined numbers stay undefined: NaN with the reason from ``rascore.evaluate`` (no case of a
 grade, every case of one grade...), never a value made up to fill a table.
 
-SQL note: the fingerprint and bulk prediction queries live in the ``_sql_*`` functions below
-(read-only); they belong with the store's queries and can move there unchanged.
+The read-only queries (fingerprints, reference rows, bulk predictions) are in
+``rascore.store.results``; the global fingerprint there is gated by SQLite's ``data_version``, so
+an unchanged store costs a poll two pragmas, not a count of every table.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import threading
 import warnings
 from collections import Counter, OrderedDict
@@ -55,7 +54,7 @@ from rascore.evaluate import (
 from rascore.evaluate.undefined import reason_of
 from rascore.permissions import require
 from rascore.store import Store
-from rascore.store import registry
+from rascore.store import registry, results
 
 TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
 N_BOOT = 1000
@@ -73,72 +72,6 @@ PUBLISHED_SPD_VS_SGS: tuple[dict, ...] = (
     {"cohort": "test1", "grade": 3, "SPD": 0.95, "SGS": 0.75},
     {"cohort": "test2", "grade": 0, "SPD": 0.89, "SGS": 0.81},
 )
-
-
-# ------------------------------------------------------------------ read-only queries
-def _sql_fingerprint(store: Store, with_readers: bool = False) -> tuple:
-    """Max ids and counts that change whenever labels, models or predictions change."""
-    sql = ("SELECT (SELECT max(id) FROM reference_labels),"
-           " (SELECT count(*) FROM items), (SELECT max(id) FROM items),"
-           " (SELECT count(*) FROM predictions), (SELECT max(id) FROM predictions),"
-           " (SELECT max(created_at) FROM predictions),"
-           " (SELECT count(*) FROM model_versions), (SELECT max(id) FROM model_versions),"
-           " (SELECT total(length(metrics_json)) FROM model_versions),"
-           " (SELECT group_concat(modality || ':' || model_version_id || ':' || changed_at, ',')"
-           "  FROM active_models)")
-    if with_readers:
-        sql += (", (SELECT max(id) FROM annotations),"
-                " (SELECT group_concat(id || ':' || role || ':' || coalesce(level, '') || ':' ||"
-                "  active || ':' || name, ',') FROM users)")
-    return tuple(store.conn.execute(sql).fetchone())
-
-
-def _sql_section_fingerprint(store: Store, modality: str, cohort: str,
-                             version_ids: Sequence[int]) -> tuple:
-    """What one section's figures depend on: its reference rows, each version's predictions."""
-    conn = store.conn
-    refs = tuple(conn.execute(
-        "SELECT count(*), max(r.id) FROM reference_labels r JOIN items i ON i.id = r.item_id"
-        " WHERE i.modality = ? AND i.cohort = ?", (modality, cohort)).fetchone())
-    parts: list = [refs]
-    for version_id in version_ids:
-        preds = tuple(conn.execute(
-            "SELECT count(*), max(p.id), max(p.created_at) FROM predictions p"
-            " JOIN items i ON i.id = p.item_id WHERE p.model_version_id = ? AND i.cohort = ?",
-            (version_id, cohort)).fetchone())
-        metrics = conn.execute("SELECT metrics_json FROM model_versions WHERE id = ?",
-                               (version_id,)).fetchone()
-        digest = hashlib.sha1((metrics[0] if metrics else "").encode()).hexdigest()
-        parts.append((version_id, preds, digest))
-    return tuple(parts)
-
-
-def _sql_reference(store: Store, modality: str, cohort: str) -> list[tuple[int, int, int]]:
-    """(item id, SH, combined) of the current reference labels of one modality and cohort."""
-    return store.conn.execute(
-        "SELECT r.item_id, r.sh, r.combined FROM current_reference r JOIN items i ON i.id = r.item_id"
-        " WHERE i.modality = ? AND i.cohort = ? ORDER BY r.item_id", (modality, cohort)).fetchall()
-
-
-def _sql_case_keys(store: Store, modality: str, cohort: str) -> list[tuple]:
-    """(item id, file sha256, patient, joint, side) of one modality and cohort."""
-    return store.conn.execute(
-        "SELECT id, media_sha256, patient, joint, side FROM items WHERE modality = ? AND cohort = ?",
-        (modality, cohort)).fetchall()
-
-
-def _sql_predictions(store: Store, version_id: int, cohort: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(item ids, predicted grades, (n, 4) probabilities) of a version in a cohort, in item order."""
-    rows = store.conn.execute(
-        "SELECT p.item_id, p.grade, p.probs_json FROM predictions p JOIN items i ON i.id = p.item_id"
-        " WHERE p.model_version_id = ? AND i.cohort = ? ORDER BY p.item_id",
-        (version_id, cohort)).fetchall()
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4))
-    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    grades = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    probs = np.asarray(json.loads("[" + ",".join(r[2] for r in rows) + "]"), dtype=float)
-    return ids, grades, probs.reshape(len(rows), -1)
 
 
 # ------------------------------------------------------------------ cache
@@ -198,7 +131,7 @@ def _cached(store: Store, what: str, args: tuple, compute: Callable[[], object],
             with_readers: bool = False):
     """The result of ``compute`` while the store's global fingerprint stays the same."""
     key = (str(store.path), what, args)
-    fingerprint = _sql_fingerprint(store, with_readers)
+    fingerprint = results.fingerprint(store, with_readers)
     hit = _RESULTS.get(key)
     if hit is not None and hit[0] == fingerprint:
         _count(f"{what}_unchanged")
@@ -309,7 +242,7 @@ def _reference(store: Store, modality: str, cohort: str) -> dict[int, int]:
     """item id -> reference target grade of one modality and cohort (current labels)."""
     mod = scale.modality(modality)
     column = 2 if mod.target == "EOSS" else 1
-    return {int(r[0]): int(r[column]) for r in _sql_reference(store, mod.code, cohort)}
+    return {int(r[0]): int(r[column]) for r in results.reference_rows(store, mod.code, cohort)}
 
 
 def _stored_baseline(store: Store, version_id: int, cohort: str) -> dict | None:
@@ -319,7 +252,7 @@ def _stored_baseline(store: Store, version_id: int, cohort: str) -> dict | None:
 
 
 def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int, int]) -> ModelFigures:
-    ids, grades, probs = _sql_predictions(store, model.id, cohort)
+    ids, grades, probs = results.predictions(store, model.id, cohort)
     keep = np.fromiter((int(i) in reference for i in ids), bool, ids.size)
     ids, grades, probs = ids[keep], grades[keep], probs[keep]
     y = np.fromiter((reference[int(i)] for i in ids), np.int64, ids.size)
@@ -392,7 +325,7 @@ def _section(store: Store, modality: str, cohort: str, models: Sequence[ModelRef
     """A section from the cache when its own fingerprint is unchanged, else recomputed."""
     ids = tuple(m.id for m in models)
     key = (str(store.path), modality, cohort, ids, n_boot, seed)
-    fingerprint = _sql_section_fingerprint(store, modality, cohort, ids)
+    fingerprint = results.section_fingerprint(store, modality, cohort, ids)
     hit = _SECTIONS.get(key)
     if hit is not None and hit[0] == fingerprint:
         _count("section_reused")
@@ -453,7 +386,7 @@ def overview(store: Store, user: Mapping, n_boot: int = N_BOOT, seed: int = 0,
 def _case_keys(store: Store, modality: str, cohort: str) -> dict[int, tuple]:
     """item id -> what identifies the case across modalities: the file, and patient/joint/side."""
     return {int(item): (sha, (patient, joint, side) if patient and joint and side else None)
-            for item, sha, patient, joint, side in _sql_case_keys(store, modality, cohort)}
+            for item, sha, patient, joint, side in results.case_keys(store, modality, cohort)}
 
 
 def _match_cases(keys_a: dict[int, tuple], keys_b: dict[int, tuple]) -> list[tuple[int, int]]:
@@ -676,7 +609,7 @@ def _reader_inputs(store: Store, modality: str | None, cohorts: Sequence[str],
         model = active[code]
         grades: dict[int, int] = {}
         for cohort in cohorts:
-            ids, predicted, _ = _sql_predictions(store, model.id, cohort)
+            ids, predicted, _ = results.predictions(store, model.id, cohort)
             grades.update({int(i): int(g) for i, g in zip(ids, predicted) if int(i) in reference})
         models[model.label] = model
         preds[model.label] = grades
