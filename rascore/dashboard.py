@@ -395,6 +395,7 @@ def _match_cases(keys_a: dict[int, tuple], keys_b: dict[int, tuple]) -> list[tup
     A case key that names more than one item on either side is ambiguous and left out.
     """
     pairs: dict[int, int] = {}
+    taken: set[int] = set()  # b items already paired (a set: pairs.values() would be O(n) a probe)
     for index in (0, 1):
         count_a = Counter(k[index] for k in keys_a.values() if k[index] is not None)
         count_b = Counter(k[index] for k in keys_b.values() if k[index] is not None)
@@ -403,8 +404,10 @@ def _match_cases(keys_a: dict[int, tuple], keys_b: dict[int, tuple]) -> list[tup
         for item, k in keys_a.items():
             if item in pairs or k[index] is None or count_a[k[index]] != 1:
                 continue
-            if k[index] in lookup and lookup[k[index]] not in pairs.values():
-                pairs[item] = lookup[k[index]]
+            other = lookup.get(k[index])
+            if other is not None and other not in taken:
+                pairs[item] = other
+                taken.add(other)
     return sorted(pairs.items())
 
 
