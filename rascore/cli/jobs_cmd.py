@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     submit.add_argument("--epochs", type=int)
     submit.add_argument("--head", choices=("softmax", "ordinal"))
     submit.add_argument("--seed", type=int)
+    submit.add_argument("--nproc", type=int, metavar="N",
+                        help="train on N processes of the worker's machine under torchrun "
+                             "(DistributedDataParallel; one GPU each on CUDA, Gloo on CPU); default 1")
     submit.add_argument("--activate", choices=("if-better", "always"),
                         help="promotion policy for this job (default: the project's policy)")
     submit.add_argument("--json", action="store_true")
@@ -90,7 +93,11 @@ def _worker(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from rascore.store import jobs as job_sql
 
-    params = {k: getattr(args, k) for k in ("preset", "epochs", "head", "seed", "activate")
+    from rascore.jobs.train_job import MAX_NPROC
+
+    if args.nproc is not None and not 1 <= args.nproc <= MAX_NPROC:
+        raise CliError(f"--nproc must be from 1 to {MAX_NPROC}")
+    params = {k: getattr(args, k) for k in ("preset", "epochs", "head", "seed", "activate", "nproc")
               if getattr(args, k) is not None}
     job_id = job_sql.submit(open_project().store, "train", args.modality, params)
     print(json.dumps({"id": job_id, "status": "queued"}) if args.json else f"queued job {job_id}")

@@ -1,4 +1,9 @@
-"""``rascore train | evaluate | predict | models list``: the modality models from the command line."""
+"""``rascore train | evaluate | predict | models list``: the modality models from the command line.
+
+``rascore train`` also runs under torchrun (``torchrun --nproc_per_node=N -m rascore.cli train
+...``): the processes train together with DistributedDataParallel and rank 0 alone shows the
+progress bar, publishes the version and prints the summary (rascore.train.distributed).
+"""
 from __future__ import annotations
 
 import argparse
@@ -27,8 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a modality model on the current reference labels",
                        description="Train one modality model, test it on test1/test2, register it "
                        "as a new version and activate it if its validation macro AUC is at least "
-                       "the active one's.")
-    p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
+                       "the active one's. Under torchrun (torchrun --nproc_per_node=N -m rascore.cli "
+                       "train ...) the N processes train one model together (DistributedDataParallel; "
+                       "NCCL on GPUs, Gloo on CPUs) and rank 0 publishes it; --batch-size is per process.")
+    p.add_argument("--modality", type=str.upper, choices=_MODALITIES,
+                   help="required unless --job gives it")
     p.add_argument("--preset", choices=[*PRESET_NAMES, "auto"], default="auto",
                    help="paper (GPU) or fast (CPU); auto picks by device")
     p.add_argument("--epochs", type=int)
@@ -45,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, help="frames a clip model sees per pass")
     p.add_argument("--activate", choices=ACTIVATE_POLICIES, default="if-better")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--job", type=int, metavar="ID",
+                   help="train the parameters of claimed job ID, reporting into its row (how the "
+                        "worker runs a job with nproc > 1 under torchrun)")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # the worker, for --job
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="score a model version on the test cohorts",
@@ -121,10 +133,36 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _train_job(args: argparse.Namespace, project) -> int:
+    """``rascore train --job ID``: one process of a worker's torchrun launch (or the only one)."""
+    from rascore.jobs.torchrun import exit_with
+    from rascore.jobs.train_job import run_job_in_process_group
+    from rascore.train import TrainingCancelled
+
+    if args.parent_pid:
+        exit_with(args.parent_pid)
+    try:
+        version_id = run_job_in_process_group(project, args.job)
+    except (ValueError, FileNotFoundError, LookupError, TrainingCancelled) as exc:
+        raise CliError(str(exc)) from None
+    if version_id is not None and args.json:
+        print(json.dumps({"job": args.job, "model_version_id": version_id}))
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from rascore.train import TrainingCancelled, make_config, run_training
+    from rascore.train.distributed import environment
 
+    try:
+        env = environment()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.job is None and not args.modality:
+        raise CliError("--modality is required")
     project = open_project()
+    if args.job is not None:
+        return _train_job(args, project)
     size = args.size
     if size is not None and len(size) not in (1, 2):
         raise CliError("--size takes a height and optionally a width")
@@ -135,29 +173,41 @@ def _train(args: argparse.Namespace) -> int:
                              size=(size[0] if len(size) == 1 else tuple(size)) if size else None)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    bar = _Bar()
+    bar = _Bar() if env.is_main else None  # under torchrun the other ranks stay quiet
     try:
-        outcome = run_training(project, config, on_progress=bar, activate=args.activate)
+        # baseline: the colour-fraction rule beside SPD/DPD models, as `rascore evaluate` shows it
+        outcome = run_training(project, config, on_progress=bar, activate=args.activate, baseline=True)
     except (ValueError, FileNotFoundError, LookupError) as exc:
         raise CliError(str(exc)) from None
     except TrainingCancelled as exc:
         raise CliError(str(exc)) from None
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+    if outcome is None:  # a rank other than 0: rank 0 published and reports
+        return 0
     summary = outcome.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     val = summary["validation"]
     state = "active" if summary["activated"] else "not activated (the active version validates better)"
+    training = summary.get("training") or {}
+    processes = (f", {training['world_size']} processes ({training.get('backend')})"
+                 if (training.get("world_size") or 1) > 1 else "")
     print(f"{summary['modality']} v{summary['version']} ({config.arch}, {config.head} head, "
-          f"preset {config.preset}): {state}")
+          f"preset {config.preset}{processes}): {state}")
     print(f"  validation macro AUC {_fmt(val['macro_auc'])}, accuracy {_fmt(val['accuracy'])}, "
           "per grade " + ", ".join(f"{g}: {_fmt(v)}" for g, v in val["auc"].items()))
     for cohort, entry in summary["test"]["cohorts"].items():
         if "model" in entry:
             print(f"  {cohort}: macro AUC {_fmt(entry['model']['macro_auc'])}, "
                   f"accuracy {_fmt(entry['model']['accuracy'])}")
+        if entry.get("baseline"):
+            base = entry["baseline"]
+            print(f"  {cohort} colour-fraction baseline: macro AUC {_fmt(base['macro_auc'])}, accuracy "
+                  f"{_fmt(base['accuracy'])}, per grade " + ", ".join(
+                      f"{g}: {_fmt(v['auc'])}" for g, v in base["auc"].items()))
     print(f"  card: {summary['card']}")
     return 0
 

@@ -38,6 +38,18 @@ class JobContext:
         """Append a line to the job's log tail (written with the next progress update)."""
         self._log.append(f"{time.strftime('%H:%M:%S')} {line}")
 
+    def adopt(self, job: dict[str, Any]) -> None:
+        """Take over the row's log tail, progress and epoch history (another process wrote them).
+
+        The worker and the rank-0 process of a torchrun job write the same row in turn; each
+        picks up where the other left off so that neither drops the other's lines.
+        """
+        self._log.clear()
+        self._log.extend(line for line in (job.get("log_tail") or "").splitlines() if line)
+        progress = dict(job.get("progress") or {})
+        self.history = list(progress.pop("history", None) or [])
+        self.progress = {**progress, "history": self.history} if self.history else progress
+
     def on_progress(self, progress: dict[str, Any], force: bool = False) -> None:
         """Record progress in the job row, at most once per ``progress_every_s`` unless forced.
 

@@ -1,15 +1,35 @@
-"""Training of the four modality models: presets, data, loop, checkpoints, versions, evaluation."""
+"""Training of the four modality models: presets, data, loop, checkpoints, versions, evaluation.
+
+The names below are imported on first use (PEP 562), so that ``rascore.train.distributed`` or
+``rascore.train.checkpoint`` alone does not pull in torchvision and scikit-learn: a process that
+torch.multiprocessing spawns, or a short command, starts faster.
+"""
 from __future__ import annotations
 
-from rascore.train.config import PRESETS, Preset, TrainConfig, choose_preset, make_config, resolve_device
-from rascore.train.loop import FitResult, TrainData, TrainingCancelled, evaluate, fit, load_data, main, train_one_epoch
-from rascore.train.pipeline import TrainOutcome, run_training
-from rascore.train.preprocess import Preprocessing
-from rascore.train.versions import Published, find_version, load_version, publish
+import importlib
 
-__all__ = [
-    "PRESETS", "FitResult", "Preprocessing", "Preset", "Published", "TrainConfig", "TrainData",
-    "TrainOutcome", "TrainingCancelled", "choose_preset", "evaluate", "find_version", "fit",
-    "load_data", "load_version", "main", "make_config", "publish", "resolve_device", "run_training",
-    "train_one_epoch",
-]
+_EXPORTS: dict[str, str] = {
+    "PRESETS": "config", "Preset": "config", "TrainConfig": "config", "choose_preset": "config",
+    "make_config": "config", "resolve_device": "config",
+    "FitResult": "loop", "TrainData": "loop", "TrainingCancelled": "loop", "evaluate": "loop",
+    "fit": "loop", "load_data": "loop", "main": "loop", "train_one_epoch": "loop",
+    "TrainOutcome": "pipeline", "run_training": "pipeline",
+    "Preprocessing": "preprocess",
+    "Published": "versions", "find_version": "versions", "load_version": "versions",
+    "publish": "versions",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """Import an exported name from its submodule the first time it is asked for."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

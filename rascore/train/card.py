@@ -20,6 +20,15 @@ def _test_rows(name: str, figures: dict) -> str:
             f"{_fmt(figures.get('kappa_quadratic'))} | {_fmt(figures.get('ece'))} |")
 
 
+def _processes(fit: dict, args: dict) -> str:
+    """How many processes trained (torchrun + DistributedDataParallel), when more than one."""
+    world = fit.get("world_size") or 1
+    if world <= 1:
+        return ""
+    return (f" x {world} processes (DistributedDataParallel, {fit.get('backend')} backend; "
+            f"batch {args.get('batch_size')} per process)")
+
+
 def render_card(checkpoint: dict, version: int) -> str:
     """The Markdown card of one model version."""
     args = checkpoint.get("args", {})
@@ -60,7 +69,7 @@ def render_card(checkpoint: dict, version: int) -> str:
         f"- {fit.get('epochs_run')} of {args.get('epochs')} epochs (best {fit.get('best_epoch')}), "
         f"batch {args.get('batch_size')}, AdamW lr {args.get('lr')}, weight decay {args.get('weight_decay')}, "
         f"class-balanced sampling, augmentation {'on' if args.get('augment') else 'off'}; "
-        f"device {args.get('device')}; {_fmt(fit.get('seconds'), 1)} s.",
+        f"device {args.get('device')}{_processes(fit, args)}; {_fmt(fit.get('seconds'), 1)} s.",
         "",
         "## Validation (held-out patients of the training cohort)",
         f"- Macro AUC {_fmt(val.get('macro_auc'))}; accuracy {_fmt(val.get('accuracy'))}; n = {val.get('n')}.",

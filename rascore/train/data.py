@@ -111,16 +111,31 @@ def preload(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray], prep
     return Arrays(x, y, [int(r["item_id"]) for r in rows])
 
 
-def balanced_batches(y: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
-    """One epoch of class-balanced batches (sampling with replacement, weights 1/class count)."""
+def balanced_batches(y: torch.Tensor, batch_size: int, generator: torch.Generator,
+                     rank: int = 0, world_size: int = 1) -> Iterator[list[int]]:
+    """One epoch of class-balanced batches (sampling with replacement, weights 1/class count).
+
+    With ``world_size`` > 1 every rank draws the same order from an identically seeded generator
+    and keeps its own disjoint slice of it (rascore.train.distributed.shard), so the ranks together
+    see one epoch's draw and each runs steps_per_epoch(n, batch_size, world_size) steps.
+    """
     y = y.cpu()
     counts = torch.bincount(y, minlength=4).clamp(min=1).double()
     weights = (1.0 / counts)[y]
+    if world_size > 1:
+        from rascore.train.distributed import shard
+
+        order = torch.multinomial(weights, len(y), replacement=True, generator=generator).tolist()
+        sampler = shard(order, rank, world_size)
+        drop_last = len(sampler) > batch_size
+        return iter(BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last))
     sampler = WeightedRandomSampler(weights, num_samples=len(y), replacement=True, generator=generator)
     drop_last = len(y) > batch_size
     return iter(BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last))
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches one epoch has (the last partial batch dropped when there is more than one)."""
+def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Batches one epoch has per process (the last partial batch dropped when there is more than one)."""
+    if world_size > 1:
+        n = -(-n // world_size)  # each rank's share, padded up as distributed.shard pads
     return n // batch_size if n > batch_size else 1

@@ -3,7 +3,10 @@
 ``load_data`` -> ``train_one_epoch`` / ``evaluate`` per epoch -> ``main``. On CUDA: bf16 autocast
 and channels_last; on CPU: fp32. Seeded; early stopping on validation macro AUC (best weights
 kept); ``on_progress`` gets a dict per step and per validation, ``should_stop`` is checked between
-steps (cancellation). No module-level state, so it runs unchanged under torchrun.
+steps (cancellation). No module-level state, so it runs unchanged under torchrun: inside a
+process group (rascore.train.distributed) ``fit`` trains a DistributedDataParallel copy on each
+rank's shard of the balanced batches, rank 0 alone validates and keeps the best weights, and the
+early-stopping and cancel decisions are shared so that every rank stops at the same step.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from torch import nn
 from rascore.nets.factory import GradeNet, build_model
 from rascore.nets.heads import grade_probabilities, head_loss
 from rascore.nets.pretrained import load_weights, resolve_weights
+from rascore.train import distributed
 from rascore.train.augment import Augmentation
 from rascore.train.config import TrainConfig
 from rascore.train.data import (
@@ -132,14 +136,24 @@ def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler
                     prep: Preprocessing, config: TrainConfig, device: torch.device,
                     generator: torch.Generator, augmentation: Augmentation | None = None,
                     on_step: Callable[[int, int, float], None] | None = None,
-                    should_stop: StopFn | None = None) -> float:
-    """One pass of class-balanced batches; returns the mean training loss."""
+                    should_stop: StopFn | None = None,
+                    sample_generator: torch.Generator | None = None) -> float:
+    """One pass of class-balanced batches; returns the mean training loss (of this rank's batches).
+
+    In a process group ``model`` is the DDP wrapper and each rank takes its shard of the order
+    drawn from ``sample_generator`` (seeded alike on every rank); ``generator`` then drives only
+    this rank's augmentation. In one process ``generator`` does both, as it always has.
+    """
+    env = distributed.active()
+    net = distributed.unwrap(model)
     model.train()
-    steps = steps_per_epoch(len(data), config.batch_size)
+    steps = steps_per_epoch(len(data), config.batch_size, env.world_size)
     report_every = 10 if device.type == "cuda" else 1
     running = torch.zeros((), device=device)
     buffers = BatchBuffers()
-    for step, index in enumerate(balanced_batches(data.y, config.batch_size, generator), start=1):
+    batches = balanced_batches(data.y, config.batch_size, sample_generator or generator,
+                               env.rank, env.world_size)
+    for step, index in enumerate(batches, start=1):
         if should_stop is not None and should_stop():
             raise TrainingCancelled("training cancelled")
         index = torch.as_tensor(index, device=data.x.device)
@@ -150,7 +164,7 @@ def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler
         y = data.y.index_select(0, index).to(device, non_blocking=True)
         with _autocast(device):
             logits = model(x)
-        loss = head_loss(logits, y, model.head, config.label_smoothing)
+        loss = head_loss(logits, y, net.head, config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -193,11 +207,20 @@ def make_model(config: TrainConfig) -> tuple[GradeNet, dict | None]:
 
 def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None) -> FitResult:
-    """Train with early stopping on validation macro AUC; returns the best epoch's network."""
+    """Train with early stopping on validation macro AUC; returns the best epoch's network.
+
+    In a process group (torchrun; see rascore.train.distributed) only rank 0's result carries the
+    best weights, history and validation figures: the other ranks return their last weights.
+    """
     started = time.perf_counter()
-    device = torch.device(config.device)
+    env = distributed.active()
+    device = distributed.local_device(config.device, env)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    sample_generator = None
+    if env.enabled:  # one sample order for all ranks; augmentation differs per rank
+        sample_generator = torch.Generator().manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed + env.rank)
     model, pretrained = make_model(config)
     model.to(device)
     if device.type == "cuda":
@@ -205,7 +228,11 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
         model.to(memory_format=torch.channels_last if not model.dynamic or model.arch.startswith("frames_")
                  else torch.channels_last_3d)
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
-    steps = steps_per_epoch(len(data.train), config.batch_size)
+    trained = distributed.wrap(model, device)  # model itself where there is one process
+    if env.enabled:
+        should_stop = distributed.collective_stop(should_stop if env.is_main else None, device,
+                                                  every=10 if device.type == "cuda" else 1)
+    steps = steps_per_epoch(len(data.train), config.batch_size, env.world_size)
     total = max(1, config.epochs * steps)
     warmup = min(config.warmup_epochs * steps, total // 4)
     schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup))]
@@ -217,7 +244,8 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
     augmentation = Augmentation() if config.augment else None
     train_split, val_split = data.train, data.val
     if device.type == "cuda":  # uint8 splits live on the GPU: batches are indexed there
-        train_split, val_split = data.train.to(device), data.val.to(device)
+        train_split = data.train.to(device)
+        val_split = data.val.to(device) if env.is_main else data.val  # only rank 0 validates
 
     history: list[dict] = []
     best_key, best_state, best_epoch, best_val = None, None, 0, {}
@@ -226,7 +254,7 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
     stopped_early = False
 
     def report(epoch: int, step: int, loss: float, phase: str, extra: dict | None = None) -> None:
-        if on_progress is None:
+        if on_progress is None or not env.is_main:  # the other ranks stay quiet
             return
         elapsed = time.perf_counter() - started
         eta = elapsed / max(steps_done, 1) * (total_steps - steps_done)
@@ -242,32 +270,42 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
             steps_done = (_epoch - 1) * steps + step
             report(_epoch, step, loss, "train")
 
-        loss = train_one_epoch(model, optimizer, scheduler, train_split, data.prep, config, device,
-                               generator, augmentation, on_step, should_stop)
-        probs = evaluate(model, val_split, data.prep, device)
-        val = validation_metrics(data.val.y.numpy(), probs)
-        last_auc = val["auc"]
-        history.append({"epoch": epoch, "loss": loss, "val_macro_auc": val["macro_auc"],
-                        "val_auc": val["auc"], "val_accuracy": val["accuracy"],
-                        "val_log_loss": val["log_loss"], "seconds": time.perf_counter() - epoch_start})
-        macro = val["macro_auc"] if not math.isnan(val["macro_auc"]) else -1.0
-        key = (round(macro, 4), -val["log_loss"])
-        if best_key is None or key > best_key:
-            best_key, best_epoch, best_val, since_best = key, epoch, val, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            since_best += 1
-        steps_done = epoch * steps
-        report(epoch, steps, loss, "validated", {"val_macro_auc": val["macro_auc"],
-                                                 "best_epoch": best_epoch})
-        if since_best >= config.patience and epoch < config.epochs:
+        loss = train_one_epoch(trained, optimizer, scheduler, train_split, data.prep, config, device,
+                               generator, augmentation, on_step, should_stop, sample_generator)
+        stop = False
+        if env.enabled:
+            loss = distributed.mean_across(loss, device)
+        if env.is_main:
+            probs = evaluate(model, val_split, data.prep, device)
+            val = validation_metrics(data.val.y.numpy(), probs)
+            last_auc = val["auc"]
+            history.append({"epoch": epoch, "loss": loss, "val_macro_auc": val["macro_auc"],
+                            "val_auc": val["auc"], "val_accuracy": val["accuracy"],
+                            "val_log_loss": val["log_loss"],
+                            "seconds": time.perf_counter() - epoch_start})
+            macro = val["macro_auc"] if not math.isnan(val["macro_auc"]) else -1.0
+            key = (round(macro, 4), -val["log_loss"])
+            if best_key is None or key > best_key:
+                best_key, best_epoch, best_val, since_best = key, epoch, val, 0
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            else:
+                since_best += 1
+            steps_done = epoch * steps
+            report(epoch, steps, loss, "validated", {"val_macro_auc": val["macro_auc"],
+                                                     "best_epoch": best_epoch})
+            stop = since_best >= config.patience and epoch < config.epochs
+        if env.enabled:  # rank 0 decided; every rank leaves the loop at the same epoch
+            stop = distributed.broadcast_flag(stop, device)
+        if stop:
             stopped_early = True
             break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     return FitResult(model, history, best_epoch, best_val, pretrained,
-                     time.perf_counter() - started, stopped_early)
+                     time.perf_counter() - started, stopped_early,
+                     {"world_size": env.world_size, "backend": distributed.backend(),
+                      "rank": env.rank})
 
 
 def main(project, config: TrainConfig, on_progress: ProgressFn | None = None,

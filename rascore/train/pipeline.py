@@ -1,7 +1,9 @@
 """One training run end to end: train, test on the test cohorts, checkpoint, register, maybe activate.
 
 This is what ``rascore train`` and the job worker call; cancellation (``should_stop``) raises
-TrainingCancelled before anything is written.
+TrainingCancelled before anything is written. Under torchrun every process calls it: they train
+together (rascore.train.distributed), then rank 0 alone tests, checkpoints and publishes, and the
+other ranks get None back.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 
 from rascore.store import registry
 from rascore.train.card import render_card
+from rascore.train import distributed
 from rascore.train.checkpoint import make_checkpoint, plain
 from rascore.train.config import TrainConfig
 from rascore.train.evaluation import TEST_COHORTS, evaluate_model
@@ -36,24 +39,30 @@ def run_training(project, config: TrainConfig, *, on_progress: ProgressFn | None
                  should_stop: StopFn | None = None, activate: str = "if-better",
                  job_id: int | None = None, user_id: int | None = None,
                  test_cohorts: tuple[str, ...] = TEST_COHORTS, n_boot: int = 1000,
-                 baseline: bool = False) -> TrainOutcome:
+                 baseline: bool = False) -> TrainOutcome | None:
     """Train ``config.modality`` on the current reference labels and publish the result.
 
     The colour-fraction baseline is left to ``rascore evaluate`` unless ``baseline`` (it does not
-    depend on the network and costs about a second per ten clips).
+    depend on the network and costs about a second per ten clips). Under torchrun the process
+    group lasts for the training only; ranks other than 0 return None.
     """
-    data = load_data(project, config)
-    result = fit(config, data, on_progress, should_stop)
+    with distributed.session(config.device) as env:
+        data = load_data(project, config)
+        result = fit(config, data, on_progress if env.is_main else None, should_stop)
+    if not env.is_main:
+        return None
     if should_stop is not None and should_stop():
         from rascore.train.loop import TrainingCancelled
 
         raise TrainingCancelled("training cancelled")
     evaluation = evaluate_model(project, result.model, data.prep, config.modality, test_cohorts,
-                                device=config.device, n_boot=n_boot, baseline=baseline)
+                                device=str(distributed.local_device(config.device, env)), n_boot=n_boot, baseline=baseline)
     metrics = {
         "validation": result.validation,
         "training": {"epochs_run": len(result.history), "best_epoch": result.best_epoch,
-                     "seconds": result.seconds, "stopped_early": result.stopped_early},
+                     "seconds": result.seconds, "stopped_early": result.stopped_early,
+                     "world_size": result.extra.get("world_size", 1),
+                     "backend": result.extra.get("backend")},
         "test": evaluation.report,
     }
     result.model.to("cpu")
