@@ -162,8 +162,12 @@ with right:
                                  value=25, step=1, key="rascore.train.epochs")
         head = st.selectbox("Head", training_status.HEAD_CHOICES, key="rascore.train.head",
                             help="softmax over 4 grades, or ordinal (0|123, 01|23, 012|3)")
+        nproc = st.number_input("Processes", min_value=1, max_value=training_status.MAX_NPROC,
+                                value=1, step=1, key="rascore.train.nproc",
+                                help="More than 1: the worker trains under torchrun with "
+                                     "DistributedDataParallel, one GPU per process on CUDA")
         if st.form_submit_button(f"Queue {modality} retraining", type="primary"):
-            act(training_status.submit, modality, preset, int(epochs), head)
+            act(training_status.submit, modality, preset, int(epochs), head, int(nproc))
             st.rerun()
 
 st.subheader("Active model")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from rascore import scale
-from rascore.jobs.train_job import POLICIES, PROMOTION_SETTING, promotion_policy
+from rascore.jobs.train_job import MAX_NPROC, POLICIES, PROMOTION_SETTING, promotion_policy
 from rascore.permissions import require
 from rascore.store import Store, StoreError
 from rascore.store import jobs as job_sql
@@ -246,9 +246,11 @@ def set_policy(store: Store, user: Mapping, value: str) -> None:
 
 # ------------------------------------------------------------------ jobs
 def submit(store: Store, user: Mapping, modality: str, preset: str = "auto", epochs: int | None = None,
-           head: str = "softmax") -> int:
+           head: str = "softmax", nproc: int = 1) -> int:
     """Queue a retraining of one modality (train permission; audited); returns the job id.
 
+    ``nproc`` > 1 asks the worker to train on that many processes under torchrun (one GPU each on
+    CUDA); the worker refuses, with the reason in the job row, more than its machine has.
     Refused when the modality already has a queued or running job, or has too few training labels.
     """
     require(user, "train")
@@ -259,6 +261,8 @@ def submit(store: Store, user: Mapping, modality: str, preset: str = "auto", epo
         raise TrainingError(f"The head must be one of {', '.join(HEAD_CHOICES)}.")
     if epochs is not None and not 1 <= int(epochs) <= MAX_EPOCHS:
         raise TrainingError(f"Epochs must be between 1 and {MAX_EPOCHS}.")
+    if not 1 <= int(nproc) <= MAX_NPROC:
+        raise TrainingError(f"Processes must be between 1 and {MAX_NPROC}.")
     labels = label_counts(store, user, code)
     if labels["total"]["train"] < 4:
         raise TrainingError(f"{code} has {labels['total']['train']} labelled training items; a "
@@ -273,6 +277,8 @@ def submit(store: Store, user: Mapping, modality: str, preset: str = "auto", epo
         params["preset"] = preset
     if epochs is not None:
         params["epochs"] = int(epochs)
+    if int(nproc) > 1:
+        params["nproc"] = int(nproc)
     return job_sql.submit(store, "train", code, params, created_by=user["id"])
 
 

@@ -56,12 +56,16 @@ def test_submit_queues_a_job_with_its_parameters_and_audits_it(project):
     # auto preset and default epochs leave the choice to the worker
     auto = job_sql.get(project.store, ts.submit(project.store, expert, "DGS"))
     assert auto["params"] == {"head": "softmax"}
+    job_sql.request_cancel(project.store, auto["id"])
+    several = job_sql.get(project.store, ts.submit(project.store, expert, "DGS", nproc=2))
+    assert several["params"] == {"head": "softmax", "nproc": 2}
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"preset": "huge"}, "preset must be one of"),
     ({"epochs": 0}, "Epochs must be between 1 and"),
     ({"head": "sigmoid"}, "head must be one of"),
+    ({"nproc": 0}, "Processes must be between 1 and"),
 ])
 def test_submit_refuses_bad_parameters(project, kwargs, message):
     with pytest.raises(TrainingError, match=message):
