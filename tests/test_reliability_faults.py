@@ -168,3 +168,69 @@ def test_full_disk_while_publishing_a_checkpoint(project, monkeypatch):
         versions.publish(project, _checkpoint(), lambda v: f"# v{v}\n", activate="always")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == listing
     assert registry.active_version(project.store, "SGS")["version"] == 1
+
+
+# ------------------------------------------------------------------ busy past the timeout
+def test_grade_past_the_busy_timeout_is_a_clear_label_error(project):
+    store = project.store
+    reader = store.user("demo-reader")
+    claim = labelling.next_item(store, reader, modality="SGS")
+    before = _state(store)
+    store.conn.execute("PRAGMA busy_timeout = 300")  # stand-in for the 15 s of production
+    ready = threading.Event()
+    holder = _hold_write_lock(project.settings.db_path, 2.0, ready)
+    ready.wait(5)
+    try:
+        with pytest.raises(labelling.StoreBusy) as caught:
+            labelling.submit(store, reader, claim.item_id, 2)
+        # the library's own error, which the labelling page shows as it is
+        assert isinstance(caught.value, labelling.LabelError)
+        assert str(caught.value) == labelling.BUSY_GRADE
+        assert "database is busy" in str(caught.value) and "not saved" in str(caught.value)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        with pytest.raises(labelling.StoreBusy, match="next item could not be loaded"):
+            labelling.next_item(store, reader, modality="SGS")
+        assert not store.conn.in_transaction
+    finally:
+        holder.join()
+    assert _state(store) == before
+    labelling.submit(store, reader, claim.item_id, 2)  # pressed again: saved once
+    assert [r["sh"] for r in labelling.my_history(store, reader, claim.item_id)] == [2]
+
+
+def test_label_page_says_the_grade_was_not_saved_when_the_database_is_busy(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from rascore import session
+    from rascore.store import db as db_module
+    from tests.test_labelling_fixtures import env_for
+
+    root = tmp_path / "busy"
+    build_project(root, per_modality=1)
+    for key, value in env_for(root).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 300)  # the page's new connections
+    shared = session.shared_project()
+    reader = shared.store.user("demo-reader")
+    root_dir = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root_dir / "app.py"), default_timeout=60)
+    session.begin(at.session_state, reader)
+    at.run()
+    at.switch_page(str(root_dir / "pages" / "label.py")).run()
+    item_id = int(at.markdown[0].value.split("Item #")[1].split(" ")[0])
+    at.button(key="label.sh2").click().run()
+    ready = threading.Event()
+    holder = _hold_write_lock(root / "rascore.db", 3.0, ready)
+    ready.wait(5)
+    try:
+        at.button(key="label.submit").click().run()
+    finally:
+        holder.join()
+    assert not at.exception
+    assert [e.value for e in at.error] == [labelling.BUSY_GRADE]
+    assert f"#{item_id} " in at.markdown[0].value  # still on the same item, grade still chosen
+    assert at.button(key="label.sh2").proto.type == "primary"
+    assert shared.store.annotation_history(item_id, reader["id"]) == []
+    at.button(key="label.submit").click().run()  # pressed again once the writer is gone
+    assert not at.error
+    assert [r["sh"] for r in shared.store.annotation_history(item_id, reader["id"])] == [2]
