@@ -128,13 +128,14 @@ def sign_in(page, url: str, name: str, password: str) -> None:
     settle(page)
 
 
-def open_page(page, title: str) -> None:
-    """Go to one of the app's pages through the sidebar navigation."""
+def open_page(page, title: str, timeout: float = 30_000) -> None:
+    """Go to one of the app's pages through the sidebar navigation (``timeout`` ms for its first
+    run to finish: longer for pages that compute, on a loaded machine)."""
     page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
     page.wait_for_function(f"() => document.title.includes({title!r}) || "
                            f"document.querySelector('[data-testid=stSidebarNav] a[aria-current=page]')"
-                           f"?.textContent.includes({title!r})", timeout=30_000)
-    settle(page)
+                           f"?.textContent.includes({title!r})", timeout=max(timeout, 30_000))
+    settle(page, timeout=timeout)
 
 
 def heading(page) -> str:

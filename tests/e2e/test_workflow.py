@@ -11,22 +11,13 @@ import pytest
 from rascore.store import Store
 from rascore.store import jobs as job_sql
 from rascore.store import registry
-from tests.e2e.harness import ROOT, project_env, settle, sign_in
+from tests.e2e.harness import ROOT, open_page, project_env, settle, sign_in
 
 pytestmark = pytest.mark.e2e
 
 # A tiny retraining (small inputs, a narrow network, two epochs): a real job, over in seconds.
 TINY_JOB = {"epochs": 2, "size": [32, 40], "net_width": 4, "batch_size": 8, "weights": "none",
             "preset": "fast", "activate": "always"}
-
-
-def go_to(page, title: str) -> None:
-    """Follow a sidebar link; pages here compute for a while on a loaded machine, so wait longer."""
-    page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
-    page.wait_for_function(
-        f"() => document.querySelector('[data-testid=stSidebarNav] a[aria-current=page]')"
-        f"?.textContent.includes({title!r})", timeout=60_000)
-    settle(page, timeout=120_000)
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_pr
         job_sql.request_cancel(store, job["id"], user_id=admin["id"])
 
     sign_in(page, server.url, "demo-admin", passwords["demo-admin"])
-    go_to(page, "Dashboard")
+    open_page(page, "Dashboard", timeout=120_000)
     page.get_by_text("No model is active yet").wait_for(timeout=30_000)
     assert "SGS v1" not in page.locator("[data-testid=stMain]").inner_text()
 
@@ -73,7 +64,7 @@ def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_pr
     version = registry.active_version(store, "SGS")
     assert version["version"] == 1
 
-    go_to(page, "Predict & explain")
+    open_page(page, "Predict & explain", timeout=120_000)
     page.get_by_text("Occlusion: evidence for grade").wait_for(timeout=120_000)
     settle(page, timeout=120_000)
     main = page.locator("[data-testid=stMain]")
