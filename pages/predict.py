@@ -135,7 +135,7 @@ if e.importance is not None:
     curve.add_vline(x=e.frame_index[position], line_dash="dot", line_color="grey")
     curve.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10),
                         title="Share of the positive attribution per frame",
-                        xaxis_title="frame of the clip", yaxis=dict(tickformat=".0%"))
+                        xaxis_title="frame of the clip", yaxis=dict(tickformat=".1%"))
     pair = st.columns([3, 2])
     pair[0].plotly_chart(curve, width="stretch", key="rascore.predict.importance")
     pair[1].image(e.paths["animation"], caption="The frames the model saw, animated")

@@ -1,6 +1,7 @@
 """Screenshots of the Train (a retraining running live), Dashboard and Reader-study pages, taken in
 headless Chromium against a real ``streamlit run`` server and a real ``rascore worker`` process.
-Writes docs/app-train.png, docs/app-dashboard.png and docs/app-readers.png.
+Writes docs/app-train.png, docs/app-dashboard.png, docs/app-readers.png and docs/app-predict.png
+(``--only predict``: the last alone, without the live retraining).
 
   python tests/e2e/take_results_screenshots.py --data /tmp/dash1   # a copy of a demo project
   python tests/e2e/take_results_screenshots.py                     # builds a small demo first
@@ -104,7 +105,25 @@ def wait_for_epoch(root: Path, job_id: int, epoch: int, timeout: float = 600) ->
     raise RuntimeError(f"job {job_id} did not reach epoch {epoch} in {timeout:.0f} s")
 
 
-def take(root: Path, out: Path, passwords: dict[str, str]) -> None:
+def shoot_predict(page, out: Path) -> None:
+    """Predict & explain on a power Doppler clip: probabilities, overlay, frame importance, GIF."""
+    harness.open_page(page, "Predict & explain", timeout=300_000)
+    box = page.locator("[data-testid=stMain] [data-testid=stSelectbox]").filter(has_text="Modality")
+    box.locator("input").click()
+    page.keyboard.type("DPD")
+    page.keyboard.press("Enter")
+    harness.settle(page, timeout=300_000)
+    box = page.locator("[data-testid=stMain] [data-testid=stSelectbox]").filter(has_text="Cohort")
+    box.locator("input").click()
+    page.keyboard.type("test1")
+    page.keyboard.press("Enter")
+    page.get_by_text("Occlusion: evidence for grade").wait_for(timeout=300_000)
+    page.locator("[data-testid=stPlotlyChart]").nth(1).wait_for(timeout=60_000)
+    harness.settle(page, timeout=120_000)
+    shoot(page, out, "app-predict.png")
+
+
+def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") -> None:
     from playwright.sync_api import sync_playwright
 
     from rascore.store import jobs as job_sql
@@ -114,6 +133,11 @@ def take(root: Path, out: Path, passwords: dict[str, str]) -> None:
         browser = harness.launch(pw)
         page = browser.new_page(viewport=VIEWPORT)
         harness.sign_in(page, server.url, "demo-admin", passwords["demo-admin"])
+        if only == "predict":
+            page.set_viewport_size(TALL)
+            shoot_predict(page, out)
+            browser.close()
+            return
 
         harness.open_page(page, "Train")
         # the paper preset (resnet18 at 224 px) on one CPU core: epochs of a few seconds, so the
@@ -155,6 +179,7 @@ def take(root: Path, out: Path, passwords: dict[str, str]) -> None:
         page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=60_000)
         harness.settle(page)
         shoot(page, out, "app-readers.png")
+        shoot_predict(page, out)
         browser.close()
 
 
@@ -162,6 +187,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="demo project to copy (default: build a small demo)")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="folder of the PNGs")
+    parser.add_argument("--only", choices=("all", "predict"), default="all",
+                        help="predict: only docs/app-predict.png (no live retraining)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,7 +207,7 @@ def main() -> int:
         else:
             passwords = harness.build_demo_project(root, "small")
         prepare_models(root)
-        take(root, out, passwords)
+        take(root, out, passwords, args.only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
