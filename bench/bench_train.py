@@ -168,9 +168,9 @@ def bench_data(n: int) -> None:
 def retrain(modalities: list[str], epochs: int | None, baseline: bool = True) -> None:
     """Wall and CPU seconds of run_training per modality (load, train, test, publish).
 
-    The baseline (colour-fraction rule, Doppler modalities) is run too unless --no-baseline;
-    it is not part of ``rascore train``, so the training figure to compare with 5 minutes is the
-    printed "training" time plus loading, without the baseline.
+    The baseline (colour-fraction rule, Doppler modalities) is run too unless --no-baseline, as
+    ``rascore train`` runs it; the training figure to compare with 5 minutes is the printed
+    "training" time plus loading, without the baseline.
     """
     from rascore.project import open_project
     from rascore.train import run_training
