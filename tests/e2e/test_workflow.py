@@ -11,7 +11,7 @@ import pytest
 from rascore.store import Store
 from rascore.store import jobs as job_sql
 from rascore.store import registry
-from tests.e2e.harness import ROOT, open_page, project_env, settle, sign_in
+from tests.e2e.harness import ROOT, open_page, project_env, settle, sign_in, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +30,7 @@ def worker(e2e_project, tmp_path):
                                    cwd=ROOT, env={**project_env(root), "OMP_NUM_THREADS": "1"},
                                    stdout=sink, stderr=subprocess.STDOUT)
     yield process, log
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop(process, timeout=20)
 
 
 def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_project, page, worker):
