@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rascore import admin, labelling
-from rascore.media import storage
+from rascore import admin, atomic, labelling
 from rascore.store import registry
 from rascore.train import checkpoint as checkpoint_module
 from rascore.train import versions
@@ -99,7 +98,7 @@ def test_full_disk_while_storing_a_scan(project, monkeypatch, fail_on):
     media_before = _files(project.settings.media_dir)
     cache_before = _files(project.settings.cache_dir)
     items_before = len(project.store.items())
-    monkeypatch.setattr(storage, "os", _FullDiskOS(fail_on))
+    monkeypatch.setattr(atomic, "os", _FullDiskOS(fail_on))  # every atomic write: media, then cache
     report = admin.import_uploads(project, admin_user, [("scan.png", grey_png(seed=99))],
                                   modality="SGS", cohort="train")
     assert report.rejected == 1 and report.imported == 0

@@ -8,9 +8,7 @@ key, so its explanations are computed afresh.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rascore.atomic import write_atomic
 from rascore.explain.attribution import (
     METHOD_NAMES, ExplainOptions, attribute, check_method, frame_importance, to_image_size,
 )
@@ -144,15 +143,8 @@ def _meta(explanation: Explanation) -> dict:
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open(source, "rb") as src:
+        write_atomic(target, lambda handle: shutil.copyfileobj(src, handle), fsync=False)
 
 
 def export(explanation: Explanation, out: str | Path) -> dict[str, str]:

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 
 from .cache import CACHE_EXT, decode_frames, encode_frames, read_header
+from rascore.atomic import write_atomic
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _TEMP_PREFIX = ".tmp-"
@@ -23,26 +22,8 @@ def _check_sha(sha: str) -> str:
 
 
 def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then os.replace it into place.
-
-    A crash leaves either the old state or the whole new file, never half a file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".part")
-    except FileNotFoundError:  # a concurrent roll-back removed the empty shard folder: once more
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as fh:
-            fh.write(data)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` atomically (rascore.atomic), under a temporary name folder scans skip."""
+    write_atomic(path, data, fsync=fsync, prefix=_TEMP_PREFIX, suffix=".part")
 
 
 class MediaStore:

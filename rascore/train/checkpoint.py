@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torchvision
 from rascore.nets.factory import GradeNet, build_model
 from rascore.scale import GRADES, ITEMS, modality as lookup_modality
 from rascore.train.preprocess import Preprocessing
+from rascore.atomic import write_atomic
 
 FORMAT = "rascore-model/1"
 
@@ -90,36 +89,17 @@ def make_checkpoint(model: GradeNet, *, modality: str, prep: Preprocessing, args
     }
 
 
-def atomic_bytes_writer(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, fsync, then os.replace.
-
-    On any exception the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(checkpoint: dict, path: str | Path) -> Path:
     """Write a checkpoint atomically (temporary file + os.replace)."""
     path = Path(path)
-    atomic_bytes_writer(path, lambda handle: torch.save(checkpoint, handle))
+    write_atomic(path, lambda handle: torch.save(checkpoint, handle))
     return path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write a text file atomically (a model card)."""
     path = Path(path)
-    atomic_bytes_writer(path, lambda handle: handle.write(text.encode("utf-8")))
+    write_atomic(path, text.encode("utf-8"))
     return path
 
 
