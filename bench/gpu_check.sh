@@ -8,6 +8,8 @@
 # (ii) builds the paper-size demo (rascore demo --no-train --quiet) in a temp folder and times
 #      `rascore train --modality M --preset paper --device cuda` for the four modalities end to end
 #      (target: <= 60 s in total on one H100).
+# (iii) the same project trained under torchrun with one process per GPU (NCCL; Gloo on CPU in
+#      --dry-run): it must exit 0 and register a version recording world_size and backend.
 # Output: a table on stdout, also written to "$OUT/gpu_check.txt" when OUT is set.
 #
 # Usage: bash bench/gpu_check.sh            # on the GPU machine, from the repository root
@@ -118,3 +120,18 @@ for M in "${MODS[@]}"; do
 done
 log "$(printf '%-26s %10.1f %s' TOTAL "$total" "(target <= 60 s for the four on one H100)")"
 [[ -n "${OUT:-}" ]] && cp "$WORK"/*.log "$OUT"/ 2>/dev/null || true
+
+# ---------------------------------------------------------------- (iii) torchrun (DDP)
+NPROC=1; BACKEND_DEV=cuda
+if [[ $DRY == 1 ]]; then NPROC=2; BACKEND_DEV=cpu; else
+  NPROC=$("$PY" -c "import torch; print(max(1, torch.cuda.device_count()))"); fi
+s=$(date +%s.%N)
+if timeout 200 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m rascore.cli \
+     train --modality SGS --preset $PRESET --device $BACKEND_DEV --activate never --json "${EXTRA[@]}" \
+     > "$WORK/torchrun.json" 2> "$WORK/torchrun.log"; then
+  st=$("$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); t=d.get('training', {}); \
+print(f\"ok v{d['version']} world_size={t.get('world_size')} backend={t.get('backend')}\")" "$WORK/torchrun.json" \
+       2>&1 || echo "FAILED: no JSON")
+else st="FAILED rc=$?"; tail -15 "$WORK/torchrun.log" | tee -a "$REPORT"; fi
+log "$(printf 'torchrun SGS x%s processes (%s) %.1f s: %s' "$NPROC" $BACKEND_DEV "$(echo "$(date +%s.%N) - $s" | bc)" "$st")"
+[[ -n "${OUT:-}" ]] && cp "$WORK"/torchrun.* "$OUT"/ 2>/dev/null || true
