@@ -65,16 +65,6 @@ INSTALL = """() => {
 }"""
 
 
-def copy_project(source: Path, target: Path) -> None:
-    """Copy the database (SQLite backup) and link the read-only media, cache and key."""
-    target.mkdir(parents=True)
-    with sqlite3.connect(source / "rascore.db") as src, sqlite3.connect(target / "rascore.db") as dst:
-        src.backup(dst)
-    for name in ("media", "cache", "truth", "models", "pseudonym.key"):
-        if (source / name).exists():
-            (target / name).symlink_to((source / name).resolve())
-
-
 def pad(db: Path, items: int, grades_per_item: int) -> None:
     """Add ``items`` extra items (ids after the real ones) and simulated grades on each."""
     conn = sqlite3.connect(db)
@@ -151,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         root = work / "project"
         if args.data:
-            copy_project(Path(args.data), root)
+            harness.copy_project(Path(args.data), root)
         else:
             print("building the small demo project ...", flush=True)
             harness.build_demo_project(root, "small")

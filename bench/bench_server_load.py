@@ -49,19 +49,6 @@ from tests.e2e import harness, load  # noqa: E402
 PROBE = "load-probe"
 
 
-def copy_project(source: Path, target: Path) -> None:
-    """Copy the database (SQLite backup) and link the read-only media, cache and key."""
-    import sqlite3
-
-    target.mkdir(parents=True)
-    with sqlite3.connect(source / "rascore.db") as src, \
-            sqlite3.connect(target / "rascore.db") as dst:
-        src.backup(dst)
-    for name in ("media", "cache", "truth", "models", "pseudonym.key"):
-        if (source / name).exists():
-            (target / name).symlink_to((source / name).resolve())
-
-
 def probe(db: Path, stop: threading.Event, every_s: float, out: dict) -> None:
     """Claim and grade through the library every ``every_s`` until ``stop``; times both."""
     from rascore import labelling
@@ -116,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         passwords: dict[str, str] = {}
         t0 = time.perf_counter()
         if args.project:
-            copy_project(Path(args.project), root)
+            harness.copy_project(Path(args.project), root)
             what = f"a copy of {args.project}"
         else:
             print(f"building the {args.size} demo project ...", flush=True)

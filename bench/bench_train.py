@@ -19,7 +19,6 @@ Run: .venv/bin/python bench/bench_train.py [--steps 30] [--threads 2] [--retrain
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import time
@@ -30,7 +29,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rascore.nets.heads import head_loss  # noqa: E402
 from rascore.train import make_config  # noqa: E402
 from rascore.train.augment import Augmentation  # noqa: E402
 from rascore.train.data import Arrays, preprocessing_for  # noqa: E402

@@ -51,6 +51,39 @@ def build_demo_project(root: Path, size: dict[str, int] | str = E2E_SIZE, seed: 
     return result.accounts
 
 
+def copy_project(source: Path, target: Path, copy_models: bool = False) -> None:
+    """A working copy of a project: the database through SQLite's backup API, the read-only media,
+    cache, truth and key linked; the model registry linked too, or copied with ``copy_models``
+    (when the copy trains new versions)."""
+    import shutil
+    import sqlite3
+
+    target.mkdir(parents=True)
+    with sqlite3.connect(source / "rascore.db") as src, \
+            sqlite3.connect(target / "rascore.db") as dst:
+        src.backup(dst)
+    for name in ("media", "cache", "truth", "models", "pseudonym.key"):
+        if not (source / name).exists():
+            continue
+        if name == "models" and copy_models:
+            shutil.copytree(source / name, target / name)
+        else:
+            (target / name).symlink_to((source / name).resolve())
+
+
+def set_passwords(root: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """Give the named accounts of the project in ``root`` known passwords (cheap bcrypt rounds)."""
+    from rascore import auth
+    from rascore.store import Store
+
+    store = Store(root / "rascore.db")
+    passwords = {name: f"screenshot-{name}" for name in names}
+    for name, password in passwords.items():
+        auth.set_password(store, name, password, rounds=4)
+    store.close()
+    return passwords
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now."""
     with socket.socket() as sock:

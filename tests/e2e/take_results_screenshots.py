@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,6 @@ from tests.e2e import harness  # noqa: E402
 VIEWPORT = {"width": 1440, "height": 1000}
 TALL = {"width": 1440, "height": 1500}  # the dashboard's tables and forest plot on one screen
 RASCORE = [sys.executable, "-m", "rascore"]
-
-
-def copy_project(source: Path, target: Path) -> None:
-    """Copy the database and the model registry; link the read-only media, cache and key."""
-    target.mkdir(parents=True)
-    with sqlite3.connect(source / "rascore.db") as src, sqlite3.connect(target / "rascore.db") as dst:
-        src.backup(dst)
-    for name in ("media", "cache", "truth", "pseudonym.key"):
-        if (source / name).exists():
-            (target / name).symlink_to((source / name).resolve())
-    if (source / "models").is_dir():
-        shutil.copytree(source / "models", target / "models")
 
 
 def open_project(root: Path):
@@ -196,14 +183,8 @@ def main() -> int:
     try:
         root = work / "project"
         if args.data:
-            from rascore import auth
-
-            copy_project(Path(args.data), root)
-            project = open_project(root)
-            passwords = {name: f"screenshot-{name}" for name in ("demo-expert", "demo-admin")}
-            for name, password in passwords.items():
-                auth.set_password(project.store, name, password, rounds=4)
-            project.store.close()
+            harness.copy_project(Path(args.data), root, copy_models=True)  # it trains into the copy
+            passwords = harness.set_passwords(root, ("demo-expert", "demo-admin"))
         else:
             passwords = harness.build_demo_project(root, "small")
         prepare_models(root)

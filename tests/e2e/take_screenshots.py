@@ -16,7 +16,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_label_latency import copy_project  # noqa: E402
 from tests.e2e import harness  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 960}
@@ -93,18 +92,8 @@ def main() -> int:
     try:
         root = work / "project"
         if args.data:
-            from rascore import auth
-            from rascore.config import Settings
-            from rascore.project import Project
-
-            copy_project(Path(args.data), root)
-            project = Project(Settings(db_path=root / "rascore.db", data_dir=root,
-                                       models_dir=root / "models", device="cpu"))
-            passwords = {name: f"screenshot-{name}" for name in
-                         ("demo-reader", "demo-expert", "demo-admin")}
-            for name, password in passwords.items():
-                auth.set_password(project.store, name, password, rounds=4)
-            project.store.close()
+            harness.copy_project(Path(args.data), root)
+            passwords = harness.set_passwords(root, ("demo-reader", "demo-expert", "demo-admin"))
         else:
             passwords = harness.build_demo_project(root)
         take(root, out, passwords)
