@@ -63,8 +63,9 @@ def test_cancel_queued_and_running(project):
     result = {}
     thread = threading.Thread(target=lambda: result.update(row=worker.run_once()))
     thread.start()
-    for _ in range(200):
-        if job_sql.get(project.store, running)["status"] == "running":
+    for _ in range(1000):
+        row = job_sql.get(project.store, running)
+        if row["status"] == "running" and "step" in row["progress"]:  # it has begun its steps
             break
         time.sleep(0.01)
     assert job_sql.request_cancel(project.store, running) == "cancelling"

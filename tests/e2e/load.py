@@ -26,6 +26,7 @@ LOAD_PASSWORD = "load-reader-password-1"
 VIEWPORT = {"width": 1200, "height": 900}
 # a page quiet this long on the same item after its keys, with no error, lost some of them
 LOST_MS = 5000
+GONE_S = 10.0  # a page without the app this long has reloaded or crashed
 
 # Installed before a reader's keys: times the submitting key (Enter, or B) to the next item shown
 # (a new heading and its image loaded); or notes a refusal (an error on the same item), keys that
@@ -35,7 +36,7 @@ WATCH = """([prev, timeoutMs, lostMs]) => {
   const w = window.__load = {done: null, keyAt: null, keyEpoch: null, sawRunning: false,
                              idleAt: null};
   const app = document.querySelector('[data-testid=stApp]');
-  if (!window.__loadInstalled) {
+  if (!window.__loadInstalled && app) {
     window.__loadInstalled = true;
     document.addEventListener('keydown', e => {
       const cur = window.__load;
@@ -50,6 +51,8 @@ WATCH = """([prev, timeoutMs, lostMs]) => {
       else if (cur.sawRunning && cur.idleAt === null) cur.idleAt = performance.now();
     }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
   }
+  // the app element may be re-mounted (or briefly absent) while the page lives: look it up anew
+  const state = () => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState;
   const image = () => document.querySelector('[data-testid=stMain] [data-testid=stImage] img');
   const img0 = image() ? image().src : null;
   const started = performance.now();
@@ -72,7 +75,7 @@ WATCH = """([prev, timeoutMs, lostMs]) => {
       w.done = {ms: since, epoch: w.keyEpoch, heading: text, broken: dialog.innerText}; return;
     }
     const error = document.querySelector('[data-testid=stMain] [data-testid=stAlertContentError]');
-    const idle = app.dataset.testScriptState === 'notRunning';
+    const idle = state() === 'notRunning';
     const quiet = !idle ? 0 : w.idleAt !== null ? now - w.idleAt
                 : w.keyAt !== null ? now - w.keyAt : 0;
     if (error && idle && text === prev && (w.sawRunning || quiet > lostMs)) {
@@ -90,7 +93,7 @@ WATCH = """([prev, timeoutMs, lostMs]) => {
     if (now - started > timeoutMs) {
       const main = document.querySelector('[data-testid=stMain]');
       w.done = {ms: since, epoch: w.keyEpoch, heading: text, timeout: true,
-                state: app.dataset.testScriptState, sawRunning: w.sawRunning,
+                state: state() ?? null, sawRunning: w.sawRunning,
                 image: img ? {same: img.src === img0, complete: img.complete,
                               width: img.naturalWidth} : null,
                 page: main ? main.innerText.slice(0, 400) : null};
@@ -102,6 +105,10 @@ WATCH = """([prev, timeoutMs, lostMs]) => {
 }"""
 POLL = """() => {
   const app = document.querySelector('[data-testid=stApp]');
+  if (!app) {  // no app in the document (a reload, a browser error page): say what is there
+    return {done: window.__load ? window.__load.done : null, idle: false, gone: true,
+            url: location.href, text: (document.body?.innerText ?? '').slice(0, 300)};
+  }
   return {done: window.__load ? window.__load.done : null,
           idle: app.dataset.testScriptState === 'notRunning'
                 && app.dataset.testConnectionState === 'CONNECTED'};
@@ -138,6 +145,8 @@ class Reader:
     last_graded: int | None = None
     pending: Grade | None = None
     back_ms: list[float] = field(default_factory=list)
+    gone_since: float | None = None  # when the page was first seen without the app
+    busy_since: float = 0.0          # when its last keys were typed
 
 
 @dataclass
@@ -265,6 +274,7 @@ def _start(r: Reader, run: LoadRun, edit_every: int, timeout_ms: float) -> None:
         r.page.keyboard.press("Enter")
     r.actions += 1
     r.state = "busy"
+    r.busy_since = time.monotonic()
 
 
 def _finish(r: Reader, done: dict, run: LoadRun) -> None:
@@ -327,6 +337,7 @@ def grade_round_robin(readers: list[Reader], *, seconds: float | None = None,
     taken in the pages, so polling adds to the readers' pace, not to their latencies).
     Returns what was submitted."""
     run = LoadRun()
+    stuck_s = timeout_s + 30.0
     began = time.monotonic()
     deadline = began + seconds if seconds is not None else float("inf")
     stagger = think_s / max(len(readers), 1)
@@ -343,6 +354,24 @@ def grade_round_robin(readers: list[Reader], *, seconds: float | None = None,
                     _start(r, run, edit_every, timeout_s * 1000)
             elif r.state in ("busy", "settling"):
                 polled = r.page.evaluate(POLL)
+                if polled.get("gone"):
+                    r.gone_since = r.gone_since or now
+                    if now - r.gone_since > GONE_S:  # not a moment between two documents
+                        run.problems.append(f"{r.name}: the app left the page for {GONE_S:.0f} s "
+                                            f"({polled['url']}: {polled['text']!r})")
+                        if r.pending:
+                            r.pending.outcome = "broken"
+                        r.state = "done"
+                    continue
+                r.gone_since = None
+                if r.state == "busy" and polled["done"] is None and now - r.busy_since > stuck_s:
+                    # the page's own watcher is gone (its document was replaced) and never reported
+                    run.problems.append(f"{r.name}: no report from the page for {stuck_s:.0f} s "
+                                        f"(heading {_heading(r.page)!r})")
+                    if r.pending:
+                        r.pending.outcome = "timeout"
+                    r.state = "done"
+                    continue
                 if r.state == "busy" and polled["done"] is not None:
                     _finish(r, polled["done"], run)
                 if r.state == "settling" and polled["idle"]:
