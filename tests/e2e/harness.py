@@ -176,6 +176,24 @@ def open_page(page, title: str, timeout: float = 30_000) -> None:
     settle(page, timeout=timeout)
 
 
+def choose(page, label: str, option: str, area: str = "stSidebar", timeout: float = 30_000) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` (in the sidebar, or ``area="stMain"``),
+    wait for the run it starts, and leave the keyboard to the page."""
+    box = page.locator(f"[data-testid={area}] [data-testid=stSelectbox]").filter(has_text=label)
+    box.locator("input").click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    settle(page, timeout=timeout)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+
+
+def shoot(page, out: Path, name: str, pause_ms: int = 600) -> None:
+    """Save the page as it is now (after ``pause_ms`` for charts to finish drawing)."""
+    page.wait_for_timeout(pause_ms)
+    page.screenshot(path=str(out / name))
+    print(f"wrote {out / name}", flush=True)
+
+
 def heading(page) -> str:
     """The labelling page's item heading (e.g. 'Item #12 · SPD (...) · MCP2 R')."""
     return page.locator("h4").first.inner_text()

@@ -277,6 +277,14 @@ def _start(r: Reader, run: LoadRun, edit_every: int, timeout_ms: float) -> None:
     r.busy_since = time.monotonic()
 
 
+def _give_up(r: Reader, run: LoadRun, problem: str, outcome: str) -> None:
+    """Stop driving this reader: the problem is reported, its pending grade marked ``outcome``."""
+    run.problems.append(f"{r.name}: {problem}")
+    if r.pending:
+        r.pending.outcome = outcome
+    r.state = "done"
+
+
 def _finish(r: Reader, done: dict, run: LoadRun) -> None:
     """The page reported: the next item shown, a refusal, the queue empty or a time-out."""
     grade = r.pending
@@ -285,19 +293,13 @@ def _finish(r: Reader, done: dict, run: LoadRun) -> None:
         hint = (" [Streamlit's forward-message cache race: the browser dropped a cached element"
                 " the server then referred to; a larger global.maxCachedMessageAge avoids it]"
                 if "ForwardMsg MISS" in done["broken"] else "")
-        run.problems.append(f"{r.name}: the page broke after {what}: {done['broken']!r} "
-                            f"(heading {done.get('heading')!r}){hint}")
-        if grade:
-            grade.outcome = "broken"
-        r.state = "done"
+        _give_up(r, run, f"the page broke after {what}: {done['broken']!r} "
+                         f"(heading {done.get('heading')!r}){hint}", "broken")
         return
     if done.get("timeout"):
         what = f"grade {grade}" if grade else "Back"
         seen = {k: done.get(k) for k in ("heading", "state", "sawRunning", "image", "page")}
-        run.problems.append(f"{r.name}: the page did not move on after {what}: {seen}")
-        if grade:
-            grade.outcome = "timeout"
-        r.state = "done"
+        _give_up(r, run, f"the page did not move on after {what}: {seen}", "timeout")
         return
     if grade is None and done.get("lost"):  # B did not land: the reader grades on instead
         run.lost.append(f"{r.name}: B did not land (heading {done.get('heading')!r})")
@@ -357,20 +359,14 @@ def grade_round_robin(readers: list[Reader], *, seconds: float | None = None,
                 if polled.get("gone"):
                     r.gone_since = r.gone_since or now
                     if now - r.gone_since > GONE_S:  # not a moment between two documents
-                        run.problems.append(f"{r.name}: the app left the page for {GONE_S:.0f} s "
-                                            f"({polled['url']}: {polled['text']!r})")
-                        if r.pending:
-                            r.pending.outcome = "broken"
-                        r.state = "done"
+                        _give_up(r, run, f"the app left the page for {GONE_S:.0f} s "
+                                         f"({polled['url']}: {polled['text']!r})", "broken")
                     continue
                 r.gone_since = None
                 if r.state == "busy" and polled["done"] is None and now - r.busy_since > stuck_s:
                     # the page's own watcher is gone (its document was replaced) and never reported
-                    run.problems.append(f"{r.name}: no report from the page for {stuck_s:.0f} s "
-                                        f"(heading {_heading(r.page)!r})")
-                    if r.pending:
-                        r.pending.outcome = "timeout"
-                    r.state = "done"
+                    _give_up(r, run, f"no report from the page for {stuck_s:.0f} s "
+                                     f"(heading {_heading(r.page)!r})", "timeout")
                     continue
                 if r.state == "busy" and polled["done"] is not None:
                     _finish(r, polled["done"], run)

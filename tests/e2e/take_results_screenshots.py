@@ -60,22 +60,6 @@ def prepare_models(root: Path) -> None:
     project.store.close()
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of a sidebar selectbox."""
-    box = page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text=label)
-    box.locator("input").click()
-    page.keyboard.type(option)
-    page.keyboard.press("Enter")
-    harness.settle(page)
-
-
-def shoot(page, out: Path, name: str) -> None:
-    """Save the page as it is now."""
-    page.wait_for_timeout(600)
-    page.screenshot(path=str(out / name))
-    print(f"wrote {out / name}", flush=True)
-
-
 def wait_for_epoch(root: Path, job_id: int, epoch: int, timeout: float = 600) -> None:
     """Until the job reports training in ``epoch`` (so earlier epochs' figures exist)."""
     from rascore.store import jobs as job_sql
@@ -95,19 +79,12 @@ def wait_for_epoch(root: Path, job_id: int, epoch: int, timeout: float = 600) ->
 def shoot_predict(page, out: Path) -> None:
     """Predict & explain on a power Doppler clip: probabilities, overlay, frame importance, GIF."""
     harness.open_page(page, "Predict & explain", timeout=300_000)
-    box = page.locator("[data-testid=stMain] [data-testid=stSelectbox]").filter(has_text="Modality")
-    box.locator("input").click()
-    page.keyboard.type("DPD")
-    page.keyboard.press("Enter")
-    harness.settle(page, timeout=300_000)
-    box = page.locator("[data-testid=stMain] [data-testid=stSelectbox]").filter(has_text="Cohort")
-    box.locator("input").click()
-    page.keyboard.type("test1")
-    page.keyboard.press("Enter")
+    harness.choose(page, "Modality", "DPD", area="stMain", timeout=300_000)
+    harness.choose(page, "Cohort", "test1", area="stMain", timeout=300_000)
     page.get_by_text("Occlusion: evidence for grade").wait_for(timeout=300_000)
     page.locator("[data-testid=stPlotlyChart]").nth(1).wait_for(timeout=60_000)
     harness.settle(page, timeout=120_000)
-    shoot(page, out, "app-predict.png")
+    harness.shoot(page, out, "app-predict.png")
 
 
 def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") -> None:
@@ -146,7 +123,7 @@ def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") ->
             page.get_by_text(re.compile(r"is running: epoch ([5-9]|10)/10")).wait_for(
                 timeout=30_000)
             page.wait_for_timeout(2500)  # one more refresh of the live panel
-            shoot(page, out, "app-train.png")
+            harness.shoot(page, out, "app-train.png")
             cancel = page.get_by_role("button", name="Cancel this job")
             if cancel.count():
                 cancel.click()
@@ -160,12 +137,12 @@ def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") ->
         harness.open_page(page, "Dashboard")
         page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=60_000)
         harness.settle(page)
-        shoot(page, out, "app-dashboard.png")
+        harness.shoot(page, out, "app-dashboard.png")
 
         harness.open_page(page, "Reader study")
         page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=60_000)
         harness.settle(page)
-        shoot(page, out, "app-readers.png")
+        harness.shoot(page, out, "app-readers.png")
         shoot_predict(page, out)
         browser.close()
 

@@ -21,23 +21,6 @@ from tests.e2e import harness  # noqa: E402
 VIEWPORT = {"width": 1440, "height": 960}
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of a sidebar selectbox."""
-    box = page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text=label)
-    box.locator("input").click()
-    page.keyboard.type(option)
-    page.keyboard.press("Enter")
-    harness.settle(page)
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-
-
-def shoot(page, out: Path, name: str) -> None:
-    """Save the page as it is now."""
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(out / name))
-    print(f"wrote {out / name}")
-
-
 def take(root: Path, out: Path, passwords: dict[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -47,37 +30,37 @@ def take(root: Path, out: Path, passwords: dict[str, str]) -> None:
         page.goto(server.url)
         harness.settle(page)
         page.get_by_label("User name").fill("demo-reader")
-        shoot(page, out, "app-sign-in.png")
+        harness.shoot(page, out, "app-sign-in.png", pause_ms=400)
         page.get_by_label("Password", exact=True).fill(passwords["demo-reader"])
         page.get_by_role("button", name="Sign in").click()
         page.get_by_text("Signed in as demo-reader").wait_for()
         harness.open_page(page, "Label")
-        choose(page, "Modality", "SGS")
+        harness.choose(page, "Modality", "SGS")
         page.keyboard.press("2")
         harness.settle(page)
-        shoot(page, out, "app-label-still.png")
-        choose(page, "Modality", "SPD")
+        harness.shoot(page, out, "app-label-still.png", pause_ms=400)
+        harness.choose(page, "Modality", "SPD")
         page.keyboard.press("1")
         harness.settle(page)
         page.keyboard.press("Shift+2")
         harness.settle(page)
-        shoot(page, out, "app-label-doppler.png")
+        harness.shoot(page, out, "app-label-doppler.png", pause_ms=400)
         page.close()
 
         page = browser.new_page(viewport=VIEWPORT)
         harness.sign_in(page, server.url, "demo-expert", passwords["demo-expert"])
         harness.open_page(page, "Adjudicate")
-        shoot(page, out, "app-adjudicate.png")
+        harness.shoot(page, out, "app-adjudicate.png", pause_ms=400)
         page.get_by_role("tab", name="Pairwise agreement").click()
         page.locator("[data-testid=stPlotlyChart]").wait_for()
         harness.settle(page)
-        shoot(page, out, "app-agreement.png")
+        harness.shoot(page, out, "app-agreement.png", pause_ms=400)
         page.close()
 
         page = browser.new_page(viewport=VIEWPORT)
         harness.sign_in(page, server.url, "demo-admin", passwords["demo-admin"])
         harness.open_page(page, "Admin")
-        shoot(page, out, "app-admin.png")
+        harness.shoot(page, out, "app-admin.png", pause_ms=400)
         browser.close()
 
 
