@@ -102,3 +102,15 @@ def predictions(store, version_id: int, cohort: str) -> tuple[np.ndarray, np.nda
     grades = np.fromiter((r[1] for r in rows), np.int64, len(rows))
     probs = np.asarray(json.loads("[" + ",".join(r[2] for r in rows) + "]"), dtype=float)
     return ids, grades, probs.reshape(len(rows), -1)
+
+
+def patients(store, item_ids: Sequence[int]) -> list[str | None]:
+    """The patient pseudonym of each item id, in the order given (None where an item has none)."""
+    ids = [int(i) for i in item_ids]
+    found: dict[int, str | None] = {}
+    for start in range(0, len(ids), 900):  # stay below SQLite's bound-parameter limit
+        chunk = ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        found.update(store.conn.execute(
+            f"SELECT id, patient FROM items WHERE id IN ({marks})", chunk).fetchall())
+    return [found.get(i) for i in ids]
