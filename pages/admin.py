@@ -111,7 +111,8 @@ if "Import" in tabs:
                     "zip. A `manifest.csv` (columns `path, modality, cohort, patient, joint, side`, "
                     "optional `sh:NAME`, `pd:NAME`, `reference_sh`, `reference_pd`) among the "
                     "files or inside the zip describes each file; without one, every file gets "
-                    "the modality and cohort chosen here.")
+                    "the modality and cohort chosen here. A patient belongs to one cohort: files "
+                    "that would put a patient in a second cohort are refused.")
         uploads = st.file_uploader("Files or a zip", accept_multiple_files=True,
                                    key="admin.uploads")
         left, right = st.columns(2)
@@ -134,6 +135,8 @@ if "Import" in tabs:
             else:
                 bar.progress(1.0, text=result.summary())
                 (st.warning if result.rejected else st.success)(result.summary())
+                for note in result.notes:
+                    st.info(note)
                 st.dataframe(pd.DataFrame(result.rows, columns=["file", "status", "reason",
                                                                 "item_id"]),
                              hide_index=True, width="stretch")

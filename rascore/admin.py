@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from rascore import auth, export
-from rascore.ingest import Entry, RowError, entries_from_manifest, entries_from_paths, import_entry
+from rascore.ingest import Entry, RowError, entries_from_manifest, entries_from_paths, ingest
 from rascore.permissions import PermissionDenied, require
 from rascore.project import Project
 from rascore.store import Store
@@ -199,9 +199,10 @@ def unpack_zip(data: bytes, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES,
 
 @dataclass
 class UploadReport:
-    """What an upload did, one row per file."""
+    """What an upload did, one row per file, and the import's notes (items without a patient id)."""
 
     rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -290,18 +291,16 @@ def import_uploads(project: Project, actor: Mapping, uploads: list[tuple[str, by
                                     "reason": str(exc), "item_id": None})
         entries = [e for batch in batches for e in batch]
         total = len(entries)
-        for done, entry in enumerate(entries, start=1):
-            try:
-                status, item_id = import_entry(project, entry, actor_id=actor["id"],
-                                               source="upload")
-                row = {"file": entry.display, "status": status, "reason": None,
-                       "item_id": item_id}
-            except RowError as exc:
-                row = {"file": entry.display, "status": "rejected", "reason": str(exc),
-                       "item_id": None}
+        skipped = len(report.rows)  # zips and manifests refused before any file
+
+        def record(entry: Entry, status: str, reason: str | None, item_id: int | None) -> None:
+            row = {"file": entry.display, "status": status, "reason": reason, "item_id": item_id}
             report.rows.append(row)
             if on_result:
-                on_result(done, total, row)
+                on_result(len(report.rows) - skipped, total, row)
+
+        result = ingest(project, entries, actor_id=actor["id"], source="upload", on_result=record)
+        report.notes = result.notes()
     project.store.audit("import.upload", user_id=actor["id"],
                         detail={"imported": report.imported, "duplicates": report.duplicates,
                                 "rejected": report.rejected})

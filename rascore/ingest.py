@@ -2,7 +2,9 @@
 
 Each file is all or nothing: validated, decoded, de-identified, stored and cached by
 ``rascore.media``, then recorded in one store transaction; on any failure nothing of that file
-remains (no media file, no cache entry, no row) and the batch goes on.
+remains (no media file, no cache entry, no row) and the batch goes on. A row that would put its
+patient in a second cohort is refused (``rascore.patient_cohort``), for the whole batch before any
+file is stored and again inside each row's transaction.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rascore import scale
+from rascore.patient_cohort import Placement, cohort_conflicts, without_patient_note
 from rascore.project import Project
 
 MANIFEST_COLUMNS = ("path", "modality", "cohort", "patient", "joint", "side")
@@ -42,11 +45,13 @@ class Entry:
 
 @dataclass
 class IngestReport:
-    """What a batch did: item ids imported, duplicates, rejected files with reasons."""
+    """What a batch did: item ids imported, duplicates, rejected files with reasons, and how many
+    imported items have no patient id."""
 
     imported: list[int] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    without_patient: int = 0
 
     @property
     def ok(self) -> bool:
@@ -57,6 +62,11 @@ class IngestReport:
         """One closing line."""
         return (f"imported {len(self.imported)}, duplicates {len(self.duplicates)}, "
                 f"rejected {len(self.rejected)}")
+
+    def notes(self) -> list[str]:
+        """Lines the report adds after the summary (items without a patient id)."""
+        note = without_patient_note(self.without_patient)
+        return [note] if note else []
 
 
 def _grade(value: str, what: str) -> int | None:
@@ -214,6 +224,9 @@ def import_entry(project: Project, entry: Entry, limits=None, *, actor_id: int |
                 return "duplicate", None
             patient = entry.patient
             patient = (_pseudonym(patient, project.key) if patient else result.pseudonym)
+            conflict = cohort_conflicts(store, [Placement(patient, entry.cohort, entry.display)])
+            if conflict:
+                raise RowError(conflict[0])
             item_id = store.add_item(
                 media_sha256=result.sha256, modality=mod.code, cohort=entry.cohort,
                 frames=result.frames, fps=result.fps, patient=patient, joint=entry.joint,
@@ -243,13 +256,42 @@ def _pseudonym(patient: str, key: bytes) -> str:
     return pseudonym(patient, key)
 
 
+def planned_patient(project: Project, entry: Entry, limits=None) -> str | None:
+    """The pseudonym an entry's row would carry: from its manifest patient, else from its DICOM
+    header (read without pixel data); None when it has neither or cannot be read."""
+    from rascore.media import Limits, header_pseudonym
+
+    if entry.error:
+        return None
+    if entry.patient:
+        return _pseudonym(entry.patient, project.key)
+    return header_pseudonym(entry.path, project.key, limits or Limits())
+
+
+def batch_conflicts(project: Project, entries: list[Entry], limits=None) -> dict[int, str]:
+    """Index -> reason for each entry that would put its patient in a second cohort, judged
+    against the project and the whole batch before anything is stored."""
+    rows = [Placement(planned_patient(project, entry, limits), entry.cohort, entry.display)
+            for entry in entries]
+    return cohort_conflicts(project.store, rows)
+
+
 def ingest(project: Project, entries: list[Entry], *, limits=None, actor_id: int | None = None,
-           on_result: Callable[[Entry, str, str | None], None] | None = None) -> IngestReport:
-    """Import entries one by one; each outcome goes to ``on_result(entry, status, reason)``."""
+           source: str = "import",
+           on_result: Callable[[Entry, str, str | None, int | None], None] | None = None,
+           ) -> IngestReport:
+    """Import entries one by one after the batch's patient/cohort check; each outcome goes to
+    ``on_result(entry, status, reason, item_id)``."""
+    from rascore.store.results import patients
+
     report = IngestReport()
-    for entry in entries:
+    refused = batch_conflicts(project, entries, limits)
+    for index, entry in enumerate(entries):
+        item_id = None
         try:
-            status, item_id = import_entry(project, entry, limits, actor_id=actor_id)
+            if index in refused:
+                raise RowError(refused[index])
+            status, item_id = import_entry(project, entry, limits, actor_id=actor_id, source=source)
         except RowError as exc:
             report.rejected.append((entry.display, str(exc)))
             status, reason = "rejected", str(exc)
@@ -260,5 +302,6 @@ def ingest(project: Project, entries: list[Entry], *, limits=None, actor_id: int
             else:
                 report.duplicates.append(entry.display)
         if on_result:
-            on_result(entry, status, reason)
+            on_result(entry, status, reason, item_id)
+    report.without_patient = sum(p is None for p in patients(project.store, report.imported))
     return report

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "path, modality, cohort, patient, joint, side and optional readers' grades "
         "sh:NAME, pd:NAME and reference_sh, reference_pd. Paths in a manifest are relative to "
         "its folder. Each bad file is reported on one line and skipped; the exit code is 1 when "
-        "anything was rejected.")
+        "anything was rejected. A patient belongs to one cohort: rows that would put a patient "
+        "(manifest patient or DICOM patient ID) in a second cohort are refused.")
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
     parser.add_argument("--manifest", type=Path, metavar="CSV")
     parser.add_argument("--modality", type=str.upper, choices=tuple(MODALITIES),
@@ -67,7 +68,7 @@ def _ingest(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(entries), unit="file", disable=args.quiet or None, file=sys.stderr,
                leave=False)
 
-    def report(entry, status, reason):
+    def report(entry, status, reason, item_id):
         bar.update(1)
         if status == "rejected":
             bar.write(f"rejected {entry.display}: {reason}", file=sys.stderr)
@@ -76,5 +77,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     result = ingest(project, entries, limits=limits_from(args), on_result=report)
     bar.close()
+    for note in result.notes():
+        print(f"note: {note}", file=sys.stderr)
     print(result.summary())
     return 0 if result.ok else 1

@@ -9,7 +9,7 @@ from .decode import decode_bytes, decode_file
 from .deid import load_or_create_key, pseudonym
 from .errors import Limits, MediaError
 from .frames import Decoded
-from .ingest import IngestResult, ingest_bytes, ingest_file
+from .ingest import IngestResult, dicom_pseudonym, header_pseudonym, ingest_bytes, ingest_file
 from .sniff import EXTENSIONS, sniff
 from .storage import MediaStore
 
@@ -23,7 +23,9 @@ __all__ = [
     "decode_bytes",
     "decode_file",
     "decode_frames",
+    "dicom_pseudonym",
     "encode_frames",
+    "header_pseudonym",
     "ingest_bytes",
     "ingest_file",
     "load_or_create_key",

@@ -5,9 +5,12 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
+import pydicom
+from pydicom.dataset import Dataset
+
 from .decode import check_size, checked_path
 from .deid import deidentified_bytes, existing_pseudonym, pseudonym
-from .dicom import decode_dicom, read_dicom
+from .dicom import decode_dicom, patient_key, read_dicom
 from .errors import Limits, MediaError
 from .frames import Decoded
 from .images import decode_image
@@ -32,6 +35,32 @@ class IngestResult:
     meta: dict = field(default_factory=dict)
 
 
+def dicom_pseudonym(ds: Dataset, key: bytes) -> str | None:
+    """The patient pseudonym of a DICOM data set: the one this project already gave it, else the
+    keyed hash of its patient key (PatientID, else name and birth date); None without either."""
+    alias = existing_pseudonym(ds)
+    if alias is None:
+        raw = patient_key(ds)
+        alias = pseudonym(raw, key) if raw is not None else None
+    return alias
+
+
+_PATIENT_TAGS = ["PatientID", "PatientName", "PatientBirthDate", "PatientIdentityRemoved"]
+
+
+def header_pseudonym(path: str | PathLike[str], key: bytes, limits: Limits = Limits()) -> str | None:
+    """The pseudonym ingest would give a file's patient, read from a DICOM header alone (no pixel
+    data); None for other formats and for any file that cannot be read (its import reports why)."""
+    try:
+        path = checked_path(path, limits)
+        if sniff(path) != "dicom":
+            return None
+        ds = pydicom.dcmread(path, force=True, stop_before_pixels=True, specific_tags=_PATIENT_TAGS)
+        return dicom_pseudonym(ds, key)
+    except Exception:  # a bad file: the import itself refuses it with the reason
+        return None
+
+
 def _prepare(data: bytes, name: str, key: bytes, limits: Limits) -> tuple[bytes, str, Decoded, str | None]:
     """Validate and decode in memory; returns (bytes to store, extension, decoded, pseudonym)."""
     check_size(len(data), name, limits)
@@ -39,9 +68,7 @@ def _prepare(data: bytes, name: str, key: bytes, limits: Limits) -> tuple[bytes,
     if fmt == "dicom":
         ds = read_dicom(data, name, limits)
         decoded = decode_dicom(ds, name)
-        alias = existing_pseudonym(ds)
-        if alias is None and decoded.patient_key is not None:
-            alias = pseudonym(decoded.patient_key, key)
+        alias = dicom_pseudonym(ds, key)
         try:
             stored = deidentified_bytes(ds, key, alias)
         except Exception as exc:  # pydicom refuses to write an invalid element

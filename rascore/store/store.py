@@ -89,6 +89,19 @@ class Store:
         return self._one("SELECT * FROM items WHERE media_sha256 = ? AND modality = ?",
                          (media_sha256, modality))
 
+    def patient_cohorts(self, patients: Iterable[str]) -> dict[str, dict[str, list[int]]]:
+        """Where stored patients are: pseudonym -> cohort -> item ids (by the items.patient index)."""
+        wanted = sorted({p for p in patients if p})
+        found: dict[str, dict[str, list[int]]] = {}
+        for start in range(0, len(wanted), 900):  # stay below SQLite's bound-parameter limit
+            chunk = wanted[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for patient, cohort, item_id in self.conn.execute(
+                    f"SELECT patient, cohort, id FROM items WHERE patient IN ({marks})"
+                    " ORDER BY id", chunk):
+                found.setdefault(patient, {}).setdefault(cohort, []).append(int(item_id))
+        return found
+
     def item(self, item_id: int) -> dict | None:
         """One item with its media row's format and size."""
         return self._one(
