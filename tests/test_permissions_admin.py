@@ -90,7 +90,7 @@ def test_zip_with_manifest_imports_and_reports_each_file(project):
     boss = store.user("demo-admin")
     manifest = ("path,modality,cohort,patient,joint,side,sh:expert-a,pd:expert-a\n"
                 "scans/one.png,SPD,test2,P-1,MCP2,L,2,1\n"
-                "scans/two.png,SGS,train,P-1,MCP3,R,1,\n"
+                "scans/two.png,SGS,test2,P-1,MCP3,R,1,\n"
                 "scans/missing.png,SGS,train,P-2,MCP2,R,,\n"
                 "../outside.png,SGS,train,P-2,MCP2,R,,\n"
                 "scans/bad.png,SGS,train,P-3,MCP2,R,,\n")
@@ -107,7 +107,7 @@ def test_zip_with_manifest_imports_and_reports_each_file(project):
     assert any("HTML" in (r or "") or "not an image" in (r or "") for r in reasons.values())
     new = [store.item(r["item_id"]) for r in report.rows if r["status"] == "imported"]
     assert {(i["modality"], i["cohort"], i["source"]) for i in new} == {
-        ("SPD", "test2", "upload"), ("SGS", "train", "upload")}
+        ("SPD", "test2", "upload"), ("SGS", "test2", "upload")}  # one patient, one cohort
     assert all(i["patient"].startswith("pt-") for i in new)  # pseudonymised, never "P-1"
     spd = next(i for i in new if i["modality"] == "SPD")
     grade = store.latest_annotations(spd["id"])[0]
