@@ -84,4 +84,4 @@ def without_patient_note(count: int) -> str | None:
     return f"{count} items have no patient id: each counts as its own patient in clustered statistics"
 
 
-__all__ = ["Placement", "RULE", "cohort_conflicts", "without_patient_note"]
+__all__ = ["RULE", "Placement", "cohort_conflicts", "without_patient_note"]

@@ -113,8 +113,8 @@ def test_items_without_patient_are_kept_and_reported(project, tmp_path):
     report = ingest(project, entries_from_paths([folder], "SGS", "train"))
     assert len(report.imported) == 3 and report.ok
     assert report.without_patient == 3
-    assert report.notes() == ["3 items have no patient id: each counts as its own patient in "
-                              "clustered statistics"]
+    assert report.notes() == [("3 items have no patient id: each counts as its own patient in "
+                               "clustered statistics")]
     more = ingest(project, entries_from_paths([tmp_path / "loose" / "s0.png"], "SGS", "test1"))
     assert more.duplicates and more.notes() == []  # a duplicate, not a cohort refusal
     (tmp_path / "x.png").write_bytes(grey_png(seed=499))
@@ -139,8 +139,8 @@ def test_admin_upload_refuses_a_patient_in_two_cohorts(project, tmp_path):
     refused = [r for r in report.rows if r["status"] == "rejected"]
     assert [r["file"] for r in refused] == ["manifest.csv:2 a.png", "manifest.csv:3 b.png"]
     assert all("cohort" in r["reason"] for r in refused)
-    assert report.notes == ["1 item has no patient id: it counts as its own patient in clustered "
-                            "statistics"]
+    assert report.notes == [("1 item has no patient id: it counts as its own patient in "
+                             "clustered statistics")]
 
 
 def test_a_patient_already_split_gets_no_more_rows(project):

@@ -48,11 +48,11 @@ def dicom_pseudonym(ds: Dataset, key: bytes) -> str | None:
 _PATIENT_TAGS = ["PatientID", "PatientName", "PatientBirthDate", "PatientIdentityRemoved"]
 
 
-def header_pseudonym(path: str | PathLike[str], key: bytes, limits: Limits = Limits()) -> str | None:
+def header_pseudonym(path: str | PathLike[str], key: bytes, limits: Limits | None = None) -> str | None:
     """The pseudonym ingest would give a file's patient, read from a DICOM header alone (no pixel
     data); None for other formats and for any file that cannot be read (its import reports why)."""
     try:
-        path = checked_path(path, limits)
+        path = checked_path(path, limits or Limits())
         if sniff(path) != "dicom":
             return None
         ds = pydicom.dcmread(path, force=True, stop_before_pixels=True, specific_tags=_PATIENT_TAGS)
