@@ -108,9 +108,22 @@ def percentile_interval(values: ArrayLike, alpha: float = 0.05) -> tuple[float, 
     return float(ordered[j - 1]), float(ordered[ordered.size - j])
 
 
+def _share(count: int, n_replicates: int) -> float:
+    """Twice a tail count as a share of the replicates: the one expression that the p-value and
+    the interval both use, so that they agree in floating point too."""
+    return 2.0 * count / n_replicates
+
+
 def tail_count(n_replicates: int, alpha: float) -> int:
-    """How many replicates each tail of a level 1 - alpha percentile interval reaches past."""
-    return int(min(max(1, math.ceil(n_replicates * alpha / 2)), max(1, n_replicates // 2)))
+    """j of a level 1 - alpha percentile interval: the smallest j with 2j/B >= alpha (at least 1,
+    at most B/2), so that fewer than j replicates beyond 0 means exactly p < alpha."""
+    alpha = min(float(alpha), 1.0)
+    j = math.ceil(n_replicates * alpha / 2)
+    while j > 0 and _share(j - 1, n_replicates) >= alpha:
+        j -= 1
+    while _share(j, n_replicates) < alpha:
+        j += 1
+    return int(min(max(1, j), max(1, n_replicates // 2)))
 
 
 def bootstrap_p(values: ArrayLike) -> float:
@@ -124,7 +137,7 @@ def bootstrap_p(values: ArrayLike) -> float:
     if arr.size == 0:
         return np.nan
     far = min(int((arr <= 0).sum()), int((arr >= 0).sum()))
-    return float(min(1.0, 2.0 * far / arr.size))
+    return float(min(1.0, _share(far, arr.size)))
 
 
 def paired_kappa_bootstrap(
