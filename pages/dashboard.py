@@ -187,7 +187,8 @@ def overview_panel() -> None:
     st.subheader("Between modalities (every matched joint, one joint-level reference)")
     st.caption("Paired on every joint that both modalities show (same patient, joint and side, or "
                "the same file). Both models are scored against the joint's combined EOSS (from its "
-               "Doppler items' reference labels, the higher where a still and a clip differ), so a "
+               "Doppler items' reference labels, the higher where a still and a clip differ; "
+               "without a Doppler item, an SH of 0 or 3 settles it), so a "
                "greyscale model's SH probabilities predict the combined grade; the reference column "
                "names it. Method: DeLong's paired test per grade.")
     for note in result.cross_notes:

@@ -13,9 +13,11 @@ joint, and a greyscale model's SH probabilities are a predictor of it like any o
 item's reference has no PD grade, so the joint's combined EOSS comes from the reference labels of
 the joint's Doppler items in the same cohort (SPD and DPD; where a still and a clip of the joint
 differ, the higher, since the joint shows at least what either shows), found by patient, joint
-and side, or from the matched item itself when it is a Doppler item. Joints without a Doppler
-reference are counted and left out; a project without any Doppler reference for the matched
-joints compares against the joint's SH instead, and every row names its reference. The paired
+and side, or from the matched item itself when it is a Doppler item. A joint without a Doppler
+reference keeps its SH reference as its combined EOSS where SH settles it whatever the PD (SH 0:
+no PD can count; SH 3: already the top grade); with SH 1-2 it is counted and left out. A project
+without any Doppler reference for the matched joints compares against the joint's SH instead,
+and every row names its reference. The paired
 per-grade test is one call (``paired_grade_test``): DeLong's today, which treats joints as
 independent, with the patients passed along for a clustered test.
 
@@ -444,14 +446,16 @@ class JointReference:
     ``combined`` maps a joint (patient, joint, side) to the highest combined EOSS of its
     Doppler items' references (a still and a clip of one joint may differ: the joint shows at
     least what either shows); ``sh`` the highest SH of all its items' references;
-    ``doppler_item`` the combined EOSS of each Doppler item (for items without a joint key);
-    ``split`` the joints whose Doppler items' references differ.
+    ``doppler_item`` the combined EOSS of each Doppler item and ``item_sh`` the SH of every item
+    (for items matched by file, without a joint key); ``split`` the joints whose Doppler items'
+    references differ.
     """
 
     combined: dict[tuple, int]
     sh: dict[tuple, int]
     doppler_item: dict[int, int]
     split: frozenset
+    item_sh: dict[int, int] = field(default_factory=dict)
 
 
 def _joint_reference(store: Store, cohort: str) -> JointReference:
@@ -459,27 +463,43 @@ def _joint_reference(store: Store, cohort: str) -> JointReference:
     combined: dict[tuple, set[int]] = {}
     sh: dict[tuple, int] = {}
     doppler_item: dict[int, int] = {}
+    item_sh: dict[int, int] = {}
     for code, mod in scale.MODALITIES.items():
         keys = {item: key for item, (_, key) in _case_keys(store, code, cohort).items()}
-        for item, item_sh, item_combined in results.reference_rows(store, code, cohort):
+        for item, grade_sh, item_combined in results.reference_rows(store, code, cohort):
             key = keys.get(int(item))
+            item_sh[int(item)] = int(grade_sh)
             if key is not None:
-                sh[key] = max(sh.get(key, 0), int(item_sh))
+                sh[key] = max(sh.get(key, 0), int(grade_sh))
             if mod.doppler:
                 doppler_item[int(item)] = int(item_combined)
                 if key is not None:
                     combined.setdefault(key, set()).add(int(item_combined))
     return JointReference({k: max(v) for k, v in combined.items()}, sh, doppler_item,
-                          frozenset(k for k, v in combined.items() if len(v) > 1))
+                          frozenset(k for k, v in combined.items() if len(v) > 1), item_sh)
+
+
+def combined_from_sh(sh: int) -> int | None:
+    """The combined EOSS when SH alone settles it, whatever the PD (SH 0 or 3), else None."""
+    values = {scale.combined(sh, pd) for pd in scale.GRADES if scale.is_valid_pair(sh, pd)}
+    return values.pop() if len(values) == 1 else None
 
 
 def _pair_reference(ref: JointReference, items: Sequence[int], keys: Sequence[tuple | None]
-                    ) -> tuple[int | None, int | None]:
-    """(combined EOSS, SH) of the joint that matched items show, None where no reference says."""
+                    ) -> tuple[int | None, int | None, bool]:
+    """(combined EOSS, SH, combined settled by SH alone) of the joint that matched items show.
+
+    The combined EOSS is the highest of the joint's Doppler references; without one, SH settles
+    it where PD cannot change it (SH 0 or 3); otherwise None. SH is the highest SH reference.
+    """
     combined = [ref.combined[k] for k in keys if k in ref.combined]
     combined += [ref.doppler_item[i] for i in items if i in ref.doppler_item]
-    sh = [ref.sh[k] for k in keys if k in ref.sh]
-    return (max(combined) if combined else None), (max(sh) if sh else None)
+    sh = [ref.sh[k] for k in keys if k in ref.sh] + [ref.item_sh[i] for i in items if i in ref.item_sh]
+    top_sh = max(sh) if sh else None
+    if combined:
+        return max(combined), top_sh, False
+    settled = combined_from_sh(top_sh) if top_sh is not None else None
+    return settled, top_sh, settled is not None
 
 
 def _cross_modality(store: Store, sections: Sequence[Section]) -> tuple[list[dict], list[str]]:
@@ -533,7 +553,7 @@ def _compare_modalities(store: Store, sa: Section, sb: Section, keys_a: dict[int
     (``_joint_reference``), whatever their own target: a greyscale model's SH probabilities are
     predictors of that grade like any other. Only when none of the matched joints has a Doppler
     reference (a project without Doppler items) is the joint's SH the reference, and the rows
-    say so. Joints without the reference are counted and left out.
+    say so. Joints without the reference (no Doppler item and SH 1-2) are counted and left out.
     """
     fa, fb = sa.models[0], sb.models[0]
     index_a = {int(i): k for k, i in enumerate(fa.item_ids)}
@@ -544,15 +564,20 @@ def _compare_modalities(store: Store, sa: Section, sb: Section, keys_a: dict[int
         return [], [f"{what}: no shared cases (no item shows the same joint in both modalities), "
                     "not compared."]
     grades = [_pair_reference(joint_ref, (a, b), (keys_a[a][1], keys_b[b][1])) for a, b in pairs]
-    use_combined = any(combined is not None for combined, _ in grades)
+    use_combined = any(combined is not None and not by_sh for combined, _, by_sh in grades)
     reference = CROSS_REFERENCE if use_combined else CROSS_REFERENCE_SH
     kept = [(a, b, g[0] if use_combined else g[1]) for (a, b), g in zip(pairs, grades)]
     kept = [(a, b, grade) for a, b, grade in kept if grade is not None]
     notes = []
     if len(kept) < len(pairs):
-        lacking = "combined EOSS (no Doppler item of the joint)" if use_combined else "SH"
+        lacking = ("combined EOSS (no Doppler item of the joint, and SH 1-2 leaves PD open)"
+                   if use_combined else "SH")
         notes.append(f"{what}: {len(pairs) - len(kept)} of {len(pairs)} matched joints left out: "
                      f"their reference labels give no {lacking}.")
+    by_sh = sum(1 for combined, _, settled in grades if settled) if use_combined else 0
+    if by_sh:
+        notes.append(f"{what}: on {by_sh} joints without a Doppler item the combined EOSS is the "
+                     "SH reference (SH 0 or 3 settles it whatever the PD).")
     if not kept:
         return [], notes
     ia = np.array([index_a[a] for a, _, _ in kept])

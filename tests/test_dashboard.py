@@ -188,6 +188,16 @@ def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks
     rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], lacking)
     assert {r["n"] for r in rows} == {23}
     assert any("1 of 24 matched joints left out" in note for note in notes)
+    # ... unless its SH settles the combined EOSS (SH 0: no PD can count): case 0, SH 0
+    zero = ("pt-test2-0", "MCP2", "R")
+    assert ref.sh[zero] == 0
+    settled = dashboard.JointReference({k: v for k, v in ref.combined.items() if k != zero},
+                                       ref.sh, {}, frozenset())
+    rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], settled)
+    assert {r["n"] for r in rows} == {24} and {r["reference"] for r in rows} == {
+        dashboard.CROSS_REFERENCE}
+    assert any("on 1 joints without a Doppler item the combined EOSS is the SH reference" in note
+               for note in notes)
     # no Doppler reference at all: the joint's SH, and the rows say so
     sh_only = dashboard.JointReference({}, ref.sh, {}, frozenset())
     rows, _ = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], sh_only)

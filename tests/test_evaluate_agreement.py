@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, recall_score
 
-from rascore.evaluate.agreement import bootstrap_p, percentile_interval
 from rascore.evaluate import (
     UndefinedMetricWarning,
     accuracy,
@@ -15,6 +14,7 @@ from rascore.evaluate import (
     sensitivity_specificity,
     weighted_kappa,
 )
+from rascore.evaluate.agreement import bootstrap_p, percentile_interval
 
 
 def gradings(n: int, seed: int, p_wrong: float = 0.4):
