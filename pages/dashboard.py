@@ -152,7 +152,7 @@ overview_tab, detail_tab, published_tab = st.tabs(["All modalities", "One modali
 
 @st.fragment(run_every=REFRESH_S)
 def overview_panel() -> None:
-    """Every active model on both test cohorts, and DeLong between modalities on shared cases."""
+    """Every active model on both test cohorts, and the modalities compared on every matched joint."""
     try:
         result = dashboard.overview(store, user)
     except Exception as exc:
