@@ -372,7 +372,7 @@ def section(store: Store, user: Mapping, modality: str, cohort: str,
 
 @dataclass
 class Overview:
-    """Every modality's active model on every test cohort, and DeLong between modalities."""
+    """Every modality's active model on every test cohort, and the modalities compared per joint."""
 
     sections: list[Section]
     cross: list[dict]
