@@ -152,7 +152,7 @@ overview_tab, detail_tab, published_tab = st.tabs(["All modalities", "One modali
 
 @st.fragment(run_every=REFRESH_S)
 def overview_panel() -> None:
-    """Every active model on both test cohorts, and DeLong between modalities on shared cases."""
+    """Every active model on both test cohorts, and the modalities compared on every matched joint."""
     try:
         result = dashboard.overview(store, user)
     except Exception as exc:
@@ -184,13 +184,17 @@ def overview_panel() -> None:
     else:
         st.caption("Not computed for the active Doppler models: `rascore evaluate --modality SPD` "
                    "(and DPD) scores the colour-fraction baseline beside the model.")
-    st.subheader("Between modalities (DeLong, same cases only)")
-    st.caption("Paired on items that show the same joint of the same patient (or the same file) "
-               "in both modalities and have the same reference grade; other items are left out.")
+    st.subheader("Between modalities (every matched joint, one joint-level reference)")
+    st.caption("Paired on every joint that both modalities show (same patient, joint and side, or "
+               "the same file). Both models are scored against the joint's combined EOSS (from its "
+               "Doppler items' reference labels, the higher where a still and a clip differ; "
+               "without a Doppler item, an SH of 0 or 3 settles it), so a "
+               "greyscale model's SH probabilities predict the combined grade; the reference column "
+               "names it. Method: DeLong's paired test per grade.")
     for note in result.cross_notes:
         st.caption(ui.plain(note))
     if result.cross:
-        table(dashboard.delong_rows(result.cross), "rascore.dash.cross")
+        table(dashboard.cross_rows(result.cross), "rascore.dash.cross")
 
 
 @st.fragment(run_every=REFRESH_S)

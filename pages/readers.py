@@ -114,14 +114,15 @@ def study_panel() -> None:
     st.caption("Mean (min-max) over the readers of each level.")
     frame(dashboard.level_rows(results), "rascore.readers.levels")
     if results.models:
-        st.subheader("Which readers each model beats")
-        for name, r in study["models"].items():
-            beaten = r["beats"]
-            total = len(r["vs_readers"])
-            st.markdown(f"**{ui.plain(name)}** beats {len(beaten)} of {total} readers"
-                        + (f": {ui.plain(', '.join(beaten))}" if beaten else "") + ".")
-        st.caption("Beats: higher quadratic kappa against the reference on the items both graded; "
-                   "p from a paired bootstrap of the kappa difference over those items.")
+        st.subheader("Models against each reader")
+        for line in dashboard.verdict_lines(results):
+            st.markdown(ui.plain(line))
+        st.caption(ui.plain(dashboard.resampling_line(results)))
+        st.caption("Difference of quadratic kappa against the reference (model minus reader) on the "
+                   "items both graded, with a paired bootstrap. A model beats a reader (or a reader "
+                   "the model) only when the interval excludes 0 after Holm's adjustment over the "
+                   "readers that model is compared with; otherwise: no difference shown. The "
+                   "interval is drawn at the level the Holm-adjusted decision uses (95% or wider).")
         frame(dashboard.versus_rows(results), "rascore.readers.versus")
     st.subheader("Sensitivity and specificity per grade")
     st.caption("That grade against the rest; 'undefined' where no reference item has the grade.")

@@ -5,8 +5,21 @@ greyscale, combined EOSS for power Doppler) are paired with the stored predictio
 (or chosen) model versions, and every figure is computed with ``rascore.evaluate``: per-grade
 one-vs-rest AUC with 95% percentile-bootstrap CIs, ROC points, confusion matrix, weighted kappa,
 reliability curve and ECE, and DeLong's paired test between versions scored on the same items.
-Between modalities, DeLong is run only on the same cases: items of the same patient, joint and
-side (or the same file) whose reference grades agree; everything else is counted and left out.
+
+Between modalities, the active models are compared on every matched joint: items of the same
+patient, joint and side (or the same file). Their own targets differ (SH for greyscale, combined
+EOSS for Doppler), so both are scored against one joint-level reference, the combined EOSS of the
+joint, and a greyscale model's SH probabilities are a predictor of it like any other. A greyscale
+item's reference has no PD grade, so the joint's combined EOSS comes from the reference labels of
+the joint's Doppler items in the same cohort (SPD and DPD; where a still and a clip of the joint
+differ, the higher, since the joint shows at least what either shows), found by patient, joint
+and side, or from the matched item itself when it is a Doppler item. A joint without a Doppler
+reference keeps its SH reference as its combined EOSS where SH settles it whatever the PD (SH 0:
+no PD can count; SH 3: already the top grade); with SH 1-2 it is counted and left out. A project
+without any Doppler reference for the matched joints compares against the joint's SH instead,
+and every row names its reference. The paired
+per-grade test is one call (``paired_grade_test``): DeLong's today, which treats joints as
+independent, with the patients passed along for a clustered test.
 
 Caching, so that a page polling every few seconds costs almost nothing and recomputes only what
 changed: (1) a cheap global fingerprint of the store (max ids and counts of reference labels,
@@ -51,6 +64,7 @@ from rascore.evaluate import (
     roc_points,
     weighted_kappa,
 )
+from rascore.evaluate.clusters import Clusters
 from rascore.evaluate.undefined import reason_of
 from rascore.permissions import require
 from rascore.store import Store
@@ -358,7 +372,7 @@ def section(store: Store, user: Mapping, modality: str, cohort: str,
 
 @dataclass
 class Overview:
-    """Every modality's active model on every test cohort, and DeLong between modalities."""
+    """Every modality's active model on every test cohort, and the modalities compared per joint."""
 
     sections: list[Section]
     cross: list[dict]
@@ -411,60 +425,183 @@ def _match_cases(keys_a: dict[int, tuple], keys_b: dict[int, tuple]) -> list[tup
     return sorted(pairs.items())
 
 
-def _cross_modality(store: Store, sections: Sequence[Section]) -> tuple[list[dict], list[str]]:
-    """DeLong per grade between the active models of two modalities, on the same cases only.
+CROSS_REFERENCE = "combined EOSS of the joint"
+CROSS_REFERENCE_SH = "SH of the joint (no Doppler reference for these joints)"
 
-    Each pair is cached by both sections' fingerprints: a change recomputes only its pairs.
+
+def paired_grade_test(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray,
+                      patients: Sequence[object] | None) -> list[dict]:
+    """The paired per-grade AUC test between two modalities' models on the same joints.
+
+    One call, so that the test can change in one place: today DeLong's, which treats the joints
+    as independent (``method`` "delong") even when ``patients`` says several are one patient's.
+    """
+    return [{**row, "method": "delong"} for row in delong_per_grade(y, probs_a, probs_b)]
+
+
+@dataclass(frozen=True)
+class JointReference:
+    """One cohort's joint-level reference: the combined EOSS and SH of each joint.
+
+    ``combined`` maps a joint (patient, joint, side) to the highest combined EOSS of its
+    Doppler items' references (a still and a clip of one joint may differ: the joint shows at
+    least what either shows); ``sh`` the highest SH of all its items' references;
+    ``doppler_item`` the combined EOSS of each Doppler item and ``item_sh`` the SH of every item
+    (for items matched by file, without a joint key); ``split`` the joints whose Doppler items'
+    references differ.
+    """
+
+    combined: dict[tuple, int]
+    sh: dict[tuple, int]
+    doppler_item: dict[int, int]
+    split: frozenset
+    item_sh: dict[int, int] = field(default_factory=dict)
+
+
+def _joint_reference(store: Store, cohort: str) -> JointReference:
+    """The joint-level reference of a cohort, from the current reference labels of every modality."""
+    combined: dict[tuple, set[int]] = {}
+    sh: dict[tuple, int] = {}
+    doppler_item: dict[int, int] = {}
+    item_sh: dict[int, int] = {}
+    for code, mod in scale.MODALITIES.items():
+        keys = {item: key for item, (_, key) in _case_keys(store, code, cohort).items()}
+        for item, grade_sh, item_combined in results.reference_rows(store, code, cohort):
+            key = keys.get(int(item))
+            item_sh[int(item)] = int(grade_sh)
+            if key is not None:
+                sh[key] = max(sh.get(key, 0), int(grade_sh))
+            if mod.doppler:
+                doppler_item[int(item)] = int(item_combined)
+                if key is not None:
+                    combined.setdefault(key, set()).add(int(item_combined))
+    return JointReference({k: max(v) for k, v in combined.items()}, sh, doppler_item,
+                          frozenset(k for k, v in combined.items() if len(v) > 1), item_sh)
+
+
+def combined_from_sh(sh: int) -> int | None:
+    """The combined EOSS when SH alone settles it, whatever the PD (SH 0 or 3), else None."""
+    values = {scale.combined(sh, pd) for pd in scale.GRADES if scale.is_valid_pair(sh, pd)}
+    return values.pop() if len(values) == 1 else None
+
+
+def _pair_reference(ref: JointReference, items: Sequence[int], keys: Sequence[tuple | None]
+                    ) -> tuple[int | None, int | None, bool]:
+    """(combined EOSS, SH, combined settled by SH alone) of the joint that matched items show.
+
+    The combined EOSS is the highest of the joint's Doppler references; without one, SH settles
+    it where PD cannot change it (SH 0 or 3); otherwise None. SH is the highest SH reference.
+    """
+    combined = [ref.combined[k] for k in keys if k in ref.combined]
+    combined += [ref.doppler_item[i] for i in items if i in ref.doppler_item]
+    sh = [ref.sh[k] for k in keys if k in ref.sh] + [ref.item_sh[i] for i in items if i in ref.item_sh]
+    top_sh = max(sh) if sh else None
+    if combined:
+        return max(combined), top_sh, False
+    settled = combined_from_sh(top_sh) if top_sh is not None else None
+    return settled, top_sh, settled is not None
+
+
+def _cross_modality(store: Store, sections: Sequence[Section]) -> tuple[list[dict], list[str]]:
+    """Paired per-grade AUC tests between the active models of two modalities, on every matched
+    joint, against the joint-level reference (``CROSS_REFERENCE``).
+
+    Each pair is cached by both sections' fingerprints and the cohort's reference labels of
+    every modality (the joint reference draws on all of them): a change recomputes only its pairs.
     """
     rows: list[dict] = []
     notes: list[str] = []
     keys: dict[tuple[str, str], dict[int, tuple]] = {}
+    joint_refs: dict[str, JointReference] = {}
 
     def case_keys(sec: Section) -> dict[int, tuple]:
         if (sec.modality, sec.cohort) not in keys:
             keys[(sec.modality, sec.cohort)] = _case_keys(store, sec.modality, sec.cohort)
         return keys[(sec.modality, sec.cohort)]
 
+    def joint_reference(cohort: str) -> JointReference:
+        if cohort not in joint_refs:
+            joint_refs[cohort] = _joint_reference(store, cohort)
+        return joint_refs[cohort]
+
+    labels: dict[str, tuple] = {}  # cohort -> its reference labels' fingerprint, every modality
     for sa, sb in itertools.combinations(sections, 2):
         if sa.cohort != sb.cohort or not sa.models[0].n or not sb.models[0].n:
             continue
+        if sa.cohort not in labels:
+            labels[sa.cohort] = tuple(results.section_fingerprint(store, code, sa.cohort, ())
+                                      for code in scale.MODALITIES)
         key = (str(store.path), "cross", sa.cohort, sa.modality, sa.fingerprint, sb.modality,
-               sb.fingerprint)
+               sb.fingerprint, labels[sa.cohort])
         hit = _RESULTS.get(key)
         if hit is None:
             _count("cross_pair_computed")
-            hit = _compare_modalities(sa, sb, case_keys(sa), case_keys(sb))
+            hit = _compare_modalities(store, sa, sb, case_keys(sa), case_keys(sb),
+                                      joint_reference(sa.cohort))
             _RESULTS.put(key, hit)
         rows += hit[0]
         notes += hit[1]
     return rows, notes
 
 
-def _compare_modalities(sa: Section, sb: Section, keys_a: dict[int, tuple],
-                        keys_b: dict[int, tuple]) -> tuple[list[dict], list[str]]:
-    """DeLong per grade between two sections' first models on their shared, same-grade cases."""
+def _compare_modalities(store: Store, sa: Section, sb: Section, keys_a: dict[int, tuple],
+                        keys_b: dict[int, tuple], joint_ref: JointReference
+                        ) -> tuple[list[dict], list[str]]:
+    """Paired per-grade AUC tests between two sections' first models on every matched joint.
+
+    Both models are scored against one joint-level reference, the combined EOSS of the joint
+    (``_joint_reference``), whatever their own target: a greyscale model's SH probabilities are
+    predictors of that grade like any other. Only when none of the matched joints has a Doppler
+    reference (a project without Doppler items) is the joint's SH the reference, and the rows
+    say so. Joints without the reference (no Doppler item and SH 1-2) are counted and left out.
+    """
     fa, fb = sa.models[0], sb.models[0]
     index_a = {int(i): k for k, i in enumerate(fa.item_ids)}
     index_b = {int(i): k for k, i in enumerate(fb.item_ids)}
-    pairs = [(index_a[a], index_b[b]) for a, b in _match_cases(keys_a, keys_b)
-             if a in index_a and b in index_b]
-    same = [(a, b) for a, b in pairs if fa.y[a] == fb.y[b]]
+    pairs = [(a, b) for a, b in _match_cases(keys_a, keys_b) if a in index_a and b in index_b]
     what = f"{fa.model.label} vs {fb.model.label} on {sa.cohort}"
     if not pairs:
         return [], [f"{what}: no shared cases (no item shows the same joint in both modalities), "
                     "not compared."]
+    grades = [_pair_reference(joint_ref, (a, b), (keys_a[a][1], keys_b[b][1])) for a, b in pairs]
+    use_combined = any(combined is not None and not by_sh for combined, _, by_sh in grades)
+    reference = CROSS_REFERENCE if use_combined else CROSS_REFERENCE_SH
+    kept = [(a, b, g[0] if use_combined else g[1]) for (a, b), g in zip(pairs, grades)]
+    kept = [(a, b, grade) for a, b, grade in kept if grade is not None]
     notes = []
-    if len(same) < len(pairs):
-        notes.append(f"{what}: {len(pairs) - len(same)} of {len(pairs)} shared cases left out "
-                     f"because their reference grades differ ({sa.target} vs {sb.target}).")
-    if not same:
+    if len(kept) < len(pairs):
+        lacking = ("combined EOSS (no Doppler item of the joint, and SH 1-2 leaves PD open)"
+                   if use_combined else "SH")
+        notes.append(f"{what}: {len(pairs) - len(kept)} of {len(pairs)} matched joints left out: "
+                     f"their reference labels give no {lacking}.")
+    by_sh = sum(1 for combined, _, settled in grades if settled) if use_combined else 0
+    if by_sh:
+        notes.append(f"{what}: on {by_sh} joints without a Doppler item the combined EOSS is the "
+                     "SH reference (SH 0 or 3 settles it whatever the PD).")
+    if not kept:
         return [], notes
-    ia, ib = (np.array(x) for x in zip(*same))
+    ia = np.array([index_a[a] for a, _, _ in kept])
+    ib = np.array([index_b[b] for _, b, _ in kept])
+    y = np.array([grade for _, _, grade in kept], dtype=np.int64)
+    differ = (((fa.y[ia] != y) if sa.target != "EOSS" else np.zeros(y.size, bool))
+              | ((fb.y[ib] != y) if sb.target != "EOSS" else np.zeros(y.size, bool)))
+    if use_combined and differ.any():
+        notes.append(f"{what}: all {len(kept)} matched joints compared against the {reference}; "
+                     f"on {int(differ.sum())} of them a greyscale item's own SH reference differs "
+                     "from it (kept).")
+    split = sum(1 for a, b, _ in kept if {keys_a[a][1], keys_b[b][1]} & joint_ref.split)
+    if use_combined and split:
+        notes.append(f"{what}: on {split} joints the Doppler items' references differ (still and "
+                     "clip); the joint's combined EOSS is the higher.")
+    patients = results.patients(store, [a for a, _, _ in kept])
+    clusters = Clusters.of(patients)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = delong_per_grade(fa.y[ia], fa.probs[ia], fb.probs[ib])
-    return [{"cohort": sa.cohort, "a": fa.model.label, "b": fb.model.label, "n": len(same), **row}
-            for row in result], notes
+        result = paired_grade_test(y, fa.probs[ia], fb.probs[ib],
+                                   patients if clusters.kind == "patient" else None)
+    n_patients = clusters.n_clusters if clusters.kind == "patient" else None
+    return [{"cohort": sa.cohort, "a": fa.model.label, "b": fb.model.label, "n": len(kept),
+             "patients": n_patients, "reference": reference, **row} for row in result], notes
 
 
 # ------------------------------------------------------------------ tables for the pages
@@ -558,6 +695,16 @@ def delong_rows(rows: Sequence[dict]) -> list[dict]:
              "z": fmt(r["z"], 2), "p": fmt(r["p"], 4), "reason": r["reason"] or ""} for r in rows]
 
 
+def cross_rows(rows: Sequence[dict]) -> list[dict]:
+    """Between-modality rows for a table: the joint-level reference, joints, patients, method."""
+    return [{"cohort": r["cohort"], "A": r["a"], "B": r["b"], "reference": r["reference"],
+             "grade": r["grade"], "joints": r["n"],
+             "patients": r["patients"] if r["patients"] is not None else "no patient ids",
+             "AUC A": fmt(r["auc_a"]), "AUC B": fmt(r["auc_b"]), "z": fmt(r["z"], 2),
+             "p": fmt(r["p"], 4), "method": r["method"], "reason": r["reason"] or ""}
+            for r in rows]
+
+
 def published_rows() -> list[dict]:
     """He et al. 2024's best per-grade AUCs, labelled as published."""
     return [{"grade": g, "best model (published)": m, "AUC (published)": a, "source": "He et al. 2024"}
@@ -590,6 +737,7 @@ def _reader_inputs(store: Store, modality: str | None, cohorts: Sequence[str],
     for code in codes:
         for cohort in cohorts:
             reference.update(_reference(store, code, cohort))
+    patients = dict(zip(reference, results.patients(store, list(reference))))
     reads: dict[str, dict[int, int]] = {}
     levels: dict[str, str] = {}
     excluded: set[str] = set()
@@ -616,7 +764,7 @@ def _reader_inputs(store: Store, modality: str | None, cohorts: Sequence[str],
             grades.update({int(i): int(g) for i, g in zip(ids, predicted) if int(i) in reference})
         models[model.label] = model
         preds[model.label] = grades
-    return reference, reads, levels, models, preds, sorted(excluded)
+    return reference, reads, levels, models, preds, sorted(excluded), patients
 
 
 def reader_results(store: Store, user: Mapping, modality: str | None = None,
@@ -626,18 +774,20 @@ def reader_results(store: Store, user: Mapping, modality: str | None = None,
 
     Readers are scored on the test items they graded (target grade: SH on greyscale, combined
     EOSS on Doppler). Experts and admins are left out unless ``include_reference_readers``: their
-    grades make the reference, so they would be scored against themselves.
+    grades make the reference, so they would be scored against themselves. Model-reader
+    comparisons resample patients (each item's patient pseudonym from the store).
     """
     require(user, "view_results")
     cohorts = tuple(scale.cohort(c) for c in cohorts)
     code = scale.modality(modality).code if modality else None
 
     def compute() -> ReaderResults:
-        reference, reads, levels, models, preds, excluded = _reader_inputs(
+        reference, reads, levels, models, preds, excluded, patients = _reader_inputs(
             store, code, cohorts, include_reference_readers)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            study = reader_study(reference, reads, levels, preds, n_boot=n_boot, seed=seed)
+            study = reader_study(reference, reads, levels, preds, n_boot=n_boot, seed=seed,
+                                 patients=patients)
         _count("reader_study_computed")
         return ReaderResults(code, cohorts, len(reference), study, models, excluded)
 
@@ -696,15 +846,63 @@ def sens_spec_rows(results: ReaderResults) -> list[dict]:
     return rows
 
 
+def resampling_line(results: ReaderResults) -> str:
+    """One line for the page: what the model-reader comparisons resample, and how often."""
+    study = results.study
+    n_boot = study.get("n_boot", N_BOOT)
+    if study.get("cluster") == "patient":
+        text = (f"Comparisons resample patients: {study['n_clusters']} patients behind the "
+                f"{results.n_reference} reference items, {n_boot} resamples")
+        lone = study.get("n_without_patient", 0)
+        if lone:
+            text += f" ({lone} items without a patient id count as their own patient)"
+        return text + "."
+    return (f"Comparisons resample items ({results.n_reference} items, no patient ids), "
+            f"{n_boot} resamples.")
+
+
+def _p_text(p: float, n_used: int) -> str:
+    """A bootstrap p-value as text: below 1/B when no resample reached 0."""
+    if p == 0 and n_used:
+        return f"< {1 / n_used:.4f}"
+    return fmt(p, 4)
+
+
 def versus_rows(results: ReaderResults) -> list[dict]:
-    """Each model against each reader on their shared items: kappas, difference, CI, p, beats."""
+    """Each model against each reader on their shared items: kappas, difference, the interval the
+    verdict rests on (Holm-adjusted level), p and Holm-adjusted p, and the verdict."""
     rows = []
     for model, r in results.study["models"].items():
         for reader, c in r["vs_readers"].items():
             level = results.study["raters"].get(reader, {}).get("level", "")
-            ci = ("undefined" if np.isnan(c["ci_low"]) else f"{c['ci_low']:.3f} to {c['ci_high']:.3f}")
+            low, high = c.get("ci_low_holm", np.nan), c.get("ci_high_holm", np.nan)
+            interval = ("undefined" if np.isnan(low) else
+                        f"{low:.3f} to {high:.3f} ({100 * c['level']:.1f}%)")
             rows.append({"model": model, "reader": reader, "level": level, "shared items": c["n"],
+                         "patients": c["n_clusters"] if c.get("cluster") == "patient" else "no ids",
                          "kappa model": fmt(c["kappa_model"]), "kappa reader": fmt(c["kappa_reader"]),
-                         "difference": fmt(c["diff"]), "95% CI": ci, "p": fmt(c["p"], 4),
-                         "model beats reader": c["beats"], "reason": c.get("reason") or ""})
+                         "difference": fmt(c["diff"]), "interval (Holm level)": interval,
+                         "p": _p_text(c["p"], c["n_boot_used"]),
+                         "p (Holm)": _p_text(c["p_holm"], c["n_boot_used"]),
+                         "verdict": c["verdict"], "reason": c.get("reason") or ""})
     return rows
+
+
+def verdict_lines(results: ReaderResults) -> list[str]:
+    """Per model, in words: the readers it beats, those better than it, and no difference shown."""
+    lines = []
+    for name, r in results.study["models"].items():
+        by: dict[str, list[str]] = {}
+        for reader, c in r["vs_readers"].items():
+            by.setdefault(c["verdict"], []).append(reader)
+        total = len(r["vs_readers"])
+        beaten = by.get("model better", [])
+        text = f"{name} beats {len(beaten)} of {total} readers" + (
+            f" ({', '.join(beaten)})" if beaten else "")
+        for verdict, label in (("reader better", "better than the model"),
+                               ("no difference shown", "no difference shown"),
+                               ("undefined", "undefined")):
+            if by.get(verdict):
+                text += f"; {label}: {', '.join(by[verdict])}"
+        lines.append(text + ".")
+    return lines

@@ -133,26 +133,75 @@ def test_section_compares_chosen_versions_with_delong_on_shared_items(results):
     assert dashboard.section(store, user, "SGS", "test1") is dashboard.section(store, user, "SGS", "test1")
 
 
-def test_between_modalities_only_the_same_cases_with_the_same_reference(results):
+def test_between_modalities_every_matched_joint_against_the_joint_combined_eoss(results):
     result = dashboard.overview(results.store, admin(results))
     pairs = {(r["cohort"], r["a"], r["b"]) for r in result.cross}
     assert ("test1", "SGS v1", "SPD v1") in pairs and ("test2", "DGS v1", "DPD v1") in pairs
+    assert len(pairs) == 12  # 6 pairs of modalities x 2 cohorts
+    assert {r["reference"] for r in result.cross} == {"combined EOSS of the joint"}
     n = {(r["cohort"], r["a"], r["b"]): r["n"] for r in result.cross}
-    assert n[("test1", "SGS v1", "DGS v1")] == 24  # same target everywhere
-    assert n[("test1", "SGS v1", "SPD v1")] == 23  # case 0: SH 1 but EOSS 3, left out
-    assert n[("test2", "SGS v1", "SPD v1")] == 24
-    assert any("SGS v1 vs SPD v1 on test1: 1 of 24 shared cases left out" in note
-               for note in result.cross_notes)
-    # and the p-values are DeLong's on exactly those paired cases
-    truth = results.fixture["truth"]
-    _, y_a, p_a = results.fixture["arrays"][("SGS", "test2", 1)]
-    _, y_b, p_b = results.fixture["arrays"][("DGS", "test2", 1)]
-    np.testing.assert_array_equal(y_a, y_b)
-    expected = quiet(delong_per_grade, y_a, p_a, p_b)
+    # case 0 of test1 (SH 1, combined EOSS 3) is kept: every matched joint counts
+    assert set(n.values()) == {24}
+    assert {r["patients"] for r in result.cross} == {12}  # two joints a patient
+    assert any("SGS v1 vs SPD v1 on test1: all 24 matched joints compared against the combined "
+               "EOSS of the joint; on 1 of them a greyscale item's own SH reference differs"
+               in note for note in result.cross_notes)
+    assert not any("left out" in note for note in result.cross_notes)
+    # the greyscale model's SH probabilities predict the joint's combined EOSS: for SGS against
+    # SPD and DGS alike the reference is the Doppler items' combined grade (3 on case 0, not SH 0)
+    arrays = results.fixture["arrays"]
+    _, combined, p_spd = arrays[("SPD", "test1", 1)]
+    _, sh, p_sgs = arrays[("SGS", "test1", 1)]
+    _, _, p_dgs = arrays[("DGS", "test1", 1)]
+    assert combined[0] == 3 and sh[0] == 0 and (combined[1:] == sh[1:]).all()
+    for b, p_b in (("SPD v1", p_spd), ("DGS v1", p_dgs)):
+        expected = quiet(delong_per_grade, combined, p_sgs, p_b)
+        got = [r for r in result.cross if (r["cohort"], r["a"], r["b"]) == ("test1", "SGS v1", b)]
+        assert [g["grade"] for g in got] == [0, 1, 2, 3]
+        assert [g["p"] for g in got] == pytest.approx([e["p"] for e in expected])
+        assert [g["auc_a"] for g in got] == pytest.approx([e["auc_a"] for e in expected])
+        assert {g["method"] for g in got} == {"delong"}
     got = [r for r in result.cross if (r["cohort"], r["a"], r["b"]) == ("test2", "SGS v1", "DGS v1")]
-    assert [g["p"] for g in got[:3]] == pytest.approx([e["p"] for e in expected[:3]])
     assert np.isnan(got[3]["p"]) and got[3]["reason"]  # no grade 3 in test2
-    assert len(truth["SGS"]["test2"]) == 24
+    table = dashboard.cross_rows(result.cross)
+    assert table[0]["reference"] == "combined EOSS of the joint" and table[0]["joints"] == 24
+    assert table[0]["patients"] == 12 and table[0]["method"] == "delong"
+
+
+def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks(results):
+    store = results.store
+    spd = sorted(results.fixture["truth"]["SPD"]["test2"])
+    dpd = sorted(results.fixture["truth"]["DPD"]["test2"])
+    store.set_reference(spd[1], 2, 3, "adjudication")  # the still of case 1 now shows EOSS 3
+    ref = dashboard._joint_reference(store, "test2")
+    key = ("pt-test2-0", "MCP3", "R")
+    assert ref.combined[key] == 3 and ref.sh[key] == 2 and ref.split == frozenset({key})
+    assert ref.doppler_item[spd[1]] == 3 and ref.doppler_item[dpd[1]] == 1
+    result = dashboard.overview(store, admin(results))
+    assert any("SGS v1 vs DGS v1 on test2: on 1 joints the Doppler items' references differ"
+               in note for note in result.cross_notes)
+    # a joint with no Doppler reference is left out of a greyscale pair, and counted
+    sections = [s for s in result.sections if s.cohort == "test2" and s.modality in ("SGS", "DGS")]
+    keys = {s.modality: dashboard._case_keys(store, s.modality, "test2") for s in sections}
+    lacking = dashboard.JointReference({k: v for k, v in ref.combined.items() if k != key},
+                                       ref.sh, {}, frozenset())
+    rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], lacking)
+    assert {r["n"] for r in rows} == {23}
+    assert any("1 of 24 matched joints left out" in note for note in notes)
+    # ... unless its SH settles the combined EOSS (SH 0: no PD can count): case 0, SH 0
+    zero = ("pt-test2-0", "MCP2", "R")
+    assert ref.sh[zero] == 0
+    settled = dashboard.JointReference({k: v for k, v in ref.combined.items() if k != zero},
+                                       ref.sh, {}, frozenset())
+    rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], settled)
+    assert {r["n"] for r in rows} == {24} and {r["reference"] for r in rows} == {
+        dashboard.CROSS_REFERENCE}
+    assert any("on 1 joints without a Doppler item the combined EOSS is the SH reference" in note
+               for note in notes)
+    # no Doppler reference at all: the joint's SH, and the rows say so
+    sh_only = dashboard.JointReference({}, ref.sh, {}, frozenset())
+    rows, _ = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], sh_only)
+    assert {r["reference"] for r in rows} == {dashboard.CROSS_REFERENCE_SH} and rows[0]["n"] == 24
 
 
 def test_case_matching_prefers_the_same_file_and_skips_ambiguous_keys():
@@ -198,18 +247,33 @@ def test_reader_study_matches_rascore_evaluate_and_leaves_out_the_reference_expe
         ids, _, probs = results.fixture["arrays"][("SGS", cohort, 1)]
         preds.update({int(i): int(p.argmax()) for i, p in zip(ids, probs)})
     levels = {"junior-1": "junior", "junior-2": "junior", "senior-1": "senior"}
-    expected = quiet(reader_study, truth, reads, levels, {"SGS v1": preds}, n_boot=200)
+    patients = {i: store.item(i)["patient"] for i in truth}
+    expected = quiet(reader_study, truth, reads, levels, {"SGS v1": preds}, n_boot=200,
+                     patients=patients)
     for name in levels:
         assert out.study["raters"][name]["kappa_quadratic"] == pytest.approx(
             expected["raters"][name]["kappa_quadratic"])
         assert out.study["raters"][name]["icc"] == pytest.approx(expected["raters"][name]["icc"])
     assert out.study["models"]["SGS v1"]["beats"] == expected["models"]["SGS v1"]["beats"]
+    for reader, c in out.study["models"]["SGS v1"]["vs_readers"].items():
+        want = expected["models"]["SGS v1"]["vs_readers"][reader]
+        assert (c["cluster"], c["n_clusters"]) == ("patient", 24)  # 48 images of 24 patients
+        assert (c["p"], c["p_holm"], c["verdict"]) == (want["p"], want["p_holm"], want["verdict"])
+    assert dashboard.resampling_line(out) == ("Comparisons resample patients: 24 patients behind "
+                                              "the 48 reference items, 200 resamples.")
     rows = dashboard.reader_rows(out)
     assert [r["who"] for r in rows] == ["junior-1", "junior-2", "senior-1", "SGS v1"]
     assert rows[-1]["kind"] == "model"
     assert [r["level"] for r in dashboard.level_rows(out)] == ["junior", "senior"]
     versus = dashboard.versus_rows(out)
     assert {r["reader"] for r in versus} == set(levels) and all(r["shared items"] == 48 for r in versus)
+    for row in versus:
+        c = out.study["models"]["SGS v1"]["vs_readers"][row["reader"]]
+        assert row["patients"] == 24 and row["verdict"] == c["verdict"]
+        assert row["interval (Holm level)"] == (f"{c['ci_low_holm']:.3f} to {c['ci_high_holm']:.3f} "
+                                                f"({100 * c['level']:.1f}%)")
+    lines = dashboard.verdict_lines(out)
+    assert len(lines) == 1 and lines[0].startswith("SGS v1 beats ")
     # with the experts included they appear, with a perfect agreement on their own reference
     with_experts = dashboard.reader_results(store, user, "SGS", include_reference_readers=True, n_boot=200)
     assert with_experts.study["raters"]["expert-a"]["accuracy"] == 1.0

@@ -5,8 +5,8 @@ readers' grades. Builds in well under a second.
 
 Design: each case (patient, joint) is seen in all four modalities with the same target grade,
 except case 0 of test1, whose SPD/DPD reference has PD 3 (combined EOSS 3 while SH is 1),
-so the cross-modality comparison must leave it out. test2 has no grade 3 at all, so every grade-3
-AUC there is undefined.
+so the cross-modality comparison (against the joint's combined EOSS) must keep it, with grade 3
+for the greyscale models too. test2 has no grade 3 at all, so every grade-3 AUC there is undefined.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from rascore.evaluate import (
     sensitivity_specificity,
     weighted_kappa,
 )
+from rascore.evaluate.agreement import bootstrap_p, percentile_interval
 
 
 def gradings(n: int, seed: int, p_wrong: float = 0.4):
@@ -95,6 +96,55 @@ def test_paired_kappa_bootstrap_identical_gradings_and_clear_winner():
     assert better["diff"] > 0 and better["p"] < 0.01
     assert better["ci_low"] <= better["diff"] <= better["ci_high"]
     assert better["n_boot_used"] == 500
+
+
+def clustered_gradings(n_patients: int, per_patient: int, seed: int):
+    """A reference and two gradings whose errors are shared by all joints of a patient."""
+    rng = np.random.default_rng(seed)
+    patients = np.repeat([f"pt-{i}" for i in range(n_patients)], per_patient)
+    ref = rng.integers(0, 4, patients.size)
+
+    def by_patient(p_wrong: float) -> np.ndarray:
+        wrong = np.repeat(rng.random(n_patients) < p_wrong, per_patient)
+        step = np.where(ref == 3, -1, 1)
+        return np.where(wrong, ref + step, ref)
+
+    return patients, ref, by_patient(0.2), by_patient(0.5)
+
+
+def test_patient_bootstrap_is_wider_than_the_item_bootstrap_on_correlated_joints():
+    patients, ref, a, b = clustered_gradings(30, 6, seed=4)
+    items = paired_kappa_bootstrap(ref, a, b, n_boot=1000, seed=1)
+    clustered = paired_kappa_bootstrap(ref, a, b, n_boot=1000, seed=1, patients=patients)
+    assert (items["cluster"], items["n_clusters"]) == ("item", 180)
+    assert (clustered["cluster"], clustered["n_clusters"]) == ("patient", 30)
+    assert clustered["diff"] == items["diff"]  # the point estimate does not depend on the draw
+    width = {name: r["ci_high"] - r["ci_low"] for name, r in (("items", items),
+                                                                ("patients", clustered))}
+    assert width["patients"] > 1.5 * width["items"]  # design effect of 6 joints sharing an error
+    assert clustered["p"] > items["p"]
+
+
+def test_one_joint_per_patient_is_the_item_bootstrap():
+    ref, a = gradings(120, 7, p_wrong=0.3)
+    _, b = gradings(120, 8, p_wrong=0.5)
+    plain = paired_kappa_bootstrap(ref, a, b, n_boot=400, seed=3, keep_resamples=True)
+    alone = paired_kappa_bootstrap(ref, a, b, n_boot=400, seed=3, keep_resamples=True,
+                                   patients=[f"p{i}" for i in range(120)])
+    np.testing.assert_array_equal(plain["resamples"], alone["resamples"])
+    assert alone["cluster"] == "patient" and alone["n_clusters"] == 120
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_percentile_interval_excludes_zero_exactly_when_p_is_below_alpha(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(rng.uniform(-0.3, 0.3), 0.15, size=int(rng.integers(50, 400)))
+    values[rng.random(values.size) < 0.05] = 0.0  # ties at 0 count on both sides
+    p = bootstrap_p(values)
+    for alpha in (0.01, 0.025, 0.05, 0.1, 0.2, p, np.nextafter(p, 1)):
+        low, high = percentile_interval(values, alpha)
+        assert low <= high
+        assert (low > 0 or high < 0) == (p < alpha), alpha
 
 
 def test_sensitivity_specificity_equal_recall_one_vs_rest():

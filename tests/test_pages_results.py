@@ -100,9 +100,10 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
                                    "DPD v1", "DPD v1"]
     baseline = frame_with(at, "beside", "AUC 0")
     assert baseline.iloc[0]["AUC 1"] == "undefined (n_pos 0)"
-    cross = frame_with(at, "A", "B", "p")
+    cross = frame_with(at, "A", "B", "reference", "joints", "patients", "p")
     assert {"SGS v1", "DGS v1"} <= set(cross.A)
-    assert "1 of 24 shared cases left out because their reference grades differ" in texts(at)
+    assert set(cross.reference) == {"combined EOSS of the joint"} and set(cross.joints) == {24}
+    assert "on 1 of them a greyscale item's own SH reference differs from it (kept)" in texts(at)
     published = frame_with(at, "best model (published)", "AUC (published)")
     assert list(published["AUC (published)"]) == [0.87, 0.95, 0.74, 0.95]
     assert len(at.get("plotly_chart")) >= 5  # forest, ROC, confusion, calibration, detail forest
@@ -153,7 +154,10 @@ def test_reader_study_page_places_the_models_among_the_readers(results):
         assert shown == f"{entry['kappa_quadratic']:.3f}"
     beats = [m.value for m in at.markdown if " beats " in m.value]
     assert len(beats) == 4 and all("of 3 readers" in b for b in beats)
-    assert frame_with(at, "model", "reader", "model beats reader").shape[0] == 12
+    versus = frame_with(at, "model", "reader", "interval (Holm level)", "p (Holm)", "verdict")
+    assert versus.shape[0] == 12
+    assert set(versus.verdict) <= {"model better", "reader better", "no difference shown"}
+    assert "Comparisons resample patients: 24 patients behind the 192 reference items, 1000 resamples." in texts(at)
     assert frame_with(at, "who", "sens 0", "spec 3").shape[0] == 7
     assert at.get("plotly_chart")
     # experts included: expert-a is now a row of the table
