@@ -1,5 +1,6 @@
 """Dashboard: the models on the test cohorts - per-grade AUC with CIs, ROC, confusion, calibration,
-DeLong - beside the published figures; refreshed live as labels, models and predictions change."""
+paired AUC tests - beside the published figures; refreshed live as labels, models and predictions
+change."""
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,8 @@ store = project.store
 st.title("Dashboard")
 st.caption("Each modality's model against the reference standard on the held-out test cohorts "
            "(test2 comes from another scanner). AUC is one grade against the rest, with 95% "
-           f"percentile-bootstrap CIs ({dashboard.N_BOOT} resamples). Refreshed every "
+           f"percentile-bootstrap CIs ({dashboard.N_BOOT} resamples of patients, each drawn "
+           "patient's joints kept together, where the items have patient ids). Refreshed every "
            f"{REFRESH_S} s; only what changed is recomputed.")
 
 
@@ -167,6 +169,9 @@ def overview_panel() -> None:
         st.caption(f"No active model yet for {', '.join(result.missing)}.")
     st.subheader("Summary")
     table(dashboard.summary_rows(result.sections), "rascore.dash.summary")
+    for sec in result.sections:
+        if sec.resampled:
+            st.caption(f"{sec.modality} {sec.cohort}: {sec.resampled}.")
     rows = dashboard.auc_rows(result.sections)
     st.subheader("Per-grade AUC (one grade against the rest, 95% CI)")
     table(dashboard.auc_table_rows(result.sections), "rascore.dash.auc")
@@ -231,6 +236,7 @@ def detail_panel() -> None:
                    f"items. `rascore evaluate --modality {modality}` stores them.")
         return
     table(dashboard.summary_rows([sec]), "rascore.dash.d_summary")
+    st.caption(f"{sec.resampled}.")
     rows = dashboard.auc_rows([sec])
     table(rows, "rascore.dash.d_auc", drop=AUC_COLUMNS)
     st.plotly_chart(forest(rows), width="stretch", key="rascore.dash.d_forest")
@@ -249,7 +255,9 @@ def detail_panel() -> None:
         st.caption("Top-label reliability in 10 equal-width bins; marker size is the bin's count. "
                    "ECE: count-weighted mean gap between accuracy and confidence.")
     if len(sec.models) > 1:
-        st.markdown("**Between versions (DeLong, paired on the items both scored)**")
+        st.markdown("**Between versions** (paired on the items both scored, per grade and for "
+                    "the macro AUC: Obuchowski's clustered test where the items have patient ids, "
+                    "else DeLong)")
         table(dashboard.delong_rows(sec.delong), "rascore.dash.d_delong")
     base = dashboard.baseline_rows([sec])
     if base:

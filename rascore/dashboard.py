@@ -4,7 +4,10 @@ Per modality and test cohort, the current reference labels (the modality's targe
 greyscale, combined EOSS for power Doppler) are paired with the stored predictions of the active
 (or chosen) model versions, and every figure is computed with ``rascore.evaluate``: per-grade
 one-vs-rest AUC with 95% percentile-bootstrap CIs, ROC points, confusion matrix, weighted kappa,
-reliability curve and ECE, and DeLong's paired test between versions scored on the same items.
+reliability curve and ECE (all from ``rascore.evaluate.report``), and the paired AUC test between
+versions scored on the same items. Where the items have patient ids the intervals resample
+patients (all of a drawn patient's items kept) and the test between versions is Obuchowski's
+clustered one, per grade and for the macro average; ``Section.resampled`` says so in one line.
 
 Between modalities, the active models are compared on every matched joint: items of the same
 patient, joint and side (or the same file). Their own targets differ (SH for greyscale, combined
@@ -18,8 +21,8 @@ reference keeps its SH reference as its combined EOSS where SH settles it whatev
 no PD can count; SH 3: already the top grade); with SH 1-2 it is counted and left out. A project
 without any Doppler reference for the matched joints compares against the joint's SH instead,
 and every row names its reference. The paired
-per-grade test is one call (``paired_grade_test``): DeLong's today, which treats joints as
-independent, with the patients passed along for a clustered test.
+per-grade test is one call (``paired_grade_test``): Obuchowski's clustered test where the
+joints have patient ids (a patient's joints are correlated), DeLong's otherwise.
 
 Caching, so that a page polling every few seconds costs almost nothing and recomputes only what
 changed: (1) a cheap global fingerprint of the store (max ids and counts of reference labels,
@@ -53,18 +56,14 @@ from rascore.evaluate import (
     GradeAUC,
     ROCPoints,
     ReliabilityCurve,
-    accuracy,
-    confusion,
     delong_per_grade,
-    expected_calibration_error,
-    macro_from,
-    per_grade_auc_models,
     reader_study,
     reliability_curve,
     roc_points,
-    weighted_kappa,
 )
 from rascore.evaluate.clusters import Clusters
+from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
+from rascore.evaluate.report import MacroAUC, model_reports
 from rascore.evaluate.undefined import reason_of
 from rascore.permissions import require
 from rascore.store import Store
@@ -207,6 +206,9 @@ class ModelFigures:
     ece: float = float("nan")
     confusion: np.ndarray | None = None
     baseline: dict | None = None  # the colour-fraction baseline's stored figures, if any
+    patients: list | None = None  # patient pseudonym per item (None where an item has none)
+    macro: MacroAUC | None = None  # the macro AUC with the grades it averaged
+    resampled: str = ""  # what the intervals resampled, in one line
 
     @property
     def n(self) -> int:
@@ -246,9 +248,15 @@ class Section:
         """True when no model has a prediction on a reference item here."""
         return not any(m.n for m in self.models)
 
+    @property
+    def resampled(self) -> str:
+        """One line per distinct set of items: what the intervals resampled."""
+        return "; ".join(dict.fromkeys(m.resampled for m in self.models if m.n and m.resampled))
+
     @cached_property
     def delong(self) -> list[dict]:
-        """DeLong per grade between each pair of models, on the items both scored."""
+        """The paired AUC test per grade and macro between each pair of models, on the items
+        both scored (Obuchowski's clustered test where the items have patient ids)."""
         return delong_between(self.models)
 
 
@@ -271,48 +279,53 @@ def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int,
     ids, grades, probs = ids[keep], grades[keep], probs[keep]
     y = np.fromiter((reference[int(i)] for i in ids), np.int64, ids.size)
     baseline = _stored_baseline(store, model.id, cohort) if scale.modality(model.modality).doppler else None
-    return ModelFigures(model, ids, y, probs, grades, len(reference) - int(ids.size), baseline=baseline)
+    return ModelFigures(model, ids, y, probs, grades, len(reference) - int(ids.size), baseline=baseline,
+                        patients=results.patients(store, ids.tolist()))
 
 
 def compute_figures(figures: Sequence[ModelFigures], n_boot: int = N_BOOT, seed: int = 0) -> None:
     """Fill in the models' AUCs with CIs, macro AUC, accuracy, kappas, ECE and confusion (in place).
 
-    Models scored on the same items share one bootstrap stream (``per_grade_auc_models``). ROC
-    points, reliability curves and DeLong between versions are computed when first shown.
+    All from ``rascore.evaluate.report``; models scored on the same items share one bootstrap
+    stream, which resamples patients where the items have patient ids. ROC points,
+    reliability curves and the tests between versions are computed when first shown.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined values carry their reasons
-        groups: dict[bytes, list[ModelFigures]] = {}
-        for fig in figures:
-            groups.setdefault(fig.item_ids.tobytes(), []).append(fig)
-        for members in groups.values():
-            if not members[0].n:
-                continue
-            per = per_grade_auc_models(members[0].y, {m.model.label: m.probs for m in members},
-                                       n_boot=n_boot, seed=seed)
-            for m in members:
-                m.auc = per[m.model.label]
-        for m in figures:
-            if not m.n:
-                continue
-            m.macro_auc = macro_from(m.auc)
-            m.accuracy = accuracy(m.y, m.predicted)
-            m.kappa_linear = weighted_kappa(m.y, m.predicted, "linear")
-            m.kappa_quadratic = weighted_kappa(m.y, m.predicted, "quadratic")
-            m.ece = expected_calibration_error(m.y, m.probs)
-            m.confusion = confusion(m.y, m.predicted)
+    groups: dict[bytes, list[ModelFigures]] = {}
+    for fig in figures:
+        groups.setdefault(fig.item_ids.tobytes(), []).append(fig)
+    for members in groups.values():
+        first = members[0]
+        if not first.n:
+            continue
+        reports = model_reports(first.y, {m.model.label: m.probs for m in members},
+                                {m.model.label: m.predicted for m in members},
+                                n_boot=n_boot, seed=seed, patients=first.patients)
+        for m in members:
+            r = reports[m.model.label]
+            m.auc, m.macro, m.macro_auc = r.auc, r.macro, r.macro_auc
+            m.accuracy, m.confusion, m.ece = r.accuracy, r.confusion, r.ece
+            m.kappa_linear, m.kappa_quadratic = r.kappa_linear, r.kappa_quadratic
+            m.resampled = r.resampled
 
 
 def delong_between(figures: Sequence[ModelFigures]) -> list[dict]:
-    """DeLong per grade between each pair of models, paired on the items both scored."""
+    """The paired AUC test per grade and for the macro average between each pair of models, on
+    the items both scored: Obuchowski's clustered test where they have patient ids, else DeLong."""
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for a, b in itertools.combinations([m for m in figures if m.n], 2):
             common, ia, ib = np.intersect1d(a.item_ids, b.item_ids, return_indices=True)
-            for row in (delong_per_grade(a.y[ia], a.probs[ia], b.probs[ib]) if common.size
-                        else []):
-                rows.append({"a": a.model.label, "b": b.model.label, "n": int(common.size), **row})
+            if not common.size:
+                continue
+            patients = [a.patients[i] for i in ia] if a.patients is not None else None
+            y, pa, pb = a.y[ia], a.probs[ia], b.probs[ib]
+            found = paired_auc_per_grade(y, pa, pb, patients)
+            found.append(paired_macro_test(y, pa, pb, patients))
+            for row in found:
+                rows.append({"a": a.model.label, "b": b.model.label, "n": int(common.size),
+                             "n_clusters": Clusters.of(patients, int(common.size)).n_clusters,
+                             **row})
     return rows
 
 
@@ -433,10 +446,11 @@ def paired_grade_test(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray,
                       patients: Sequence[object] | None) -> list[dict]:
     """The paired per-grade AUC test between two modalities' models on the same joints.
 
-    One call, so that the test can change in one place: today DeLong's, which treats the joints
-    as independent (``method`` "delong") even when ``patients`` says several are one patient's.
+    Obuchowski's clustered test when ``patients`` holds patient ids (a patient's joints are
+    correlated, so they are not counted as independent), DeLong's when it is None; each row
+    says which in ``method``.
     """
-    return [{**row, "method": "delong"} for row in delong_per_grade(y, probs_a, probs_b)]
+    return paired_auc_per_grade(y, probs_a, probs_b, patients)
 
 
 @dataclass(frozen=True)
@@ -622,7 +636,8 @@ def auc_rows(sections: Sequence[Section]) -> list[dict]:
                 if r is None:
                     reason = "no reference item of this cohort has a prediction" if not m.n else None
                     rows.append({"model": m.model.label, "cohort": sec.cohort, "grade": grade,
-                                 "n_pos": 0, "n_neg": 0, "AUC": None, "CI low": None,
+                                 "n_pos": 0, "n_neg": 0, "resampled": "", "clusters": 0,
+                                 "excluded": 0, "AUC": None, "CI low": None,
                                  "CI high": None, "AUC (95% CI)": "undefined", "reason": reason})
                     continue
                 defined = not np.isnan(r.auc)
@@ -631,6 +646,8 @@ def auc_rows(sections: Sequence[Section]) -> list[dict]:
                         f"{r.auc:.3f} (no CI)" if defined else "undefined")
                 rows.append({"model": m.model.label, "cohort": sec.cohort, "grade": grade,
                              "n_pos": r.n_pos, "n_neg": r.n_neg,
+                             "resampled": "patients" if r.cluster == "patient" else "items",
+                             "clusters": r.n_clusters, "excluded": r.n_boot_excluded,
                              "AUC": float(r.auc) if defined else None,
                              "CI low": None if np.isnan(r.ci_low) else float(r.ci_low),
                              "CI high": None if np.isnan(r.ci_high) else float(r.ci_high),
@@ -652,15 +669,22 @@ def auc_table_rows(sections: Sequence[Section]) -> list[dict]:
 
 
 def summary_rows(sections: Sequence[Section]) -> list[dict]:
-    """One row per model and cohort: cases, macro AUC, accuracy, kappas, ECE, missing predictions."""
+    """One row per model and cohort: cases, macro AUC (and its grades), what the intervals
+    resampled, accuracy, kappas, ECE, missing predictions."""
     rows = []
     for sec in sections:
         for m in sec.models:
             reasons = {k: reason_of(getattr(m, k)) for k in
                        ("macro_auc", "accuracy", "kappa_linear", "kappa_quadratic", "ece")}
+            if m.macro is not None and m.macro.grades:
+                reasons.update({f"macro AUC leaves out grade {g}": r
+                                for g, r in m.macro.left_out.items()})
             rows.append({"model": m.model.label, "active": m.model.active, "cohort": sec.cohort,
                          "target": sec.target, "cases": m.n, "without prediction": m.n_missing,
-                         "macro AUC": fmt(m.macro_auc), "accuracy": fmt(m.accuracy),
+                         "macro AUC": fmt(m.macro_auc),
+                         "macro of grades": (", ".join(map(str, m.macro.grades))
+                                             if m.macro is not None else ""),
+                         "intervals": m.resampled, "accuracy": fmt(m.accuracy),
                          "kappa linear": fmt(m.kappa_linear),
                          "kappa quadratic": fmt(m.kappa_quadratic), "ECE": fmt(m.ece),
                          "reason": "; ".join(f"{k}: {v}" for k, v in reasons.items() if v and m.n)
@@ -691,7 +715,9 @@ def baseline_rows(sections: Sequence[Section]) -> list[dict]:
 def delong_rows(rows: Sequence[dict]) -> list[dict]:
     """DeLong rows for a table: p-values and AUCs as text, 'undefined' with the reason."""
     return [{**({"cohort": r["cohort"]} if "cohort" in r else {}), "A": r["a"], "B": r["b"],
-             "grade": r["grade"], "cases": r["n"], "AUC A": fmt(r["auc_a"]), "AUC B": fmt(r["auc_b"]),
+             "grade": str(r["grade"]), "cases": r["n"], "test": r.get("method", "delong"),
+             **({"patients": r["n_clusters"]} if r.get("method") == "obuchowski" else {}),
+             "AUC A": fmt(r["auc_a"]), "AUC B": fmt(r["auc_b"]),
              "z": fmt(r["z"], 2), "p": fmt(r["p"], 4), "reason": r["reason"] or ""} for r in rows]
 
 

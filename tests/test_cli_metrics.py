@@ -40,7 +40,8 @@ def test_metrics_json_keys_and_values_equal_the_library(tmp_path, capsys):
     path = tmp_path / "preds.csv"
     frame.to_csv(path, index=False)
     report = run_json(capsys, ["metrics", str(path), "--json", "--n-boot", "200", "--seed", "3"])
-    assert set(report) == {"models", "delong"}
+    assert set(report) == {"cluster", "n_clusters", "resampled", "models", "delong"}
+    assert (report["cluster"], report["n_clusters"]) == ("item", 150)
     assert list(report["models"]) == ["SGS", "DPD"]
     y = frame[frame.model == "SGS"]["y_true"].to_numpy()
     columns = ["p0", "p1", "p2", "p3"]
@@ -61,11 +62,63 @@ def test_metrics_json_keys_and_values_equal_the_library(tmp_path, capsys):
         assert model["kappa_quadratic"] == pytest.approx(weighted_kappa(y, predicted, "quadratic"))
         assert model["macro_auc"] == pytest.approx(np.mean([r.auc for r in library[name].values()]))
     expected_rows = delong_per_grade(y, probs["SGS"], probs["DPD"])
-    assert len(report["delong"]) == 4
+    assert len(report["delong"]) == 5 and report["delong"][4]["grade"] == "macro"
+    assert report["delong"][4]["grades"] == [0, 1, 2, 3]
     for row, expected in zip(report["delong"], expected_rows):
-        assert {"a", "b", "grade", "z", "p"} <= set(row)
+        assert {"a", "b", "grade", "z", "p", "method", "diff_ci_low", "diff_ci_high"} <= set(row)
+        assert row["method"] == "delong"
         assert (row["a"], row["b"], row["grade"]) == ("SGS", "DPD", expected["grade"])
         assert (row["z"], row["p"]) == pytest.approx((expected["z"], expected["p"]))
+
+
+def with_patients(frame: pd.DataFrame, per: int = 3) -> pd.DataFrame:
+    """The predictions with a patient column: cases c000-c002 are patient P000, and so on."""
+    out = frame.copy()
+    out["patient"] = [f"P{int(c[1:]) // per:03d}" for c in out["case"]]
+    return out
+
+
+def test_patient_column_clusters_intervals_and_tests(tmp_path, capsys):
+    """With a patient column: patient bootstrap CIs equal the library's, Obuchowski's p per grade
+    and for the macro average, excluded resamples per grade, one line saying what was resampled."""
+    from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
+
+    frame = with_patients(predictions())
+    path = tmp_path / "patients.csv"
+    frame.to_csv(path, index=False)
+    report = run_json(capsys, ["metrics", str(path), "--json", "--n-boot", "100", "--seed", "2"])
+    assert (report["cluster"], report["n_clusters"]) == ("patient", 50)
+    sgs = frame[frame.model == "SGS"]
+    y, patients = sgs["y_true"].to_numpy(), list(sgs["patient"])
+    columns = ["p0", "p1", "p2", "p3"]
+    probs = {m: frame[frame.model == m][columns].to_numpy() for m in ("SGS", "DPD")}
+    library = per_grade_auc_models(y, probs, n_boot=100, seed=2, patients=patients)
+    for grade, entry in report["models"]["DPD"]["per_grade"].items():
+        expected = library["DPD"][int(grade)]
+        assert (entry["ci_low"], entry["ci_high"]) == pytest.approx(
+            (expected.ci_low, expected.ci_high), abs=1e-12)
+        assert entry["n_excluded"] == expected.n_boot_excluded
+    rows = report["delong"]
+    assert {r["method"] for r in rows} == {"obuchowski"}
+    clustered = paired_auc_per_grade(y, probs["SGS"], probs["DPD"], patients)
+    for row, expected in zip(rows, clustered):
+        assert row["p"] == pytest.approx(expected["p"], abs=1e-12)
+    macro = paired_macro_test(y, probs["SGS"], probs["DPD"], patients)
+    assert rows[4]["grade"] == "macro" and rows[4]["p"] == pytest.approx(macro["p"], abs=1e-12)
+    assert rows[0]["p"] != pytest.approx(delong_per_grade(y, probs["SGS"], probs["DPD"])[0]["p"])
+    assert main(["metrics", str(path), "--n-boot", "30"]) == 0
+    table = capsys.readouterr().out
+    assert "Intervals resample patients: 50 patients, 150 items" in table
+    assert "Obuchowski" in table and "macro" in table
+
+
+def test_patient_must_agree_across_models(tmp_path, capsys):
+    frame = with_patients(predictions(n=30))
+    frame.loc[(frame.model == "DPD") & (frame.case == "c004"), "patient"] = "P999"
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    assert main(["metrics", str(path), "--json", "--n-boot", "10"]) == 2
+    assert "different patients" in capsys.readouterr().err
 
 
 def test_case_column_aligns_shuffled_models(tmp_path, capsys):

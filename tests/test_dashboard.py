@@ -16,8 +16,10 @@ from rascore.evaluate import (
     reader_study,
     weighted_kappa,
 )
+from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
 from rascore.permissions import PermissionDenied
 from rascore.store import registry
+from rascore.store import results as store_results
 from tests.test_dashboard_fixtures import build_results_project, noisy_probs
 
 
@@ -51,10 +53,15 @@ def test_overview_numbers_equal_rascore_evaluate_on_the_same_arrays(results):
         np.testing.assert_array_equal(m.item_ids, ids)
         np.testing.assert_array_equal(m.y, y)
         np.testing.assert_allclose(m.probs, probs)
-        expected = quiet(per_grade_auc, y, probs, n_boot=1000, seed=0)
+        patients = store_results.patients(results.store, ids.tolist())
+        assert all(patients)  # the fixture's items have patients: intervals resample them
+        expected = quiet(per_grade_auc, y, probs, n_boot=1000, seed=0, patients=patients)
         for grade, r in expected.items():
             got = m.auc[grade]
             np.testing.assert_equal([got.auc, got.ci_low, got.ci_high], [r.auc, r.ci_low, r.ci_high])
+            assert got.cluster == "patient" and got.n_boot_excluded == r.n_boot_excluded
+        n_patients = len(set(patients))
+        assert sec.resampled == f"Intervals resample patients: {n_patients} patients, {y.size} items"
         assert m.kappa_quadratic == pytest.approx(weighted_kappa(y, probs.argmax(1), "quadratic"))
         assert m.ece == pytest.approx(expected_calibration_error(y, probs))
         assert m.confusion.sum() == y.size and m.n_missing == 0
@@ -123,11 +130,18 @@ def test_section_compares_chosen_versions_with_delong_on_shared_items(results):
     assert [m.model.label for m in sec.models] == ["SGS v1", "SGS v2"]
     _, y, p1 = results.fixture["arrays"][("SGS", "test1", 1)]
     _, _, p2 = results.fixture["arrays"][("SGS", "test1", 2)]
-    expected = quiet(delong_per_grade, y, p1, p2)
-    assert len(sec.delong) == 4
+    ids = results.fixture["arrays"][("SGS", "test1", 1)][0]
+    patients = store_results.patients(store, ids.tolist())
+    expected = quiet(paired_auc_per_grade, y, p1, p2, patients)
+    assert len(sec.delong) == 5  # four grades and the macro average
     for got, want in zip(sec.delong, expected):
         assert (got["a"], got["b"], got["n"], got["grade"]) == ("SGS v1", "SGS v2", 24, want["grade"])
+        assert got["method"] == "obuchowski" and got["n_clusters"] == len(set(patients))
         assert got["p"] == pytest.approx(want["p"]) and got["z"] == pytest.approx(want["z"])
+    macro = quiet(paired_macro_test, y, p1, p2, patients)
+    assert sec.delong[4]["grade"] == "macro" and sec.delong[4]["p"] == pytest.approx(macro["p"])
+    shown = dashboard.delong_rows(sec.delong)
+    assert shown[0]["test"] == "obuchowski" and shown[0]["patients"] == len(set(patients))
     # the default is the active version only; the detail view is cached like the overview
     assert [m.model.label for m in dashboard.section(store, user, "SGS", "test1").models] == ["SGS v1"]
     assert dashboard.section(store, user, "SGS", "test1") is dashboard.section(store, user, "SGS", "test1")
@@ -151,21 +165,22 @@ def test_between_modalities_every_matched_joint_against_the_joint_combined_eoss(
     # SPD and DGS alike the reference is the Doppler items' combined grade (3 on case 0, not SH 0)
     arrays = results.fixture["arrays"]
     _, combined, p_spd = arrays[("SPD", "test1", 1)]
-    _, sh, p_sgs = arrays[("SGS", "test1", 1)]
+    sgs_ids, sh, p_sgs = arrays[("SGS", "test1", 1)]
+    patients = store_results.patients(results.store, sgs_ids)
     _, _, p_dgs = arrays[("DGS", "test1", 1)]
     assert combined[0] == 3 and sh[0] == 0 and (combined[1:] == sh[1:]).all()
     for b, p_b in (("SPD v1", p_spd), ("DGS v1", p_dgs)):
-        expected = quiet(delong_per_grade, combined, p_sgs, p_b)
+        expected = quiet(paired_auc_per_grade, combined, p_sgs, p_b, patients)
         got = [r for r in result.cross if (r["cohort"], r["a"], r["b"]) == ("test1", "SGS v1", b)]
         assert [g["grade"] for g in got] == [0, 1, 2, 3]
         assert [g["p"] for g in got] == pytest.approx([e["p"] for e in expected])
         assert [g["auc_a"] for g in got] == pytest.approx([e["auc_a"] for e in expected])
-        assert {g["method"] for g in got} == {"delong"}
+        assert {g["method"] for g in got} == {"obuchowski"}  # two joints a patient: clustered
     got = [r for r in result.cross if (r["cohort"], r["a"], r["b"]) == ("test2", "SGS v1", "DGS v1")]
     assert np.isnan(got[3]["p"]) and got[3]["reason"]  # no grade 3 in test2
     table = dashboard.cross_rows(result.cross)
     assert table[0]["reference"] == "combined EOSS of the joint" and table[0]["joints"] == 24
-    assert table[0]["patients"] == 12 and table[0]["method"] == "delong"
+    assert table[0]["patients"] == 12 and table[0]["method"] == "obuchowski"
 
 
 def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks(results):

@@ -15,6 +15,7 @@ from rascore import dashboard, session
 from rascore.evaluate import per_grade_auc
 from rascore.store import jobs as job_sql
 from rascore.store import registry
+from rascore.store import results as store_results
 from tests.test_dashboard_fixtures import build_results_project, env_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,16 +86,18 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
     assert len(table) == 8
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for (code, cohort, version), (_, y, probs) in project.fixture["arrays"].items():
+        for (code, cohort, version), (ids, y, probs) in project.fixture["arrays"].items():
             if version != 1:
                 continue
             row = table[(table.model == f"{code} v1") & (table.cohort == cohort)].iloc[0]
-            for grade, r in per_grade_auc(y, probs, n_boot=1000, seed=0).items():
+            patients = store_results.patients(project.store, ids.tolist())  # patient intervals
+            for grade, r in per_grade_auc(y, probs, n_boot=1000, seed=0, patients=patients).items():
                 expected = ("undefined" if r.reason and r.n_pos == 0 else
                             f"{r.auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})")
                 assert row[f"grade {grade}"] == expected, (code, cohort, grade)
             if cohort == "test2":
                 assert "grade 3: no case of grade 3" in row["reason"]
+    assert re.search(r"SGS test1: Intervals resample patients: \d+ patients, \d+ items", texts(at))
     summary = frame_with(at, "macro AUC", "kappa quadratic", "ECE")
     assert list(summary.model) == ["SGS v1", "SGS v1", "DGS v1", "DGS v1", "SPD v1", "SPD v1",
                                    "DPD v1", "DPD v1"]
@@ -117,7 +120,8 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
                   and "SGS v2" in set(e.value.B))
     assert "cohort" not in delong.columns  # the versions table, not the modalities one
     pairs = delong[(delong.A == "SGS v1") & (delong.B == "SGS v2")]
-    assert list(pairs.grade) == [0, 1, 2, 3] and set(pairs.cases) == {24}
+    assert list(pairs.grade) == ["0", "1", "2", "3", "macro"] and set(pairs.cases) == {24}
+    assert set(pairs.test) == {"obuchowski"}  # the fixture's items have patient ids
 
 
 def test_dashboard_without_models_says_what_to_do(tmp_path, monkeypatch):

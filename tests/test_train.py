@@ -174,6 +174,11 @@ def test_cli_train_evaluate_predict_models(project_env, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["version"] == 1 and set(report["cohorts"]) == {"test1"}
     assert report["predictions_stored"] == 8 and "baseline" not in report["cohorts"]["test1"]
+    figures = report["cohorts"]["test1"]["model"]  # the items' patients: clustered intervals
+    assert (figures["cluster"], figures["n_clusters"]) == ("patient", 2)
+    assert figures["resampled"] == "Intervals resample patients: 2 patients, 8 items"
+    assert all("n_excluded" in entry for entry in figures["auc"].values())
+    assert figures["macro_n_grades"] == 4
 
     import imageio.v3 as iio
 

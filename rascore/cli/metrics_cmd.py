@@ -1,11 +1,14 @@
 """``rascore metrics`` and ``rascore icc``: evaluation statistics from CSV files.
 
 ``rascore metrics FILE.csv``: columns ``y_true`` (reference grade 0-3), ``p0``-``p3`` (the model's
-score or probability for each grade), optionally ``model`` (several models on the same cases)
-and ``case`` (case ids to align the models on; without it every model must list the same cases
-in the same order). Writes per-grade AUC with percentile bootstrap CIs, macro AUC, accuracy and
-linear/quadratic weighted kappa of the top grade (argmax, lowest grade on ties), and DeLong's
-test between every pair of models per grade.
+score or probability for each grade), optionally ``model`` (several models on the same cases),
+``case`` (case ids to align the models on; without it every model must list the same cases
+in the same order) and ``patient`` (the patient of each case: the bootstrap then resamples
+patients and the paired test between models is Obuchowski's clustered one). Writes per-grade
+AUC with percentile bootstrap CIs, macro AUC (with the grades it averaged), accuracy, ECE and
+linear/quadratic weighted kappa of the top grade (argmax, lowest grade on ties), and the paired
+AUC test between every pair of models per grade and for the macro average, with the paired
+bootstrap CI of the difference. All figures come from ``rascore.evaluate.report``.
 
 ``rascore icc FILE.csv``: one row per target, one column per rater (a first non-numeric column,
 or one named target/id/case/item/image, holds target ids); writes the six Shrout-Fleiss ICCs.
@@ -44,8 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "metrics",
         help="per-grade AUC (bootstrap CI), kappa and DeLong from a CSV of predictions",
         description="Per-grade AUC (one grade against the rest) with percentile bootstrap "
-        "CIs, macro AUC, accuracy, weighted kappa, and DeLong's test between models. "
-        "CSV columns: y_true, p0, p1, p2, p3, optionally model and case.",
+        "CIs, macro AUC, accuracy, weighted kappa, ECE, and the paired AUC test between models "
+        "(DeLong; Obuchowski's clustered test with a patient column, whose bootstrap then "
+        "resamples patients). CSV columns: y_true, p0, p1, p2, p3, optionally model, case and "
+        "patient.",
     )
     metrics.add_argument("file", type=Path, metavar="FILE.csv")
     metrics.add_argument("--json", action="store_true", help="write JSON instead of a table")
@@ -121,13 +126,22 @@ def _numeric_column(frame: Any, column: str, path: Path, allow_missing: bool = F
 
 def load_predictions(path: Path) -> tuple[Any, dict[str, Any]]:
     """Validated (y_true, {model: (n, 4) scores}) from a metrics CSV, aligned across models."""
+    y_true, probs, _ = load_predictions_with_patients(path)
+    return y_true, probs
+
+
+def load_predictions_with_patients(path: Path) -> tuple[Any, dict[str, Any], list | None]:
+    """Validated (y_true, {model: (n, 4) scores}, patient per case or None) from a metrics CSV.
+
+    A case's patient must be the same in every model's rows; an empty patient cell makes the
+    case its own cluster."""
     import numpy as np
 
     frame = _read_csv(path)
     missing = [c for c in ("y_true", *PROB_COLUMNS) if c not in frame.columns]
     if missing:
         raise CliError(f"{path}: missing column(s) {', '.join(missing)} "
-                       f"(need y_true, {', '.join(PROB_COLUMNS)}; optional model, case)")
+                       f"(need y_true, {', '.join(PROB_COLUMNS)}; optional model, case, patient)")
     y_true = _numeric_column(frame, "y_true", path)
     bad = ~y_true.isin([0, 1, 2, 3])
     if bad.any():
@@ -178,7 +192,28 @@ def load_predictions(path: Path) -> tuple[Any, dict[str, Any]]:
                 raise CliError(f"{path}: models {first_name} and {name} disagree on y_true "
                                f"at case {differ[0] + 1} of each; add a case column to align them")
     probs = {name: g[list(PROB_COLUMNS)].to_numpy(dtype=float) for name, g in aligned.items()}
-    return y_ref.astype(int), probs
+    return y_ref.astype(int), probs, _patients(aligned, first_name, path)
+
+
+def _patients(aligned: dict[str, Any], first_name: str, path: Path) -> list | None:
+    """The patient of each case from an aligned ``patient`` column (None without the column)."""
+    first = aligned[first_name]
+    if "patient" not in first.columns:
+        return None
+
+    def ids(group: Any) -> list:
+        return [None if (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
+                else str(v).strip() for v in group["patient"].tolist()]
+
+    reference = ids(first)
+    for name, group in aligned.items():
+        other = ids(group)
+        differ = [i for i, (a, b) in enumerate(zip(reference, other)) if a != b]
+        if differ:
+            raise CliError(f"{path}: models {first_name} and {name} give case {differ[0] + 1} "
+                           f"different patients ({reference[differ[0]]!r} and "
+                           f"{other[differ[0]]!r})")
+    return reference
 
 
 def load_ratings(path: Path) -> tuple[Any, list[str]]:
@@ -200,51 +235,66 @@ def load_ratings(path: Path) -> tuple[Any, list[str]]:
 # ---------------------------------------------------------------- computing
 
 
-def _grade_entry(result: Any) -> dict:
-    """JSON entry of one grade's AUC."""
-    entry = {"auc": result.auc, "ci_low": result.ci_low, "ci_high": result.ci_high,
-             "n_pos": result.n_pos, "n_neg": result.n_neg}
-    if result.reason:
-        entry["reason"] = result.reason
-    return entry
+def _grade_entry(entry: dict) -> dict:
+    """JSON entry of one grade's AUC (from ``ModelReport.to_dict``)."""
+    keys = ("auc", "ci_low", "ci_high", "n_pos", "n_neg", "n_excluded", "reason")
+    return {k: entry[k] for k in keys if k in entry}
 
 
-def compute_metrics(y_true: Any, probs: dict[str, Any], n_boot: int, seed: int) -> dict:
+def compute_metrics(y_true: Any, probs: dict[str, Any], n_boot: int, seed: int,
+                    patients: list | None = None) -> dict:
     """The ``rascore metrics`` report as a dict (NaN still NaN; see ``to_json``)."""
-    from rascore.evaluate import (
-        UndefinedMetricWarning, accuracy, delong_per_grade, macro_from, per_grade_auc_models,
-        reason_of, weighted_kappa,
-    )
+    from rascore.evaluate import UndefinedMetricWarning
+    from rascore.evaluate.auc import auc_differences
+    from rascore.evaluate.clusters import Clusters
+    from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
+    from rascore.evaluate.report import model_reports
 
+    clusters = Clusters.of(patients, n_items=len(y_true))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        per_model = per_grade_auc_models(y_true, probs, n_boot=n_boot, seed=seed)
+        reports = model_reports(y_true, probs, n_boot=n_boot, seed=seed, patients=patients)
         models: dict[str, dict] = {}
-        for name, p in probs.items():
-            predicted = p.argmax(axis=1)
+        for name, report in reports.items():
+            figures = report.to_dict()
             entry: dict = {
-                "n": int(len(y_true)),
-                "per_grade": {str(g): _grade_entry(r) for g, r in per_model[name].items()},
-                "macro_auc": macro_from(per_model[name]),
-                "accuracy": accuracy(y_true, predicted),
-                "kappa_linear": weighted_kappa(y_true, predicted, "linear"),
-                "kappa_quadratic": weighted_kappa(y_true, predicted, "quadratic"),
+                "n": figures["n"],
+                "per_grade": {g: _grade_entry(e) for g, e in figures["auc"].items()},
+                "macro_auc": figures["macro_auc"],
+                "macro_grades": figures["macro_grades"],
+                "macro_n_grades": figures["macro_n_grades"],
+                "accuracy": figures["accuracy"],
+                "kappa_linear": figures["kappa_linear"],
+                "kappa_quadratic": figures["kappa_quadratic"],
+                "ece": figures["ece"],
             }
-            reasons = [f"{key}: {reason_of(entry[key])}" for key in
-                       ("macro_auc", "accuracy", "kappa_linear", "kappa_quadratic")
-                       if reason_of(entry[key])]
+            reasons = [f"{key}: {reason}" for key, reason in (figures.get("reasons") or {}).items()]
+            reasons += [f"macro_auc: grade {g} left out ({r})"
+                        for g, r in figures["macro_left_out"].items()]
             if reasons:
                 entry["reason"] = "; ".join(reasons)
             models[name] = entry
         delong = []
         for a, b in itertools.combinations(probs, 2):
-            for row in delong_per_grade(y_true, probs[a], probs[b]):
-                item = {"a": a, "b": b, "grade": row["grade"], "z": row["z"], "p": row["p"],
-                        "auc_a": row["auc_a"], "auc_b": row["auc_b"]}
+            diffs = auc_differences(y_true, probs[a], probs[b], n_boot=n_boot, seed=seed,
+                                    patients=patients)
+            rows = paired_auc_per_grade(y_true, probs[a], probs[b], patients)
+            rows.append(paired_macro_test(y_true, probs[a], probs[b], patients))
+            for row in rows:
+                diff = diffs[row["grade"]]
+                item = {"a": a, "b": b, "grade": row["grade"], "method": row["method"],
+                        "z": row["z"], "p": row["p"], "auc_a": row["auc_a"],
+                        "auc_b": row["auc_b"], "diff": row["auc_a"] - row["auc_b"],
+                        "diff_ci_low": diff.ci_low, "diff_ci_high": diff.ci_high,
+                        "n_excluded": diff.n_boot_excluded}
+                if row["grade"] == "macro":
+                    item["grades"] = row["grades"]
                 if row["reason"]:
                     item["reason"] = row["reason"]
                 delong.append(item)
-    return {"models": models, "delong": delong}
+    line = next(iter(reports.values())).resampled if reports else ""
+    return {"cluster": clusters.kind, "n_clusters": clusters.n_clusters, "resampled": line,
+            "models": models, "delong": delong}
 
 
 def to_json(report: Any) -> str:
@@ -283,28 +333,38 @@ def _fmt_p(value: Any) -> str:
 
 def _print_metrics(report: dict, out: Any) -> None:
     """Readable tables of the metrics report."""
+    print(report["resampled"], file=out)
+    print(file=out)
     for name, model in report["models"].items():
         print(f"model {name}  (n = {model['n']})", file=out)
-        print(f"  {'grade':<6}{'AUC':>7}  {'95% CI':<15}{'n_pos':>7}{'n_neg':>7}", file=out)
+        print(f"  {'grade':<6}{'AUC':>7}  {'95% CI':<15}{'n_pos':>7}{'n_neg':>7}{'excluded':>10}",
+              file=out)
         for grade, g in model["per_grade"].items():
             ci = f"{_fmt(g['ci_low'])}-{_fmt(g['ci_high'])}"
-            line = f"  {grade:<6}{_fmt(g['auc']):>7}  {ci:<15}{g['n_pos']:>7}{g['n_neg']:>7}"
+            line = (f"  {grade:<6}{_fmt(g['auc']):>7}  {ci:<15}{g['n_pos']:>7}{g['n_neg']:>7}"
+                    f"{g.get('n_excluded', 0):>10}")
             if g.get("reason"):
                 line += f"  ({g['reason']})"
             print(line, file=out)
-        print(f"  macro AUC {_fmt(model['macro_auc'])}   accuracy {_fmt(model['accuracy'])}   "
+        print(f"  macro AUC {_fmt(model['macro_auc'])} ({model['macro_n_grades']} grades)   "
+              f"accuracy {_fmt(model['accuracy'])}   "
               f"kappa linear {_fmt(model['kappa_linear'])}   "
-              f"quadratic {_fmt(model['kappa_quadratic'])}", file=out)
+              f"quadratic {_fmt(model['kappa_quadratic'])}   ECE {_fmt(model['ece'])}", file=out)
         if model.get("reason"):
             print(f"  ({model['reason']})", file=out)
         print(file=out)
     if report["delong"]:
-        print("DeLong's test, paired, per grade (two-sided)", file=out)
-        print(f"  {'a':<12}{'b':<12}{'grade':<7}{'AUC a':>7}{'AUC b':>7}{'z':>8}{'p':>9}",
-              file=out)
+        method = ("Obuchowski's clustered test (patients)" if report["cluster"] == "patient"
+                  else "DeLong's test (items independent)")
+        print(f"Paired AUC test, {method}, per grade and macro (two-sided); "
+              "difference a - b with its paired bootstrap 95% CI", file=out)
+        print(f"  {'a':<12}{'b':<12}{'grade':<7}{'AUC a':>7}{'AUC b':>7}{'diff':>8}  "
+              f"{'95% CI':<16}{'z':>7}{'p':>9}", file=out)
         for row in report["delong"]:
-            line = (f"  {row['a']:<12}{row['b']:<12}{row['grade']:<7}{_fmt(row['auc_a']):>7}"
-                    f"{_fmt(row['auc_b']):>7}{_fmt(row['z'], 2):>8}{_fmt_p(row['p']):>9}")
+            ci = f"{_fmt(row['diff_ci_low'])} to {_fmt(row['diff_ci_high'])}"
+            line = (f"  {row['a']:<12}{row['b']:<12}{row['grade']!s:<7}{_fmt(row['auc_a']):>7}"
+                    f"{_fmt(row['auc_b']):>7}{_fmt(row['diff']):>8}  {ci:<16}"
+                    f"{_fmt(row['z'], 2):>7}{_fmt_p(row['p']):>9}")
             if row.get("reason"):
                 line += f"  ({row['reason']})"
             print(line, file=out)
@@ -333,8 +393,8 @@ def run_metrics(args: argparse.Namespace) -> int:
     """``rascore metrics``: read, check, compute, print."""
     if args.n_boot < 0:
         raise CliError(f"--n-boot must be >= 0, got {args.n_boot}")
-    y_true, probs = load_predictions(args.file)
-    report = compute_metrics(y_true, probs, args.n_boot, args.seed)
+    y_true, probs, patients = load_predictions_with_patients(args.file)
+    report = compute_metrics(y_true, probs, args.n_boot, args.seed, patients)
     if args.json:
         print(to_json(report))
     else:

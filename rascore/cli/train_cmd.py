@@ -223,10 +223,16 @@ def _print_cohort(cohort: str, entry: dict) -> None:
             for g, a in figures["auc"].items())
         label = "model" if name == "model" else "colour-fraction baseline"
         print(f"  {label}: AUC {aucs}")
+        if figures.get("resampled"):
+            print(f"    {figures['resampled']}")
         print(f"    macro AUC {_fmt(figures['macro_auc'])}  accuracy {_fmt(figures['accuracy'])}  "
               f"kappa linear {_fmt(figures['kappa_linear'])}  quadratic "
               f"{_fmt(figures['kappa_quadratic'])}  ECE {_fmt(figures['ece'])}")
         print(f"    confusion (rows reference 0-3, columns predicted): {figures['confusion']}")
+        for key, reason in (figures.get("reasons") or {}).items():
+            print(f"    {key} undefined: {reason}")
+        for grade, reason in (figures.get("macro_left_out") or {}).items():
+            print(f"    macro AUC leaves out grade {grade}: {reason}")
 
 
 def _evaluate(args: argparse.Namespace) -> int:

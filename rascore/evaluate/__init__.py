@@ -1,5 +1,9 @@
 """Evaluation statistics: per-grade AUC with CIs, kappa, ICC, DeLong, calibration, reader study.
 
+Patient-clustered statistics where patient ids exist: the patient bootstrap (``clusters``,
+``auc``) and Obuchowski's clustered AUC test (``obuchowski``). One model report (``report``)
+assembles the figures every page and command shows.
+
 Metrics are plain functions taking numpy arrays and returning floats, dicts or small
 dataclasses. An undefined value is NaN with a reason (and an ``UndefinedMetricWarning``), never
 an exception and never a made-up number.
@@ -15,8 +19,10 @@ from rascore.evaluate.agreement import (
     weighted_kappa,
 )
 from rascore.evaluate.auc import (
+    AUCDifference,
     GradeAUC,
     ROCPoints,
+    auc_differences,
     macro_auc,
     macro_from,
     per_grade_auc,
@@ -31,10 +37,18 @@ from rascore.evaluate.calibration import (
 )
 from rascore.evaluate.delong import DeLongResult, delong_covariance, delong_per_grade, delong_test
 from rascore.evaluate.icc import ICC_FORMS, icc_table
+from rascore.evaluate.obuchowski import (
+    obuchowski_covariance,
+    obuchowski_test,
+    paired_auc_per_grade,
+    paired_macro_test,
+)
 from rascore.evaluate.reader_study import grading_summary, reader_study
 from rascore.evaluate.undefined import UndefinedMetricWarning, UndefinedValue, reason_of
 
 __all__ = [
+    "AUCDifference", "auc_differences", "obuchowski_covariance", "obuchowski_test",
+    "paired_auc_per_grade", "paired_macro_test",
     "DeLongResult", "GradeAUC", "ICC_FORMS", "ROCPoints", "ReliabilityCurve",
     "UndefinedMetricWarning", "UndefinedValue", "accuracy", "brier_score", "confusion",
     "delong_covariance", "delong_per_grade", "delong_test", "expected_calibration_error",

@@ -88,12 +88,16 @@ class Clusters:
 def cluster_counts(rng: np.random.Generator, clusters: Clusters, n_resamples: int) -> np.ndarray:
     """(n_items, n_resamples) int32 counts of a patient bootstrap: patients drawn with replacement,
     each item counted as often as its patient was drawn (rows in item order)."""
+    return per_cluster_counts(rng, clusters, n_resamples)[clusters.codes]
+
+
+def per_cluster_counts(rng: np.random.Generator, clusters: Clusters, n_resamples: int) -> np.ndarray:
+    """(n_clusters, n_resamples) int32: how often each patient was drawn in each resample."""
     k = clusters.n_clusters
     draws = rng.integers(0, k, size=(n_resamples, k), dtype=np.int64)
     draws += (np.arange(n_resamples, dtype=np.int64) * k)[:, None]
     per_cluster = np.bincount(draws.ravel(), minlength=k * n_resamples).reshape(n_resamples, k)
-    per_cluster = np.ascontiguousarray(per_cluster.T, dtype=COUNT_DTYPE)  # (k, B)
-    return per_cluster[clusters.codes]
+    return np.ascontiguousarray(per_cluster.T, dtype=COUNT_DTYPE)  # (k, B)
 
 
 def cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None,
@@ -106,4 +110,18 @@ def cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.
     while done < n_boot:
         cols = min(chunk_cols, n_boot - done)
         yield cluster_counts(rng, clusters, cols)
+        done += cols
+
+
+def per_cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None,
+                             chunk_cols: int | None = None) -> Iterator[np.ndarray]:
+    """The resamples of ``cluster_count_chunks`` (same seed, same draws) as per-patient
+    (n_clusters, chunk) counts: item i's count is row ``clusters.codes[i]``."""
+    rng = np.random.default_rng(seed)
+    if chunk_cols is None:
+        chunk_cols = max(1, DEFAULT_CHUNK_CELLS // max(clusters.n_items, 1))
+    done = 0
+    while done < n_boot:
+        cols = min(chunk_cols, n_boot - done)
+        yield per_cluster_counts(rng, clusters, cols)
         done += cols

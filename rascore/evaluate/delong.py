@@ -65,6 +65,7 @@ class DeLongResult:
     var_b: float = np.nan
     cov_ab: float = np.nan
     reason: str | None = None
+    method: str = "delong"  # "obuchowski" for the patient-clustered variance
 
     def __iter__(self) -> Iterator[float]:
         """Unpack as ``auc_a, auc_b, z, p``."""

@@ -20,6 +20,19 @@ def _test_rows(name: str, figures: dict) -> str:
             f"{_fmt(figures.get('kappa_quadratic'))} | {_fmt(figures.get('ece'))} |")
 
 
+def _notes(figures: dict) -> list[str]:
+    """What the intervals resampled, the grades the macro AUC averaged, undefined values' reasons."""
+    notes = []
+    if figures.get("resampled"):
+        notes.append(f"{figures['resampled']}.")
+    if figures.get("macro_n_grades") is not None:
+        left = figures.get("macro_left_out") or {}
+        notes.append(f"Macro AUC: mean of {figures['macro_n_grades']} grades"
+                     + "".join(f"; grade {g} left out ({r})" for g, r in left.items()) + ".")
+    notes += [f"{key}: undefined ({reason})." for key, reason in (figures.get("reasons") or {}).items()]
+    return ["", *notes] if notes else []
+
+
 def _processes(fit: dict, args: dict) -> str:
     """How many processes trained (torchrun + DistributedDataParallel), when more than one."""
     world = fit.get("world_size") or 1
@@ -92,9 +105,11 @@ def render_card(checkpoint: dict, version: int) -> str:
             lines.append(_test_rows(f"{modality} v{version}", entry["model"]))
         if "baseline" in entry:
             lines.append(_test_rows("colour-fraction rule", entry["baseline"]))
+        lines += _notes(entry.get("model") or {})
     lines += [
         "",
-        "AUC: one grade against the rest, 95% percentile bootstrap CI (1000 resamples).",
+        "AUC: one grade against the rest, 95% percentile bootstrap CI (1000 resamples of patients,",
+        "each drawn patient's items kept together, where the items have patient ids).",
         "Kappa: weighted Cohen's kappa against the reference. ECE: top-label, 10 bins.",
         "",
         "## Use and limits",

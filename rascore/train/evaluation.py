@@ -1,24 +1,23 @@
 """Test-cohort evaluation of a model version, beside the colour-fraction baseline for SPD/DPD.
 
-Per cohort: per-grade AUC (one grade against the rest) with 95% percentile-bootstrap CIs, macro
-AUC, accuracy, confusion matrix, linearly and quadratically weighted kappa and top-label ECE,
-all from rascore.evaluate. Items are loaded in chunks, so a cohort never sits in memory at once.
+Per cohort: per-grade AUC (one grade against the rest) with 95% percentile-bootstrap CIs that
+resample patients (each item's patient from the store), macro AUC with the grades it averaged,
+accuracy, confusion matrix, linearly and quadratically weighted kappa and top-label ECE, all from
+rascore.evaluate.report. Items are loaded in chunks, so a cohort never sits in memory at once.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from rascore.evaluate.agreement import accuracy, confusion, weighted_kappa
-from rascore.evaluate.auc import macro_from, per_grade_auc
-from rascore.evaluate.calibration import expected_calibration_error
+from rascore.evaluate.report import model_report
 from rascore.nets.colour_fraction import ColourFractionRule
 from rascore.nets.factory import GradeNet
 from rascore.scale import modality as lookup_modality
+from rascore.store.results import patients as item_patients
 from rascore.train.checkpoint import plain
 from rascore.train.data import label_rows, preload
 from rascore.train.loop import evaluate
@@ -28,25 +27,15 @@ TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
 
 
 def cohort_report(y: np.ndarray, probs: np.ndarray, predicted: np.ndarray | None = None,
-                  n_boot: int = 1000, seed: int = 0) -> dict:
-    """All figures of one model on one cohort (NaN -> None where a figure is undefined)."""
-    y = np.asarray(y, dtype=int)
-    probs = np.asarray(probs, dtype=float)
-    predicted = probs.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=int)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        per = per_grade_auc(y, probs, n_boot=n_boot, seed=seed)
-        report = {
-            "auc": {str(g): {"auc": r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                             "n_pos": r.n_pos} for g, r in per.items()},
-            "macro_auc": macro_from(per),
-            "accuracy": accuracy(y, predicted),
-            "confusion": confusion(y, predicted).tolist(),
-            "kappa_linear": weighted_kappa(y, predicted, "linear"),
-            "kappa_quadratic": weighted_kappa(y, predicted, "quadratic"),
-            "ece": expected_calibration_error(y, probs),
-        }
-    return plain(report)
+                  n_boot: int = 1000, seed: int = 0,
+                  patients: Sequence[object] | None = None) -> dict:
+    """All figures of one model on one cohort (``rascore.evaluate.report``): NaN -> None, each
+    undefined value's reason kept beside it; intervals resample patients when ``patients``
+    gives one id per item."""
+    report = model_report(np.asarray(y, dtype=int), np.asarray(probs, dtype=float),
+                          None if predicted is None else np.asarray(predicted, dtype=int),
+                          n_boot=n_boot, seed=seed, patients=patients)
+    return plain(report.to_dict())
 
 
 def predict_rows(model: GradeNet, prep: Preprocessing, rows: Sequence[dict],
@@ -91,7 +80,8 @@ def evaluate_model(project, model: GradeNet, prep: Preprocessing, modality: str,
         entry: dict = {"n": len(rows), "class_counts": np.bincount(y, minlength=4).tolist()}
         if rows:
             probs = predict_rows(model, prep, rows, load, device)
-            entry["model"] = cohort_report(y, probs, n_boot=n_boot, seed=seed)
+            patients = item_patients(project.store, [int(r["item_id"]) for r in rows])
+            entry["model"] = cohort_report(y, probs, n_boot=n_boot, seed=seed, patients=patients)
             predictions += [(int(r["item_id"]), int(p.argmax()), p.tolist()) for r, p in zip(rows, probs)]
             if baseline and mod.doppler:
                 base_probs, base_grades, _ = baseline_rows(rows, load)

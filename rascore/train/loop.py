@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from rascore.evaluate.report import point_report
 from rascore.nets.factory import GradeNet, build_model
 from rascore.nets.heads import grade_probabilities, head_loss
 from rascore.nets.pretrained import load_weights, resolve_weights
@@ -98,28 +98,28 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
     return TrainData(train, val, prep, snapshot)
 
 
-def grade_aucs(y: np.ndarray, probs: np.ndarray) -> dict[int, float]:
-    """One-vs-rest AUC per grade (NaN where a grade is absent or alone); fast, no bootstrap."""
-    out = {}
-    for grade in range(4):
-        positive = y == grade
-        out[grade] = (float(roc_auc_score(positive, probs[:, grade]))
-                      if 0 < positive.sum() < len(y) else float("nan"))
-    return out
-
-
 def validation_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
-    """Per-grade AUC, macro AUC (mean of the defined ones), accuracy and log loss."""
-    aucs = grade_aucs(y, probs)
-    defined = [v for v in aucs.values() if not math.isnan(v)]
+    """Per-grade AUC, macro AUC (with the grades it averaged), accuracy, kappas, ECE and log
+    loss, from ``rascore.evaluate.report`` without intervals; undefined values keep a reason."""
+    y = np.asarray(y, dtype=int)
+    report = point_report(y, probs)
     picked = probs[np.arange(len(y)), y] if len(y) else np.zeros(0)
-    return {
+    out = {
         "n": int(len(y)),
-        "auc": aucs,
-        "macro_auc": float(np.mean(defined)) if defined else float("nan"),
-        "accuracy": float((probs.argmax(1) == y).mean()) if len(y) else float("nan"),
+        "auc": {g: float(r.auc) for g, r in report.auc.items()},
+        "macro_auc": float(report.macro_auc),
+        "macro_n_grades": report.macro.n_grades,
+        "accuracy": float(report.accuracy),
+        "kappa_linear": float(report.kappa_linear),
+        "kappa_quadratic": float(report.kappa_quadratic),
+        "ece": float(report.ece),
         "log_loss": float(-np.log(np.clip(picked, 1e-7, 1)).mean()) if len(y) else float("nan"),
     }
+    reasons = {**{f"auc {g}": r.reason for g, r in report.auc.items() if r.reason},
+               **report.reasons()}
+    if reasons:
+        out["reasons"] = reasons
+    return out
 
 
 def _autocast(device: torch.device):
