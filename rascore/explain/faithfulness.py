@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from rascore.explain.attribution import (
-    ExplainOptions, GradeProbabilities, compute_maps, gradcam_layer, input_attributions, input_box,
+    ExplainOptions, GradeProbabilities, compute_maps, input_attributions, input_box, layer_for,
     model_input, to_image_size,
 )
 from rascore.nets.factory import GradeNet
@@ -220,8 +220,7 @@ def sensitivity_score(model: GradeNet, prep: Preprocessing, frames: np.ndarray, 
     model = model.eval().to(device)
     net = GradeProbabilities(model, prep)
     x, _ = model_input(prep, frames, device)
-    layer = gradcam_layer(model, x.shape[2] if prep.dynamic else 1, options.gradcam_layer,
-                          tuple(x.shape[-2:])) if method == "gradcam" else None
+    layer = layer_for(model, prep, x, options) if method == "gradcam" else None
 
     def explain(inputs: torch.Tensor | tuple[torch.Tensor, ...], target: int) -> torch.Tensor:
         if isinstance(inputs, tuple):
