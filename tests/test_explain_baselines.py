@@ -173,3 +173,33 @@ def test_a_baseline_is_never_served_from_another_baselines_cache(project, capsys
     assert main(["explain", "--item", str(item), "--method", "gradcam", "--stage", "deep", "--json"]) == 0
     deep = json.loads(capsys.readouterr().out)
     assert deep["layer"] == "backbone.layers.3" and deep["settings_key"] == "logit-deep"
+
+
+# --- which method to trust ---------------------------------------------------------------------
+
+def figures(code: str, shares: list[float], finals: list[float], uniform: float = 0.04, randomised: float = 0.04):
+    from rascore.explain.faithfulness import VariantFigures
+
+    return [VariantFigures(f"M{i} v1", code, share, uniform, randomised, final)
+            for i, (share, final) in enumerate(zip(shares, finals))]
+
+
+def test_trust_verdict_follows_the_numbers():
+    from rascore.explain.faithfulness import trust_verdict
+
+    occlusion = figures("occlusion", [0.17, 0.22, 0.15], [0.02, 0.2, 0.04])
+    ig = figures("ig", [0.09, 0.06, 0.10], [0.67, 0.7, 0.6])  # localises, but survives randomisation
+    line = trust_verdict(occlusion + ig)
+    assert line.startswith("Trust Occlusion: on 3 of 3 models") and "0.67, 0.70, 0.60" in line
+    # the same figures with the roles swapped give the other answer
+    swapped = figures("occlusion", [0.17, 0.22, 0.15], [0.67, 0.7, 0.6]) + figures("ig", [0.09, 0.06, 0.10],
+                                                                                    [0.02, 0.2, 0.04])
+    assert trust_verdict(swapped).startswith("Trust Integrated Gradients (blurred baseline): on 3 of 3")
+    # a map below the randomised model's share does not localise, however it randomises
+    weak = figures("gradcam", [0.03, 0.03, 0.03], [0.0, 0.0, 0.0])
+    assert trust_verdict(weak + ig).startswith("Trust none of these maps")
+    # a clip-only variant trusted on its 2 models does not beat one trusted on all 4
+    deep = figures("gradcam-deep", [0.3, 0.3], [0.1, 0.1])
+    both = figures("occlusion", [0.1] * 4, [0.1] * 4)
+    assert trust_verdict(deep + both).startswith("Trust Occlusion: on 4 of 4")
+    assert "not run" in trust_verdict(figures("ig", [0.2], [float("nan")]))
