@@ -3,9 +3,9 @@
 Runs on the active models of the project that ``RASCORE_DATA`` (and ``RASCORE_DB``) name, which
 must hold the simulated demo (its truth masks), e.g.::
 
-    RASCORE_DATA=/tmp/ex1 rascore demo --size small --no-train --quiet
-    RASCORE_DATA=/tmp/ex1 rascore train --modality SGS --activate always   # and DGS, SPD, DPD
-    RASCORE_DATA=/tmp/ex1 python bench/explain_faithfulness.py --limit 40
+    RASCORE_DATA=demo-project rascore demo --size small --no-train --quiet
+    RASCORE_DATA=demo-project rascore train --modality SGS --activate always   # and DGS, SPD, DPD
+    RASCORE_DATA=demo-project python bench/explain_faithfulness.py --limit 40
 
 For each modality with an active model and each variant (a method with its settings: Integrated
 Gradients from the blurred and from the black baseline, Grad-CAM at its fine stage and, for clip
