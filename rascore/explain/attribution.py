@@ -50,8 +50,8 @@ IG_BASELINE_NAMES: dict[str, str] = {
 }
 GRADCAM_STAGES: tuple[str, ...] = ("fine", "deep")
 GRADCAM_STAGE_NAMES: dict[str, str] = {
-    "fine": "finest stage that keeps detail (clips: every frame)",
-    "deep": "deepest stage (clips: time upsampled)",
+    "fine": "detailed stage (at least 4 cells across; clips: every frame kept)",
+    "deep": "deepest stage (coarse; clips: time upsampled)",
 }
 TISSUE_FLOOR = 0.04  # pixels darker than this in every channel are background, not tissue, for "tissue"
 
