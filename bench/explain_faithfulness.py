@@ -56,6 +56,10 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _sig(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
 def _predicted(model, prep, frames, device) -> int:
     x, _ = model_input(prep, frames, device)
     with torch.no_grad():
@@ -196,8 +200,8 @@ def markdown(results: list[dict], cohorts: list[str]) -> str:
               "| modality | method | n | infidelity | sensitivity_max |", "|---|---|---|---|---|"]
     for r in results:
         for m in r["methods"].values():
-            lines.append(f"| {r['modality']} | {m['label']} | {m['n_metrics']} | {m['infidelity']:.3g} | "
-                         f"{m['sensitivity_max']:.3g} |")
+            lines.append(f"| {r['modality']} | {m['label']} | {m['n_metrics']} | {_sig(m['infidelity'])} | "
+                         f"{_sig(m['sensitivity_max'])} |")
     lines += ["", f"**{trust_verdict(verdict_figures(results))}**"]
     return "\n".join(lines)
 
