@@ -8,7 +8,9 @@ import threading
 import plotly.graph_objects as go
 import streamlit as st
 
-from rascore.explain import METHOD_NAMES, METHODS, Explainer
+from rascore.explain import (
+    GRADCAM_STAGE_NAMES, GRADCAM_STAGES, IG_BASELINE_NAMES, IG_BASELINES, METHOD_NAMES, METHODS, Explainer,
+)
 from rascore.explain import view
 from rascore.media import MediaError
 from rascore.permissions import require
@@ -48,18 +50,31 @@ st.caption("The active model of a modality grades a scan (EOSS 0-3), and an attr
            "strongest, the scan unchanged elsewhere.")
 source = st.radio("Scan", ["A project item", "An uploaded file"], horizontal=True,
                   key="rascore.predict.source")
-cols = st.columns(4)
-method = cols[0].selectbox("Attribution method", METHODS, index=METHODS.index("occlusion"),
-                           format_func=METHOD_NAMES.get, key="rascore.predict.method")
-target = cols[1].selectbox("Explain the evidence for", [None, *GRADES],
+top, cols = st.columns(2), st.columns(3)
+method = top[0].selectbox("Attribution method", METHODS, index=METHODS.index("occlusion"),
+                          format_func=METHOD_NAMES.get, key="rascore.predict.method")
+baseline = stage = None
+if method == "ig":
+    baseline = top[1].selectbox(
+        "Baseline", IG_BASELINES, format_func=IG_BASELINE_NAMES.get, key="rascore.predict.baseline",
+        help="What the picture is compared with. From a black picture, dark (hypoechoic) synovium "
+             "differs by almost nothing and cannot be credited; a blurred picture keeps the brightness "
+             "around it.")
+elif method == "gradcam":
+    stage = top[1].selectbox(
+        "Layer", GRADCAM_STAGES, format_func=GRADCAM_STAGE_NAMES.get, key="rascore.predict.stage",
+        help="Grad-CAM of the grade's logit at a stage of the network: a finer one points more "
+             "precisely; the deepest is the most abstract (coarse in time for clip models).")
+options = view.options_for(explainer, baseline, stage)
+target = cols[0].selectbox("Explain the evidence for", [None, *GRADES],
                            format_func=lambda g: "the predicted grade" if g is None else f"grade {g}",
                            key="rascore.predict.target")
 reference = None
 try:
     if source == "A project item":
-        modality = cols[2].selectbox("Modality", list(MODALITIES), key="rascore.predict.modality",
+        modality = cols[1].selectbox("Modality", list(MODALITIES), key="rascore.predict.modality",
                                      format_func=lambda c: f"{c} ({MODALITIES[c].name})")
-        cohort = cols[3].selectbox("Cohort", ["all", *COHORTS], key="rascore.predict.cohort")
+        cohort = cols[2].selectbox("Cohort", ["all", *COHORTS], key="rascore.predict.cohort")
         if view.active_model(project, user, modality) is None:
             no_model(modality)
         choices = view.item_choices(project, user, modality, None if cohort == "all" else cohort)
@@ -69,11 +84,11 @@ try:
         labels = {c["id"]: c["label"] for c in choices}
         item_id = st.selectbox("Item", list(labels), format_func=labels.get, key="rascore.predict.item")
         with st.spinner(f"Explaining item #{item_id} with {METHOD_NAMES[method]}..."), lock:
-            explanation = view.explain_item(explainer, user, item_id, method, target)
+            explanation = view.explain_item(explainer, user, item_id, method, target, options)
             frames = view.item_frames(project, item_id)
         reference = view.reference_target(project, user, item_id)
     else:
-        modality = cols[2].selectbox("Modality", [GUESS, *MODALITIES], key="rascore.predict.up_modality",
+        modality = cols[1].selectbox("Modality", [GUESS, *MODALITIES], key="rascore.predict.up_modality",
                                      format_func=lambda c: "guess from the pixels" if c == GUESS else c)
         upload = st.file_uploader("Image, clip or DICOM file", key="rascore.predict.upload")
         if upload is None:
@@ -89,7 +104,7 @@ try:
                 st.stop()
             with lock:
                 explanation = view.explain_upload(explainer, user, scan, method,
-                                                  None if modality == GUESS else modality, target)
+                                                  None if modality == GUESS else modality, target, options)
         frames = scan.frames
 except view.NoActiveModel as exc:
     no_model(exc.modality)
@@ -112,7 +127,9 @@ with left:
     bars.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Probability per grade",
                        yaxis=dict(range=[0, 1.1], tickformat=".0%"))
     st.plotly_chart(bars, width="stretch", key="rascore.predict.probabilities")
-    st.caption(f"{e.method_name} of grade {e.target} (p = {e.probabilities[e.target]:.2f}); "
+    setting = e.options.get("setting")
+    st.caption(f"{e.method_name} of grade {e.target} (p = {e.probabilities[e.target]:.2f}"
+               + (f"; {setting}" if setting else "") + "); "
                + ("from the cache" if e.cached else f"computed in {e.compute_seconds:.1f} s") + ".")
 
 with right:

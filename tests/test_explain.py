@@ -123,7 +123,7 @@ def test_integrated_gradients_attribute_the_grade_probability(head):
     with torch.no_grad():
         delta = net(x)[0] - net(torch.zeros_like(x))[0]
     target = int(delta.abs().argmax())
-    maps = compute_maps(net, x, "ig", target, ExplainOptions(ig_steps=48))
+    maps = compute_maps(net, x, "ig", target, ExplainOptions(ig_steps=48, ig_baseline="black"))
     assert abs(float(maps.sum()) - float(delta[target])) < 0.01 + 0.1 * abs(float(delta[target]))
 
 

@@ -191,3 +191,38 @@ def test_uploads_bad_one_refused_good_one_explained(project):
 
     at.selectbox(key="rascore.predict.up_modality").select("SPD").run()
     assert [i.value for i in at.info] == ["No active model for SPD yet; train one on the Train page."]
+
+
+def test_integrated_gradients_baseline_and_gradcam_stage_are_chosen_on_the_page(project):
+    from rascore.explain import ExplainOptions
+
+    at = page_as(project, "demo-expert")
+    keys = [s.key for s in at.selectbox]
+    assert "rascore.predict.baseline" not in keys and "rascore.predict.stage" not in keys  # occlusion: neither
+    at.selectbox(key="rascore.predict.method").select("ig").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="rascore.predict.baseline").value == "blur"
+    assert "baseline: blurred picture" in texts(at)
+    black, deep = ExplainOptions(ig_baseline="black"), ExplainOptions(gradcam_stage="deep")
+    assert stored(project, ExplainOptions(), "ig") and not stored(project, black, "ig")
+    at.selectbox(key="rascore.predict.baseline").select("black").run()
+    assert "baseline: black picture" in texts(at)
+    assert stored(project, black, "ig")
+
+    at.selectbox(key="rascore.predict.method").select("gradcam").run()
+    assert at.selectbox(key="rascore.predict.stage").value == "fine"
+    assert not stored(project, deep, "gradcam")
+    at.selectbox(key="rascore.predict.stage").select("deep").run()
+    assert not at.exception and not at.error
+    assert "layer: deepest stage" in texts(at)
+    assert stored(project, deep, "gradcam")
+
+
+def stored(project, options, method: str) -> bool:
+    """Whether the SGS item's explanation under these settings is in the cache (looked up, not computed)."""
+    from rascore.explain.service import registered_model
+
+    explainer = Explainer(project)
+    sha = project.store.item(SGS_ITEM)["media_sha256"]
+    return explainer.cache.lookup(registered_model(project, "SGS").key, f"item{SGS_ITEM}-{sha[:12]}", method,
+                                  options.key(method), None) is not None

@@ -1,4 +1,4 @@
-"""``rascore explain (FILE | --item ID) --method ig|gradcam|occlusion``: where a model looked, as a picture.
+"""``rascore explain (FILE | --item ID) --method ig|gradcam|occlusion [--baseline B] [--stage S]``: where a model looked.
 
 torch and Captum are imported inside the handler only, so building the parser stays fast.
 """
@@ -13,6 +13,8 @@ from rascore.project import open_project
 from rascore.scale import MODALITIES
 
 METHOD_CHOICES: tuple[str, ...] = ("ig", "gradcam", "occlusion")  # rascore.explain.METHODS, without importing torch
+BASELINE_CHOICES: tuple[str, ...] = ("blur", "tissue", "black")  # rascore.explain.IG_BASELINES
+STAGE_CHOICES: tuple[str, ...] = ("fine", "deep")  # rascore.explain.GRADCAM_STAGES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps (default 32)")
     p.add_argument("--smooth", type=int, default=0, metavar="N",
                    help="average IG over N noisy copies (Captum NoiseTunnel SmoothGrad; default 0 = off)")
-    p.add_argument("--layer", help="Grad-CAM layer, a dotted module name (default: chosen per architecture)")
+    p.add_argument("--baseline", choices=BASELINE_CHOICES, default="blur",
+                   help="Integrated Gradients baseline: the picture strongly blurred (default), a flat picture "
+                   "at the tissue's mean brightness, or black (black cannot credit dark, hypoechoic synovium)")
+    p.add_argument("--blur-sigma", type=float, default=0.15, metavar="SHARE",
+                   help="--baseline blur: Gaussian sigma as a share of the input's short side (default 0.15)")
+    p.add_argument("--layer", help="Grad-CAM layer, a dotted module name (default: chosen by --stage)")
+    p.add_argument("--stage", choices=STAGE_CHOICES, default="fine",
+                   help="Grad-CAM stage: fine = the deepest with at least 4 cells on its short side that keeps "
+                   "every clip frame (default); deep = the deepest stage, its time axis upsampled for clips")
     p.add_argument("--window", type=int, help="occlusion window in model-input pixels")
     p.add_argument("--stride", type=int, help="occlusion stride in model-input pixels")
     p.add_argument("--animation", choices=("gif", "mp4"), default="gif", help="clip animation format")
@@ -50,8 +60,8 @@ def _explain(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if (args.file is None) == (args.item is None):
         raise CliError("give a FILE or --item ID (one of them)")
-    if args.steps < 1 or args.smooth < 0:
-        raise CliError("--steps must be >= 1 and --smooth >= 0")
+    if args.steps < 1 or args.smooth < 0 or not args.blur_sigma > 0:
+        raise CliError("--steps must be >= 1, --smooth >= 0 and --blur-sigma > 0")
     import torch
 
     from rascore.explain import ExplainOptions, Explainer, export
@@ -64,7 +74,8 @@ def _explain(args: argparse.Namespace) -> int:
         device = str(resolve_device(args.device or project.settings.device))
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    options = ExplainOptions(ig_steps=args.steps, smooth_samples=args.smooth, gradcam_layer=args.layer,
+    options = ExplainOptions(ig_steps=args.steps, ig_baseline=args.baseline, ig_blur_sigma=args.blur_sigma,
+                             smooth_samples=args.smooth, gradcam_layer=args.layer, gradcam_stage=args.stage,
                              occlusion_window=args.window, occlusion_stride=args.stride)
     explainer = Explainer(project, device=device, options=options, use_cache=not args.no_cache,
                           animation=args.animation)
@@ -88,7 +99,8 @@ def _explain(args: argparse.Namespace) -> int:
         "method": explanation.method, "predicted": explanation.predicted,
         "probabilities": explanation.probabilities, "target": explanation.target,
         "frame_index": explanation.frame_index, "importance": explanation.importance,
-        "layer": explanation.layer, "cached": explanation.cached,
+        "layer": explanation.layer, "setting": explanation.options.get("setting", ""),
+        "settings_key": explanation.options.get("settings"), "cached": explanation.cached,
         "paths": written or {k: v for k, v in explanation.paths.items()},
         "cache_paths": explanation.paths, "seconds": round(seconds, 4),
         "compute_seconds": round(explanation.compute_seconds, 4),
@@ -102,6 +114,7 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"{result['subject']}: {who} predicts grade {explanation.predicted} ({probs})")
     print(f"  {explanation.method_name} of grade {explanation.target}"
           + (f" at layer {explanation.layer}" if explanation.layer else "")
+          + (f" ({result['setting']})" if explanation.method == "ig" else "")
           + (" (from cache)" if explanation.cached else f" in {explanation.compute_seconds:.2f} s"))
     if explanation.importance is not None:
         shares = ", ".join(f"{f}: {s:.0%}" for f, s in zip(explanation.frame_index, explanation.importance))

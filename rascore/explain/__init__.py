@@ -8,8 +8,9 @@ cached per (model version, scan, method, target) under ``$RASCORE_DATA/explain``
 from __future__ import annotations
 
 from rascore.explain.attribution import (
-    METHOD_NAMES, METHODS, Attribution, ExplainOptions, GradeProbabilities, attribute, check_method,
-    compute_maps, frame_importance, gradcam_layer, input_attributions, input_box, model_input,
+    GRADCAM_STAGE_NAMES, GRADCAM_STAGES, IG_BASELINE_NAMES, IG_BASELINES, METHOD_NAMES, METHODS, Attribution,
+    ExplainOptions, GradeProbabilities, GradeScores, attribute, check_method, compute_maps, frame_importance,
+    grade_scores, gradcam_layer, ig_baseline, input_attributions, input_box, layer_for, model_input,
     occlusion_geometry, to_image_size,
 )
 from rascore.explain.cache import ExplainCache
@@ -18,6 +19,8 @@ from rascore.explain.service import (
 )
 
 __all__ = [
+    "GRADCAM_STAGES", "GRADCAM_STAGE_NAMES", "IG_BASELINES", "IG_BASELINE_NAMES", "GradeScores", "grade_scores",
+    "ig_baseline", "layer_for",
     "METHODS", "METHOD_NAMES", "Attribution", "ExplainCache", "ExplainOptions", "Explainer",
     "Explanation", "GradeProbabilities", "ModelRef", "attribute", "check_method", "checkpoint_model",
     "compute_maps", "export", "file_sha256", "frame_importance", "gradcam_layer", "input_attributions",

@@ -1,11 +1,16 @@
 """Captum attributions of a grade model: Integrated Gradients (optionally NoiseTunnel), Grad-CAM, Occlusion.
 
-What is attributed is the probability of one grade (``rascore.nets.heads.grade_probabilities``),
-through ``GradeProbabilities``, so softmax and ordinal heads are treated alike. The input that is
-attributed is the picture the network sees in [0, 1] (after resizing, before normalisation,
-which the wrapper applies): the Integrated Gradients baseline is a black image and NoiseTunnel's
-noise is in pixel units. Greyscale pictures are one channel (normalisation repeats it), Doppler
-three; maps are summed over channels.
+Integrated Gradients and Occlusion attribute the probability of one grade
+(``rascore.nets.heads.grade_probabilities``, through ``GradeProbabilities``), so softmax and
+ordinal heads are treated alike. Grad-CAM attributes the grade's logit (``GradeScores``): a
+probability near 0 or 1 has a vanishing gradient, so a confident prediction would give an empty
+map. The input that is attributed is the picture the network sees in [0, 1] (after resizing,
+before normalisation, which the wrapper applies). The Integrated Gradients baseline is by default
+the picture under a strong Gaussian blur (``ig_baseline="blur"``), or a flat picture at the mean
+brightness of the tissue (``"tissue"``), or black (``"black"``): hypoechoic synovium is nearly
+black, so from a black baseline (x - baseline) is about 0 there and Integrated Gradients cannot
+credit it. NoiseTunnel's noise is in pixel units. Greyscale pictures are one channel
+(normalisation repeats it), Doppler three; maps are summed over channels.
 
 Maps come back at the model's input resolution, one per frame the model sees (one for a still);
 ``to_image_size`` brings them to the original picture's resolution, into the box the model saw
@@ -21,11 +26,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
 
 from rascore.nets.factory import GradeNet
 from rascore.nets.frames import FrameNet
-from rascore.nets.heads import grade_probabilities
+from rascore.nets.heads import check_head, grade_probabilities
 from rascore.train.preprocess import Preprocessing
 
 METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion")
@@ -36,6 +42,20 @@ METHOD_NAMES: dict[str, str] = {
 }
 
 
+IG_BASELINES: tuple[str, ...] = ("blur", "tissue", "black")
+IG_BASELINE_NAMES: dict[str, str] = {
+    "blur": "blurred picture",
+    "tissue": "mean tissue brightness",
+    "black": "black picture",
+}
+GRADCAM_STAGES: tuple[str, ...] = ("fine", "deep")
+GRADCAM_STAGE_NAMES: dict[str, str] = {
+    "fine": "detailed stage (at least 4 cells across; clips: every frame kept)",
+    "deep": "deepest stage (coarse; clips: time upsampled)",
+}
+TISSUE_FLOOR = 0.04  # pixels darker than this in every channel are background, not tissue, for "tissue"
+
+
 def check_method(method: str) -> str:
     """Validate a method name (ig, gradcam, occlusion)."""
     if method not in METHODS:
@@ -43,28 +63,44 @@ def check_method(method: str) -> str:
     return method
 
 
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(choices)}")
+    return value
+
+
 @dataclass(frozen=True)
 class ExplainOptions:
     """Settings of the three methods; ``key(method)`` names the ones that change a method's map."""
 
-    ig_steps: int = 32                 # Riemann/Gauss-Legendre steps from the black baseline
+    ig_steps: int = 32                 # Riemann/Gauss-Legendre steps from the baseline
+    ig_baseline: str = "blur"          # blur | tissue | black (see the module docstring)
+    ig_blur_sigma: float = 0.15        # "blur": Gaussian sigma as a share of the input's short side
     internal_batch_size: int = 16      # IG evaluates its steps in batches of this many inputs
     smooth_samples: int = 0            # NoiseTunnel SmoothGrad samples around IG (0: plain IG)
     smooth_stdev: float = 0.05         # NoiseTunnel noise, in [0, 1] pixel units
     gradcam_layer: str | None = None   # dotted module name; None: chosen by ``gradcam_layer``
+    gradcam_stage: str = "fine"        # fine | deep: which stage ``gradcam_layer`` picks when no name is given
     occlusion_window: int | None = None  # square, input pixels; None: 1/8 (still), 1/6 (clip) of the short side
     occlusion_stride: int | None = None  # None: half the window (still), the window (clip)
     perturbations_per_eval: int = 16   # occluded copies per forward pass
+
+    def __post_init__(self) -> None:
+        _check_choice(self.ig_baseline, IG_BASELINES, "Integrated Gradients baseline")
+        _check_choice(self.gradcam_stage, GRADCAM_STAGES, "Grad-CAM stage")
+        if not self.ig_blur_sigma > 0:
+            raise ValueError("ig_blur_sigma must be > 0")
 
     def key(self, method: str) -> str:
         """Short stable text of the settings that matter for ``method`` (part of the cache key)."""
         check_method(method)
         if method == "ig":
-            parts = [f"s{self.ig_steps}"]
+            baseline = f"blur{self.ig_blur_sigma:g}" if self.ig_baseline == "blur" else self.ig_baseline
+            parts = [f"s{self.ig_steps}", baseline]
             if self.smooth_samples:
                 parts.append(f"nt{self.smooth_samples}x{self.smooth_stdev:g}")
         elif method == "gradcam":
-            parts = [self.gradcam_layer or "auto"]
+            parts = ["logit", self.gradcam_layer or self.gradcam_stage]
         else:
             parts = [f"w{self.occlusion_window or 'auto'}", f"st{self.occlusion_stride or 'auto'}"]
         return "-".join(parts)
@@ -72,6 +108,33 @@ class ExplainOptions:
     def to_dict(self) -> dict:
         """Plain dict (JSON)."""
         return asdict(self)
+
+    def describe(self, method: str) -> str:
+        """The setting a person choosing between maps needs to know, e.g. ``baseline: blurred picture``."""
+        check_method(method)
+        if method == "ig":
+            return f"baseline: {IG_BASELINE_NAMES[self.ig_baseline]}"
+        if method == "gradcam":
+            return f"layer: {self.gradcam_layer}" if self.gradcam_layer else \
+                f"layer: {GRADCAM_STAGE_NAMES[self.gradcam_stage]}"
+        return ""
+
+
+def grade_scores(outputs: torch.Tensor, head: str) -> torch.Tensor:
+    """Network outputs -> (B, 4) grade logits (pre-softmax scores) for either head, in fp32.
+
+    softmax: the outputs themselves. ordinal (3 cumulative logits z_k of P(grade > k)): grade g scores
+    (sum_{k<g} z_k - sum_{k>=g} z_k) / 2, the part of log P(g) that depends on g when the three binary
+    tasks are read as independent (log sigmoid(z) = z/2 - log(2 cosh(z/2))). Both are linear in the
+    network's last layer, so their gradient never saturates.
+    """
+    outputs = outputs.float()
+    if check_head(head) == "softmax":
+        return outputs
+    k = outputs.shape[1]
+    # sign[g, k] = +1 when k < g (grade g exceeds threshold k), else -1
+    sign = torch.where(torch.arange(k + 1).unsqueeze(1) > torch.arange(k).unsqueeze(0), 1.0, -1.0)
+    return 0.5 * outputs @ sign.to(outputs.device).T
 
 
 class GradeProbabilities(nn.Module):
@@ -88,6 +151,37 @@ class GradeProbabilities(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) or (B, C, T, H, W) in [0, 1] (C = 1 or 3) -> (B, 4) probabilities."""
         return grade_probabilities(self.model(self.prep.normalise(x)), self.model.head)
+
+
+class GradeScores(GradeProbabilities):
+    """[0, 1] picture -> (B, 4) grade logits (``grade_scores``): what Grad-CAM attributes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) or (B, C, T, H, W) in [0, 1] -> (B, 4) grade logits."""
+        return grade_scores(self.model(self.prep.normalise(x)), self.model.head)
+
+
+def ig_baseline(x: torch.Tensor, options: ExplainOptions = ExplainOptions()) -> torch.Tensor:
+    """The Integrated Gradients baseline for input ``x`` (B, C, [T,] H, W) in [0, 1], shaped like it.
+
+    blur: each frame under a Gaussian blur of sigma ``ig_blur_sigma`` x the short side (reflected
+    at the edges; frames and channels not mixed), so a dark region is compared with its lighter
+    surroundings. tissue: every pixel at the per-channel mean of the tissue (pixels brighter than
+    ``TISSUE_FLOOR`` in some channel; all pixels when there are none). black: zeros.
+    """
+    if options.ig_baseline == "black":
+        return torch.zeros_like(x)
+    if options.ig_baseline == "tissue":
+        spatial = tuple(range(2, x.dim()))
+        tissue = (x.amax(dim=1, keepdim=True) > TISSUE_FLOOR).to(x.dtype)
+        count = tissue.sum(dim=spatial, keepdim=True)
+        mean = torch.where(count > 0, (x * tissue).sum(dim=spatial, keepdim=True) / count.clamp_min(1),
+                           x.mean(dim=spatial, keepdim=True))
+        return mean.expand_as(x).contiguous()
+    sigma = options.ig_blur_sigma * min(x.shape[-2:])
+    sigmas = (0,) * (x.dim() - 2) + (sigma, sigma)
+    blurred = ndimage.gaussian_filter(x.detach().cpu().double().numpy(), sigma=sigmas, mode="reflect")
+    return torch.from_numpy(blurred).to(x.device, x.dtype)
 
 
 def model_input(prep: Preprocessing, frames: np.ndarray, device: torch.device | str = "cpu"
@@ -162,10 +256,13 @@ def _stage_shapes(net: nn.Module, candidates: list[tuple[str, nn.Module]], dynam
 
 
 def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
-                  size: tuple[int, int] = (224, 224), min_cells: int = MIN_CAM_CELLS) -> tuple[str, nn.Module]:
+                  size: tuple[int, int] = (224, 224), min_cells: int = MIN_CAM_CELLS,
+                  stage: str = "fine") -> tuple[str, nn.Module]:
     """The layer Grad-CAM reads: (dotted name under ``model``, module).
 
-    The deepest residual stage whose map still has ``min_cells`` cells on its short side at input
+    ``stage="deep"``: the deepest residual stage, whatever its size; a video network's map is then
+    coarse in time too and is upsampled to every input frame. ``stage="fine"`` (the default): the
+    deepest residual stage whose map still has ``min_cells`` cells on its short side at input
     ``size`` (height, width): ResNet-18's last stage at 224 px (7x7, the set-up Grad-CAM was made
     for), the stage before it at the fast preset's 96x128 (the last is 3x4, too coarse to point at a
     synovium a tenth of the picture wide). Frame models (a 2D network per frame) use their encoder,
@@ -178,8 +275,9 @@ def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
         if name not in modules:
             raise ValueError(f"model has no layer {name!r}")
         return name, modules[name]
+    _check_choice(stage, GRADCAM_STAGES, "Grad-CAM stage")
     memo = _CHOSEN_LAYERS.setdefault(model, {})
-    key = (frames, tuple(size), min_cells)
+    key = (frames, tuple(size), min_cells, stage)
     if key in memo:
         return memo[key], modules[memo[key]]
     backbone = model.backbone
@@ -188,6 +286,9 @@ def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
     else:
         net, prefix, dynamic = backbone, "backbone.", model.dynamic
     candidates = _stage_modules(net)
+    if stage == "deep" and candidates:
+        memo[key] = f"{prefix}{candidates[-1][0]}"
+        return memo[key], candidates[-1][1]
     if dynamic and hasattr(net, "stem"):
         candidates = [("stem", net.stem)] + candidates
     shapes = _stage_shapes(net, candidates, dynamic, frames, *size)
@@ -196,6 +297,13 @@ def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
     stage_name, module = fine[-1]
     memo[key] = f"{prefix}{stage_name}"
     return memo[key], module
+
+
+def layer_for(model: GradeNet, prep: Preprocessing, x: torch.Tensor,
+              options: ExplainOptions = ExplainOptions()) -> tuple[str, nn.Module]:
+    """The Grad-CAM layer for model input ``x`` under ``options`` (its layer name, else its stage)."""
+    return gradcam_layer(model, x.shape[2] if prep.dynamic else 1, options.gradcam_layer,
+                         tuple(x.shape[-2:]), stage=options.gradcam_stage)
 
 
 def occlusion_geometry(prep: Preprocessing, options: ExplainOptions, channels: int = 3
@@ -220,12 +328,13 @@ def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, ta
                        layer: tuple[str, nn.Module] | None = None) -> torch.Tensor:
     """Attributions shaped like ``x`` (B, C, [T,] H, W) for grade ``target`` (what Captum's metrics take).
 
-    ig: signed Integrated Gradients from a black baseline (NoiseTunnel SmoothGrad around it when
-    ``smooth_samples``), evaluated ``internal_batch_size`` inputs at a time. gradcam: LayerGradCam
-    with ReLU, upsampled by ``LayerAttribution.interpolate`` (bilinear, trilinear for video
-    layers; a frame model's per-frame maps are stacked in time) and shared equally by the
-    channels. occlusion: drop of the grade probability when a patch of one frame is set to the
-    picture's mean.
+    ig: signed Integrated Gradients of the grade probability from ``ig_baseline(x, options)``
+    (NoiseTunnel SmoothGrad around it when ``smooth_samples``), evaluated ``internal_batch_size``
+    inputs at a time. gradcam: LayerGradCam of the grade's logit (``GradeScores``) with ReLU,
+    upsampled by ``LayerAttribution.interpolate`` (bilinear, trilinear for video layers, so a
+    deep stage's coarse time axis is stretched over every input frame; a frame model's per-frame
+    maps are stacked in time) and shared equally by the channels. occlusion: drop of the grade
+    probability when a patch of one frame is set to the picture's mean.
     """
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion
 
@@ -233,7 +342,7 @@ def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, ta
     prep = net.prep
     if method == "ig":
         ig = IntegratedGradients(net)
-        kwargs = dict(baselines=0.0, target=target, n_steps=options.ig_steps,
+        kwargs = dict(baselines=ig_baseline(x, options), target=target, n_steps=options.ig_steps,
                       internal_batch_size=options.internal_batch_size)
         if options.smooth_samples:
             return NoiseTunnel(ig).attribute(x, nt_type="smoothgrad", nt_samples=options.smooth_samples,
@@ -247,8 +356,9 @@ def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, ta
                                         perturbations_per_eval=options.perturbations_per_eval).detach()
     batch, channels = x.shape[:2]
     frames = x.shape[2] if prep.dynamic else 1
-    name, module = layer or gradcam_layer(net.model, frames, options.gradcam_layer, tuple(x.shape[-2:]))
-    cam = LayerGradCam(net, module).attribute(x, target=target, relu_attributions=True).detach()
+    name, module = layer or layer_for(net.model, prep, x, options)
+    scores = GradeScores(net.model, prep)
+    cam = LayerGradCam(scores, module).attribute(x, target=target, relu_attributions=True).detach()
     if prep.dynamic and cam.dim() == 4:  # a frame model's 2D layer: (B*T, 1, h, w) -> (B, 1, T, h, w)
         cam = cam.reshape(batch, frames, 1, *cam.shape[-2:]).transpose(1, 2)
     mode = "trilinear" if cam.dim() == 5 else "bilinear"
@@ -307,8 +417,7 @@ def attribute(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: 
     layer = None
     layer_pair = None
     if method == "gradcam":
-        layer_pair = gradcam_layer(model, x.shape[2] if prep.dynamic else 1, options.gradcam_layer,
-                                   tuple(x.shape[-2:]))
+        layer_pair = layer_for(model, prep, x, options)
         layer = layer_pair[0]
     maps = compute_maps(net, x, method, target, options, layer_pair)
     return Attribution(method, target, predicted, probabilities,

@@ -190,8 +190,12 @@ class Explainer:
         return self._models[model.key]
 
     def item(self, item_id: int, method: str, *, modality: str | None = None,
-             version: int | None = None, target: int | None = None) -> Explanation:
-        """Explain a stored item with a version (default: the active one) of its modality's model."""
+             version: int | None = None, target: int | None = None,
+             options: ExplainOptions | None = None) -> Explanation:
+        """Explain a stored item with a version (default: the active one) of its modality's model.
+
+        ``options``: this request's settings instead of the Explainer's (e.g. another IG baseline).
+        """
         started = time.perf_counter()
         row = self.project.store.item(int(item_id))
         if row is None:
@@ -199,7 +203,7 @@ class Explainer:
         model = registered_model(self.project, modality or row["modality"], version)
         sha = row["media_sha256"]
         return self.explain(lambda: self._item_frames(sha, item_id), f"item{int(item_id)}-{sha[:12]}",
-                            model, method, target, started)
+                            model, method, target, started, options)
 
     def _item_frames(self, sha: str, item_id: int) -> np.ndarray:
         media = self.project.media
@@ -212,10 +216,11 @@ class Explainer:
 
     def file(self, path: str | Path, method: str, *, modality: str | None = None,
              version: int | None = None, target: int | None = None,
-             checkpoint: str | Path | None = None) -> Explanation:
+             checkpoint: str | Path | None = None, options: ExplainOptions | None = None) -> Explanation:
         """Explain a file, decoded as ingest does; modality guessed from its pixels when not given.
 
         ``checkpoint``: explain with that checkpoint file instead of a registered version.
+        ``options``: this request's settings instead of the Explainer's.
         """
         from rascore.media import decode_file
 
@@ -238,14 +243,20 @@ class Explainer:
                 modality = guess_modality(frames())
             model = registered_model(self.project, modality, version)
         subject = f"file-{file_sha256(path)[:16]}"
-        return self.explain(frames, subject, model, method, target, started)
+        return self.explain(frames, subject, model, method, target, started, options)
 
     def explain(self, frames: Callable[[], np.ndarray] | np.ndarray, subject: str, model: ModelRef,
-                method: str, target: int | None = None, started: float | None = None) -> Explanation:
-        """The explanation of ``frames`` (or a callable giving them) by ``model``: cached or computed."""
+                method: str, target: int | None = None, started: float | None = None,
+                options: ExplainOptions | None = None) -> Explanation:
+        """The explanation of ``frames`` (or a callable giving them) by ``model``: cached or computed.
+
+        The cache entry is keyed by the settings that change this method's map (``options.key``),
+        so e.g. a blurred-baseline map is never served for a black-baseline request.
+        """
         started = time.perf_counter() if started is None else started
         check_method(method)
-        settings = self.options.key(method)
+        options = self.options if options is None else options
+        settings = options.key(method)
         if self.use_cache:
             hit = self.cache.lookup(model.key, subject, method, settings, target)
             if hit is not None:
@@ -256,7 +267,7 @@ class Explainer:
                                    cached=True, seconds=time.perf_counter() - started)
         pixels = frames() if callable(frames) else np.asarray(frames)
         net, prep = self.network(model)
-        result = attribute(net, prep, pixels, method, target, self.options, self.device)
+        result = attribute(net, prep, pixels, method, target, options, self.device)
         height, width = pixels.shape[-3:-1]
         heatmap = to_image_size(result.maps, height, width, result.box)
         dynamic = prep.dynamic
@@ -267,7 +278,8 @@ class Explainer:
             model_key=model.key, subject=subject, frame_index=[int(i) for i in result.frame_index],
             n_frames=int(pixels.shape[0]) if pixels.ndim == 4 else 1, importance=importance,
             layer=result.layer, box=list(result.box), scale=display_scale(heatmap), paths={},
-            options={"method": method, "settings": settings, "device": str(self.device)},
+            options={"method": method, "settings": settings, "device": str(self.device),
+                     "setting": options.describe(method)},
             compute_seconds=result.seconds, _heatmap=heatmap)
         shown = pixels[result.frame_index] if pixels.ndim == 4 else pixels[None]
 

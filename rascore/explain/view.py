@@ -8,11 +8,12 @@ the same key ``Explainer.file`` gives the same bytes.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rascore import scale
+from rascore.explain.attribution import ExplainOptions
 from rascore.explain.render import blend, normalise_heat, outline_box
 from rascore.explain.service import Explainer, Explanation, ModelRef, registered_model
 from rascore.permissions import require
@@ -98,15 +99,25 @@ def reference_target(project, user, item_id: int) -> int | None:
         return None
 
 
+def options_for(explainer: Explainer, baseline: str | None = None, stage: str | None = None) -> ExplainOptions:
+    """The Explainer's settings with the page's choices: Integrated Gradients baseline, Grad-CAM stage."""
+    changes = {}
+    if baseline is not None:
+        changes["ig_baseline"] = baseline
+    if stage is not None:
+        changes["gradcam_stage"] = stage
+    return replace(explainer.options, **changes)
+
+
 def explain_item(explainer: Explainer, user, item_id: int, method: str,
-                 target: int | None = None) -> Explanation:
+                 target: int | None = None, options: ExplainOptions | None = None) -> Explanation:
     """The explanation of a stored item by its modality's active model (NoActiveModel when none)."""
     require(user, "view_models")
     row = explainer.project.store.item(int(item_id))
     if row is None:
         raise LookupError(f"no item {item_id}")
     model_for(explainer.project, row["modality"])
-    return explainer.item(int(item_id), method, target=target)
+    return explainer.item(int(item_id), method, target=target, options=options)
 
 
 def item_frames(project, item_id: int) -> np.ndarray:
@@ -142,11 +153,11 @@ def guess_modality(frames: np.ndarray) -> str:
 
 
 def explain_upload(explainer: Explainer, user, upload: Upload, method: str, modality: str | None = None,
-                   target: int | None = None) -> Explanation:
+                   target: int | None = None, options: ExplainOptions | None = None) -> Explanation:
     """The explanation of an upload by the active model of its modality (guessed when not given)."""
     require(user, "view_models")
     model = model_for(explainer.project, modality or guess_modality(upload.frames))
-    return explainer.explain(upload.frames, upload.subject, model, method, target)
+    return explainer.explain(upload.frames, upload.subject, model, method, target, options=options)
 
 
 def shown_frame(explanation: Explanation, frames: np.ndarray, position: int) -> np.ndarray:
