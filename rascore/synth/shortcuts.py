@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from rascore import scale
 from rascore.synth import grading
+from rascore.synth.profiles import FIELD_H, FIELD_W, FIELD_X0, FIELD_Y0
 from rascore.synth.render import SimItem
 
 
@@ -34,6 +35,40 @@ def shortcut_features(frame: np.ndarray) -> np.ndarray:
     grey = frame.mean(axis=-1)
     hist = np.histogram(grey, bins=32, range=(0, 256))[0] / grey.size
     return np.concatenate([[grey.mean()], hist, [coloured(frame).sum()]])
+
+
+def inpainted(item: SimItem) -> np.ndarray:
+    """The item's frames with counterfactual.grade_free_region filled from the tissue beside it.
+
+    Each row of the region is a straight blend between the field pixels just left and just right
+    of it (one side only where the region reaches the field's edge), so the fill depends on pixels
+    outside the region alone and no outline of the synovium is drawn into it.
+    """
+    from rascore.synth.counterfactual import grade_free_region
+
+    frames = item.frames.copy()
+    for t in range(len(frames)):
+        region = grade_free_region(item, t)
+        region[:FIELD_Y0] = region[FIELD_Y0 + FIELD_H:] = False
+        region[:, :FIELD_X0] = region[:, FIELD_X0 + FIELD_W:] = False
+        cols = np.flatnonzero(region.any(axis=0))
+        rows = np.flatnonzero(region.any(axis=1))
+        if not len(cols):
+            continue
+        left, right = cols[0] - 1, cols[-1] + 1
+        f = frames[t].astype(np.float32)
+        a = f[rows, left] if left >= FIELD_X0 else None
+        b = f[rows, right] if right < FIELD_X0 + FIELD_W else None
+        if a is None and b is None:
+            fill = np.broadcast_to(f[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W].mean(axis=(0, 1)),
+                                   (len(rows), len(cols), 3))
+        else:
+            a = b if a is None else a
+            b = a if b is None else b
+            s = ((cols - left) / (right - left))[None, :, None]
+            fill = a[:, None, :] * (1 - s) + b[:, None, :] * s
+        frames[t][np.ix_(rows, cols)] = np.round(fill).astype(np.uint8)
+    return frames
 
 
 def synovial_colour_fraction(item: SimItem, t: int = 0) -> float:
