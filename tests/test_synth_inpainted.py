@@ -53,8 +53,8 @@ def renders():
 
 
 def _macro_auc(renders, marked: bool) -> float:
-    config = make_config("SPD", preset="fast", device="cpu", epochs=8, size=(48, 64), net_width=8,
-                         batch_size=16, weights="none", roi="none", patience=8, seed=0)
+    config = make_config("SPD", preset="fast", device="cpu", epochs=16, size=(48, 64), net_width=8,
+                         batch_size=16, weights="none", roi="none", patience=16, seed=0)
     prep = preprocessing_for(config)
 
     def arrays(part):
