@@ -1,9 +1,10 @@
 """Shortcut check: can features no radiologist uses predict the grade? (They must not.)
 
 Features: global mean brightness, a 32-bin global grey histogram and the count of coloured
-pixels anywhere in the frame. A cross-validated classifier on them should stay near chance;
-the same classifier on the true synovium-restricted colour fraction should do well, showing
-the signal is there for a model that looks where a radiologist looks.
+pixels anywhere in the frame (a clip: their mean over its frames), on the frames as rendered and
+with the joint's grade-free region in-painted. A cross-validated classifier on them should stay
+near chance; the same classifier on the true synovium-restricted colour fraction should do well,
+showing the signal is there for a model that looks where a radiologist looks.
 """
 from __future__ import annotations
 
@@ -111,17 +112,28 @@ def macro_auc(features: np.ndarray, labels: np.ndarray, model: str = "logistic",
     return float(np.mean(aucs))
 
 
+def item_shortcut_features(frames: np.ndarray) -> np.ndarray:
+    """shortcut_features of an item: of its one frame, or their mean over a clip's frames."""
+    return np.mean([shortcut_features(f) for f in frames], axis=0)
+
+
 def shortcut_report(items: Iterable[SimItem], seed: int = 0) -> dict[str, float]:
     """Macro per-grade AUCs of shortcut features, and of truth-based features that show the signal.
 
-    shortcut_*: global brightness, histogram, coloured count (must stay low). synovium_*: the
-    synovium's area, height above the line and convexity. synovial_colour_*: the coloured fraction
-    of the synovium (for the combined target, and for PD alone); synovium_and_colour: both.
+    shortcut_*: global brightness, histogram, coloured count, averaged over a clip's frames (must
+    stay low); they still see the synovium, whose darkness and flow move a global histogram a
+    little. inpainted_shortcut_*: the same on frames whose grade-free region (where a synovium of
+    any grade could show) is in-painted, so any grade they find is a cue outside the joint.
+    synovium_*: the synovium's area, height above the line and convexity. synovial_colour_*: the
+    coloured fraction of the synovium (for the combined target, and for PD alone);
+    synovium_and_colour: both (first frame).
     """
     items = list(items)
-    x = np.stack([shortcut_features(it.frames[0]) for it in items])
+    x = np.stack([item_shortcut_features(it.frames) for it in items])
+    x_in = np.stack([item_shortcut_features(inpainted(it)) for it in items])
     y = np.array([target(it) for it in items])
     out = {f"shortcut_{m}": macro_auc(x, y, m, seed) for m in ("logistic", "boosting")}
+    out.update({f"inpainted_shortcut_{m}": macro_auc(x_in, y, m, seed) for m in ("logistic", "boosting")})
     syn = np.stack([synovium_features(it) for it in items])
     out["synovium_boosting"] = macro_auc(syn, y, "boosting", seed)
     if items and items[0].spec.doppler:
