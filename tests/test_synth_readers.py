@@ -8,7 +8,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from rascore import scale
-from rascore.synth import READERS, Read, adjudicate, example_spec, plan_cohort, simulate_reads
+from rascore.synth import READERS, Read, adjudicate, example_spec, grading, plan_cohort, simulate_reads
+from rascore.synth.readers import reference_grades
+from rascore.synth.render import render_item, visible_grades
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +86,60 @@ def test_adjudicate():
     assert adjudicate(spec, agree) == (1, 1, "agreement")
     differ = [Read("expert-a", spec.key, 1, 1, 9.0), Read("expert-b", spec.key, 2, 1, 8.0),
               Read("junior-1", spec.key, 3, 3, 20.0)]
-    assert adjudicate(spec, differ) == (2, 1, "adjudication")
+    assert adjudicate(spec, differ) == (2, *reference_grades(spec)[1:], "adjudication")
     grey = example_spec(3, 2, "DGS", seed=0)
     assert adjudicate(grey, [Read("expert-a", grey.key, 2, None, 9.0),
                              Read("expert-b", grey.key, 3, None, 8.0)]) == (3, None, "adjudication")
     with pytest.raises(ValueError, match="expert-b"):
         adjudicate(spec, agree[:1])
+
+
+def _still_below_its_peak(sh: int, pd: int):
+    """An SPD still whose pulse phase shows less PD than the joint's peak truth."""
+    for seed in range(40):
+        spec = example_spec(sh, pd, "SPD", seed=seed)
+        if visible_grades(spec)[1] < pd:
+            return spec
+    raise AssertionError(f"no SPD still of SH {sh} / PD {pd} shows less than its peak")
+
+
+@pytest.mark.parametrize(("sh", "pd"), [(1, 2), (2, 3)])
+def test_adjudication_grades_what_a_low_phase_still_shows(sh, pd):
+    spec = _still_below_its_peak(sh, pd)
+    item = render_item(spec)
+    shown = item.shown_pd
+    assert shown < pd and item.pulse[0] < 1.0      # the still was taken below the systolic peak
+    assert grading.pd_from_mask(item.doppler[0], item.synovium[0], item.mm_per_px) == shown
+    reads = [Read("expert-a", spec.key, sh, pd, 9.0), Read("expert-b", spec.key, sh, shown, 8.0)]
+    ref_sh, ref_pd, method = adjudicate(spec, reads)
+    assert (ref_sh, ref_pd, method) == (sh, shown, "adjudication")   # not the hidden peak
+    assert scale.combined(ref_sh, ref_pd) == max(sh, shown) < scale.combined(sh, pd)
+
+
+def test_adjudication_of_a_clip_is_its_peak():
+    spec = example_spec(2, 3, "DPD", seed=4)
+    assert render_item(spec).shown_pd == 3
+    reads = [Read("expert-a", spec.key, 2, 2, 9.0), Read("expert-b", spec.key, 3, 3, 8.0)]
+    assert adjudicate(spec, reads) == (2, 3, "adjudication")
+
+
+def test_adjudicated_references_never_exceed_what_the_item_shows(study):
+    specs, reads = study
+    by_item = collections.defaultdict(list)
+    for r in reads:
+        by_item[r.item_key].append(r)
+    below = 0
+    for spec in specs:
+        sh, pd, method = adjudicate(spec, by_item[spec.key])
+        if method != "adjudication":
+            continue
+        assert sh == spec.sh
+        if spec.doppler:
+            assert pd == visible_grades(spec)[1] <= spec.pd
+            below += pd < spec.pd
+        else:
+            assert pd is None
+    assert below > 0       # some adjudicated stills show less than the joint's peak, and say so
 
 
 def test_reference_mostly_agreement(study):

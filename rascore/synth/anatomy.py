@@ -77,6 +77,7 @@ class Scene:
     vessel: np.ndarray           # bool lumen of the subcutaneous vessel
     vessel_radius_px: float
     region: tuple[int, int, int, int]  # (y0, x0, y1, x1) canvas box of the joint recess + synovium
+    recess: tuple[int, int, int, int]  # (y0, x0, y1, x1) canvas box holding a synovium of any grade
 
 
 def sample_anatomy(joint: str, rng: np.random.Generator) -> JointAnatomy:
@@ -115,6 +116,15 @@ def enlarge(anat: JointAnatomy, factor: float) -> JointAnatomy:
     )
 
 
+# Ranges of the SH2/SH3 geometry (in joint-size units k unless said): extension beyond the bone
+# tops, SH3's extra extension, SH2 elevation and concavity, SH3 elevation and bulge, SH3 tail.
+_EXT_L, _EXT_R = (0.6, 2.2), (0.5, 1.8)
+_EXT3_L, _EXT3_R = 1.3, 1.2
+_E2, _KAPPA2 = (0.5, 1.0), 0.6
+_E3, _BETA3, _BETA3_JITTER = (0.1, 0.7), (0.6, 2.0), (0.8, 1.2)
+_TAIL = (2.0, 6.0)
+
+
 def sample_synovium(sh: int, u: float, anat: JointAnatomy, rng: np.random.Generator) -> SynoviumShape:
     """Draw an SH geometry of grade sh at position u within the grade (mm)."""
     k = anat.size
@@ -122,21 +132,42 @@ def sample_synovium(sh: int, u: float, anat: JointAnatomy, rng: np.random.Genera
         return SynoviumShape(sh=0, u=u)
     if sh == 1:
         return SynoviumShape(sh=1, u=u, d=(1.0 - u) * rng.uniform(0.15, 0.35) * anat.v_depth)
-    ext_l = k * rng.uniform(0.6, 2.2)
-    ext_r = k * rng.uniform(0.5, 1.8)
+    ext_l = k * rng.uniform(*_EXT_L)
+    ext_r = k * rng.uniform(*_EXT_R)
     skew = rng.uniform(-0.15, 0.15)
     if sh == 2:
-        e = anat.cartilage + 0.15 + u * k * rng.uniform(0.5, 1.0)
-        kappa = (1.0 - 0.6 * u) * rng.uniform(0.0, 0.6) * e
+        e = anat.cartilage + 0.15 + u * k * rng.uniform(*_E2)
+        kappa = (1.0 - 0.6 * u) * rng.uniform(0.0, _KAPPA2) * e
         return SynoviumShape(sh=2, u=u, e=e, kappa=kappa, ext_l=ext_l, ext_r=ext_r, skew=skew)
-    e = anat.cartilage + 0.15 + k * rng.uniform(0.1, 0.7)
-    beta = k * (0.6 + 1.4 * u) * rng.uniform(0.8, 1.2)
+    e = anat.cartilage + 0.15 + k * rng.uniform(*_E3)
+    beta = k * (_BETA3[0] + (_BETA3[1] - _BETA3[0]) * u) * rng.uniform(*_BETA3_JITTER)
     has_tail = rng.random() < 0.6
     return SynoviumShape(
-        sh=3, u=u, e=e, beta=beta, ext_l=ext_l * 1.3, ext_r=ext_r * 1.2, skew=skew,
-        tail=k * rng.uniform(2.0, 6.0) if has_tail else 0.0,
+        sh=3, u=u, e=e, beta=beta, ext_l=ext_l * _EXT3_L, ext_r=ext_r * _EXT3_R, skew=skew,
+        tail=k * rng.uniform(*_TAIL) if has_tail else 0.0,
         tail_thick=rng.uniform(0.35, 0.8) if has_tail else 0.0,
     )
+
+
+def _recess(anat: JointAnatomy, px: float, x_l: float, x_r: float, y_l: float, y_r: float,
+            gap_row: float) -> tuple[int, int, int, int]:
+    """Canvas box (y0, x0, y1, x1) that holds a synovium of any grade in this joint.
+
+    It depends on the anatomy and the acquisition only, never on the grade, so whatever is placed
+    by it (the Doppler colour box) carries no trace of the grade.
+    """
+    k = anat.size
+    cart_px = anat.cartilage * px
+    left = (k * _EXT_L[1] * _EXT3_L + k * _TAIL[1]) * px + 2.5 * px
+    right = k * _EXT_R[1] * _EXT3_R * px
+    e2 = max((anat.cartilage + 0.15 + k * _E2[1]) * px, cart_px + 2.5)
+    e3 = max((anat.cartilage + 0.15 + k * _E3[1]) * px, cart_px + 2.5)
+    thr = grading.convexity_threshold(np.array([[x_l, y_l], [x_r, y_r]]))
+    beta = max(k * _BETA3[1] * _BETA3_JITTER[1] * px, (thr + 2.0) / 0.28)
+    up = max((1.0 + _KAPPA2) * e2, e3 + beta) + cart_px
+    y0 = int(np.floor(min(y_l, y_r) - up)) - 2
+    y1 = int(np.ceil(gap_row)) + 2
+    return y0, int(np.floor(x_l - left)) - 2, y1, int(np.ceil(x_r + right)) + 2
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -227,13 +258,20 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
     synovium[:PAD + 2] = synovium[PAD - 2 + FIELD_H:] = False
     synovium[:, :2 * PAD - 1] = synovium[:, FIELD_W + 1:] = False
 
-    # tendon floor follows the bones and rides over a distended synovium
+    # tendon floor follows the bones (its resting course depends on the anatomy only) and is
+    # lifted, only over the synovium and a short ramp beside it, where a distended synovium rises
+    window = max(3, int(1.5 * px))
     ref = np.minimum(floor_bone, line + 0.6 * px) - anat.capsule * px
     ref = ndimage.gaussian_filter1d(ref, 2.0 * px, mode="nearest")
-    tb = np.minimum(ref, np.where(np.isfinite(top), top - 0.35 * px, np.inf))
-    tb = ndimage.minimum_filter1d(tb, max(3, int(1.5 * px)), mode="nearest")
-    tb = ndimage.gaussian_filter1d(tb, 1.0 * px, mode="nearest")
-    tb = np.minimum(tb, np.where(np.isfinite(top), top - 0.2 * px, np.inf))
+    ref = ndimage.minimum_filter1d(ref, window, mode="nearest")
+    ref = ndimage.gaussian_filter1d(ref, 1.0 * px, mode="nearest")
+    syn_cols = synovium.any(axis=0) & np.isfinite(top)
+    lift = np.where(syn_cols, np.maximum(ref - (top - 0.35 * px), 0.0), 0.0)
+    lift = ndimage.maximum_filter1d(lift, window, mode="constant")
+    lift = ndimage.gaussian_filter1d(lift, 0.5 * px, mode="constant", truncate=2.0)
+    tb = ref - lift
+    tb = np.minimum(tb, np.where(syn_cols, top - 0.2 * px, np.inf))
+    tt_rest = np.maximum(ref - anat.tendon * px, skin_b + 0.4 * px)
     tt = np.maximum(tb - anat.tendon * px, skin_b + 0.4 * px)
     tb = np.maximum(tb, tt + 0.5 * px)
 
@@ -243,13 +281,14 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
     vessel = np.zeros((CANVAS_H, CANVAS_W), dtype=bool)
     r_v = 0.0
     if anat.vessel_d > 0:
-        room = (tt - skin_b) * s
+        room = (tt_rest - skin_b) * s      # its calibre comes from the resting anatomy
         d_v = min(anat.vessel_d, float(np.median(room)) - 0.4)
         if d_v >= 0.3:
             r_v = d_v * px / 2
-            centre = skin_b + r_v + 0.2 * px + anat.vessel_pos * np.maximum(tt - skin_b - 2 * r_v - 0.4 * px, 0)
+            # placed in the resting subcutis (a tendon lifted by the synovium runs beneath it)
+            centre = skin_b + r_v + 0.2 * px + anat.vessel_pos * np.maximum(tt_rest - skin_b - 2 * r_v - 0.4 * px, 0)
             centre = centre + anat.vessel_slope * (cols - x_c)
-            centre = np.clip(centre, skin_b + r_v, tt - r_v)
+            centre = np.clip(centre, skin_b + r_v, tt_rest - r_v)
             vessel = np.abs(rows - centre[None, :]) < r_v
 
     ys, xs = np.nonzero(synovium)
@@ -262,7 +301,9 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
         bone_line=np.array([[x_l, y_l], [x_r, y_r]]),
         synovium=synovium, bone=bone, cartilage=cartilage,
         layers={"gel": np.full(CANVAS_W, gel_b), "skin": np.full(CANVAS_W, skin_b),
-                "tendon_top": tt, "tendon_bottom": tb, "floor": floor, "line": line},
+                "tendon_top": tt, "tendon_bottom": tb,
+                "tendon_top_rest": tt_rest, "floor": floor, "line": line},
         surface=surface, gap_row=float(gap_row), vessel=vessel, vessel_radius_px=r_v,
         region=(y0, x0, y1, x1),
+        recess=_recess(anat, px, x_l, x_r, y_l, y_r, gap_row),
     )

@@ -55,7 +55,7 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     # subcutis: hypoechoic fat lobules crossed by a few thin, broken, mostly horizontal septa
     lob = _unit_noise(rng, (CANVAS_H, CANVAS_W), (0.6 * px, 1.5 * px))
     echo = np.where(sub, 0.025 * np.exp(0.6 * lob), echo)
-    top, bot = lay["skin"], lay["tendon_top"]
+    top, bot = lay["skin"], lay["tendon_top_rest"]     # septa lie in the resting fat
     septa = np.zeros((CANVAS_H, CANVAS_W), dtype=bool)
     for _ in range(int(rng.integers(3, 9))):
         frac = rng.uniform(0.1, 0.9)
@@ -76,7 +76,8 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     # tendon: hyperechoic band of fine parallel fibrils following its course
     thick = np.maximum(lay["tendon_bottom"] - lay["tendon_top"], 1.0)
     q = (rows - lay["tendon_top"][None, :]) / thick[None, :]
-    n_fib = max(float(np.median(thick)) / rng.uniform(2.0, 2.8), 3.0)
+    # fibril count from the tendon's own thickness, not from where a synovium lifts it
+    n_fib = max(anat.tendon * px / rng.uniform(2.0, 2.8), 3.0)
     wobble = 0.5 * _unit_noise(rng, (1, CANVAS_W), (1, 8.0 * px))[0]
     fib = (0.5 + 0.5 * np.cos(2 * np.pi * (q * n_fib + wobble[None, :]))) ** 3
     breaks = np.clip(0.55 + 0.7 * _unit_noise(rng, (CANVAS_H, CANVAS_W), (0.25 * px, 2.5 * px)), 0, 1)
@@ -122,6 +123,7 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     # subcutaneous vessel: anechoic lumen with faint walls
     if scene.vessel.any():
         echo = np.where(scene.vessel, 0.002, echo)
+        spec = np.where(scene.vessel, 0.0, spec)           # anechoic lumen, whatever runs beneath
         wall = ndimage.binary_dilation(scene.vessel, iterations=1) & ~scene.vessel
         spec = np.where(wall, np.maximum(spec, 0.3), spec)
 
@@ -194,6 +196,7 @@ def fat_density(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     lay = scene.layers
     rows = np.arange(CANVAS_H)[:, None]
     sub = (rows >= lay["skin"][None, :]) & (rows < lay["tendon_top"][None, :])
-    shape = np.where(sub | scene.synovium, 0.7, 6.0)
-    g = rng.gamma(shape, 1.0 / shape).astype(np.float32)
-    return g
+    # both fields drawn whole, so the random stream does not depend on where fat or synovium lie
+    sparse = rng.gamma(0.7, 1.0 / 0.7, size=(CANVAS_H, CANVAS_W)).astype(np.float32)
+    dense = rng.gamma(6.0, 1.0 / 6.0, size=(CANVAS_H, CANVAS_W)).astype(np.float32)
+    return np.where(sub | scene.synovium, sparse, dense)

@@ -107,10 +107,23 @@ def simulate_reads(specs: Iterable[ItemSpec], seed: int = 0) -> list[Read]:
     return reads
 
 
-def adjudicate(spec: ItemSpec, reads: Iterable[Read]) -> tuple[int, int | None, str]:
-    """Reference standard from the two experts: their grades where they agree, else the truth.
+def reference_grades(spec: ItemSpec) -> tuple[int, int | None]:
+    """(SH, PD) an ideal reader gives from the item's own evidence: what the item shows, not the joint.
 
-    The truth stands for a careful third look by the lead expert (adjudication).
+    SH is visible on every item; PD is what the frames show at their best: the clip's peak frame,
+    or on a still the flow visible at the still's pulse phase (render.visible_grades), which can be
+    less than the joint's peak truth. PD is None on greyscale items.
+    """
+    return _visible(spec)
+
+
+def adjudicate(spec: ItemSpec, reads: Iterable[Read]) -> tuple[int, int | None, str]:
+    """Reference standard from the two experts: their grades where they agree, else adjudicated.
+
+    Adjudication stands for a careful third look at the same item by the lead expert: the grades
+    an ideal reader gives from the item's own visible evidence (reference_grades), never the
+    joint's hidden truth. The pair obeys the EOSS (no PD without synovium), so
+    scale.combined gives the combined reference.
     """
     by_expert = {r.reader: r for r in reads if r.item_key == spec.key and r.reader in EXPERTS}
     missing = [e for e in EXPERTS if e not in by_expert]
@@ -119,5 +132,7 @@ def adjudicate(spec: ItemSpec, reads: Iterable[Read]) -> tuple[int, int | None, 
     a, b = (by_expert[e] for e in EXPERTS)
     if (a.sh, a.pd) == (b.sh, b.pd):
         return a.sh, a.pd, "agreement"
-    pd = spec.pd if scale.MODALITIES[spec.modality].doppler else None
-    return spec.sh, pd, "adjudication"
+    sh, pd = reference_grades(spec)
+    if pd is not None and not scale.is_valid_pair(sh, pd):
+        raise scale.InvalidGrade(f"{spec.key}: visible grades SH {sh} / PD {pd} break the EOSS")
+    return sh, pd, "adjudication"

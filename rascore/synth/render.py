@@ -47,6 +47,8 @@ class SimItem:
     pulse: np.ndarray         # float (T,): Doppler power modulation (1 = systolic peak)
     colour_box: tuple[int, int, int, int] | None  # (y0, x0, y1, x1) in frame pixels, PD only
     shown_pd: int             # PD grade the frames show at their best (0 on greyscale; stills may understate)
+    recess: tuple[int, int, int, int] | None = None  # (y0, x0, y1, x1) frame pixels at zero probe offset:
+                              # where a synovium of any grade could lie in this joint (grade-independent)
 
 
 @dataclass
@@ -160,8 +162,12 @@ def _crop(canvas: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 
 def _colour_box(scene: Scene, acq: _Acquisition, rng: np.random.Generator) -> tuple[int, int, int, int]:
-    """Doppler colour box in frame pixels: random size, always holding the joint recess."""
-    y0, x0, y1, x1 = scene.region
+    """Doppler colour box in frame pixels: random size and place, always holding the joint recess.
+
+    What it must hold (scene.recess) is where a synovium of any grade could lie in this joint, so
+    neither its size nor its place depends on the grade.
+    """
+    y0, x0, y1, x1 = scene.recess
     margin = 3 + PAD
     ry0, rx0 = y0 - PAD + FIELD_Y0 - margin, x0 - PAD + FIELD_X0 - margin
     ry1, rx1 = y1 - PAD + FIELD_Y0 + margin, x1 - PAD + FIELD_X0 + margin
@@ -264,16 +270,20 @@ def render_item(spec: ItemSpec) -> SimItem:
         power = np.where(vessel * vm > 1.0, np.maximum(power, vessel * vm), power)
         if flash is not None and t in acq.flash_frames:
             power = np.where((flash > 1.0) & ~keep_out, np.maximum(power, flash), power)
+        # a frame's own stream for colour noise and colour level, so that neither the frames
+        # after it nor anything outside the synovium depends on how much synovium there is
+        frng = np.random.default_rng(np.random.SeedSequence([spec.seed, 5, t]))
         if acq.noise_density > 0:   # colour noise: isolated pixels, never on the synovium
-            n_speck = irng.poisson(acq.noise_density * CANVAS_H * CANVAS_W)
-            ys, xs = irng.integers(0, CANVAS_H, n_speck), irng.integers(0, CANVAS_W, n_speck)
+            n_speck = frng.poisson(acq.noise_density * CANVAS_H * CANVAS_W)
+            ys, xs = frng.integers(0, CANVAS_H, n_speck), frng.integers(0, CANVAS_W, n_speck)
+            level_speck = 1.0 + 0.4 * frng.random(n_speck)
             ok = ~keep_out[ys, xs]
-            power[ys[ok], xs[ok]] = np.maximum(power[ys[ok], xs[ok]], 1.0 + 0.4 * irng.random(int(ok.sum())))
+            power[ys[ok], xs[ok]] = np.maximum(power[ys[ok], xs[ok]], level_speck[ok])
         shown = _crop(power, dy, dx)
         colour = inside & (shown > 1.0)
         dop_t[t] = _crop(flow_shown, dy, dx) & inside
         level = 0.12 + 0.88 * np.clip((shown[colour] - 1.0) / 1.3, 0, 1) ** 0.7
-        level = np.clip(level + irng.normal(0, 0.06, size=level.shape), 0, 1)
+        level = np.clip(level + frng.normal(0, 0.06, size=(FRAME_H, FRAME_W))[colour], 0, 1)
         frame[colour] = lut[(level * 255).astype(int)]
 
     t_max = int(np.argmax(dop_t.reshape(n, -1).sum(axis=1)))
@@ -284,7 +294,14 @@ def render_item(spec: ItemSpec) -> SimItem:
         spec=spec, frames=frames, fps=CLIP_FPS if spec.dynamic else None,
         synovium=syn_t, doppler=dop_t, bone_line=line_t, bone=bone_t, peak_doppler=peak,
         mm_per_px=s, offsets=offsets, pulse=pulse, colour_box=box, shown_pd=shown_pd,
+        recess=_to_frame(scene.recess),
     )
+
+
+def _to_frame(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """A canvas box in frame pixels at zero probe offset."""
+    y0, x0, y1, x1 = box
+    return y0 - PAD + FIELD_Y0, x0 - PAD + FIELD_X0, y1 - PAD + FIELD_Y0, x1 - PAD + FIELD_X0
 
 
 def visible_grades(spec: ItemSpec) -> tuple[int, int | None]:

@@ -1,9 +1,10 @@
 """Shortcut check: can features no radiologist uses predict the grade? (They must not.)
 
 Features: global mean brightness, a 32-bin global grey histogram and the count of coloured
-pixels anywhere in the frame. A cross-validated classifier on them should stay near chance;
-the same classifier on the true synovium-restricted colour fraction should do well, showing
-the signal is there for a model that looks where a radiologist looks.
+pixels anywhere in the frame (a clip: their mean over its frames), on the frames as rendered and
+with the joint's grade-free region in-painted. A cross-validated classifier on them should stay
+near chance; the same classifier on the true synovium-restricted colour fraction should do well,
+showing the signal is there for a model that looks where a radiologist looks.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from rascore import scale
 from rascore.synth import grading
+from rascore.synth.profiles import FIELD_H, FIELD_W, FIELD_X0, FIELD_Y0
 from rascore.synth.render import SimItem
 
 
@@ -34,6 +36,40 @@ def shortcut_features(frame: np.ndarray) -> np.ndarray:
     grey = frame.mean(axis=-1)
     hist = np.histogram(grey, bins=32, range=(0, 256))[0] / grey.size
     return np.concatenate([[grey.mean()], hist, [coloured(frame).sum()]])
+
+
+def inpainted(item: SimItem) -> np.ndarray:
+    """The item's frames with counterfactual.grade_free_region filled from the tissue beside it.
+
+    Each row of the region is a straight blend between the field pixels just left and just right
+    of it (one side only where the region reaches the field's edge), so the fill depends on pixels
+    outside the region alone and no outline of the synovium is drawn into it.
+    """
+    from rascore.synth.counterfactual import grade_free_region
+
+    frames = item.frames.copy()
+    for t in range(len(frames)):
+        region = grade_free_region(item, t)
+        region[:FIELD_Y0] = region[FIELD_Y0 + FIELD_H:] = False
+        region[:, :FIELD_X0] = region[:, FIELD_X0 + FIELD_W:] = False
+        cols = np.flatnonzero(region.any(axis=0))
+        rows = np.flatnonzero(region.any(axis=1))
+        if not len(cols):
+            continue
+        left, right = cols[0] - 1, cols[-1] + 1
+        f = frames[t].astype(np.float32)
+        a = f[rows, left] if left >= FIELD_X0 else None
+        b = f[rows, right] if right < FIELD_X0 + FIELD_W else None
+        if a is None and b is None:
+            fill = np.broadcast_to(f[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W].mean(axis=(0, 1)),
+                                   (len(rows), len(cols), 3))
+        else:
+            a = b if a is None else a
+            b = a if b is None else b
+            s = ((cols - left) / (right - left))[None, :, None]
+            fill = a[:, None, :] * (1 - s) + b[:, None, :] * s
+        frames[t][np.ix_(rows, cols)] = np.round(fill).astype(np.uint8)
+    return frames
 
 
 def synovial_colour_fraction(item: SimItem, t: int = 0) -> float:
@@ -76,17 +112,28 @@ def macro_auc(features: np.ndarray, labels: np.ndarray, model: str = "logistic",
     return float(np.mean(aucs))
 
 
+def item_shortcut_features(frames: np.ndarray) -> np.ndarray:
+    """shortcut_features of an item: of its one frame, or their mean over a clip's frames."""
+    return np.mean([shortcut_features(f) for f in frames], axis=0)
+
+
 def shortcut_report(items: Iterable[SimItem], seed: int = 0) -> dict[str, float]:
     """Macro per-grade AUCs of shortcut features, and of truth-based features that show the signal.
 
-    shortcut_*: global brightness, histogram, coloured count (must stay low). synovium_*: the
-    synovium's area, height above the line and convexity. synovial_colour_*: the coloured fraction
-    of the synovium (for the combined target, and for PD alone); synovium_and_colour: both.
+    shortcut_*: global brightness, histogram, coloured count, averaged over a clip's frames (must
+    stay low); they still see the synovium, whose darkness and flow move a global histogram a
+    little. inpainted_shortcut_*: the same on frames whose grade-free region (where a synovium of
+    any grade could show) is in-painted, so any grade they find is a cue outside the joint.
+    synovium_*: the synovium's area, height above the line and convexity. synovial_colour_*: the
+    coloured fraction of the synovium (for the combined target, and for PD alone);
+    synovium_and_colour: both (first frame).
     """
     items = list(items)
-    x = np.stack([shortcut_features(it.frames[0]) for it in items])
+    x = np.stack([item_shortcut_features(it.frames) for it in items])
+    x_in = np.stack([item_shortcut_features(inpainted(it)) for it in items])
     y = np.array([target(it) for it in items])
     out = {f"shortcut_{m}": macro_auc(x, y, m, seed) for m in ("logistic", "boosting")}
+    out.update({f"inpainted_shortcut_{m}": macro_auc(x_in, y, m, seed) for m in ("logistic", "boosting")})
     syn = np.stack([synovium_features(it) for it in items])
     out["synovium_boosting"] = macro_auc(syn, y, "boosting", seed)
     if items and items[0].spec.doppler:
