@@ -25,7 +25,6 @@ from torch import nn
 
 from rascore.nets.factory import GradeNet
 from rascore.nets.frames import FrameNet
-from rascore.nets.heads import grade_probabilities
 from rascore.train.preprocess import Preprocessing
 
 METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion")
@@ -87,7 +86,8 @@ class GradeProbabilities(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) or (B, C, T, H, W) in [0, 1] (C = 1 or 3) -> (B, 4) probabilities."""
-        return grade_probabilities(self.model(self.prep.normalise(x)), self.model.head)
+        # corrected for the sampling prior, as every reported probability (rascore.train.prior)
+        return self.model.grade_probabilities(self.model(self.prep.normalise(x)))
 
 
 def model_input(prep: Preprocessing, frames: np.ndarray, device: torch.device | str = "cpu"
