@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="at most N items (0: all)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--min-dip", type=float, default=DEFAULT_CHECK.min_dip)
+    parser.add_argument("--max-dip", type=float, default=DEFAULT_CHECK.max_dip)
     parser.add_argument("--min-edge", type=float, default=DEFAULT_CHECK.min_edge)
     parser.add_argument("--choose", action="store_true", help="print the fits of failed crops")
     parser.add_argument("--json", action="store_true")
@@ -117,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         specs = specs[:args.limit]
     started = time.perf_counter()
     rows = measure(specs, args.workers)
-    check = CropCheck(args.min_dip, args.min_edge)
+    check = CropCheck(args.min_dip, args.max_dip, args.min_edge)
     result = {"seed": args.seed, "cohorts": args.cohorts, "modalities": args.modalities,
-              "check": {"min_dip": check.min_dip, "min_edge": check.min_edge},
+              "check": {"min_dip": check.min_dip, "max_dip": check.max_dip, "min_edge": check.min_edge},
               "summary": summary(rows, check), "seconds": time.perf_counter() - started}
     if args.choose:
         result["choose"] = {name: choose(rows, name) for name in PRESETS}
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     s = result["summary"]
     print(f"{s['n']} items (seed {args.seed}, {'/'.join(args.cohorts)}, {'/'.join(args.modalities)}); "
-          f"check: dip >= {check.min_dip} of the height, bone edge >= {check.min_edge}; "
+          f"check: dip {check.min_dip:.4f}-{check.max_dip} of the height, bone edge >= {check.min_edge}; "
           f"fallback {s['fallback']} ({s['fallback_rate']:.1%}); {result['seconds']:.0f} s")
     for name, p in s["presets"].items():
         print(f"  {name} roi {p['roi']}: {p['with_synovium']} with synovium, {p['crops_with_synovium']} "

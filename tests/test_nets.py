@@ -1,4 +1,4 @@
-"""Model factory, grade heads, local pretrained weights and the colour-fraction baseline."""
+"""Model factory, grade heads, local pretrained weights and the PD-only colour rule."""
 from __future__ import annotations
 
 import socket
