@@ -54,7 +54,7 @@ def measure(specs, workers: int = 2, rule: ColourFractionRule | None = None) -> 
 def summary(rows: list[dict], check: CropCheck) -> dict:
     """Per preset: fallback rate, kept-share quantiles (crops only, and with fallbacks as 1) and
     crops keeping under half of the synovium."""
-    trusted = np.array([check.trusted(_fit(r)) for r in rows])
+    trusted = np.array([check.trusted(_fit(r)) for r in rows], dtype=bool)
     out = {"n": len(rows), "fallback": int((~trusted).sum()),
            "fallback_rate": float((~trusted).mean()) if rows else float("nan"), "presets": {}}
     for name in PRESETS:
@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     check = CropCheck(args.min_dip, args.max_dip, args.min_edge)
     result = {"seed": args.seed, "cohorts": args.cohorts, "modalities": args.modalities,
               "check": {"min_dip": check.min_dip, "max_dip": check.max_dip, "min_edge": check.min_edge},
-              "summary": summary(rows, check), "seconds": time.perf_counter() - started}
+              "summary": summary(rows, check),
+              "by_cohort": {c: summary([r for r in rows if r["cohort"] == c], check)
+                            for c in args.cohorts if len(args.cohorts) > 1},
+              "seconds": time.perf_counter() - started}
     if args.choose:
         result["choose"] = {name: choose(rows, name) for name in PRESETS}
     if args.json:
@@ -136,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
               f"cropped; share kept by crops (quantiles) {p['kept_quantiles_crops']}; crops under half: "
               f"{p['kept_under_half_crops']} (without the check {p['kept_under_half_without_check']}); "
               f"served (fallback = 1) quantiles {p['kept_quantiles_served']}, mean {p['kept_mean_served']:.3f}")
+    for cohort, c in result["by_cohort"].items():
+        print(f"  {cohort}: {c['n']} items, fallback {c['fallback']} ({c['fallback_rate']:.1%}); crops under "
+              "half of the synovium " + ", ".join(
+                  f"{name} {p['kept_under_half_crops']} of {p['crops_with_synovium']} (without the check "
+                  f"{p['kept_under_half_without_check']} of {p['with_synovium']})"
+                  for name, p in c["presets"].items()))
     if args.choose:
         print(json.dumps(result["choose"], indent=1))
     return 0
