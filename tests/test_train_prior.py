@@ -75,10 +75,10 @@ def test_weak_joint_fit_falls_back_to_the_full_frame():
 
     rng = np.random.default_rng(4)
     joint = tiny_frames(rng, 2, 0, height=96, width=128)[0]
-    box, mode, fit = joint_crop(joint, (0.5, 0.5))
+    box, mode, _ = joint_crop(joint, (0.5, 0.5))
     assert mode == CROP and box[2:] == (48, 64)
     flat = rng.integers(60, 120, size=(96, 128, 1)).repeat(3, axis=2).astype(np.uint8)
-    box, mode, fit = joint_crop(flat, (0.5, 0.5))
+    box, mode, _ = joint_crop(flat, (0.5, 0.5))
     assert mode == FALLBACK and box == (0, 0, 96, 128)
     prep = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3, roi=(0.5, 0.5))
     assert prep.array_and_crop(flat)[1] == FALLBACK and prep.box(flat) == (0, 0, 96, 128)

@@ -279,6 +279,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         write_text_atomic(card, render_card({**checkpoint, "metrics": metrics}, row["version"]))
     report = {"modality": row["modality"], "version": row["version"],
               "model_version_id": row["id"], "target": evaluation.report["target"],
+              "prior_corrected": evaluation.report["prior_corrected"],
               "cohorts": evaluation.report["cohorts"], "predictions_stored": len(evaluation.predictions)}
     if args.json:
         print(json.dumps(report, indent=2))

@@ -253,7 +253,7 @@ class ColourFractionRule:
         """PD grade 0-3 of an image or clip by the EOSS spot and area rules (rascore.scale)."""
         return self.read(frames).grade
 
-    def probabilities(self, readings: "list[PdReading] | np.ndarray") -> np.ndarray:
+    def probabilities(self, readings: list[PdReading] | np.ndarray) -> np.ndarray:
         """Readings (or their scores) -> (N, 4) grade scores: logistic around each grade boundary."""
         scores = [r.score if isinstance(r, PdReading) else float(r) for r in readings]
         z = torch.as_tensor(np.asarray(scores, dtype=np.float64)).reshape(-1, 1)
