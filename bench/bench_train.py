@@ -166,7 +166,7 @@ def bench_data(n: int) -> None:
 def retrain(modalities: list[str], epochs: int | None, baseline: bool = True) -> None:
     """Wall and CPU seconds of run_training per modality (load, train, test, publish).
 
-    The baseline (colour-fraction rule, Doppler modalities) is run too unless --no-baseline, as
+    The baseline (PD-only colour rule, Doppler modalities, against the PD reference) is run too unless --no-baseline, as
     ``rascore train`` runs it; the training figure to compare with 5 minutes is the printed
     "training" time plus loading, without the baseline.
     """
@@ -186,11 +186,11 @@ def retrain(modalities: list[str], epochs: int | None, baseline: bool = True) ->
                 f"val macro AUC {outcome.metrics['validation']['macro_auc']:.3f}")
         print(line)
         for cohort, entry in outcome.metrics["test"]["cohorts"].items():
-            for name in ("model", "baseline"):
+            for name in ("model", "model_pd_reference", "pd_colour_rule"):
                 if name in entry:
                     aucs = " ".join(f"{g}:{v['auc']:.3f}" if v["auc"] is not None else f"{g}:n/a"
                                     for g, v in entry[name]["auc"].items())
-                    print(f"    {cohort} {name:<8} AUC {aucs}  macro {entry[name]['macro_auc']:.3f}"
+                    print(f"    {cohort} {name:<18} AUC {aucs}  macro {entry[name]['macro_auc']:.3f}"
                           f"  acc {entry[name]['accuracy']:.3f}  kappa_q {entry[name]['kappa_quadratic']:.3f}")
 
 

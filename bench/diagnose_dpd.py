@@ -180,8 +180,25 @@ def oracle_scores(rows: list[dict], name: str, rule: ColourFractionRule
         combined = np.where(sh > 0, np.maximum(sh, pd), 0)
         return np.eye(4)[combined], pd, np.repeat(pd[:, None], 3, axis=1).astype(float)
     fractions = np.array([r[name] for r in rows])
-    return (rule.probabilities(fractions), np.array([rule.grade(f) for f in fractions]),
+    return (schmidt_probabilities(fractions), np.array([scale.pd_grade_from_fraction(f, SCHMIDT)
+                                                       for f in fractions]),
             np.repeat(fractions[:, None], 3, axis=1))
+
+
+SCHMIDT = (0.002, 0.06, 0.12)  # Schmidt 2015 colour-fraction cut-offs (a noise floor, 6%, 12%)
+
+
+def schmidt_probabilities(fractions: np.ndarray) -> np.ndarray:
+    """(N,) colour fractions -> (N, 4) soft grades around the Schmidt 2015 cut-offs (an oracle here,
+    not the app's baseline, which applies the EOSS spot rules: rascore.nets.ColourFractionRule)."""
+    import torch
+
+    from rascore.nets.heads import cumulative_to_grades
+
+    f = torch.as_tensor(np.asarray(fractions, dtype=np.float64)).reshape(-1, 1)
+    cuts = torch.tensor(SCHMIDT, dtype=torch.float64)
+    soft = torch.tensor((0.001, 0.01, 0.015), dtype=torch.float64)
+    return cumulative_to_grades(torch.sigmoid((f - cuts) / soft)).numpy()
 
 
 def model_scores(probs: np.ndarray) -> tuple[np.ndarray, None, np.ndarray]:

@@ -181,21 +181,24 @@ def overview_panel() -> None:
     with st.expander("Cases behind each AUC"):
         table(rows, "rascore.dash.auc_long", drop=AUC_COLUMNS)
     baseline = dashboard.baseline_rows(result.sections)
-    st.subheader("Colour-fraction baseline (SPD, DPD)")
+    st.subheader("PD-only colour rule beside the Doppler models (PD reference)")
     if baseline:
         table(baseline, "rascore.dash.baseline")
-        st.caption("A non-learned reference: the colour fraction of the synovium graded by the "
-                   "Schmidt 2015 cut-offs, as stored by `rascore evaluate`.")
+        st.caption("A non-learned reference that grades power Doppler only: the EOSS PD rules "
+                   "(spot counts, more than half of the synovium for grade 3) applied to the colour "
+                   "pixels inside an estimated synovium. Both rows are scored against the PD "
+                   "reference grade of the same items, as stored by `rascore evaluate`; the model "
+                   "itself predicts the combined EOSS.")
     else:
         st.caption("Not computed for the active Doppler models: `rascore evaluate --modality SPD` "
-                   "(and DPD) scores the colour-fraction baseline beside the model.")
+                   "(and DPD) scores the PD-only colour rule beside the model.")
     st.subheader("Between modalities (every matched joint, one joint-level reference)")
     st.caption("Paired on every joint that both modalities show (same patient, joint and side, or "
                "the same file). Both models are scored against the joint's combined EOSS (from its "
                "Doppler items' reference labels, the higher where a still and a clip differ; "
                "without a Doppler item, an SH of 0 or 3 settles it), so a "
                "greyscale model's SH probabilities predict the combined grade; the reference column "
-               "names it. Method: DeLong's paired test per grade.")
+               "names it. Method: Obuchowski's clustered test per grade where the joints have patient ids, DeLong's otherwise.")
     for note in result.cross_notes:
         st.caption(ui.plain(note))
     if result.cross:
@@ -261,7 +264,8 @@ def detail_panel() -> None:
         table(dashboard.delong_rows(sec.delong), "rascore.dash.d_delong")
     base = dashboard.baseline_rows([sec])
     if base:
-        st.markdown("**Colour-fraction baseline** (stored by `rascore evaluate`)")
+        st.markdown("**PD-only colour rule beside the model, both against the PD reference** "
+                    "(stored by `rascore evaluate`)")
         table(base, "rascore.dash.d_baseline")
 
 

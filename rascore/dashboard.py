@@ -205,7 +205,7 @@ class ModelFigures:
     kappa_quadratic: float = float("nan")
     ece: float = float("nan")
     confusion: np.ndarray | None = None
-    baseline: dict | None = None  # the colour-fraction baseline's stored figures, if any
+    baseline: dict | None = None  # stored PD-reference figures: the PD-only colour rule's, the model's
     patients: list | None = None  # patient pseudonym per item (None where an item has none)
     macro: MacroAUC | None = None  # the macro AUC with the grades it averaged
     resampled: str = ""  # what the intervals resampled, in one line
@@ -268,9 +268,14 @@ def _reference(store: Store, modality: str, cohort: str) -> dict[int, int]:
 
 
 def _stored_baseline(store: Store, version_id: int, cohort: str) -> dict | None:
+    """The stored PD-reference figures of a Doppler version: {"pd_colour_rule": ..., "model": ...}."""
     row = registry.get_version_by_id(store, version_id)
     entry = ((((row or {}).get("metrics") or {}).get("test") or {}).get("cohorts") or {}).get(cohort)
-    return (entry or {}).get("baseline")
+    entry = entry or {}
+    if not entry.get("pd_colour_rule"):
+        return None
+    return {"pd_colour_rule": entry["pd_colour_rule"], "model": entry.get("model_pd_reference"),
+            "pd_class_counts": entry.get("pd_class_counts")}
 
 
 def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int, int]) -> ModelFigures:
@@ -693,22 +698,28 @@ def summary_rows(sections: Sequence[Section]) -> list[dict]:
 
 
 def baseline_rows(sections: Sequence[Section]) -> list[dict]:
-    """The colour-fraction baseline's stored per-grade AUCs beside each Doppler model (if stored)."""
+    """The PD-only colour rule's stored per-grade AUCs beside each Doppler model, both against the
+    PD reference of the same items (stored by ``rascore evaluate``)."""
     rows = []
     for sec in sections:
         for m in sec.models:
             if not m.baseline:
                 continue
-            aucs = m.baseline.get("auc") or {}
-            row = {"beside": m.model.label, "cohort": sec.cohort}
-            for grade in scale.GRADES:
-                cell = aucs.get(str(grade)) or {}
-                value = cell.get("auc")
-                row[f"AUC {grade}"] = (fmt(value) if value is not None else
-                                       f"undefined (n_pos {cell.get('n_pos', '?')})")
-            row.update({"macro AUC": fmt(m.baseline.get("macro_auc")),
-                        "accuracy": fmt(m.baseline.get("accuracy"))})
-            rows.append(row)
+            for name, figures in ((m.model.label, m.baseline.get("model")),
+                                  ("PD-only colour rule", m.baseline.get("pd_colour_rule"))):
+                if not figures:
+                    continue
+                aucs = figures.get("auc") or {}
+                row = {"scored": name, "beside": m.model.label, "cohort": sec.cohort,
+                       "reference": "PD"}
+                for grade in scale.GRADES:
+                    cell = aucs.get(str(grade)) or {}
+                    value = cell.get("auc")
+                    row[f"AUC {grade}"] = (fmt(value) if value is not None else
+                                           f"undefined (n_pos {cell.get('n_pos', '?')})")
+                row.update({"macro AUC": fmt(figures.get("macro_auc")),
+                            "accuracy": fmt(figures.get("accuracy"))})
+                rows.append(row)
     return rows
 
 

@@ -40,7 +40,14 @@ class Prediction:
     version: int
     item: str
     grade: int
-    probabilities: list[float]
+    probabilities: list[float]  # corrected for class-balanced sampling (rascore.train.prior)
+    crop: str = "none"  # "crop", "fallback" (weak joint fit: full frame) or "none" (rascore.train.roi)
+
+    @property
+    def crop_note(self) -> str:
+        """How the network saw the scan, in words."""
+        return {"crop": "joint crop", "fallback": "full frame: the joint was not found with confidence",
+                "none": "full frame"}.get(self.crop, self.crop)
 
     def to_dict(self) -> dict:
         """Plain dict for JSON output."""
@@ -67,12 +74,13 @@ def guess_modality(frames: np.ndarray) -> str:
 
 
 def predict_frames(loaded: LoadedModel, frames: np.ndarray, device: str = "cpu") -> Prediction:
-    """Probabilities of grades 0-3 for decoded frames (T, H, W, 3) or one (H, W, 3) image."""
-    x = loaded.prep.array(frames).unsqueeze(0)
+    """Probabilities of grades 0-3 for decoded frames (T, H, W, 3) or one (H, W, 3) image, corrected
+    for the sampling prior the checkpoint stores, and whether the joint crop or the full frame was used."""
+    x, crop = loaded.prep.array_and_crop(frames)
     with torch.inference_mode():
-        probs = loaded.model.probabilities(loaded.prep.normalise(loaded.prep.batch(x, device)))[0]
+        probs = loaded.model.probabilities(loaded.prep.normalise(loaded.prep.batch(x.unsqueeze(0), device)))[0]
     values = probs.cpu().tolist()
-    return Prediction(loaded.modality, loaded.version, loaded.item, int(np.argmax(values)), values)
+    return Prediction(loaded.modality, loaded.version, loaded.item, int(np.argmax(values)), values, crop)
 
 
 class Predictor:

@@ -140,20 +140,28 @@ def target_grade(mod: str | Modality, sh: int, pd: int | None) -> int:
     return combined(sh, pd)
 
 
+# The PD definitions above as numbers, shared by every rule that grades Doppler spots.
+PD_GRADE3_COVERAGE = 0.5  # grade 3: signal in more than this share of the synovial area
+# grade 1: at most (single, confluent) spots in one of these combinations ("up to 3 single spots,
+# or up to 2 confluent spots, or 1 confluent spot plus up to 2 single spots")
+PD_GRADE1_SPOTS: tuple[tuple[int, int], ...] = ((3, 0), (0, 2), (2, 1))
+# A Doppler spot up to this area counts as "single", larger as "confluent" (the project's reading
+# of the definitions; EOSS itself gives no size).
+SINGLE_SPOT_MAX_MM2 = 0.10
+
+
 def pd_grade_from_spots(n_single: int, n_confluent: int, coverage: float) -> int:
     """PD grade from Doppler spots inside the synovium and the fraction of synovium covered.
 
-    Coverage of 50% or more gives 3; any signal beyond the grade-1 spot counts gives 2.
+    Coverage above PD_GRADE3_COVERAGE (50%) gives 3; any signal beyond the grade-1 spot counts
+    (PD_GRADE1_SPOTS) gives 2.
     """
-    if coverage > 0.5:
+    if coverage > PD_GRADE3_COVERAGE:
         return 3
     if n_single == 0 and n_confluent == 0:
         return 0
-    grade1 = (
-        (n_confluent == 0 and n_single <= 3)
-        or (n_confluent <= 2 and n_single == 0)
-        or (n_confluent == 1 and n_single <= 2)
-    )
+    grade1 = any(n_single <= single and n_confluent <= confluent
+                 for single, confluent in PD_GRADE1_SPOTS)
     return 1 if grade1 else 2
 
 

@@ -108,7 +108,8 @@ def _test_entry(metrics: dict, cohort: str) -> dict:
 
 
 def figure_rows(version: Mapping) -> list[dict]:
-    """A version's stored figures as table rows: validation, then each test cohort (and baseline).
+    """A version's stored figures as table rows: validation, then each test cohort (and for Doppler
+    models their figures and the PD-only colour rule's against the PD reference).
 
     Each row: split, n, AUC per grade (text, 'undefined' with the reason in ``reasons``), macro
     AUC, accuracy, quadratic kappa. Read from the version's metrics, nothing recomputed.
@@ -125,7 +126,9 @@ def figure_rows(version: Mapping) -> list[dict]:
                      "kappa (quadratic)": "", "reasons": _reason_text(reasons)})
     for cohort in ("test1", "test2"):
         entry = _test_entry(metrics, cohort)
-        for source, label in (("model", cohort), ("baseline", f"{cohort}: colour-fraction baseline")):
+        for source, label in (("model", cohort),
+                              ("model_pd_reference", f"{cohort}: model against the PD reference"),
+                              ("pd_colour_rule", f"{cohort}: PD-only colour rule (PD reference)")):
             figures = entry.get(source)
             if not figures:
                 continue

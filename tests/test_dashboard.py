@@ -230,9 +230,12 @@ def test_case_matching_prefers_the_same_file_and_skips_ambiguous_keys():
 def test_baseline_rows_from_stored_figures(results):
     result = dashboard.overview(results.store, admin(results))
     rows = dashboard.baseline_rows(result.sections)
-    assert rows == [{"beside": "SPD v1", "cohort": "test1", "AUC 0": "0.710",
-                     "AUC 1": "undefined (n_pos 0)", "AUC 2": "0.640", "AUC 3": "0.900",
-                     "macro AUC": "0.750", "accuracy": "0.500"}]
+    assert rows == [{"scored": "SPD v1", "beside": "SPD v1", "cohort": "test1", "reference": "PD",
+                     "AUC 0": "0.810", "AUC 1": "undefined (n_pos 0)", "AUC 2": "0.740",
+                     "AUC 3": "0.950", "macro AUC": "0.833", "accuracy": "0.600"},
+                    {"scored": "PD-only colour rule", "beside": "SPD v1", "cohort": "test1",
+                     "reference": "PD", "AUC 0": "0.710", "AUC 1": "undefined (n_pos 0)",
+                     "AUC 2": "0.640", "AUC 3": "0.900", "macro AUC": "0.750", "accuracy": "0.500"}]
 
 
 def test_published_figures_are_labelled_as_published():

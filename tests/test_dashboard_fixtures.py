@@ -108,10 +108,13 @@ def build_results_project(root: Path, n_cases: int = 24, seed: int = 0) -> Proje
             preds.update({int(i): p.tolist() for i, p in zip(ids, probs)})
         metrics = {"validation": {"macro_auc": 0.6}}
         if code == "SPD":
-            metrics["test"] = {"cohorts": {"test1": {"n": n_cases, "baseline": {
+            metrics["test"] = {"cohorts": {"test1": {"n": n_cases, "pd_colour_rule": {
                 "auc": {"0": {"auc": 0.71, "n_pos": 6}, "1": {"auc": None, "n_pos": 0},
                         "2": {"auc": 0.64, "n_pos": 6}, "3": {"auc": 0.9, "n_pos": 6}},
-                "macro_auc": 0.75, "accuracy": 0.5}}}}
+                "macro_auc": 0.75, "accuracy": 0.5}, "model_pd_reference": {
+                "auc": {"0": {"auc": 0.81, "n_pos": 6}, "1": {"auc": None, "n_pos": 0},
+                        "2": {"auc": 0.74, "n_pos": 6}, "3": {"auc": 0.95, "n_pos": 6}},
+                "macro_auc": 0.833, "accuracy": 0.6}}}}
         register(project, code, 1, "always", preds, metrics)
     # a second SGS version, not active, on test1 only
     ids, y, _ = arrays[("SGS", "test1", 1)]

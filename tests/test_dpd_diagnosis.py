@@ -72,8 +72,8 @@ def test_fast_preset_trains_clip_models_as_long_as_stills():
     assert (clip.frames, clip.pooling) == (4, "attention")
 
 
-def test_cli_train_summary_shows_the_colour_fraction_baseline(project_env, capsys):
-    """`rascore train` on a Doppler modality prints (and returns in --json) the baseline per cohort."""
+def test_cli_train_summary_shows_the_pd_colour_rule(project_env, capsys):
+    """`rascore train` on a Doppler modality prints (and returns in --json) the PD-only colour rule per cohort."""
     import json
 
     from rascore.cli import main
@@ -85,8 +85,9 @@ def test_cli_train_summary_shows_the_colour_fraction_baseline(project_env, capsy
             "--size", "32", "40", "--weights", "none", "--batch-size", "8"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "test1 colour-fraction baseline: macro AUC" in out
-    assert "test2 colour-fraction baseline: macro AUC" in out
+    assert "test1 PD-only colour rule (PD reference): macro AUC" in out
+    assert "test2 PD-only colour rule (PD reference): macro AUC" in out
+    assert "test1 model against the PD reference: macro AUC" in out
     assert main(args + ["--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert set(summary["test"]["cohorts"]["test1"]["baseline"]["auc"]) == {"0", "1", "2", "3"}
+    assert set(summary["test"]["cohorts"]["test1"]["pd_colour_rule"]["auc"]) == {"0", "1", "2", "3"}

@@ -1,4 +1,4 @@
-"""Model factory, grade heads, local pretrained weights and the colour-fraction baseline."""
+"""Model factory, grade heads, local pretrained weights and the PD-only colour rule."""
 from __future__ import annotations
 
 import socket
@@ -129,6 +129,14 @@ def _doppler_view(flow_rows: int) -> np.ndarray:
     return rgb
 
 
+def _spots(columns: list[int], rows: int = 3) -> np.ndarray:
+    """The Doppler view without flow, plus a ``rows`` x 3 px colour spot at each column in the synovium."""
+    rgb = _doppler_view(0)
+    for c in columns:
+        rgb[52:52 + rows, c:c + 3] = (255, 140, 0)
+    return rgb
+
+
 def test_colour_fraction_rule_finds_flow_in_synovium():
     rule = ColourFractionRule()
     doppler = rule.doppler_mask(_doppler_view(4))
@@ -138,11 +146,33 @@ def test_colour_fraction_rule_finds_flow_in_synovium():
     assert not synovium[:, :10].any() and not synovium[:20].any() and synovium.mean() < 0.2
     fractions = [rule.fraction(_doppler_view(rows)) for rows in (0, 1, 3, 12)]
     assert fractions[0] == 0 and fractions == sorted(fractions)
-    assert [rule.grade(f) for f in fractions] == [0, 1, 2, 3]
-    probs = rule.probabilities(np.array(fractions))
-    assert np.allclose(probs.sum(1), 1) and list(probs.argmax(1)) == [0, 1, 2, 3]
     clip = np.stack([_doppler_view(0), _doppler_view(12), _doppler_view(0)])
     assert rule.fraction(clip) == pytest.approx(fractions[3], abs=0.01)  # graded at peak flow
+
+
+def test_pd_colour_rule_grades_by_the_eoss_spot_and_area_rules():
+    """Spots are counted with the EOSS definitions of rascore.scale, not colour-fraction cut-offs."""
+    from rascore import scale
+
+    rule = ColourFractionRule()
+    # 3 px spots count as single at 0.1 mm/px (0.03 mm2), 3 x 3 px spots as confluent (0.09 mm2 at
+    # the default 16 mm / 96 rows); the subcutaneous vessel and the colour bar never count
+    single = rule.read(_spots([50, 58, 66], rows=1), mm_per_px=0.1)
+    assert (single.n_single, single.n_confluent, single.grade) == (3, 0, 1)
+    four = rule.read(_spots([50, 56, 62, 68], rows=1), mm_per_px=0.1)
+    assert (four.n_single, four.grade) == (4, 2)  # one single spot too many for grade 1
+    assert rule.read(_spots([50, 60])).grade == 1  # two confluent spots
+    assert rule.read(_spots([50, 58, 66])).grade == 2  # three confluent spots
+    assert rule.read(_doppler_view(0)).grade == 0
+    # one confluent sheet: grade 1 by the spot count until it covers more than half the synovium
+    sheet = [rule.read(_doppler_view(rows)) for rows in (12, 20)]
+    assert sheet[0].coverage < scale.PD_GRADE3_COVERAGE < sheet[1].coverage
+    assert [r.grade for r in sheet] == [1, 3]
+    readings = [rule.read(_doppler_view(0)), single, rule.read(_spots([50, 58, 66])), sheet[1]]
+    probs = rule.probabilities(readings)
+    assert np.allclose(probs.sum(1), 1) and list(probs.argmax(1)) == [0, 1, 2, 3]
+    clip = np.stack([_doppler_view(0), _doppler_view(20), _doppler_view(0)])
+    assert rule.grade(clip) == 3  # graded at peak flow
 
 
 def test_cli_choice_lists_match_the_library():

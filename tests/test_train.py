@@ -104,17 +104,31 @@ def test_train_register_evaluate_predict(project, tmp_path):
     assert set(test) == {"test1", "test2"}
     for entry in test.values():
         assert entry["n"] == 12
-        for name in ("model", "baseline"):
+        for name in ("model", "model_pd_reference", "pd_colour_rule"):
             figures = entry[name]
             assert set(figures["auc"]) == {"0", "1", "2", "3"}
             assert np.asarray(figures["confusion"]).sum() == 12
             assert {"macro_auc", "accuracy", "kappa_linear", "kappa_quadratic", "ece"} <= set(figures)
-    # the colour-fraction rule ranks these caricatures' flow correctly at both ends of the scale
-    assert test["test1"]["baseline"]["auc"]["0"]["auc"] == 1.0
-    assert test["test1"]["baseline"]["auc"]["3"]["auc"] > 0.9
-    assert len(registry.get_predictions(project.store, active["id"])) == 24
+        # the PD-only colour rule is scored against the PD reference of the same items
+        assert sum(entry["pd_class_counts"]) == 12
+        assert np.asarray(entry["pd_colour_rule"]["confusion"]).sum(axis=1).tolist() == entry["pd_class_counts"]
+        # calibration before and after the sampling-prior correction; every item cropped or not
+        assert entry["calibration"]["ece_corrected"] == entry["model"]["ece"]
+        assert entry["calibration"]["ece_uncorrected"] is not None
+        assert sum(entry["crops"].values()) == 12 and set(entry["crops"]) == {"crop", "fallback", "none"}
+    # the PD-only colour rule ranks these caricatures' flow at both ends of the scale (their PD 3
+    # colours 60% of the true synovium, just over half of the rule's grown estimate)
+    assert test["test1"]["pd_colour_rule"]["auc"]["0"]["auc"] == 1.0
+    assert test["test1"]["pd_colour_rule"]["auc"]["3"]["auc"] > 0.75
+    stored = registry.get_predictions(project.store, active["id"])
+    assert len(stored) == 24 and {p["crop"] for p in stored} <= {"crop", "fallback"}
+    from rascore.train.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(outcome.published.path)
+    assert checkpoint["prior"]["train_class_counts"] == checkpoint["snapshot"]["train_class_counts"]
     card = outcome.published.card_path.read_text()
-    assert "SPD v1" in card and "trained from scratch" in card and "colour-fraction rule" in card
+    assert "SPD v1" in card and "trained from scratch" in card and "PD-only colour rule" in card
+    assert "Corrected for class-balanced sampling" in card and "Joint crop:" in card
 
     # predict a PNG file the way ingest decodes it, with the modality guessed from its colour
     import imageio.v3 as iio
@@ -125,6 +139,7 @@ def test_train_register_evaluate_predict(project, tmp_path):
     prediction = predict_file(project, path)
     assert prediction.modality == "SPD" and prediction.version == 1
     assert abs(sum(prediction.probabilities) - 1) < 1e-5 and len(prediction.probabilities) == 4
+    assert prediction.crop in ("crop", "fallback")
     assert prediction.grade == int(np.argmax(prediction.probabilities))
     predictor = Predictor(project)
     same = predictor.predict(still[None], "SPD")

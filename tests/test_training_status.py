@@ -173,7 +173,7 @@ def test_version_history_and_active_figures(project):
     assert history[1]["val macro AUC"] == pytest.approx(0.6)
     active = ts.active_version(project.store, expert, "SPD")
     assert active["version"] == 1
-    baseline = next(r for r in active["rows"] if r["split"] == "test1: colour-fraction baseline")
+    baseline = next(r for r in active["rows"] if r["split"] == "test1: PD-only colour rule (PD reference)")
     assert baseline["AUC 1"] == "undefined" and "grade 1: no case of grade 1" in baseline["reasons"]
     assert baseline["AUC 0"] == "0.710"
 

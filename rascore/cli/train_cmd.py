@@ -61,8 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("evaluate", help="score a model version on the test cohorts",
                        description="Per-grade AUC with 95% bootstrap CI, macro AUC, accuracy, "
-                       "confusion matrix, weighted kappa and ECE per test cohort; the colour-fraction "
-                       "baseline beside SPD/DPD models. Stores the predictions.")
+                       "confusion matrix, weighted kappa and ECE (before and after the sampling-prior "
+                       "correction) per test cohort, crops and fallbacks of the joint crop; the PD-only "
+                       "colour rule beside SPD/DPD models, against the PD reference. Stores the "
+                       "predictions.")
     p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
     p.add_argument("--cohort", choices=["test1", "test2"], action="append",
                    help="cohort to evaluate (repeatable; default both)")
@@ -175,7 +177,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     bar = _Bar() if env.is_main else None  # under torchrun the other ranks stay quiet
     try:
-        # baseline: the colour-fraction rule beside SPD/DPD models, as `rascore evaluate` shows it
+        # baseline: the PD-only colour rule beside SPD/DPD models, as `rascore evaluate` shows it
         outcome = run_training(project, config, on_progress=bar, activate=args.activate, baseline=True)
     except (ValueError, FileNotFoundError, LookupError) as exc:
         raise CliError(str(exc)) from None
@@ -203,26 +205,45 @@ def _train(args: argparse.Namespace) -> int:
         if "model" in entry:
             print(f"  {cohort}: macro AUC {_fmt(entry['model']['macro_auc'])}, "
                   f"accuracy {_fmt(entry['model']['accuracy'])}")
-        if entry.get("baseline"):
-            base = entry["baseline"]
-            print(f"  {cohort} colour-fraction baseline: macro AUC {_fmt(base['macro_auc'])}, accuracy "
-                  f"{_fmt(base['accuracy'])}, per grade " + ", ".join(
+        if entry.get("model_pd_reference"):
+            pdref = entry["model_pd_reference"]
+            print(f"  {cohort} model against the PD reference: macro AUC {_fmt(pdref['macro_auc'])}, "
+                  f"accuracy {_fmt(pdref['accuracy'])}")
+        if entry.get("pd_colour_rule"):
+            base = entry["pd_colour_rule"]
+            print(f"  {cohort} PD-only colour rule (PD reference): macro AUC {_fmt(base['macro_auc'])}, "
+                  f"accuracy {_fmt(base['accuracy'])}, per grade " + ", ".join(
                       f"{g}: {_fmt(v['auc'])}" for g, v in base["auc"].items()))
     print(f"  card: {summary['card']}")
     return 0
 
 
-def _print_cohort(cohort: str, entry: dict) -> None:
-    print(f"{cohort} (n={entry['n']}, grades 0-3: {entry['class_counts']})")
-    for name in ("model", "baseline"):
+_COHORT_ROWS = (("model", "model ({target} reference)"),
+                ("model_pd_reference", "model against the PD reference"),
+                ("pd_colour_rule", "PD-only colour rule (PD reference)"))
+
+
+def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
+    pd_counts = f", PD grades 0-3: {entry['pd_class_counts']}" if entry.get("pd_class_counts") else ""
+    print(f"{cohort} (n={entry['n']}, {target} grades 0-3: {entry['class_counts']}{pd_counts})")
+    crops = entry.get("crops")
+    if crops:
+        print(f"  joint crop: {crops.get('crop', 0)} cropped, {crops.get('fallback', 0)} fell back to "
+              f"the full frame (weak joint fit), {crops.get('none', 0)} without a crop")
+    calibration = entry.get("calibration")
+    if calibration:
+        after = calibration.get("ece_corrected")
+        print(f"  calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the sampling-prior "
+              f"correction, " + (f"{_fmt(after)} after" if after is not None else
+                                 "no correction (checkpoint without a stored training prior)"))
+    for name, label in _COHORT_ROWS:
         figures = entry.get(name)
         if not figures:
             continue
         aucs = "  ".join(
             f"{g}: {_fmt(a['auc'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]"
             for g, a in figures["auc"].items())
-        label = "model" if name == "model" else "colour-fraction baseline"
-        print(f"  {label}: AUC {aucs}")
+        print(f"  {label.format(target=target)}: AUC {aucs}")
         if figures.get("resampled"):
             print(f"    {figures['resampled']}")
         print(f"    macro AUC {_fmt(figures['macro_auc'])}  accuracy {_fmt(figures['accuracy'])}  "
@@ -264,13 +285,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         write_text_atomic(card, render_card({**checkpoint, "metrics": metrics}, row["version"]))
     report = {"modality": row["modality"], "version": row["version"],
               "model_version_id": row["id"], "target": evaluation.report["target"],
+              "prior_corrected": evaluation.report["prior_corrected"],
               "cohorts": evaluation.report["cohorts"], "predictions_stored": len(evaluation.predictions)}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{row['modality']} v{row['version']} ({row['architecture']}), target {report['target']}")
     for cohort, entry in report["cohorts"].items():
-        _print_cohort(cohort, entry)
+        _print_cohort(cohort, entry, report["target"])
     return 0
 
 
@@ -288,7 +310,7 @@ def _predict(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{args.file}: {prediction.modality} v{prediction.version}, {prediction.item} grade "
-          f"{prediction.grade}")
+          f"{prediction.grade} ({prediction.crop_note})")
     for grade, p in enumerate(prediction.probabilities):
         print(f"  grade {grade}: {p:.3f}")
     return 0

@@ -150,7 +150,8 @@ class GradeProbabilities(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) or (B, C, T, H, W) in [0, 1] (C = 1 or 3) -> (B, 4) probabilities."""
-        return grade_probabilities(self.model(self.prep.normalise(x)), self.model.head)
+        # corrected for the sampling prior, as every reported probability (rascore.train.prior)
+        return self.model.grade_probabilities(self.model(self.prep.normalise(x)))
 
 
 class GradeScores(GradeProbabilities):

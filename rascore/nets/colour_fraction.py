@@ -1,11 +1,14 @@
-"""Non-learned SPD/DPD baseline: the quantitative colour-fraction rule (Schmidt 2015) inside an
-estimate of the synovium found by simple image processing.
+"""Non-learned SPD/DPD baseline, the PD-only colour rule: the EOSS power Doppler definitions
+applied to the colour pixels inside an estimate of the synovium found by simple image processing.
 
 Doppler pixels: HSV saturation > 0.4 with an orange-to-yellow hue (RATING's rule). Synovium: the
 hypoechoic region (or coloured, since colour overwrites the greyscale) in a band above the bone
-line, the bone line being the brightest deep row per column. PD grade = rascore.scale
-.pd_grade_from_fraction of the coloured share of that region (max over a clip's frames: readers
-grade a clip at peak flow). Per-grade scores come from soft thresholds, so AUCs can be computed.
+line, the bone line being the brightest deep row per column. PD grade: rascore.scale
+.pd_grade_from_spots of the colour spots inside that region (scipy.ndimage.label; single up to
+scale.SINGLE_SPOT_MAX_MM2, else confluent) and of their coverage (grade 3 above
+scale.PD_GRADE3_COVERAGE), on a clip's best frame (readers grade a clip at peak flow). It grades
+PD only, so it is scored against the PD reference. Per-grade scores come from soft thresholds on
+the grade ordered within it by coverage, so AUCs can be computed.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 from rascore.nets.heads import cumulative_to_grades
-from rascore.scale import pd_grade_from_fraction
+from rascore.scale import SINGLE_SPOT_MAX_MM2, pd_grade_from_spots
+
+_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,8 +41,33 @@ def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class PdReading:
+    """The rule's reading of an image or clip (its best frame): PD grade, coverage and spots."""
+
+    grade: int
+    coverage: float  # coloured share of the estimated synovium
+    n_single: int
+    n_confluent: int
+
+    @property
+    def score(self) -> float:
+        """Continuous severity: the grade, ordered within it by coverage (grade - 0.4 .. grade + 0.4)."""
+        return self.grade + 0.8 * (min(max(self.coverage, 0.0), 1.0) - 0.5)
+
+
+@dataclass(frozen=True)
+class JointFit:
+    """Where the joint is and how sure the image processing is of it."""
+
+    column: int
+    row: int
+    dip: float   # depth of the bone-surface dip at the joint below the lower bone top, share of height
+    edge: float  # bone-edge contrast (grey levels, 0-255) at the two bone tops, the weaker of them
+
+
+@dataclass(frozen=True)
 class ColourFractionRule:
-    """Parameters of the baseline; defaults follow RATING (saturation) and Schmidt 2015 (cut-offs)."""
+    """Parameters of the PD-only colour rule; colour test after RATING, grades by rascore.scale."""
 
     min_saturation: float = 0.4
     hue_range: tuple[float, float] = (0.0, 70.0)  # red-orange to yellow, degrees
@@ -48,9 +78,9 @@ class ColourFractionRule:
     hypoechoic_percentile: float = 35.0  # darker than this share of the tissue above = hypoechoic
     grow: float = 0.03  # dilation of the found region, share of height
     edge_margin: float = 0.1  # side strips (colour bars, scales) ignored, share of width
-    noise_floor: float = 0.002  # colour fractions at or below this count as no flow
-    cutoffs: tuple[float, float] = (0.06, 0.12)  # Schmidt 2015, electronically measured
-    softness: tuple[float, float, float] = (0.001, 0.01, 0.015)
+    min_spot_px: int = 2  # colour components smaller than this (lone pixels) are noise, not flow
+    display_depth_mm: float = 16.0  # frame height in mm when a file gives no pixel size (demo: 12-22)
+    softness: float = 0.1  # of the soft grade thresholds on PdReading.score
 
     def doppler_mask(self, rgb: np.ndarray) -> np.ndarray:
         """Boolean (H, W): power Doppler pixels (saturated orange-to-yellow)."""
@@ -86,9 +116,14 @@ class ColourFractionRule:
 
     def _joint(self, grey: np.ndarray) -> tuple[np.ndarray, int, int, int]:
         """Bone surface per column (smoothed), the joint column and the bone tops either side."""
+        surface, joint, left_top, right_top, _ = self._joint_fit(grey)
+        return surface, joint, left_top, right_top
+
+    def _joint_fit(self, grey: np.ndarray) -> tuple[np.ndarray, int, int, int, np.ndarray]:
+        """_joint and the bone-edge strength per column."""
         h, w = grey.shape
         margin = int(self.edge_margin * w)
-        surface, _ = self.bone_surface(grey)
+        surface, strength = self.bone_surface(grey)
         surface = ndimage.median_filter(surface.astype(float), size=max(3, w // 32) | 1, mode="nearest")
         reach = max(4, int(self.joint_reach * w))
         inner = surface[margin:w - margin]
@@ -103,17 +138,29 @@ class ColourFractionRule:
             if joint > margin else joint
         right_top = joint + 1 + int(np.argmin(surface[joint + 1:min(w - margin, joint + reach + 1)])) \
             if joint + 1 < w - margin else joint
-        return surface, joint, left_top, right_top
+        return surface, joint, left_top, right_top, strength
 
-    def locate_joint(self, rgb: np.ndarray) -> tuple[int, int]:
-        """(column, row) of the joint: the middle of the line joining the bone tops either side.
+    def fit_joint(self, rgb: np.ndarray) -> JointFit:
+        """The joint (middle of the line joining the bone tops either side) and the fit's confidence.
 
         Uses the darkest channel as greyscale, so saturated Doppler colour reads as the dark
-        synovium it sits in (and costs no HSV conversion).
+        synovium it sits in (and costs no HSV conversion). Confidence: how deep the bone surface
+        dips at the joint below the lower of the two tops, and how strong the bone edge is at the
+        tops (median over a few columns around each; the weaker side counts).
         """
         darkest = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2]).astype(np.float32)
-        surface, _, left_top, right_top = self._joint(darkest)
-        return (left_top + right_top) // 2, int(round((surface[left_top] + surface[right_top]) / 2))
+        surface, joint, left_top, right_top, strength = self._joint_fit(darkest)
+        h, w = darkest.shape
+        half = max(1, w // 64)
+        edge = min(float(np.median(strength[max(0, c - half):c + half + 1])) for c in (left_top, right_top))
+        dip = float(surface[joint] - max(surface[left_top], surface[right_top])) / h
+        return JointFit((left_top + right_top) // 2,
+                        int(round((surface[left_top] + surface[right_top]) / 2)), dip, edge)
+
+    def locate_joint(self, rgb: np.ndarray) -> tuple[int, int]:
+        """(column, row) of the joint: the middle of the line joining the bone tops either side."""
+        fit = self.fit_joint(rgb)
+        return fit.column, fit.row
 
     def synovium_mask(self, rgb: np.ndarray, doppler: np.ndarray | None = None) -> np.ndarray:
         """Boolean (H, W): estimated synovium in the joint recess, hypoechoic or coloured.
@@ -171,13 +218,44 @@ class ColourFractionRule:
             return 0.0
         return max(float((self.doppler_mask(frame) & synovium).sum() / area) for frame in frames)
 
-    def grade(self, fraction: float) -> int:
-        """PD grade from the colour fraction (rascore.scale.pd_grade_from_fraction)."""
-        return pd_grade_from_fraction(fraction, (self.noise_floor, *self.cutoffs))
+    def single_spot_max_px(self, height: int, mm_per_px: float | None = None) -> float:
+        """Largest "single" spot in pixels: scale.SINGLE_SPOT_MAX_MM2 at the frame's pixel size."""
+        size = mm_per_px if mm_per_px else self.display_depth_mm / height
+        return SINGLE_SPOT_MAX_MM2 / size**2
 
-    def probabilities(self, fractions: np.ndarray) -> np.ndarray:
-        """(N,) fractions -> (N, 4) grade scores from soft cut-offs (logistic around each threshold)."""
-        f = torch.as_tensor(np.asarray(fractions, dtype=np.float64)).reshape(-1, 1)
-        cuts = torch.tensor([self.noise_floor, *self.cutoffs], dtype=torch.float64)
-        soft = torch.tensor(self.softness, dtype=torch.float64)
-        return cumulative_to_grades(torch.sigmoid((f - cuts) / soft)).numpy()
+    def frame_reading(self, doppler: np.ndarray, synovium: np.ndarray,
+                      mm_per_px: float | None = None) -> PdReading:
+        """PD reading of one frame's Doppler mask inside a synovium mask (the EOSS spot rules)."""
+        area = int(synovium.sum())
+        inside = doppler & synovium
+        if area == 0 or not inside.any():
+            return PdReading(0, 0.0, 0, 0)
+        labels, n = ndimage.label(inside, structure=_EIGHT)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        sizes = sizes[sizes >= self.min_spot_px]
+        single = int((sizes <= self.single_spot_max_px(doppler.shape[0], mm_per_px)).sum())
+        coverage = float(inside.sum() / area)
+        return PdReading(pd_grade_from_spots(single, int(sizes.size) - single, coverage), coverage,
+                         single, int(sizes.size) - single)
+
+    def read(self, frames: np.ndarray, mm_per_px: float | None = None) -> PdReading:
+        """PD reading of an image (H, W, 3) or clip (T, H, W, 3): its best frame (grade, then coverage).
+
+        The synovium is estimated once per clip (on its middle frame; the anatomy barely moves)
+        and the flow read in every frame, as a reader grades a clip at peak flow.
+        """
+        frames = frames[None] if frames.ndim == 3 else frames
+        synovium = self.synovium_mask(frames[len(frames) // 2])
+        readings = [self.frame_reading(self.doppler_mask(f), synovium, mm_per_px) for f in frames]
+        return max(readings, key=lambda r: (r.grade, r.coverage))
+
+    def grade(self, frames: np.ndarray) -> int:
+        """PD grade 0-3 of an image or clip by the EOSS spot and area rules (rascore.scale)."""
+        return self.read(frames).grade
+
+    def probabilities(self, readings: list[PdReading] | np.ndarray) -> np.ndarray:
+        """Readings (or their scores) -> (N, 4) grade scores: logistic around each grade boundary."""
+        scores = [r.score if isinstance(r, PdReading) else float(r) for r in readings]
+        z = torch.as_tensor(np.asarray(scores, dtype=np.float64)).reshape(-1, 1)
+        cuts = torch.tensor([0.5, 1.5, 2.5], dtype=torch.float64)
+        return cumulative_to_grades(torch.sigmoid((z - cuts) / self.softness)).numpy()

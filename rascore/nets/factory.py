@@ -16,7 +16,7 @@ from torchvision.models import resnet18, resnet34, resnet50
 from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18
 
 from rascore.nets.frames import FrameNet
-from rascore.nets.heads import check_head, grade_probabilities, n_outputs
+from rascore.nets.heads import check_head, grade_probabilities, n_outputs, reweight
 from rascore.nets.slim import SlimResNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -94,14 +94,22 @@ class GradeNet(nn.Module):
         self.arch = arch
         self.head = check_head(head)
         self.dynamic = arch_spec(arch).dynamic
+        # pi_train / pi_sample per grade (rascore.train.prior); None: raw probabilities. A plain
+        # attribute, not a buffer, so state dicts (and old checkpoints) are unchanged.
+        self.prior_ratio: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) image or (B, 3, T, H, W) clip -> head logits (4 softmax or 3 ordinal)."""
         return self.backbone(x)
 
-    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 4) grade probabilities summing to 1."""
-        return grade_probabilities(self(x), self.head)
+    def grade_probabilities(self, logits: torch.Tensor, adjusted: bool = True) -> torch.Tensor:
+        """Head outputs -> (B, 4) grade probabilities, corrected for the sampling prior unless not ``adjusted``."""
+        probs = grade_probabilities(logits, self.head)
+        return reweight(probs, self.prior_ratio) if adjusted else probs
+
+    def probabilities(self, x: torch.Tensor, adjusted: bool = True) -> torch.Tensor:
+        """(B, 4) grade probabilities summing to 1 (corrected for the sampling prior when one is set)."""
+        return self.grade_probabilities(self(x), adjusted)
 
     def weight_targets(self) -> list[nn.Module]:
         """Modules a pretrained state dict may load into (the backbone; a frame net's 2D encoder)."""

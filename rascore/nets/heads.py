@@ -51,6 +51,14 @@ def grade_probabilities(logits: torch.Tensor, head: str) -> torch.Tensor:
     return cumulative_to_grades(torch.sigmoid(logits))
 
 
+def reweight(probs: torch.Tensor, ratio: torch.Tensor | None) -> torch.Tensor:
+    """(B, 4) probabilities times a per-grade ``ratio``, renormalised (rascore.train.prior); None: as is."""
+    if ratio is None:
+        return probs
+    weighted = probs * ratio.to(device=probs.device, dtype=probs.dtype)
+    return weighted / weighted.sum(dim=1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)
+
+
 def head_loss(logits: torch.Tensor, grades: torch.Tensor, head: str,
               label_smoothing: float = 0.0) -> torch.Tensor:
     """Training loss: cross-entropy for softmax, mean binary cross-entropy over the ordinal tasks."""

@@ -247,3 +247,16 @@ def m003_predictions_by_version(db: Database) -> None:
     """Predictions of one version in item order."""
     for statement in M003:
         db.execute(statement)
+
+
+# How the network saw each predicted item: through the joint crop, or the full frame because the
+# joint fit was weak ("fallback"), or a model without a crop ("none"); NULL for older predictions.
+M004 = ["ALTER TABLE predictions ADD COLUMN crop TEXT"
+        " CHECK (crop IS NULL OR crop IN ('crop','fallback','none'))"]
+
+
+@migrations(name="004_prediction_crop")
+def m004_prediction_crop(db: Database) -> None:
+    """Predictions record the joint crop or its fallback."""
+    for statement in M004:
+        db.execute(statement)

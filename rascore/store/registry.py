@@ -132,23 +132,26 @@ def update_metrics(store: Store, model_version_id: int, metrics: dict) -> None:
 
 
 def save_predictions(store: Store, model_version_id: int,
-                     predictions: Iterable[tuple[int, int, list[float]]]) -> int:
-    """Store (item_id, grade, probabilities) per item for a version, replacing earlier ones."""
+                     predictions: Iterable[tuple]) -> int:
+    """Store (item_id, grade, probabilities[, crop]) per item for a version, replacing earlier ones.
+
+    ``crop``: "crop", "fallback" or "none" (rascore.train.roi), how the network saw the item.
+    """
     now = utcnow()
-    rows = [(int(item), model_version_id, int(grade), json.dumps([float(p) for p in probs]), now)
-            for item, grade, probs in predictions]
+    rows = [(int(p[0]), model_version_id, int(p[1]), json.dumps([float(v) for v in p[2]]),
+             p[3] if len(p) > 3 else None, now) for p in predictions]
     with store.transaction() as conn:
         conn.executemany(
-            "INSERT INTO predictions (item_id, model_version_id, grade, probs_json, created_at)"
-            " VALUES (?,?,?,?,?) ON CONFLICT(item_id, model_version_id) DO UPDATE SET"
-            " grade = excluded.grade, probs_json = excluded.probs_json,"
+            "INSERT INTO predictions (item_id, model_version_id, grade, probs_json, crop, created_at)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT(item_id, model_version_id) DO UPDATE SET"
+            " grade = excluded.grade, probs_json = excluded.probs_json, crop = excluded.crop,"
             " created_at = excluded.created_at", rows)
     return len(rows)
 
 
 def get_predictions(store: Store, model_version_id: int, cohort: str | None = None) -> list[dict]:
     """Stored predictions of a version (with the item's cohort), probabilities decoded."""
-    sql = ("SELECT p.item_id, p.grade, p.probs_json, p.created_at, i.cohort, i.modality"
+    sql = ("SELECT p.item_id, p.grade, p.probs_json, p.crop, p.created_at, i.cohort, i.modality"
            " FROM predictions p JOIN items i ON i.id = p.item_id WHERE p.model_version_id = ?")
     params: list = [model_version_id]
     if cohort:

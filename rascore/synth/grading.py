@@ -17,7 +17,7 @@ from rascore import scale
 if TYPE_CHECKING:  # pragma: no cover
     from rascore.synth.render import SimItem
 
-SINGLE_SPOT_MAX_MM2 = 0.10   # a Doppler spot up to this area is "single"; larger is "confluent"
+SINGLE_SPOT_MAX_MM2 = scale.SINGLE_SPOT_MAX_MM2  # a Doppler spot up to this area is "single"; larger "confluent"
 MIN_SYNOVIUM_PX = 6          # fewer synovium pixels than this count as none
 BEYOND_LINE_PX = 1.0         # upper surface this far above the line counts as "beyond"
 CONVEX_MIN_PX = 1.5          # convexity (middle minus sides, px) above max(this, 3% of span): SH 3

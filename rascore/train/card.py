@@ -42,6 +42,19 @@ def _processes(fit: dict, args: dict) -> str:
             f"batch {args.get('batch_size')} per process)")
 
 
+def _prior_line(prior: dict | None) -> str:
+    """What the card says about the sampling-prior correction."""
+    if not prior:
+        return ("- Not corrected for class-balanced sampling: this checkpoint predates the stored "
+                "training prior, so its probabilities lean towards a uniform prior over the grades. "
+                "Retrain to correct them.")
+    shares = ", ".join(f"{p:.2f}" for p in prior.get("training_prior", []))
+    sampling = ", ".join(f"{p:.2f}" for p in prior.get("sampling_prior", []))
+    return (f"- Corrected for class-balanced sampling ({prior.get('method')}): training prior "
+            f"{shares} (grades 0-3, counts {prior.get('train_class_counts')}), sampling prior {sampling}. "
+            "Every reported and stored probability is the corrected one.")
+
+
 def render_card(checkpoint: dict, version: int) -> str:
     """The Markdown card of one model version."""
     args = checkpoint.get("args", {})
@@ -84,6 +97,9 @@ def render_card(checkpoint: dict, version: int) -> str:
         f"class-balanced sampling, augmentation {'on' if args.get('augment') else 'off'}; "
         f"device {args.get('device')}{_processes(fit, args)}; {_fmt(fit.get('seconds'), 1)} s.",
         "",
+        "## Probabilities",
+        _prior_line(checkpoint.get("prior")),
+        "",
         "## Validation (held-out patients of the training cohort)",
         f"- Macro AUC {_fmt(val.get('macro_auc'))}; accuracy {_fmt(val.get('accuracy'))}; n = {val.get('n')}.",
         "- Per-grade AUC: " + ", ".join(f"{g}: {_fmt(v)}" for g, v in (val.get("auc") or {}).items()),
@@ -101,15 +117,33 @@ def render_card(checkpoint: dict, version: int) -> str:
             "| model | AUC 0 | AUC 1 | AUC 2 | AUC 3 | macro AUC | accuracy | kappa lin | kappa quad | ECE |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
+        target = labels.get("item") or "target"
         if "model" in entry:
-            lines.append(_test_rows(f"{modality} v{version}", entry["model"]))
-        if "baseline" in entry:
-            lines.append(_test_rows("colour-fraction rule", entry["baseline"]))
+            lines.append(_test_rows(f"{modality} v{version} ({target} reference)", entry["model"]))
+        if "model_pd_reference" in entry:
+            lines.append(_test_rows(f"{modality} v{version} (PD reference)", entry["model_pd_reference"]))
+        if "pd_colour_rule" in entry:
+            lines.append(_test_rows("PD-only colour rule (PD reference)", entry["pd_colour_rule"]))
+        if entry.get("pd_class_counts"):
+            lines += ["", f"PD reference grades 0-3: {entry['pd_class_counts']} (same items)."]
+        calibration = entry.get("calibration") or {}
+        if calibration:
+            after = calibration.get("ece_corrected")
+            lines += ["", f"Calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the "
+                      "sampling-prior correction, " + (f"{_fmt(after)} after." if after is not None
+                                                        else "not corrected (no stored training prior).")]
+        crops = entry.get("crops") or {}
+        if crops:
+            lines += ["", f"Joint crop: {crops.get('crop', 0)} items cropped, {crops.get('fallback', 0)} "
+                      f"fell back to the full frame (weak joint fit), {crops.get('none', 0)} without a crop."]
         lines += _notes(entry.get("model") or {})
     lines += [
         "",
-        "AUC: one grade against the rest, 95% percentile bootstrap CI (1000 resamples of patients,",
-        "each drawn patient's items kept together, where the items have patient ids).",
+        "AUC: one grade against the rest, 95% percentile bootstrap CI (1000 resamples of patients, "
+        "each drawn patient's items kept together, where the items have patient ids). The PD-only "
+        "colour rule grades power Doppler alone (EOSS spot and area rules on the colour pixels "
+        "inside an estimated synovium), so it is scored against the PD reference; the Doppler "
+        "model is shown against the same PD reference beside it.",
         "Kappa: weighted Cohen's kappa against the reference. ECE: top-label, 10 bins.",
         "",
         "## Use and limits",

@@ -66,8 +66,9 @@ def label_mapping(modality: str) -> dict:
 
 def make_checkpoint(model: GradeNet, *, modality: str, prep: Preprocessing, args: dict,
                     metrics: dict, snapshot: dict, pretrained: dict | None,
-                    history: list[dict] | None = None, arch_options: dict | None = None) -> dict:
-    """Assemble the checkpoint dict (weights on the CPU)."""
+                    history: list[dict] | None = None, arch_options: dict | None = None,
+                    prior: dict | None = None) -> dict:
+    """Assemble the checkpoint dict (weights on the CPU); ``prior``: PriorCorrection.to_dict()."""
     return {
         "format": FORMAT,
         "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
@@ -82,6 +83,7 @@ def make_checkpoint(model: GradeNet, *, modality: str, prep: Preprocessing, args
             "snapshot": snapshot,
             "args": args,
             "pretrained": pretrained,
+            "prior": prior,
             "history": history or [],
             "versions": library_versions(),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -112,9 +114,17 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def model_from_checkpoint(checkpoint: dict) -> tuple[GradeNet, Preprocessing]:
-    """Rebuild the network (eval mode, CPU) and its preprocessing from a checkpoint dict."""
+    """Rebuild the network (eval mode, CPU) and its preprocessing from a checkpoint dict.
+
+    Its probabilities are corrected for class-balanced sampling with the stored training prior
+    (rascore.train.prior); a checkpoint from before the prior was stored keeps raw probabilities.
+    """
+    from rascore.train.prior import PriorCorrection
+
     options = checkpoint.get("arch_options") or {}
     model = build_model(checkpoint["arch"], checkpoint["head"], **options)
     model.load_state_dict(checkpoint["model"])
+    correction = PriorCorrection.from_checkpoint(checkpoint)
+    model.prior_ratio = None if correction is None else torch.tensor(correction.ratio, dtype=torch.float32)
     model.eval()
     return model, Preprocessing.from_dict(checkpoint["preprocessing"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -64,11 +64,13 @@ def patient_split(rows: Sequence[dict], val_fraction: float, seed: int) -> tuple
 
 @dataclass
 class Arrays:
-    """One split in memory: uint8 inputs (N, C, H, W) or (N, C, T, H, W), grades, item ids."""
+    """One split in memory: uint8 inputs (N, C, H, W) or (N, C, T, H, W), grades, item ids, and
+    per item how it was cropped ("crop", "fallback" or "none"; rascore.train.roi)."""
 
     x: torch.Tensor
     y: torch.Tensor
     item_ids: list[int]
+    crops: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -79,7 +81,7 @@ class Arrays:
 
     def to(self, device: torch.device | str) -> "Arrays":
         """The same split on another device (on a GPU the whole uint8 split fits: no per-batch copies)."""
-        return Arrays(self.x.to(device), self.y.to(device), self.item_ids)
+        return Arrays(self.x.to(device), self.y.to(device), self.item_ids, self.crops)
 
 
 def preprocessing_for(config: TrainConfig) -> Preprocessing:
@@ -97,9 +99,11 @@ def preprocessing_for(config: TrainConfig) -> Preprocessing:
 def preload(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray], prep: Preprocessing,
             progress: Callable[[int, int], None] | None = None) -> Arrays:
     """Decode-cache frames of every row, resized once, stacked into one uint8 tensor."""
-    arrays = []
+    arrays, crops = [], []
     for index, row in enumerate(rows, start=1):
-        arrays.append(prep.array(load_frames(row["media_sha256"])))
+        array, crop = prep.array_and_crop(load_frames(row["media_sha256"]))
+        arrays.append(array)
+        crops.append(crop)
         if progress:
             progress(index, len(rows))
     if arrays:
@@ -108,7 +112,7 @@ def preload(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray], prep
         shape = (prep.channels, prep.cache_frames) if prep.dynamic else (prep.channels,)
         x = torch.zeros((0, *shape, prep.height, prep.width), dtype=torch.uint8)
     y = torch.tensor([int(r["target"]) for r in rows], dtype=torch.long)
-    return Arrays(x, y, [int(r["item_id"]) for r in rows])
+    return Arrays(x, y, [int(r["item_id"]) for r in rows], crops)
 
 
 def balanced_batches(y: torch.Tensor, batch_size: int, generator: torch.Generator,

@@ -1,9 +1,16 @@
-"""Test-cohort evaluation of a model version, beside the colour-fraction baseline for SPD/DPD.
+"""Test-cohort evaluation of a model version, beside the PD-only colour rule for SPD/DPD.
 
 Per cohort: per-grade AUC (one grade against the rest) with 95% percentile-bootstrap CIs that
 resample patients (each item's patient from the store), macro AUC with the grades it averaged,
 accuracy, confusion matrix, linearly and quadratically weighted kappa and top-label ECE, all from
 rascore.evaluate.report. Items are loaded in chunks, so a cohort never sits in memory at once.
+
+The model's probabilities are corrected for class-balanced sampling (rascore.train.prior) before
+anything is reported; ``calibration`` gives the ECE before and after. The PD-only colour rule
+grades power Doppler alone, so it is scored against the PD reference of the same items, beside
+the Doppler model's figures against that PD reference (``model_pd_reference``) as well as against
+its own target, the combined EOSS (``model``). ``crops`` counts per cohort how many items the
+network saw through the joint crop and how many fell back to the full frame (rascore.train.roi).
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ from rascore.train.checkpoint import plain
 from rascore.train.data import label_rows, preload
 from rascore.train.loop import evaluate
 from rascore.train.preprocess import Preprocessing
+from rascore.train.prior import adjust
+from rascore.train.roi import CROP_MODES
 
 TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
 
@@ -40,22 +49,31 @@ def cohort_report(y: np.ndarray, probs: np.ndarray, predicted: np.ndarray | None
 
 def predict_rows(model: GradeNet, prep: Preprocessing, rows: Sequence[dict],
                  load_frames: Callable[[str], np.ndarray], device: torch.device | str = "cpu",
-                 chunk: int = 64) -> np.ndarray:
-    """(N, 4) grade probabilities for store rows, loading and resizing ``chunk`` items at a time."""
+                 chunk: int = 64, adjusted: bool = True) -> tuple[np.ndarray, list[str]]:
+    """(N, 4) grade probabilities for store rows (corrected for the sampling prior unless not
+    ``adjusted``) and how each was cropped, loading and resizing ``chunk`` items at a time."""
     device = torch.device(device)
     model.to(device)
-    parts = [evaluate(model, preload(rows[i:i + chunk], load_frames, prep), prep, device)
-             for i in range(0, len(rows), chunk)]
-    return np.concatenate(parts) if parts else np.zeros((0, 4), np.float32)
+    parts, crops = [], []
+    for i in range(0, len(rows), chunk):
+        arrays = preload(rows[i:i + chunk], load_frames, prep)
+        parts.append(evaluate(model, arrays, prep, device, adjusted=adjusted))
+        crops += arrays.crops
+    return (np.concatenate(parts) if parts else np.zeros((0, 4), np.float32)), crops
 
 
 def baseline_rows(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray],
-                  rule: ColourFractionRule | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Colour-fraction baseline per row: (probabilities (N, 4), hard grades, fractions)."""
+                  rule: ColourFractionRule | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """PD-only colour rule per row: (PD grade scores (N, 4), PD grades, readings)."""
     rule = rule or ColourFractionRule()
-    fractions = np.array([rule.fraction(load_frames(r["media_sha256"])) for r in rows], dtype=float)
-    grades = np.array([rule.grade(f) for f in fractions], dtype=int)
-    return rule.probabilities(fractions), grades, fractions
+    readings = [rule.read(load_frames(r["media_sha256"])) for r in rows]
+    grades = np.array([r.grade for r in readings], dtype=int)
+    return rule.probabilities(readings), grades, readings
+
+
+def crop_counts(crops: Sequence[str]) -> dict[str, int]:
+    """Items per crop mode ("crop", "fallback", "none")."""
+    return {mode: sum(1 for c in crops if c == mode) for mode in CROP_MODES}
 
 
 @dataclass
@@ -63,28 +81,44 @@ class Evaluation:
     """Figures per cohort and the per-item predictions behind them."""
 
     report: dict
-    predictions: list[tuple[int, int, list[float]]] = field(default_factory=list)
+    predictions: list[tuple[int, int, list[float], str]] = field(default_factory=list)
 
 
 def evaluate_model(project, model: GradeNet, prep: Preprocessing, modality: str,
                    cohorts: Sequence[str] = TEST_COHORTS, device: str = "cpu", n_boot: int = 1000,
                    baseline: bool = True, seed: int = 0) -> Evaluation:
-    """Score a network on test cohorts (and the baseline on Doppler modalities)."""
+    """Score a network on test cohorts (and the PD-only colour rule on Doppler modalities)."""
     mod = lookup_modality(modality)
     load = project.media.load_cache
-    out: dict = {"modality": mod.code, "target": mod.target, "cohorts": {}}
-    predictions: list[tuple[int, int, list[float]]] = []
+    ratio = None if model.prior_ratio is None else model.prior_ratio.cpu().numpy()
+    out: dict = {"modality": mod.code, "target": mod.target, "prior_corrected": ratio is not None,
+                 "cohorts": {}}
+    predictions: list[tuple[int, int, list[float], str]] = []
     for cohort in cohorts:
         rows = label_rows(project.store, mod.code, cohort)
         y = np.array([r["target"] for r in rows], dtype=int)
         entry: dict = {"n": len(rows), "class_counts": np.bincount(y, minlength=4).tolist()}
         if rows:
-            probs = predict_rows(model, prep, rows, load, device)
+            raw, crops = predict_rows(model, prep, rows, load, device, adjusted=False)
+            probs = adjust(raw, ratio)
             patients = item_patients(project.store, [int(r["item_id"]) for r in rows])
             entry["model"] = cohort_report(y, probs, n_boot=n_boot, seed=seed, patients=patients)
-            predictions += [(int(r["item_id"]), int(p.argmax()), p.tolist()) for r, p in zip(rows, probs)]
-            if baseline and mod.doppler:
-                base_probs, base_grades, _ = baseline_rows(rows, load)
-                entry["baseline"] = cohort_report(y, base_probs, base_grades, n_boot=n_boot, seed=seed)
+            entry["calibration"] = plain({
+                "ece_uncorrected": expected_calibration_error(y, raw),
+                "ece_corrected": expected_calibration_error(y, probs) if ratio is not None else None,
+                "accuracy_uncorrected": accuracy(y, raw.argmax(axis=1))})
+            entry["crops"] = crop_counts(crops)
+            predictions += [(int(r["item_id"]), int(p.argmax()), p.tolist(), c)
+                            for r, p, c in zip(rows, probs, crops)]
+            if mod.doppler:
+                y_pd = np.array([r["pd"] for r in rows], dtype=int)
+                entry["pd_class_counts"] = np.bincount(y_pd, minlength=4).tolist()
+                entry["model_pd_reference"] = cohort_report(y_pd, probs, n_boot=n_boot, seed=seed,
+                                                             patients=patients)
+                if baseline:
+                    rule_probs, rule_grades, _ = baseline_rows(rows, load)
+                    entry["pd_colour_rule"] = cohort_report(y_pd, rule_probs, rule_grades,
+                                                            n_boot=n_boot, seed=seed,
+                                                            patients=patients)
         out["cohorts"][cohort] = entry
     return Evaluation(plain(out), predictions)

@@ -22,7 +22,7 @@ from torch import nn
 
 from rascore.evaluate.report import point_report
 from rascore.nets.factory import GradeNet, build_model
-from rascore.nets.heads import grade_probabilities, head_loss
+from rascore.nets.heads import head_loss
 from rascore.nets.pretrained import load_weights, resolve_weights
 from rascore.train import distributed
 from rascore.train.augment import Augmentation
@@ -32,6 +32,7 @@ from rascore.train.data import (
     steps_per_epoch,
 )
 from rascore.train.preprocess import BatchBuffers, Preprocessing
+from rascore.train.prior import PriorCorrection
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -176,8 +177,9 @@ def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler
 
 
 def evaluate(model: GradeNet, data: Arrays, prep: Preprocessing, device: torch.device,
-             batch_size: int = 64) -> np.ndarray:
-    """(N, 4) grade probabilities for a preloaded split (segment-centre frames, no augmentation)."""
+             batch_size: int = 64, adjusted: bool = True) -> np.ndarray:
+    """(N, 4) grade probabilities for a preloaded split (segment-centre frames, no augmentation),
+    corrected for the sampling prior (``model.prior_ratio``) unless not ``adjusted``."""
     model.eval()
     chunks = []
     with torch.inference_mode():
@@ -185,7 +187,7 @@ def evaluate(model: GradeNet, data: Arrays, prep: Preprocessing, device: torch.d
             x = _memory_format(prep.normalise(prep.batch(data.x[start:start + batch_size], device)), device)
             with _autocast(device):
                 logits = model(x)
-            chunks.append(grade_probabilities(logits, model.head).cpu())
+            chunks.append(model.grade_probabilities(logits, adjusted).cpu())
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, 4), np.float32)
 
 
@@ -222,6 +224,10 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
         sample_generator = torch.Generator().manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed + env.rank)
     model, pretrained = make_model(config)
+    # validation (and everything after) reports probabilities at the training prior, not at the
+    # uniform prior class-balanced sampling trains towards (rascore.train.prior)
+    prior = PriorCorrection(tuple(data.train.class_counts()))
+    model.prior_ratio = torch.tensor(prior.ratio, dtype=torch.float32)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -305,7 +311,7 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
     return FitResult(model, history, best_epoch, best_val, pretrained,
                      time.perf_counter() - started, stopped_early,
                      {"world_size": env.world_size, "backend": distributed.backend(),
-                      "rank": env.rank})
+                      "rank": env.rank, "prior": prior.to_dict()})
 
 
 def main(project, config: TrainConfig, on_progress: ProgressFn | None = None,

@@ -42,7 +42,7 @@ def run_training(project, config: TrainConfig, *, on_progress: ProgressFn | None
                  baseline: bool = False) -> TrainOutcome | None:
     """Train ``config.modality`` on the current reference labels and publish the result.
 
-    The colour-fraction baseline is left to ``rascore evaluate`` unless ``baseline`` (it does not
+    The PD-only colour rule is left to ``rascore evaluate`` unless ``baseline`` (it does not
     depend on the network and costs about a second per ten clips). Under torchrun the process
     group lasts for the training only; ranks other than 0 return None.
     """
@@ -69,7 +69,7 @@ def run_training(project, config: TrainConfig, *, on_progress: ProgressFn | None
     checkpoint = make_checkpoint(
         result.model, modality=config.modality, prep=data.prep, args=config.to_dict(),
         metrics=metrics, snapshot=data.snapshot, pretrained=result.pretrained,
-        history=result.history,
+        history=result.history, prior=result.extra.get("prior"),
         arch_options={"width": config.net_width, "pooling": config.pooling})
     published = publish(project, checkpoint, lambda version: render_card(checkpoint, version),
                         activate=activate, job_id=job_id, user_id=user_id)

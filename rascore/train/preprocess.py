@@ -60,19 +60,25 @@ class Preprocessing:
             return np.linspace(0, count - 1, self.cache_frames).round().astype(int)
         return np.array([count // 2])
 
-    def box(self, frames: np.ndarray) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of the region of the original frames the network sees.
+    def crop(self, frames: np.ndarray) -> tuple[tuple[int, int, int, int], str]:
+        """(top, left, height, width) of the region of the original frames the network sees, and
+        "crop", "fallback" (the joint fit was weak: the whole frame) or "none" (no ``roi``).
 
         The joint crop when ``roi`` is set (found on the middle frame), else the whole frame; map
         attributions back onto the scan through this box.
         """
+        from rascore.train.roi import NONE, joint_crop
+
         frames = self._frames(frames)
         count, h, w = frames.shape[:3]
         if not self.roi:
-            return 0, 0, h, w
-        from rascore.train.roi import joint_box
+            return (0, 0, h, w), NONE
+        box, mode, _ = joint_crop(frames[count // 2], self.roi)
+        return box, mode
 
-        return joint_box(frames[count // 2], self.roi)
+    def box(self, frames: np.ndarray) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of the region of the original frames the network sees (``crop``)."""
+        return self.crop(frames)[0]
 
     def array(self, frames: np.ndarray) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> uint8 (C, H, W) for an image model or (C, Tc, H, W) for a clip model.
@@ -80,8 +86,12 @@ class Preprocessing:
         Frames chosen by ``source_index``, cropped to ``box`` (the joint when ``roi`` is set),
         resized with antialiasing; greyscale kept as one channel.
         """
+        return self.array_and_crop(frames)[0]
+
+    def array_and_crop(self, frames: np.ndarray) -> tuple[torch.Tensor, str]:
+        """``array`` and how the frame was cropped ("crop", "fallback" or "none", as ``crop``)."""
         frames = self._frames(frames)
-        top, left, height, width = self.box(frames)
+        (top, left, height, width), mode = self.crop(frames)
         selected = frames[self.source_index(frames.shape[0]), top:top + height, left:left + width]
         if self.channels == 1:
             grey = selected.mean(axis=-1, dtype=np.float32).round().astype(np.uint8)
@@ -90,7 +100,7 @@ class Preprocessing:
             # channel-first in numpy: torch's copy out of channels-last uint8 is ~100x slower
             x = torch.from_numpy(np.ascontiguousarray(selected.transpose(0, 3, 1, 2)))  # T,3,H,W
         x = TF.resize(x, [self.height, self.width], antialias=True)
-        return x.transpose(0, 1).contiguous() if self.dynamic else x[0].contiguous()
+        return (x.transpose(0, 1).contiguous() if self.dynamic else x[0].contiguous()), mode
 
     def frame_index(self, train: bool, generator: torch.Generator | None = None) -> torch.Tensor:
         """Which cached frames one pass uses: a random frame per segment (train) or segment centres."""
