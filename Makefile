@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: app test install install-test chromium demo clean-demo bench
+.PHONY: app test lint install install-test chromium demo clean-demo bench
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ app: demo
 	@$(BIN)/rascore worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: $(VENV)/.test chromium
+# Lint (ruff, configured in pyproject.toml) before the suite.
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+
+test: $(VENV)/.test chromium lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test

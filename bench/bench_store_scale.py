@@ -268,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n== timings, {args.rounds} rounds ==")
         claims, writes, firsts, refs, prints = [], [], [], [], []
         claim = None
-        for k in range(args.rounds):
+        for _ in range(args.rounds):
             t = time.perf_counter()
             claim = labelling.next_item(store, reader, after=claim.position if claim else None)
             claims.append(1000 * (time.perf_counter() - t))
@@ -280,20 +280,20 @@ def run(args: argparse.Namespace) -> int:
             store.reference(claim.item_id)
             refs.append(1000 * (time.perf_counter() - t))
         other = store.user("expert2")
-        for k in range(min(args.rounds, 50)):
+        for _ in range(min(args.rounds, 50)):
             t = time.perf_counter()
             labelling.next_item(store, other, resume=True)
             firsts.append(1000 * (time.perf_counter() - t))
             labelling.skip(store, other, store.conn.execute(
                 "SELECT item_id FROM reservations WHERE user_id = ? AND expires_at > ?",
                 (other["id"], NOW)).fetchone()[0])
-        for k in range(min(args.rounds, 50)):
+        for _ in range(min(args.rounds, 50)):
             t = time.perf_counter()
             results.full_fingerprint(store)
             prints.append(1000 * (time.perf_counter() - t))
         polls = []
         results.fingerprint(store)
-        for k in range(min(args.rounds, 200)):
+        for _ in range(min(args.rounds, 200)):
             t = time.perf_counter()
             results.fingerprint(store)
             polls.append(1000 * (time.perf_counter() - t))

@@ -267,7 +267,7 @@ def paired_difference(rows: list[dict], a: np.ndarray, b: np.ndarray, n_boot: in
             continue
         y, _, _ = _truth([rows[i] for i in keep])
 
-        def macro(p: np.ndarray, idx: np.ndarray) -> float:
+        def macro(p: np.ndarray, idx: np.ndarray, y: np.ndarray = y) -> float:
             values = [_auc(y[idx] == g, y[idx] != g, p[idx, g]) for g in range(4)]
             return float(np.mean([v for v in values if v is not None]))
 

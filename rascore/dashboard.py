@@ -56,7 +56,6 @@ from rascore.evaluate import (
     GradeAUC,
     ROCPoints,
     ReliabilityCurve,
-    delong_per_grade,
     reader_study,
     reliability_curve,
     roc_points,

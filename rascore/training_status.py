@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from rascore import scale
 from rascore.jobs.train_job import MAX_NPROC, POLICIES, PROMOTION_SETTING, promotion_policy
@@ -53,10 +53,10 @@ def _age_s(stamp: str | None, now: datetime | None = None) -> float | None:
     """Seconds since an ISO timestamp of the store (None when there is none)."""
     if not stamp:
         return None
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     then = datetime.fromisoformat(stamp)
     if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
+        then = then.replace(tzinfo=UTC)
     return max(0.0, (moment - then).total_seconds())
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from rascore import dashboard
 from rascore.evaluate import (
-    delong_per_grade,
     expected_calibration_error,
     per_grade_auc,
     reader_study,

@@ -1,7 +1,6 @@
 """`rascore demo --size small`: a ready project with items, readers, grades, reference and accounts."""
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ def test_sizes_cohorts_and_modalities(demo):
     conn = sqlite3.connect(data / "rascore.db")
     per_cohort = dict(conn.execute("SELECT cohort, count(*) FROM items GROUP BY cohort"))
     assert per_cohort == SIZES["small"]
-    for cohort, n in SIZES["small"].items():
+    for cohort, _n in SIZES["small"].items():
         per_mod = [c for (c,) in conn.execute(
             "SELECT count(*) FROM items WHERE cohort = ? GROUP BY modality", (cohort,))]
         assert len(per_mod) == 4 and max(per_mod) - min(per_mod) <= 1
@@ -83,7 +82,7 @@ def test_truth_masks_and_cache(demo, monkeypatch):
                         " JOIN ground_truth g ON g.item_id = i.id").fetchall()
     assert len(rows) == conn.execute("SELECT count(*) FROM items").fetchone()[0]
     project = open_project()
-    for sha, frames, mask_path, sh, pd in rows[:12]:
+    for sha, frames, mask_path, sh, _pd in rows[:12]:
         arr = project.media.load_cache(sha)
         assert arr.shape == (frames, 192, 256, 3) and arr.dtype == np.uint8
         masks = np.load(data / mask_path)

@@ -13,7 +13,6 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pydicom
-import pytest
 from pydicom.data import get_testdata_file
 
 from tests.conftest import BIN, cli_env

@@ -17,7 +17,7 @@ APP = str(ROOT / "app.py")
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Project:
     root = tmp_path / "p"
-    built = build_project(root, per_modality=2)
+    build_project(root, per_modality=2)
     for key, value in env_for(root).items():
         monkeypatch.setenv(key, value)
     return session.shared_project()

@@ -2,7 +2,7 @@
 promotion and rollback in one transaction, the promotion policy, worker liveness, permissions."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -247,7 +247,7 @@ def test_job_view_uses_a_history_list_when_the_row_has_one(project):
 
 def test_worker_state_says_when_no_worker_runs(project):
     store, expert = project.store, who(project, "demo-expert")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert ts.worker_state(store, now).message is None  # nothing queued: no worker needed
     ts.submit(store, expert, "SGS")
     assert ts.worker_state(store, now).message is None  # queued a moment ago

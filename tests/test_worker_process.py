@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from rascore.jobs import Worker
@@ -37,7 +36,7 @@ def test_submit_run_promote_then_fail_with_reason(project):
     assert row["id"] == missing and row["status"] == "failed"
     assert "DPD has 0 training items with a reference label" in row["error"]
     assert "import reference labels" in row["error"]
-    bad = job_sql.submit(project.store, "train", "SGS", {"epochs": 1, "learning_rate": 5})
+    job_sql.submit(project.store, "train", "SGS", {"epochs": 1, "learning_rate": 5})
     row = Worker(project).run_once()
     assert row["status"] == "failed" and "unknown training parameter(s): learning_rate" in row["error"]
     assert registry.active_version(project.store, "SGS")["version"] == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Subcommand modules, in the order ``rascore --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -12,7 +12,7 @@ and for the macro average with a paired bootstrap CI (both models on the same re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike

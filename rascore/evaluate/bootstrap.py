@@ -27,7 +27,7 @@ model sees the very same resamples, which paired differences and macro averages 
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

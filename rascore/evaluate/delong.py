@@ -17,7 +17,7 @@ Checked against R pROC's ``roc.test`` on pROC's ``aSAH`` data (tests/test_evalua
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import ArrayLike

@@ -44,7 +44,7 @@ def as_binary(values: ArrayLike, name: str = "y_true") -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     uniq = set(np.unique(arr).tolist())
-    if not uniq <= {0, 1, True, False}:
+    if not uniq <= {0, 1}:
         raise ValueError(f"{name} must be binary 0/1, found {sorted(uniq)[:5]}")
     return arr.astype(bool)
 

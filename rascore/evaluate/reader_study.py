@@ -37,7 +37,7 @@ Choices made here, all per item (image or clip), grades 0-3:
 """
 from __future__ import annotations
 
-from typing import Hashable, Mapping
+from collections.abc import Hashable, Mapping
 
 import numpy as np
 from pingouin import multicomp

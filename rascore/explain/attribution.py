@@ -31,7 +31,7 @@ from torch import nn
 
 from rascore.nets.factory import GradeNet
 from rascore.nets.frames import FrameNet
-from rascore.nets.heads import check_head, grade_probabilities
+from rascore.nets.heads import check_head
 from rascore.train.preprocess import Preprocessing
 
 METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion")

@@ -110,8 +110,7 @@ REMOVE: frozenset[str] = frozenset({
     "ReferencedRequestSequence", "ReferencedVisitSequence", "ReferencedPatientAliasSequence",
     "ConsentForClinicalTrialUseSequence", "PerformedProcedureStepStartDate",
     "DistributionName", "DistributionAddress", "DestinationAE", "Arbitrary",
-    "PreMedication", "ScheduledPatientInstitutionResidence", "OtherPatientIDsSequence",
-    "GraphicAnnotationSequence", "ContentLabel", "ContentDescription",
+    "PreMedication", "ScheduledPatientInstitutionResidence", "GraphicAnnotationSequence", "ContentLabel", "ContentDescription",
 })
 
 #: Attributes kept but emptied (type 2 in the US image IOD: must be present).

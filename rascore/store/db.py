@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 15_000
@@ -17,7 +17,7 @@ BUSY_TIMEOUT_MS = 15_000
 
 def utcnow() -> str:
     """UTC timestamp as ISO 8601 text with milliseconds, the store's one time format."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 
 from rascore.store.db import utcnow
@@ -126,7 +126,7 @@ def finish(store: Store, job_id: int, status: str, *, error: str | None = None,
 
 def recover_stale(store: Store, stale_after_s: float, requeue: bool = False) -> list[int]:
     """Running jobs whose heartbeat stopped: failed with a reason, or queued again by policy."""
-    cutoff = (datetime.now(timezone.utc) - timedelta(seconds=stale_after_s)).isoformat(
+    cutoff = (datetime.now(UTC) - timedelta(seconds=stale_after_s)).isoformat(
         timespec="milliseconds")
     with store.transaction() as conn:
         rows = store._rows("SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'"

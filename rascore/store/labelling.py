@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from rascore.store.migrations import CONFIDENCE_SQL
 from rascore.store.store import Store
@@ -18,12 +18,12 @@ from rascore.store.store import Store
 
 def iso(moment: datetime) -> str:
     """A datetime in the store's one text format (see ``utcnow``)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def now_utc() -> datetime:
     """The current UTC time."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, order=True)

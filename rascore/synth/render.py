@@ -229,7 +229,6 @@ def render_item(spec: ItemSpec) -> SimItem:
     focus_row = float(np.mean(scene.bone_line[:, 1])) - PAD
 
     box = None
-    flow_parts = []
     if spec.doppler:
         box = _colour_box(scene, acq, irng)
         vrng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 4]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,7 @@ def make_checkpoint(model: GradeNet, *, modality: str, prep: Preprocessing, args
             "prior": prior,
             "history": history or [],
             "versions": library_versions(),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }),
     }
 

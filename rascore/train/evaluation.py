@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rascore.evaluate.agreement import accuracy
+from rascore.evaluate.calibration import expected_calibration_error
 from rascore.evaluate.report import model_report
 from rascore.nets.colour_fraction import ColourFractionRule
 from rascore.nets.factory import GradeNet
