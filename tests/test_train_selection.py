@@ -1,0 +1,81 @@
+"""bench/select_on_validation.py: the declared decision rule, and its refusal to read test cohorts."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("select_on_validation", ROOT / "bench" / "select_on_validation.py")
+select = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = select  # dataclasses look their module up there
+_spec.loader.exec_module(select)
+
+
+def table(auc) -> list[dict]:
+    """A full grid (2 seeds) whose validation macro AUC is auc(run)."""
+    return [{**run.__dict__, "val_macro_auc": auc(run), "val_log_loss": 1.0}
+            for run in select.grid(select.ALL, [0, 1])]
+
+
+def test_the_rule_picks_the_highest_mean_and_gives_ties_to_the_simpler_option():
+    def auc(run):
+        value = 0.80
+        value += 0.05 if run.roi == "preset" else 0.0          # crop clearly better
+        value += 0.005 if run.head == "ordinal" else 0.0        # ordinal ahead by less than TIE
+        value += 0.03 if run.clip_epochs == 20 else 0.0         # 20 epochs clearly better
+        return value
+
+    decisions = select.decide(table(auc))
+    assert decisions["roi"]["choice"] == "preset"
+    assert decisions["head"]["choice"] == "softmax"             # a tie: the simpler head
+    assert "tie" in decisions["head"]["reason"]
+    assert decisions["clip_epochs"]["choice"] == 20
+    assert decisions["clip_epochs"]["means"][20] == pytest.approx(decisions["clip_epochs"]["means"][12] + 0.03)
+
+
+def test_clip_epochs_are_decided_on_clip_models_only_and_a_missing_run_leaves_a_factor_open():
+    def auc(run):  # stills would favour nothing; DPD at 12 epochs is better
+        return 0.9 if run.clip_epochs == 12 and run.modality == "DPD" else 0.8
+
+    rows = table(auc)
+    decisions = select.decide(rows)
+    assert decisions["clip_epochs"]["choice"] == 12
+    assert decisions["clip_epochs"]["n_runs"] == {12: 16, 20: 16}  # 2 clip modalities x 2 crops x 2 heads x 2 seeds
+    partial = [r for r in rows if not (r["modality"] == "SGS" and r["head"] == "ordinal" and r["seed"] == 1)]
+    decisions = select.decide(partial)
+    assert decisions["head"]["choice"] is None
+    assert decisions["clip_epochs"]["choice"] == 12             # SGS does not bear on it
+
+
+class FakeStore:
+    def __init__(self, rows):
+        self.rows, self.asked = rows, []
+
+    def references(self, modality=None, cohort=None):
+        self.asked.append(cohort)
+        return [r for r in self.rows if cohort is None or r["cohort"] == cohort]
+
+
+def test_the_selection_refuses_to_read_test_cohorts_or_anything_but_train_labels():
+    rows = [{"item_id": 1, "cohort": "train"}, {"item_id": 2, "cohort": "test1"}]
+    store = FakeStore(rows)
+    guarded = select.TrainOnlyStore(store)
+    assert [r["item_id"] for r in guarded.references("SGS", "train")] == [1]
+    for cohort in ("test1", "test2", None):
+        with pytest.raises(PermissionError):
+            guarded.references("SGS", cohort)
+    assert store.asked == ["train"]                             # the refused ones never reached the store
+    with pytest.raises(PermissionError):
+        guarded.predictions                                      # noqa: B018 - any other store access
+    lying = select.TrainOnlyStore(type("S", (), {"references": lambda self, m=None, c=None: rows})())
+    with pytest.raises(PermissionError):
+        lying.references("SGS", "train")
+
+
+def test_a_demo_built_with_the_reserved_seed_is_refused():
+    select.check_not_reserved([1, 3])
+    with pytest.raises(SystemExit):
+        select.check_not_reserved([1, select.RESERVED_SEED])
