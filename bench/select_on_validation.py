@@ -11,15 +11,17 @@ through ``TrainOnly``, which refuses to read the reference labels of any cohort 
 and a demo project built with the reserved seed (RESERVED_SEED, kept for the final reported
 figures) is refused outright.
 
-Candidates (a full grid per modality and seed):
+Candidates, one factor at a time from BASE (the preset as it stood: crop on, softmax, 20 clip
+epochs), each seed giving every candidate the same validation split (patient_split is seeded):
   clip epochs 12 or 20 (DGS, DPD); joint crop on (the preset's roi) or off (all four);
   head softmax or ordinal (all four).
 
-Decision rule, fixed before any run (``decide``): for each factor, the option with the highest
-validation macro AUC averaged over every run of the modalities the factor applies to (all seeds,
-all levels of the other factors: a marginal mean over the grid). A lead of less than TIE (0.01)
-is a tie, and a tie goes to the cheaper or simpler option (``SIMPLER``: 12 clip epochs, no crop,
-softmax). Log loss is shown, not used. A factor with a missing run is left undecided.
+Decision rule, fixed before any comparison (``decide``): for each factor, among the runs whose
+other factors are at BASE, the option with the highest validation macro AUC averaged over the
+modalities the factor applies to and the seeds. A lead of less than TIE (0.01) is a tie, and a
+tie goes to the cheaper or simpler option (``SIMPLER``: 12 clip epochs, no crop, softmax). Log
+loss is shown, not used. A factor lacking a run for one of its modalities and seeds is left
+undecided.
 
 Run (single-threaded; results append to --out, and a rerun skips the runs already there):
   RASCORE_DATA=DEMO RASCORE_DB=DEMO/rascore.db OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
@@ -63,6 +65,7 @@ FACTORS: tuple[Factor, ...] = (
     Factor("head", ("softmax", "ordinal"), ALL, "softmax"),
 )
 SIMPLER = {f.name: f.simpler for f in FACTORS}
+BASE = {"clip_epochs": 20, "roi": "preset", "head": "softmax"}
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,19 @@ class Run:
 
 
 def grid(modalities: Sequence[str], seeds: Sequence[int]) -> list[Run]:
-    """Every candidate setting per modality and seed (crop outermost: one preload per crop)."""
+    """BASE and each single-factor variant of it, per modality and seed."""
+    factors = {f.name: f for f in FACTORS}
     runs = []
     for seed in seeds:
         for modality in modalities:
-            epochs = FACTORS[0].options if modality in CLIPS else (None,)
-            for roi, e, head in itertools.product(FACTORS[1].options, epochs, FACTORS[2].options):
-                runs.append(Run(modality, roi, head, e, seed))
+            for name in (None, "head", "clip_epochs", "roi"):
+                if name and modality not in factors[name].modalities:
+                    continue
+                setting = dict(BASE)
+                if name:
+                    setting[name] = next(o for o in factors[name].options if o != BASE[name])
+                runs.append(Run(modality, setting["roi"], setting["head"],
+                                setting["clip_epochs"] if modality in CLIPS else None, seed))
     return runs
 
 
@@ -97,19 +106,31 @@ def _mean(values: Iterable[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def comparable(rows: Sequence[dict], factor: Factor) -> list[dict]:
+    """Rows of the factor's modalities whose other factors are at BASE."""
+    def at_base(row: dict) -> bool:
+        return all(row.get(k) == v for k, v in BASE.items()
+                   if k != factor.name and not (k == "clip_epochs" and row["modality"] not in CLIPS))
+
+    return [r for r in rows if r["modality"] in factor.modalities and at_base(r)]
+
+
 def decide(rows: Sequence[dict], factors: Sequence[Factor] = FACTORS, tie: float = TIE) -> dict:
     """The declared rule applied to result rows (each with modality, roi, head, clip_epochs, seed,
-    val_macro_auc): per factor the option with the highest marginal mean validation macro AUC over
-    its modalities; a lead under ``tie`` goes to the simpler option. Pure: no training, no I/O."""
+    val_macro_auc): per factor, among the runs with the other factors at BASE, the option with the
+    highest mean validation macro AUC over its modalities and seeds; a lead under ``tie`` goes to
+    the simpler option. Pure: no training, no I/O."""
     out = {}
     for factor in factors:
-        relevant = [r for r in rows if r["modality"] in factor.modalities]
+        relevant = comparable(rows, factor)
         by_option = {o: [r for r in relevant if r.get(factor.name) == o] for o in factor.options}
         counts = {o: len(v) for o, v in by_option.items()}
         means = {o: _mean(r["val_macro_auc"] for r in v) for o, v in by_option.items()}
-        if not relevant or len(set(counts.values())) != 1 or any(math.isnan(m) for m in means.values()):
+        needed = {(m, seed) for m in factor.modalities for seed in {r["seed"] for r in relevant}}
+        complete = all({(r["modality"], r["seed"]) for r in v} == needed for v in by_option.values())
+        if not relevant or not complete or any(math.isnan(m) for m in means.values()):
             out[factor.name] = {"choice": None, "means": means, "n_runs": counts,
-                                "reason": "undecided: runs missing or unequal per option"}
+                                "reason": "undecided: a modality or seed lacks a run"}
             continue
         ranked = sorted(factor.options, key=lambda o: means[o], reverse=True)
         best, lead = ranked[0], means[ranked[0]] - means[ranked[1]]
@@ -219,11 +240,12 @@ def print_table(rows: Sequence[dict]) -> None:
               f"{r['best_epoch']:>7} {r['seconds']:>6.0f}")
     print()
     for factor in FACTORS:
-        print(f"{factor.name}: per modality mean validation macro AUC / log loss")
+        print(f"{factor.name} (other factors at BASE): validation macro AUC / log loss, mean over seeds")
         for modality in factor.modalities:
             cells = []
             for option in factor.options:
-                sel = [r for r in rows if r["modality"] == modality and r.get(factor.name) == option]
+                sel = [r for r in comparable(rows, factor)
+                       if r["modality"] == modality and r.get(factor.name) == option]
                 cells.append(f"{option}: {_mean(r['val_macro_auc'] for r in sel):.3f} / "
                              f"{_mean(r['val_log_loss'] for r in sel):.3f} (n={len(sel)})")
             print(f"  {modality}: " + "; ".join(cells))
