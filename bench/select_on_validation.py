@@ -18,7 +18,8 @@ epochs), each seed giving every candidate the same validation split (patient_spl
 
 Decision rule, fixed before any comparison (``decide``): for each factor, among the runs whose
 other factors are at BASE, the option with the highest validation macro AUC averaged over the
-modalities the factor applies to and the seeds. A lead of less than TIE (0.01) is a tie, and a
+modalities the factor applies to and the seeds its variant ran on (BASE runs of other seeds are
+left out, so that every comparison is paired). A lead of less than TIE (0.01) is a tie, and a
 tie goes to the cheaper or simpler option (``SIMPLER``: 12 clip epochs, no crop, softmax). Log
 loss is shown, not used. A factor lacking a run for one of its modalities and seeds is left
 undecided.
@@ -83,14 +84,17 @@ class Run:
         return (self.modality, self.roi, self.head, self.clip_epochs, self.seed)
 
 
-def grid(modalities: Sequence[str], seeds: Sequence[int]) -> list[Run]:
-    """BASE and each single-factor variant of it, per modality and seed."""
+def grid(modalities: Sequence[str], seeds: Sequence[int],
+         only: Sequence[str] = ("head", "clip_epochs", "roi")) -> list[Run]:
+    """BASE and its single-factor variants (of the factors in ``only``), per modality and seed."""
     factors = {f.name: f for f in FACTORS}
     runs = []
     for seed in seeds:
         for modality in modalities:
             for name in (None, "head", "clip_epochs", "roi"):
-                if name and modality not in factors[name].modalities:
+                if name and (name not in only or modality not in factors[name].modalities):
+                    continue
+                if name is None and not any(modality in factors[n].modalities for n in only):
                     continue
                 setting = dict(BASE)
                 if name:
@@ -107,12 +111,15 @@ def _mean(values: Iterable[float]) -> float:
 
 
 def comparable(rows: Sequence[dict], factor: Factor) -> list[dict]:
-    """Rows of the factor's modalities whose other factors are at BASE."""
+    """Rows of the factor's modalities whose other factors are at BASE, of the seeds on which the
+    factor's variant ran (so that every comparison is paired)."""
     def at_base(row: dict) -> bool:
         return all(row.get(k) == v for k, v in BASE.items()
                    if k != factor.name and not (k == "clip_epochs" and row["modality"] not in CLIPS))
 
-    return [r for r in rows if r["modality"] in factor.modalities and at_base(r)]
+    rows = [r for r in rows if r["modality"] in factor.modalities and at_base(r)]
+    seeds = {r["seed"] for r in rows if r.get(factor.name) != BASE[factor.name]}
+    return [r for r in rows if r["seed"] in seeds]
 
 
 def decide(rows: Sequence[dict], factors: Sequence[Factor] = FACTORS, tie: float = TIE) -> dict:
@@ -123,10 +130,11 @@ def decide(rows: Sequence[dict], factors: Sequence[Factor] = FACTORS, tie: float
     out = {}
     for factor in factors:
         relevant = comparable(rows, factor)
+        seeds = {r["seed"] for r in relevant}
         by_option = {o: [r for r in relevant if r.get(factor.name) == o] for o in factor.options}
         counts = {o: len(v) for o, v in by_option.items()}
         means = {o: _mean(r["val_macro_auc"] for r in v) for o, v in by_option.items()}
-        needed = {(m, seed) for m in factor.modalities for seed in {r["seed"] for r in relevant}}
+        needed = {(m, seed) for m in factor.modalities for seed in seeds}
         complete = all({(r["modality"], r["seed"]) for r in v} == needed for v in by_option.values())
         if not relevant or not complete or any(math.isnan(m) for m in means.values()):
             out[factor.name] = {"choice": None, "means": means, "n_runs": counts,
@@ -260,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--modalities", nargs="+", default=list(ALL))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--factors", nargs="+", default=[f.name for f in FACTORS],
+                        choices=[f.name for f in FACTORS], help="vary only these (BASE is always run)")
     parser.add_argument("--out", type=Path, default=Path("select_on_validation.jsonl"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table-only", action="store_true", help="print the table of --out, train nothing")
@@ -275,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_not_reserved(demo_seeds(project.store))
         guarded, cache = TrainOnly(project), {}
         done = {(r["modality"], r["roi"], r["head"], r["clip_epochs"], r["seed"]) for r in rows}
-        for run in grid([m.upper() for m in args.modalities], args.seeds):
+        for run in grid([m.upper() for m in args.modalities], args.seeds, args.factors):
             if run.key() in done:
                 continue
             row = train_one(guarded, run, cache)

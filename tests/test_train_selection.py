@@ -48,6 +48,15 @@ def test_clip_epochs_are_decided_on_clip_models_only_and_a_missing_run_leaves_a_
     decisions = select.decide(partial)
     assert decisions["head"]["choice"] is None
     assert decisions["clip_epochs"]["choice"] == 12             # SGS does not bear on it
+    one_seed = [r for r in rows if r["seed"] == 0]
+    clips_again = [{**r.__dict__, "val_macro_auc": auc(r), "val_log_loss": 1.0}
+                   for r in select.grid(select.ALL, [1], only=["clip_epochs"])]
+    assert {r["modality"] for r in clips_again} == {"DGS", "DPD"}
+    assert len(clips_again) == 4                                 # BASE and 12 epochs, per clip model
+    mixed = select.decide(one_seed + clips_again)
+    assert mixed["clip_epochs"]["n_runs"] == {12: 4, 20: 4}    # two seeds for the clip epochs
+    assert mixed["head"]["n_runs"] == {"softmax": 4, "ordinal": 4}  # seed 1 has no head variant
+    assert mixed["head"]["choice"] == "softmax"
     only_stills = [r for r in rows if r["modality"] in ("SGS", "SPD")]
     assert select.decide(only_stills)["head"]["choice"] is None  # DGS and DPD not run yet
     off_and_ordinal = {**rows[0], "roi": "off", "head": "ordinal", "val_macro_auc": 1.0}
