@@ -12,17 +12,20 @@ patient-grouped ``val_fraction`` of the train cohort that early stopping uses; n
 read), by bench/select_on_validation.py on a paper-size demo built with seed 1: one factor at a
 time from crop on / softmax / 20 clip epochs, rule declared before any comparison (highest mean
 validation macro AUC over the modalities concerned; a lead under 0.01 goes to the cheaper or
-simpler option). Validation macro AUC (best epoch, 61-62 items, 27-30 patients per modality):
+simpler option). Validation macro AUC (best epoch, 61-63 items, 27-31 patients per modality):
 - joint crop (all four; split seed 0): on 0.967 / 0.990 / 0.950 / 0.930 (SGS / DGS / SPD / DPD),
   off 0.877 / 0.873 / 0.841 / 0.806; mean 0.959 against 0.849 -> on, as RATING crops to the
   region of interest.
 - head (all four; split seed 0): softmax 0.967 / 0.990 / 0.950 / 0.930, ordinal 0.967 / 0.987 /
   0.959 / 0.932; mean 0.959 against 0.961, a tie -> softmax (TrainConfig.head).
-- clip epochs (DGS, DPD): CLIP_EPOCHS_FIGURES
+- clip epochs (DGS, DPD; split seeds 0 and 1): 20 epochs 0.990, 0.982 (DGS) and 0.930, 0.938
+  (DPD), 12 epochs 0.976, 0.936 and 0.894, 0.911; mean 0.960 against 0.929 -> 20 (at 12 the best
+  epoch was the 10th-12th: still improving).
 The paper preset takes the same crop and head; its crop size and 30 epochs are not yet chosen on
 validation (that needs a GPU run of the same comparison). Command:
   RASCORE_DATA=DEMO RASCORE_DB=DEMO/rascore.db OMP_NUM_THREADS=1 python bench/select_on_validation.py
-  --seeds 0 --out select.jsonl, then --seeds 1 --modalities DGS DPD --factors clip_epochs.
+  --seeds 0 --out select.jsonl, then --seeds 1 --modalities DGS DPD --factors clip_epochs; the
+  rows are in bench/select_on_validation.demo-seed1.jsonl (--table-only prints the table).
 """
 from __future__ import annotations
 
