@@ -1,18 +1,31 @@
 """Training presets (``paper`` for a GPU, ``fast`` for a CPU) and the run configuration built from them.
 
-Both presets first crop each frame around the joint (rascore.train.roi), as RATING crops to the
-region of interest: on the demo cohort this lifted the fast SPD model's test1 macro AUC from 0.57
-to 0.87 at equal cost. paper: the published set-up - resnet18 at 224x224 for stills and
-r2plus1d_18 on 16 frames for clips (at 112x112, r2plus1d_18's native Kinetics size; 224 would
-quadruple the clip cost). fast: a narrow ResNet-18 (basic blocks, widths 16-128) at 96x128; clips
-as the same 2D network over 4 frames (one per quarter of the clip, random within it when training)
-with attention pooling; batch 16, AdamW 2e-3, 20 epochs for stills and for clips - measured
-to retrain one modality on the paper-size demo (about 250 training items) within 5 minutes on
-2 CPU cores (bench/bench_train.py --retrain). Clips had 12 epochs until the DPD model, still
-improving at its last epoch, lost to SPD: at 20 its test1/test2 macro AUC rose from 0.82/0.83
-to 0.90/0.89 (mean of two seeds), level with or ahead of SPD on the same joints
-(bench/diagnose_dpd.py --models); at 12 epochs, max pooling over all 16 cached frames or all 16
-frames at evaluation changed nothing.
+paper: the published set-up - resnet18 at 224x224 for stills and r2plus1d_18 on 16 frames for
+clips (at 112x112, r2plus1d_18's native Kinetics size; 224 would quadruple the clip cost). fast: a
+narrow ResNet-18 (basic blocks, widths 16-128) at 96x128; clips as the same 2D network over 4
+frames (one per quarter of the clip, random within it when training) with attention pooling;
+batch 16, AdamW 2e-3, 20 epochs for stills - sized to retrain one modality on the paper-size demo
+(about 250 training items) within 5 minutes on 2 CPU cores (bench/bench_train.py --retrain).
+
+The fast preset's joint crop, head and clip epochs were chosen on the validation split only (the
+patient-grouped ``val_fraction`` of the train cohort that early stopping uses; no test cohort was
+read), by bench/select_on_validation.py on a paper-size demo built with seed 1: one factor at a
+time from crop on / softmax / 20 clip epochs, rule declared before any comparison (highest mean
+validation macro AUC over the modalities concerned; a lead under 0.01 goes to the cheaper or
+simpler option). Validation macro AUC (best epoch, 61-63 items, 27-31 patients per modality):
+- joint crop (all four; split seed 0): on 0.967 / 0.990 / 0.950 / 0.930 (SGS / DGS / SPD / DPD),
+  off 0.877 / 0.873 / 0.841 / 0.806; mean 0.959 against 0.849 -> on, as RATING crops to the
+  region of interest.
+- head (all four; split seed 0): softmax 0.967 / 0.990 / 0.950 / 0.930, ordinal 0.967 / 0.987 /
+  0.959 / 0.932; mean 0.959 against 0.961, a tie -> softmax (TrainConfig.head).
+- clip epochs (DGS, DPD; split seeds 0 and 1): 20 epochs 0.990, 0.982 (DGS) and 0.930, 0.938
+  (DPD), 12 epochs 0.976, 0.936 and 0.894, 0.911; mean 0.960 against 0.929 -> 20 (at 12 the best
+  epoch was the 10th-12th: still improving).
+The paper preset takes the same crop and head; its crop size and 30 epochs are not yet chosen on
+validation (that needs a GPU run of the same comparison). Command:
+  RASCORE_DATA=DEMO RASCORE_DB=DEMO/rascore.db OMP_NUM_THREADS=1 python bench/select_on_validation.py
+  --seeds 0 --out select.jsonl, then --seeds 1 --modalities DGS DPD --factors clip_epochs; the
+  rows are in bench/select_on_validation.demo-seed1.jsonl (--table-only prints the table).
 """
 from __future__ import annotations
 
