@@ -32,7 +32,6 @@ Run (single-threaded; results append to --out, and a rerun skips the runs alread
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import sys
