@@ -23,9 +23,12 @@ import math
 import warnings
 from collections import Counter
 
+import numpy as np
+
 from rascore import dashboard, scale
+from rascore.evaluate.auc import per_grade_auc
 from rascore.project import open_project
-from rascore.store import registry
+from rascore.store import registry, results
 
 ADMIN = {"id": 0, "name": "report", "role": "admin"}
 
@@ -93,6 +96,34 @@ def model_table(project) -> None:
         print("| " + " | ".join(str(line.get(k, "")) for k in keys) + " |")
 
 
+def width_table(project, n_boot: int) -> None:
+    """How much wider the patient-bootstrap intervals are than item-bootstrap ones, same data."""
+    print("| model | cohort | patients | items | mean 95% CI width, items resampled | "
+          "patients resampled | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for code in scale.MODALITIES:
+        row = registry.active_version(project.store, code)
+        if row is None:
+            continue
+        target = 2 if scale.modality(code).target == "EOSS" else 1
+        for cohort in ("test1", "test2"):
+            reference = {int(r[0]): int(r[target])
+                         for r in results.reference_rows(project.store, code, cohort)}
+            ids, _, probs = results.predictions(project.store, row["id"], cohort)
+            keep = np.array([int(i) in reference for i in ids], dtype=bool)
+            ids, probs = ids[keep], probs[keep]
+            if not ids.size:
+                continue
+            y = np.array([reference[int(i)] for i in ids])
+            patients = results.patients(project.store, ids)
+            widths = []
+            for clustered in (None, patients):
+                per = per_grade_auc(y, probs, n_boot=n_boot, patients=clustered)
+                widths.append(np.nanmean([r.ci_high - r.ci_low for r in per.values()]))
+            print(f"| {code} v{row['version']} | {cohort} | {len(set(patients))} | {ids.size} | "
+                  f"{widths[0]:.3f} | {widths[1]:.3f} | {widths[1] / widths[0]:.2f} |")
+
+
 def cross_table(project, n_boot: int) -> None:
     """Between modalities: macro and per-grade tests on every matched joint (combined EOSS)."""
     result = dashboard.overview(project.store, ADMIN, n_boot=n_boot)
@@ -140,6 +171,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     print("## Models on the test cohorts\n")
     model_table(project)
+    print("\n## Interval widths: patients against items resampled\n")
+    width_table(project, args.n_boot)
     print("\n## Between modalities (every matched joint, combined EOSS of the joint)\n")
     cross_table(project, args.n_boot)
     print("\n## Reader study (all four modalities' test items)\n")

@@ -103,14 +103,8 @@ def per_cluster_counts(rng: np.random.Generator, clusters: Clusters, n_resamples
 def cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None,
                          chunk_cols: int | None = None) -> Iterator[np.ndarray]:
     """Yield the n_boot patient resamples as (n_items, chunk) count matrices, from ``seed``."""
-    rng = np.random.default_rng(seed)
-    if chunk_cols is None:
-        chunk_cols = max(1, DEFAULT_CHUNK_CELLS // max(clusters.n_items, 1))
-    done = 0
-    while done < n_boot:
-        cols = min(chunk_cols, n_boot - done)
-        yield cluster_counts(rng, clusters, cols)
-        done += cols
+    for per_cluster in per_cluster_count_chunks(clusters, n_boot, seed, chunk_cols):
+        yield per_cluster[clusters.codes]
 
 
 def per_cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None,
