@@ -169,6 +169,9 @@ def overview_panel() -> None:
         st.caption(f"No active model yet for {', '.join(result.missing)}.")
     st.subheader("Summary")
     table(dashboard.summary_rows(result.sections), "rascore.dash.summary")
+    st.caption("Probabilities are corrected for the class-balanced training sampler before anything "
+               "is scored; \"ECE before prior correction\" is the model card's figure without it. "
+               "\"Crop fell back\": items where the joint fit was weak and the model saw the full frame.")
     for sec in result.sections:
         if sec.resampled:
             st.caption(f"{sec.modality} {sec.cohort}: {sec.resampled}.")

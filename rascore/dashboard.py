@@ -205,6 +205,8 @@ class ModelFigures:
     ece: float = float("nan")
     confusion: np.ndarray | None = None
     baseline: dict | None = None  # stored PD-reference figures: the PD-only colour rule's, the model's
+    calibration: dict | None = None  # stored ECE before/after the sampling-prior correction
+    crops: dict | None = None  # stored joint-crop counts (crop, fallback, none)
     patients: list | None = None  # patient pseudonym per item (None where an item has none)
     macro: MacroAUC | None = None  # the macro AUC with the grades it averaged
     resampled: str = ""  # what the intervals resampled, in one line
@@ -266,11 +268,15 @@ def _reference(store: Store, modality: str, cohort: str) -> dict[int, int]:
     return {int(r[0]): int(r[column]) for r in results.reference_rows(store, mod.code, cohort)}
 
 
-def _stored_baseline(store: Store, version_id: int, cohort: str) -> dict | None:
-    """The stored PD-reference figures of a Doppler version: {"pd_colour_rule": ..., "model": ...}."""
+def _stored_entry(store: Store, version_id: int, cohort: str) -> dict:
+    """A version's stored test figures for one cohort (written by ``rascore evaluate``), or {}."""
     row = registry.get_version_by_id(store, version_id)
     entry = ((((row or {}).get("metrics") or {}).get("test") or {}).get("cohorts") or {}).get(cohort)
-    entry = entry or {}
+    return entry or {}
+
+
+def _stored_baseline(entry: dict) -> dict | None:
+    """The stored PD-reference figures of a Doppler version: {"pd_colour_rule": ..., "model": ...}."""
     if not entry.get("pd_colour_rule"):
         return None
     return {"pd_colour_rule": entry["pd_colour_rule"], "model": entry.get("model_pd_reference"),
@@ -282,9 +288,11 @@ def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int,
     keep = np.fromiter((int(i) in reference for i in ids), bool, ids.size)
     ids, grades, probs = ids[keep], grades[keep], probs[keep]
     y = np.fromiter((reference[int(i)] for i in ids), np.int64, ids.size)
-    baseline = _stored_baseline(store, model.id, cohort) if scale.modality(model.modality).doppler else None
+    stored = _stored_entry(store, model.id, cohort)
+    baseline = _stored_baseline(stored) if scale.modality(model.modality).doppler else None
     return ModelFigures(model, ids, y, probs, grades, len(reference) - int(ids.size), baseline=baseline,
-                        patients=results.patients(store, ids.tolist()))
+                        patients=results.patients(store, ids.tolist()),
+                        calibration=stored.get("calibration"), crops=stored.get("crops"))
 
 
 def compute_figures(figures: Sequence[ModelFigures], n_boot: int = N_BOOT, seed: int = 0) -> None:
@@ -691,6 +699,8 @@ def summary_rows(sections: Sequence[Section]) -> list[dict]:
                          "intervals": m.resampled, "accuracy": fmt(m.accuracy),
                          "kappa linear": fmt(m.kappa_linear),
                          "kappa quadratic": fmt(m.kappa_quadratic), "ECE": fmt(m.ece),
+                         "ECE before prior correction": fmt((m.calibration or {}).get("ece_uncorrected")),
+                         "crop fell back": (m.crops or {}).get("fallback", ""),
                          "reason": "; ".join(f"{k}: {v}" for k, v in reasons.items() if v and m.n)
                          or ("" if m.n else "no reference item of this cohort has a prediction")})
     return rows

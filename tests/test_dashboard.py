@@ -323,3 +323,12 @@ def test_a_reader_is_refused_by_the_library(results):
                  lambda: dashboard.reader_results(results.store, reader)):
         with pytest.raises(PermissionDenied, match="demo-reader \\(reader\\) may not see results"):
             call()
+
+
+def test_summary_shows_the_stored_ece_before_the_prior_correction_and_crop_fallbacks(results):
+    result = dashboard.overview(results.store, admin(results))
+    rows = {(r["model"], r["cohort"]): r for r in dashboard.summary_rows(result.sections)}
+    spd = rows[("SPD v1", "test1")]
+    assert spd["ECE before prior correction"] == "0.250" and spd["crop fell back"] == 4
+    # a version whose card stored no calibration says so rather than inventing a figure
+    assert rows[("SGS v1", "test1")]["ECE before prior correction"] == "undefined"

@@ -114,7 +114,9 @@ def build_results_project(root: Path, n_cases: int = 24, seed: int = 0) -> Proje
                 "macro_auc": 0.75, "accuracy": 0.5}, "model_pd_reference": {
                 "auc": {"0": {"auc": 0.81, "n_pos": 6}, "1": {"auc": None, "n_pos": 0},
                         "2": {"auc": 0.74, "n_pos": 6}, "3": {"auc": 0.95, "n_pos": 6}},
-                "macro_auc": 0.833, "accuracy": 0.6}}}}
+                "macro_auc": 0.833, "accuracy": 0.6},
+                "calibration": {"ece_uncorrected": 0.25, "ece_corrected": 0.11},
+                "crops": {"crop": 20, "fallback": 4, "none": 0}}}}
         register(project, code, 1, "always", preds, metrics)
     # a second SGS version, not active, on test1 only
     ids, y, _ = arrays[("SGS", "test1", 1)]

@@ -33,6 +33,10 @@ class DarkSpotNet(nn.Module):
         zeros = torch.zeros_like(contrast)
         return torch.stack([zeros, 2.0 * contrast, zeros, zeros], dim=1)
 
+    def grade_probabilities(self, logits: torch.Tensor, adjusted: bool = True) -> torch.Tensor:
+        """As ``GradeNet.grade_probabilities`` for a softmax head with no stored training prior."""
+        return torch.softmax(logits.float(), dim=1)
+
 
 def dark_spot_picture() -> np.ndarray:
     """Mid-grey speckled tissue (about 0.5) with a nearly black spot (0.02), at the model's input size."""
