@@ -84,3 +84,16 @@ def test_weak_joint_fit_falls_back_to_the_full_frame():
     assert prep.array_and_crop(flat)[1] == FALLBACK and prep.box(flat) == (0, 0, 96, 128)
     assert prep.array_and_crop(joint)[1] == CROP
     assert Preprocessing(24, 32, False, 1, 1, 1, (0.5,) * 3, (0.25,) * 3).array_and_crop(joint)[1] == "none"
+
+
+def test_explanations_map_back_through_the_box_the_model_really_saw():
+    """A fallback frame's attribution covers the whole picture, a cropped one only the joint box."""
+    from rascore.explain.attribution import input_box
+    from tests.test_train import tiny_frames
+
+    rng = np.random.default_rng(4)
+    joint = tiny_frames(rng, 2, 0, height=96, width=128)[0]
+    flat = rng.integers(60, 120, size=(96, 128, 1)).repeat(3, axis=2).astype(np.uint8)
+    prep = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3, roi=(0.5, 0.5))
+    assert input_box(prep, flat) == (0, 0, 96, 128)
+    assert input_box(prep, joint) == prep.box(joint) and input_box(prep, joint)[2:] == (48, 64)

@@ -204,16 +204,12 @@ def model_input(prep: Preprocessing, frames: np.ndarray, device: torch.device | 
 
 
 def input_box(prep: Preprocessing, frames: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the part of the picture the model sees (its ROI crop, else all of it)."""
+    """(top, left, height, width) of the part of the picture the model sees: its joint crop, or all
+    of it when the preprocessing has no crop or its joint fit was weak (``Preprocessing.crop``)."""
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
-    roi = getattr(prep, "roi", None)
-    if roi:
-        from rascore.train.roi import joint_box
-
-        return tuple(int(v) for v in joint_box(frames[frames.shape[0] // 2], roi))
-    return 0, 0, int(frames.shape[1]), int(frames.shape[2])
+    return tuple(int(v) for v in prep.box(frames))
 
 
 def _stage_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
