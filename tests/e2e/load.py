@@ -26,7 +26,8 @@ LOAD_PASSWORD = "load-reader-password-1"
 VIEWPORT = {"width": 1200, "height": 900}
 # a page quiet this long on the same item after its keys, with no error, lost some of them
 LOST_MS = 5000
-GONE_S = 10.0  # a page without the app this long has reloaded or crashed
+GONE_S = 30.0  # a page without the app this long has reloaded or crashed (a starved page can
+# go 10-20 s without its app element on a loaded 2-core machine and then carry on)
 
 # Installed before a reader's keys: times the submitting key (Enter, or B) to the next item shown
 # (a new heading and its image loaded); or notes a refusal (an error on the same item), keys that

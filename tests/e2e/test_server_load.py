@@ -1,6 +1,11 @@
-"""Twelve readers grading at once through the real server, each in its own browser context:
-every grade the pages saved is in the store exactly once with its values, edits included, and
-nothing else was written (a short run of bench/bench_server_load.py; shared code in load.py)."""
+"""Readers grading at once through the real server, each in its own browser context: every grade
+the pages saved is in the store exactly once with its values, edits included, and nothing else
+was written (a short run of bench/bench_server_load.py; shared code in load.py).
+
+Six readers: on the 2-core machine CI runs on, twelve browsers plus the server starve the pages
+for tens of seconds (the app element absent past the harness's limit, at the starting commit of
+this change as much as after it); twelve readers for minutes is the bench's job
+(``python bench/bench_server_load.py --minutes 2``)."""
 from __future__ import annotations
 
 import pytest
@@ -9,11 +14,11 @@ from tests.e2e import load
 
 pytestmark = pytest.mark.e2e
 
-READERS = 12
+READERS = 6
 GRADES_EACH = 3  # two new items, then Back and an edit of the second
 
 
-def test_twelve_readers_grade_at_once_through_the_server(server, e2e_project, browser):
+def test_readers_grade_at_once_through_the_server(server, e2e_project, browser):
     root, passwords = e2e_project
     db = root / "rascore.db"
     accounts = load.load_readers(root, passwords, READERS)
