@@ -124,11 +124,6 @@ def _replicates(grades: np.ndarray, probs: Mapping[str, np.ndarray], clusters: C
     return _Replicates(clusters, counts, points, reps)
 
 
-def _clusters(patients: Sequence[object] | None, n: int) -> Clusters:
-    """Patient clusters of n cases (every case its own cluster without patient ids)."""
-    return Clusters.of(patients, n_items=n)
-
-
 def per_grade_auc_models(
     y_true: ArrayLike,
     probs_by_model: Mapping[str, ArrayLike],
@@ -149,7 +144,7 @@ def per_grade_auc_models(
     grades = as_grades(y_true)
     n = grades.size
     probs = {name: as_probs(p, n, name=f"probs of {name}") for name, p in probs_by_model.items()}
-    clusters = _clusters(patients, n)
+    clusters = Clusters.of(patients, n_items=n)
     found = _replicates(grades, probs, clusters, n_boot, seed, paired=False)
     alpha = 1.0 - ci
     unit = "patients" if clusters.kind == "patient" else "items"
@@ -230,7 +225,7 @@ def auc_differences(
     n = grades.size
     pa = as_probs(probs_a, n, "probs_a")
     pb = as_probs(probs_b, n, "probs_b")
-    clusters = _clusters(patients, n)
+    clusters = Clusters.of(patients, n_items=n)
     found = _replicates(grades, {"a": pa, "b": pb}, clusters, n_boot, seed, paired=True)
     out: dict[int | str, AUCDifference] = {}
     defined: list[int] = []

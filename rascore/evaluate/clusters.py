@@ -44,9 +44,14 @@ class Clusters:
         return int(self.codes.size)
 
     @classmethod
-    def of(cls, patients: Sequence[object] | None, n_items: int | None = None) -> "Clusters":
+    def of(cls, patients: Sequence[object] | Clusters | None, n_items: int | None = None) -> Clusters:
         """Clusters from one patient id per item; ``None`` (or all ids missing) means every item
-        is its own cluster. ``n_items`` is needed only when ``patients`` is None."""
+        is its own cluster; a ``Clusters`` is returned as it is (checked against ``n_items``).
+        ``n_items`` is needed only when ``patients`` is None."""
+        if isinstance(patients, Clusters):
+            if n_items is not None and patients.n_items != n_items:
+                raise ValueError(f"clusters cover {patients.n_items} items, not {n_items}")
+            return patients
         if patients is None:
             if n_items is None:
                 raise ValueError("Clusters.of(None) needs n_items")

@@ -89,15 +89,6 @@ def _covariance(parts: _Parts) -> np.ndarray:
     return s10 / m + s01 / n + (s11 + s11.T) / (m * n)
 
 
-def _codes(patients: Sequence[object] | Clusters | None, n: int) -> Clusters:
-    """Clusters of n items from patient ids (each item alone without them)."""
-    if isinstance(patients, Clusters):
-        if patients.n_items != n:
-            raise ValueError(f"clusters cover {patients.n_items} items, not {n}")
-        return patients
-    return Clusters.of(patients, n_items=n)
-
-
 def obuchowski_covariance(y_true_binary: ArrayLike, scores: ArrayLike,
                           patients: Sequence[object] | Clusters | None) -> tuple[np.ndarray, np.ndarray]:
     """AUCs (k,) and Obuchowski's clustered covariance (k, k) of k score vectors (k, n).
@@ -109,7 +100,7 @@ def obuchowski_covariance(y_true_binary: ArrayLike, scores: ArrayLike,
     s = np.atleast_2d(np.asarray(scores, dtype=float))
     if s.shape[1] != positive.size:
         raise ValueError(f"scores have {s.shape[1]} cases but y_true has {positive.size}")
-    clusters = _codes(patients, positive.size)
+    clusters = Clusters.of(patients, positive.size)
     parts = _parts(positive, s, clusters.codes, clusters.n_clusters)
     reason = _check(parts)
     if reason is not None:
@@ -141,7 +132,7 @@ def obuchowski_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: Arr
     positive = as_binary(y_true_binary)
     a = as_scores(scores_a, positive.size, "scores_a")
     b = as_scores(scores_b, positive.size, "scores_b")
-    clusters = _codes(patients, positive.size)
+    clusters = Clusters.of(patients, positive.size)
     parts = _parts(positive, np.vstack([a, b]), clusters.codes, clusters.n_clusters) \
         if positive.any() and (~positive).any() else None
     if parts is None:
@@ -164,7 +155,7 @@ def paired_auc_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: Arr
                     patients: Sequence[object] | Clusters | None = None) -> DeLongResult:
     """Obuchowski's clustered test when patient ids are given, else DeLong's (items independent)."""
     positive = as_binary(y_true_binary)
-    clusters = _codes(patients, positive.size)
+    clusters = Clusters.of(patients, positive.size)
     if clusters.kind == "patient":
         return obuchowski_test(positive, scores_a, scores_b, clusters)
     return delong_test(positive, scores_a, scores_b)
@@ -180,7 +171,7 @@ def paired_auc_per_grade(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLi
     grades = as_grades(y_true)
     pa = as_probs(probs_a, grades.size, "probs_a")
     pb = as_probs(probs_b, grades.size, "probs_b")
-    clusters = _codes(patients, grades.size)
+    clusters = Clusters.of(patients, grades.size)
     rows = []
     for grade in GRADES:
         r = paired_auc_test(grades == grade, pa[:, grade], pb[:, grade], clusters)
@@ -195,7 +186,7 @@ def macro_covariance(y_true: ArrayLike, probs: Sequence[ArrayLike],
     the grades left out with the reason (a class absent, or in fewer than 2 patients)."""
     grades = as_grades(y_true)
     mats = [as_probs(p, grades.size, f"probs {i}") for i, p in enumerate(probs)]
-    clusters = _codes(patients, grades.size)
+    clusters = Clusters.of(patients, grades.size)
     i = clusters.n_clusters
     used: list[_Parts] = []
     kept: list[int] = []
@@ -238,7 +229,7 @@ def paired_macro_test(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike,
     item its own cluster (which is DeLong's within each grade).
     """
     grades = as_grades(y_true)
-    clusters = _codes(patients, grades.size)
+    clusters = Clusters.of(patients, grades.size)
     method = "obuchowski" if clusters.kind == "patient" else "delong"
     aucs, cov, kept, left_out = macro_covariance(grades, [probs_a, probs_b], clusters)
     out = {"grade": "macro", "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "z": np.nan,
