@@ -36,6 +36,7 @@ app: demo
 # Lint (ruff, configured in pyproject.toml) before the suite.
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: $(VENV)/.test chromium lint
 	$(BIN)/python -m pytest

@@ -1,4 +1,5 @@
 """RAScore web app: the sign-in gate and the navigation between pages (each page is in pages/)."""
+
 from __future__ import annotations
 
 import logging
@@ -49,8 +50,9 @@ def sign_in_form() -> None:
         with st.form("sign_in", enter_to_submit=True):
             st.subheader("Sign in")
             name = st.text_input("User name", key="sign_in.name", autocomplete="username")
-            password = st.text_input("Password", type="password", key="sign_in.password",
-                                     autocomplete="current-password")
+            password = st.text_input(
+                "Password", type="password", key="sign_in.password", autocomplete="current-password"
+            )
             submitted = st.form_submit_button("Sign in", type="primary")
         if submitted:
             try:
@@ -73,8 +75,12 @@ def sign_in_form() -> None:
                     session.begin(st.session_state, user, "oidc")
                     st.rerun()
             else:
-                st.button("Sign in with single sign-on", on_click=st.login,
-                          icon=":material/key:", key="sign_in.oidc")
+                st.button(
+                    "Sign in with single sign-on",
+                    on_click=st.login,
+                    icon=":material/key:",
+                    key="sign_in.oidc",
+                )
 
 
 def sign_out(project) -> None:
@@ -94,17 +100,28 @@ except Exception as exc:  # a message in the page, never a traceback
     st.stop()
 
 if user is None:  # the gate: a navigation holding only the sign-in page
-    navigation = st.navigation([st.Page(sign_in_form, title="Sign in", icon=":material/login:",
-                                        url_path="sign-in", default=True)], position="hidden")
+    navigation = st.navigation(
+        [st.Page(sign_in_form, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)],
+        position="hidden",
+    )
 else:
     specs = permissions.pages_for(user, ROOT)
     navigation = st.navigation(
-        [st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon, default=spec.default,
-                 url_path=Path(spec.path).stem) for spec in specs], position="sidebar")
+        [
+            st.Page(
+                str(ROOT / spec.path),
+                title=spec.title,
+                icon=spec.icon,
+                default=spec.default,
+                url_path=Path(spec.path).stem,
+            )
+            for spec in specs
+        ],
+        position="sidebar",
+    )
     with st.sidebar:
         st.text(f"Signed in as {user['name']} ({user['role']})")
-        st.button("Sign out", on_click=sign_out, args=(project,), icon=":material/logout:",
-                  key="sign_out")
+        st.button("Sign out", on_click=sign_out, args=(project,), icon=":material/logout:", key="sign_out")
 
 try:
     navigation.run()

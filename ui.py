@@ -3,6 +3,7 @@
 Lives beside app.py (not in pages/, where Streamlit would list it as a page); the library
 (`rascore`) never imports streamlit.
 """
+
 from __future__ import annotations
 
 import re

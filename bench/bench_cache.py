@@ -8,6 +8,7 @@ projected cache size of the paper-size demo project (875 stills + 875 clips).
 
 Run: .venv/bin/python bench/bench_cache.py [--clips 12] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,9 @@ from rascore.media.cache import encode_frames, decode_frames
 from rascore.media.storage import MediaStore
 
 
-def speckle_clip(rng: np.random.Generator, frames: int = 16, height: int = 192, width: int = 256,
-                 doppler: bool = True) -> np.ndarray:
+def speckle_clip(
+    rng: np.random.Generator, frames: int = 16, height: int = 192, width: int = 256, doppler: bool = True
+) -> np.ndarray:
     """A synthetic ultrasound clip: Rayleigh speckle, log compression, a few hot-map Doppler blobs."""
     shape = (frames, height, width)
     real = ndimage.gaussian_filter(rng.standard_normal(shape), (0, 0.6, 1.2))
@@ -43,8 +45,14 @@ def speckle_clip(rng: np.random.Generator, frames: int = 16, height: int = 192, 
                 power *= 0.6 + 0.4 * np.sin(2 * np.pi * t / 8)
                 lit = power > 0.25
                 level = np.clip(power[lit] * 2, 0, 1)
-                clip[t][lit] = np.stack([np.full(level.shape, 255), (80 + 175 * level).astype(np.uint8),
-                                         (40 * level).astype(np.uint8)], axis=-1)
+                clip[t][lit] = np.stack(
+                    [
+                        np.full(level.shape, 255),
+                        (80 + 175 * level).astype(np.uint8),
+                        (40 * level).astype(np.uint8),
+                    ],
+                    axis=-1,
+                )
     return clip
 
 
@@ -89,6 +97,7 @@ def main() -> None:
         m = measure(clips, args.repeat, **codec)
         print(f"{label:30s} {m['ratio']:8.3f} {m['enc_mb_s']:9.0f} {m['dec_mb_s']:9.0f}")
     import zlib
+
     raw_interleaved = sum(len(zlib.compress(c.tobytes(), 1)) for c in clips) / sum(c.nbytes for c in clips)
     print(f"{'(zlib-1 on interleaved RGB)':30s} {raw_interleaved:8.3f}")
 
@@ -115,14 +124,20 @@ def main() -> None:
         still_load = (time.perf_counter() - t0) / len(stills)
         still_bytes = sum(store.cache_path(s).stat().st_size for s in still_shas) / len(stills)
     print("\nMediaStore files (atomic write, no fsync):")
-    print(f"  clip write {raw_mb / write:.0f} MB/s ({write / len(clips) * 1e3:.1f} ms/clip), "
-          f"load {raw_mb / load:.0f} MB/s ({load / len(clips) * 1e3:.1f} ms/clip)")
+    print(
+        f"  clip write {raw_mb / write:.0f} MB/s ({write / len(clips) * 1e3:.1f} ms/clip), "
+        f"load {raw_mb / load:.0f} MB/s ({load / len(clips) * 1e3:.1f} ms/clip)"
+    )
     print(f"  still load {still_load * 1e3:.2f} ms/still")
-    print(f"  mean file: clip {clip_bytes / 1e6:.2f} MB (raw {clips[0].nbytes / 1e6:.2f} MB, "
-          f"ratio {clip_bytes / clips[0].nbytes:.3f}), still {still_bytes / 1e3:.0f} kB")
+    print(
+        f"  mean file: clip {clip_bytes / 1e6:.2f} MB (raw {clips[0].nbytes / 1e6:.2f} MB, "
+        f"ratio {clip_bytes / clips[0].nbytes:.3f}), still {still_bytes / 1e3:.0f} kB"
+    )
     total = 875 * clip_bytes + 875 * still_bytes
-    print(f"  paper-size demo project (875 clips + 875 stills): cache {total / 1e6:.0f} MB "
-          f"(raw .npy would be {875 * (clips[0].nbytes + stills[0].nbytes) / 1e6:.0f} MB)")
+    print(
+        f"  paper-size demo project (875 clips + 875 stills): cache {total / 1e6:.0f} MB "
+        f"(raw .npy would be {875 * (clips[0].nbytes + stills[0].nbytes) / 1e6:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

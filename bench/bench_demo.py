@@ -4,6 +4,7 @@ Targets (issue "Foundation"): the cohort renders in <= 2 minutes on 2 cores (ben
 rendering alone) and the whole demo project, caches included, stays under 1 GB.
 Usage: .venv/bin/python bench/bench_demo.py [--size paper|small] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ def main() -> int:
     env = dict(os.environ, RASCORE_DATA=str(data), RASCORE_DB=str(data / "rascore.db"))
     rascore = Path(sys.executable).parent / "rascore"
     start = time.perf_counter()
-    done = subprocess.run([str(rascore), "demo", "--size", args.size, "--quiet"], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(rascore), "demo", "--size", args.size, "--quiet"], env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)

@@ -15,6 +15,7 @@ Usage:
                                                        # plus 100,000 items and 1,000,000 grades
 Target: median <= 300 ms (and below Label Studio's 355 ms on the same kind of machine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,26 +70,47 @@ def pad(db: Path, items: int, grades_per_item: int) -> None:
     """Add ``items`` extra items (ids after the real ones) and simulated grades on each."""
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode = WAL")
-    readers = [r[0] for r in conn.execute(
-        "SELECT id FROM users WHERE password_hash IS NULL ORDER BY id")][:grades_per_item]
+    readers = [r[0] for r in conn.execute("SELECT id FROM users WHERE password_hash IS NULL ORDER BY id")][
+        :grades_per_item
+    ]
     now = "2025-01-01T00:00:00.000+00:00"
     mods = ("SGS", "DGS", "SPD", "DPD")
     with conn:
         for start in range(0, items, 10_000):
             batch = range(start, min(items, start + 10_000))
-            media = [(hashlib.sha256(f"pad-{k}".encode()).hexdigest(), "png", "image", 1, 1, 192,
-                      256, None, "{}", now) for k in batch]
+            media = [
+                (
+                    hashlib.sha256(f"pad-{k}".encode()).hexdigest(),
+                    "png",
+                    "image",
+                    1,
+                    1,
+                    192,
+                    256,
+                    None,
+                    "{}",
+                    now,
+                )
+                for k in batch
+            ]
             conn.executemany("INSERT INTO media VALUES (?,?,?,?,?,?,?,?,?,?)", media)
             cur = conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
             conn.executemany(
                 "INSERT INTO items (media_sha256, modality, cohort, dynamic, frames, source,"
                 " created_at) VALUES (?,?,?,?,?,?,?)",
-                [(m[0], mods[k % 4], "train", 0, 1, "import", now) for k, m in zip(batch, media)])
+                [(m[0], mods[k % 4], "train", 0, 1, "import", now) for k, m in zip(batch, media)],
+            )
             ids = range(cur + 1, cur + 1 + len(media))
-            rows = [(i, r, 1, 1 if mods[(i - cur - 1 + start) % 4] in ("SPD", "DPD") else None, 1,
-                     now) for i in ids for r in readers]
-            conn.executemany("INSERT INTO annotations (item_id, user_id, sh, pd, combined,"
-                             " created_at) VALUES (?,?,?,?,?,?)", rows)
+            rows = [
+                (i, r, 1, 1 if mods[(i - cur - 1 + start) % 4] in ("SPD", "DPD") else None, 1, now)
+                for i in ids
+                for r in readers
+            ]
+            conn.executemany(
+                "INSERT INTO annotations (item_id, user_id, sh, pd, combined,"
+                " created_at) VALUES (?,?,?,?,?,?)",
+                rows,
+            )
     conn.execute("ANALYZE")
     conn.close()
 
@@ -111,17 +133,23 @@ def store_timings(project, rounds: int = 200) -> None:
         started = time.perf_counter()
         labelling.submit(store, reader, claim.item_id, 1, 1 if doppler else None, seconds=1.0)
         writes.append(1000 * (time.perf_counter() - started))
-    print(f"store, {len(claims)} rounds: next item p50 {statistics.median(claims):.2f} ms, "
-          f"p95 {percentile(claims, 95):.2f} ms; grade write p50 {statistics.median(writes):.2f} ms,"
-          f" p95 {percentile(writes, 95):.2f} ms")
-    busy = store.conn.execute("SELECT u.id FROM users u JOIN annotations a ON a.user_id = u.id"
-                              " GROUP BY u.id ORDER BY count(*) DESC LIMIT 1").fetchone()
+    print(
+        f"store, {len(claims)} rounds: next item p50 {statistics.median(claims):.2f} ms, "
+        f"p95 {percentile(claims, 95):.2f} ms; grade write p50 {statistics.median(writes):.2f} ms,"
+        f" p95 {percentile(writes, 95):.2f} ms"
+    )
+    busy = store.conn.execute(
+        "SELECT u.id FROM users u JOIN annotations a ON a.user_id = u.id"
+        " GROUP BY u.id ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
     if busy is not None:
         heavy = store.user_by_id(busy[0])
         started = time.perf_counter()
         labelling.next_item(store, heavy)
-        print(f"store: first claim (no position yet) of {heavy['name']}, the reader with the "
-              f"most grades: {1000 * (time.perf_counter() - started):.1f} ms")
+        print(
+            f"store: first claim (no position yet) of {heavy['name']}, the reader with the "
+            f"most grades: {1000 * (time.perf_counter() - started):.1f} ms"
+        )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -148,10 +176,14 @@ def run(args: argparse.Namespace) -> int:
         if args.pad_items:
             started = time.perf_counter()
             pad(root / "rascore.db", args.pad_items, args.pad_grades)
-            print(f"padded with {args.pad_items} items and {args.pad_items * args.pad_grades} "
-                  f"grades in {time.perf_counter() - started:.0f} s", flush=True)
-        project = Project(Settings(db_path=root / "rascore.db", data_dir=root,
-                                   models_dir=root / "models", device="cpu"))
+            print(
+                f"padded with {args.pad_items} items and {args.pad_items * args.pad_grades} "
+                f"grades in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+        project = Project(
+            Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
+        )
         password = "bench-password-1"
         auth.set_password(project.store, "demo-reader", password, rounds=4)
         counts = project.store.counts()
@@ -159,12 +191,19 @@ def run(args: argparse.Namespace) -> int:
         if args.store_rounds:
             scratch = work / "scratch"
             scratch.mkdir()
-            with sqlite3.connect(root / "rascore.db") as src, \
-                    sqlite3.connect(scratch / "rascore.db") as dst:
+            with sqlite3.connect(root / "rascore.db") as src, sqlite3.connect(scratch / "rascore.db") as dst:
                 src.backup(dst)
-            store_timings(Project(Settings(db_path=scratch / "rascore.db", data_dir=root,
-                                           models_dir=root / "models", device="cpu")),
-                          args.store_rounds)
+            store_timings(
+                Project(
+                    Settings(
+                        db_path=scratch / "rascore.db",
+                        data_dir=root,
+                        models_dir=root / "models",
+                        device="cpu",
+                    )
+                ),
+                args.store_rounds,
+            )
         project.store.close()
         enter_ms: list[float] = []
         key_ms: list[float] = []
@@ -196,11 +235,15 @@ def run(args: argparse.Namespace) -> int:
                     enter_ms.append(shown)
                     key_ms.append(selected)
             browser.close()
-        print(f"Enter -> next item shown, {len(enter_ms)} items: median "
-              f"{statistics.median(enter_ms):.0f} ms, p95 {percentile(enter_ms, 95):.0f} ms, "
-              f"mean {statistics.mean(enter_ms):.0f} ms, max {max(enter_ms):.0f} ms")
-        print(f"grade key -> selection shown: median {statistics.median(key_ms):.0f} ms, "
-              f"p95 {percentile(key_ms, 95):.0f} ms")
+        print(
+            f"Enter -> next item shown, {len(enter_ms)} items: median "
+            f"{statistics.median(enter_ms):.0f} ms, p95 {percentile(enter_ms, 95):.0f} ms, "
+            f"mean {statistics.mean(enter_ms):.0f} ms, max {max(enter_ms):.0f} ms"
+        )
+        print(
+            f"grade key -> selection shown: median {statistics.median(key_ms):.0f} ms, "
+            f"p95 {percentile(key_ms, 95):.0f} ms"
+        )
         verdict = "meets" if statistics.median(enter_ms) <= 300 else "misses"
         print(f"target median <= 300 ms: {verdict}")
     finally:
@@ -216,12 +259,18 @@ def main() -> int:
     parser.add_argument("--data", help="demo project folder to copy (default: build the small demo)")
     parser.add_argument("--items", type=int, default=30, help="items timed (default 30)")
     parser.add_argument("--warmup", type=int, default=2, help="items graded before timing")
-    parser.add_argument("--pad-items", type=int, default=0,
-                        help="extra items added to the copy (e.g. 100000)")
-    parser.add_argument("--pad-grades", type=int, default=10,
-                        help="simulated grades per padded item (default 10)")
-    parser.add_argument("--store-rounds", type=int, default=100,
-                        help="library-only next-item/grade rounds on a scratch copy (0: none)")
+    parser.add_argument(
+        "--pad-items", type=int, default=0, help="extra items added to the copy (e.g. 100000)"
+    )
+    parser.add_argument(
+        "--pad-grades", type=int, default=10, help="simulated grades per padded item (default 10)"
+    )
+    parser.add_argument(
+        "--store-rounds",
+        type=int,
+        default=100,
+        help="library-only next-item/grade rounds on a scratch copy (0: none)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return run(parser.parse_args())
 

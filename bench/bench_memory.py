@@ -14,6 +14,7 @@ Usage:
   python bench/bench_memory.py                      # all figures
   python bench/bench_memory.py --only predict       # or train
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ def child_baseline() -> dict:
     import torch  # noqa: F401
 
     import rascore.train.loop  # noqa: F401
+
     return {"peak_mib": peak_mib()}
 
 
@@ -62,21 +64,22 @@ def child_predict(preset: str) -> dict:
         config = make_config(mod, preset, "cpu", weights="none")
         model, _ = make_model(config)
         prep = preprocessing_for(config)
-        checkpoint = make_checkpoint(model, modality=mod, prep=prep, args=config.to_dict(),
-                                     metrics={}, snapshot={}, pretrained=None)
+        checkpoint = make_checkpoint(
+            model, modality=mod, prep=prep, args=config.to_dict(), metrics={}, snapshot={}, pretrained=None
+        )
         del model
         net, prep = model_from_checkpoint(checkpoint)
         del checkpoint
         net.eval()
         item = LoadedModel(mod, 1, 1, net, prep, "SH")
         loaded.append(item)
-        frames = (np.random.default_rng(0).integers(0, 255, (24 if config.frames > 1 else 1, 240,
-                                                            320, 3), dtype=np.uint8))
+        frames = np.random.default_rng(0).integers(
+            0, 255, (24 if config.frames > 1 else 1, 240, 320, 3), dtype=np.uint8
+        )
         if config.frames == 1:
             frames = frames[0]
         predict_frames(item, frames)
-        out[mod] = {"arch": config.arch, "params_m": round(
-            sum(p.numel() for p in net.parameters()) / 1e6, 2)}
+        out[mod] = {"arch": config.arch, "params_m": round(sum(p.numel() for p in net.parameters()) / 1e6, 2)}
     return {"peak_mib": peak_mib(), "after_imports_mib": base, "models": out}
 
 
@@ -88,11 +91,21 @@ def child_train(preset: str, modality: str, items: int, epochs: int, batch: int 
     from rascore.train.loop import TrainData, fit
 
     torch.set_num_threads(2)
-    config = make_config(modality, preset, "cpu", weights="none", epochs=epochs,
-                         batch_size=batch, warmup_epochs=0, patience=epochs + 1)
+    config = make_config(
+        modality,
+        preset,
+        "cpu",
+        weights="none",
+        epochs=epochs,
+        batch_size=batch,
+        warmup_epochs=0,
+        patience=epochs + 1,
+    )
     prep = preprocessing_for(config)
     shape = ((prep.channels, prep.cache_frames) if prep.dynamic else (prep.channels,)) + (
-        prep.height, prep.width)
+        prep.height,
+        prep.width,
+    )
     gen = torch.Generator().manual_seed(0)
 
     def split(n: int) -> Arrays:
@@ -104,14 +117,23 @@ def child_train(preset: str, modality: str, items: int, epochs: int, batch: int 
     base = peak_mib()
     per_item = data.train.x[0].numel() * data.train.x.element_size()
     fit(config, data)
-    return {"peak_mib": peak_mib(), "before_fit_mib": base, "arch": config.arch,
-            "input": list(shape), "batch": config.batch_size, "items": items, "val": n_val,
-            "epochs": epochs, "cached_bytes_per_item": per_item}
+    return {
+        "peak_mib": peak_mib(),
+        "before_fit_mib": base,
+        "arch": config.arch,
+        "input": list(shape),
+        "batch": config.batch_size,
+        "items": items,
+        "val": n_val,
+        "epochs": epochs,
+        "cached_bytes_per_item": per_item,
+    }
 
 
 def run_child(kind: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", kind, *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, *args], cwd=ROOT, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr[-800:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -122,8 +144,12 @@ def main() -> int:
     parser.add_argument("--only", choices=("predict", "train"))
     parser.add_argument("--items", type=int, default=32, help="training items per run")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--paper-batch", type=int, default=16,
-                        help="batch for paper-preset training on CPU (the preset's 64 is for GPU)")
+    parser.add_argument(
+        "--paper-batch",
+        type=int,
+        default=16,
+        help="batch for paper-preset training on CPU (the preset's 64 is for GPU)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -157,11 +183,13 @@ def main() -> int:
                 if "error" in r:
                     print(f"train {preset} {mod}: FAILED {r['error']}")
                     continue
-                print(f"train {preset:5s} {mod} ({r['arch']}, input {'x'.join(map(str, r['input']))},"
-                      f" batch {r['batch']}, {r['items']}+{r['val']} items, {r['epochs']} epoch):"
-                      f" peak RSS {r['peak_mib']:.0f} MiB; before fit {r['before_fit_mib']:.0f} MiB;"
-                      f" cached bytes/item {r['cached_bytes_per_item']:,}"
-                      f" ({r['cached_bytes_per_item'] * 1000 / 2**20:.0f} MiB per 1000 items)")
+                print(
+                    f"train {preset:5s} {mod} ({r['arch']}, input {'x'.join(map(str, r['input']))},"
+                    f" batch {r['batch']}, {r['items']}+{r['val']} items, {r['epochs']} epoch):"
+                    f" peak RSS {r['peak_mib']:.0f} MiB; before fit {r['before_fit_mib']:.0f} MiB;"
+                    f" cached bytes/item {r['cached_bytes_per_item']:,}"
+                    f" ({r['cached_bytes_per_item'] * 1000 / 2**20:.0f} MiB per 1000 items)"
+                )
     return 0
 
 

@@ -11,6 +11,7 @@ ratio on this machine rather than an absolute time.
 
 The load average is printed beside the figures: on a shared machine, measure when it is low.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def run_job(cohorts: list, n_boot: int, patients: list | None = None) -> tuple[f
     machine the CPU seconds are the better guide to the time on a quiet one."""
     start, cpu = time.perf_counter(), time.process_time()
     for index, (y, probs) in enumerate(cohorts):
-        per_grade_auc_models(y, probs, n_boot=n_boot, seed=0,
-                             patients=None if patients is None else patients[index])
+        per_grade_auc_models(
+            y, probs, n_boot=n_boot, seed=0, patients=None if patients is None else patients[index]
+        )
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -89,22 +91,32 @@ def main() -> None:
     patients = [make_patients(args.cases, args.patients, 100 + seed) for seed in range(args.cohorts)]
     n_aucs = args.cohorts * args.models * 4
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for label, ids in (("items resampled", None),
-                       (f"patients resampled ({args.patients} patients)", patients)):
+    for label, ids in (
+        ("items resampled", None),
+        (f"patients resampled ({args.patients} patients)", patients),
+    ):
         runs = [run_job(cohorts, args.n_boot, ids) for _ in range(args.repeats)]
         first = runs[0][0]
         best = min(wall for wall, _ in runs)
         best_cpu = min(cpu for _, cpu in runs)
-        print(f"per-grade AUC + {args.n_boot}-resample percentile CIs, {label}: {args.models} "
-              f"models x {args.cohorts} cohorts x {args.cases} cases = {n_aucs} AUCs")
+        print(
+            f"per-grade AUC + {args.n_boot}-resample percentile CIs, {label}: {args.models} "
+            f"models x {args.cohorts} cohorts x {args.cases} cases = {n_aucs} AUCs"
+        )
         print(f"  first run            {first:8.3f} s")
-        print(f"  best of {args.repeats:<3}          {best:8.3f} s   (CPU time of this process: "
-              f"best {best_cpu:.3f} s)")
-        print(f"  target               {TARGET_S:8.3f} s   ratio best/target = {best / TARGET_S:.2f} "
-              f"({'meets' if best <= TARGET_S else 'misses'} the target)")
+        print(
+            f"  best of {args.repeats:<3}          {best:8.3f} s   (CPU time of this process: "
+            f"best {best_cpu:.3f} s)"
+        )
+        print(
+            f"  target               {TARGET_S:8.3f} s   ratio best/target = {best / TARGET_S:.2f} "
+            f"({'meets' if best <= TARGET_S else 'misses'} the target)"
+        )
     naive = naive_seconds(*cohorts[0], args.n_boot, n_aucs)
-    print(f"  naive sklearn loop   {naive:8.1f} s (estimated from 20 resamples)   "
-          f"speed-up x{naive / best:.0f} over the patient bootstrap")
+    print(
+        f"  naive sklearn loop   {naive:8.1f} s (estimated from 20 resamples)   "
+        f"speed-up x{naive / best:.0f} over the patient bootstrap"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  cpu count {os.cpu_count()}, numpy {np.__version__}")
 

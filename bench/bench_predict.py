@@ -10,6 +10,7 @@ Target (BENCHMARKS.md): predict within 2x of the bare forward pass.
 
 Run: .venv/bin/python bench/bench_predict.py [--n 200] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,11 +43,16 @@ def timed(candidates: dict, n: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: batch-1 latency; 2 threads stall badly when another "
-                             "process holds a core)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: batch-1 latency; 2 threads stall badly when another process holds a core)",
+    )
     parser.add_argument("--modality", default="SPD", choices=["SGS", "SPD"])
     parser.add_argument("--no-roi", action="store_true", help="without the joint crop, for comparison")
     args = parser.parse_args()
@@ -67,20 +73,30 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        project = Project(Settings(db_path=root / "db.sqlite", data_dir=root, models_dir=root / "models",
-                                   device="cpu"))
-        config = make_config(args.modality, "fast", "cpu", weights="none",
-                             roi="none" if args.no_roi else None)
+        project = Project(
+            Settings(db_path=root / "db.sqlite", data_dir=root, models_dir=root / "models", device="cpu")
+        )
+        config = make_config(
+            args.modality, "fast", "cpu", weights="none", roi="none" if args.no_roi else None
+        )
         model, _ = make_model(config)
         model.eval()
         prep = preprocessing_for(config)
-        checkpoint = make_checkpoint(model, modality=config.modality, prep=prep, args=config.to_dict(),
-                                     metrics={}, snapshot={}, pretrained=None,
-                                     arch_options={"width": config.net_width, "pooling": config.pooling})
+        checkpoint = make_checkpoint(
+            model,
+            modality=config.modality,
+            prep=prep,
+            args=config.to_dict(),
+            metrics={},
+            snapshot={},
+            pretrained=None,
+            arch_options={"width": config.net_width, "pooling": config.pooling},
+        )
         publish(project, checkpoint, lambda v: render_card(checkpoint, v), activate="always")
         loaded = load_model(project, config.modality)
-        frames = tiny_frames(np.random.default_rng(0), 2, 2 if config.modality == "SPD" else 0,
-                             height=192, width=256)
+        frames = tiny_frames(
+            np.random.default_rng(0), 2, 2 if config.modality == "SPD" else 0, height=192, width=256
+        )
         x = prep.normalise(prep.batch(prep.array(frames)[None]))
         path = root / "still.png"
         iio.imwrite(path, frames[0])
@@ -93,22 +109,36 @@ def main() -> None:
             with torch.inference_mode():
                 loaded.model(x)
 
-        results = timed({
-            "bare forward": bare,
-            "predict_frames": lambda: predict_frames(loaded, frames),
-            "Predictor.predict": lambda: predictor.predict(frames, config.modality),
-            "decode PNG + predict": lambda: predictor.predict(decode_file(path).frames, config.modality),
-        }, args.n)
-        results.update(timed({"bare forward": bare,
-                              "predict_file (loads model)": lambda: predict_file(project, path, config.modality)},
-                             max(5, args.n // 20)) | {"bare forward": results["bare forward"]})
+        results = timed(
+            {
+                "bare forward": bare,
+                "predict_frames": lambda: predict_frames(loaded, frames),
+                "Predictor.predict": lambda: predictor.predict(frames, config.modality),
+                "decode PNG + predict": lambda: predictor.predict(decode_file(path).frames, config.modality),
+            },
+            args.n,
+        )
+        results.update(
+            timed(
+                {
+                    "bare forward": bare,
+                    "predict_file (loads model)": lambda: predict_file(project, path, config.modality),
+                },
+                max(5, args.n // 20),
+            )
+            | {"bare forward": results["bare forward"]}
+        )
         bare_time = results["bare forward"]
-        print(f"torch {torch.__version__}, {args.threads} threads, CPU; {config.modality} fast preset: "
-              f"{config.arch} at {config.height}x{config.width}, joint crop {config.roi}, 192x256 input")
+        print(
+            f"torch {torch.__version__}, {args.threads} threads, CPU; {config.modality} fast preset: "
+            f"{config.arch} at {config.height}x{config.width}, joint crop {config.roi}, 192x256 input"
+        )
         print(f"  {'':<28} {'p10':>8}      {'ratio':>5}          {'median':>8}")
         for label, (low, median) in results.items():
-            print(f"  {label:<28} {low * 1000:8.2f} ms   {low / bare_time[0]:5.2f}x bare   "
-                  f"{median * 1000:8.2f} ms   {median / bare_time[1]:5.2f}x bare")
+            print(
+                f"  {label:<28} {low * 1000:8.2f} ms   {low / bare_time[0]:5.2f}x bare   "
+                f"{median * 1000:8.2f} ms   {median / bare_time[1]:5.2f}x bare"
+            )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ of a seed no choice has seen:
     PYTHONPATH=$PWD python bench/bench_roi.py --choose --cohorts train --seed 0 --limit 400
     PYTHONPATH=$PWD python bench/bench_roi.py --cohorts test1 test2 --seed 7
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,12 +42,18 @@ def measure(specs, workers: int = 2, rule: ColourFractionRule | None = None) -> 
         frame, synovium = item.frames[t], item.synovium[t]
         fit = rule.fit_joint(frame)
         area = int(synovium.sum())
-        row = {"key": item.spec.key, "modality": item.spec.modality, "cohort": item.spec.cohort,
-               "sh": item.spec.sh, "dip": fit.dip, "edge": fit.edge, "kept": {}}
+        row = {
+            "key": item.spec.key,
+            "modality": item.spec.modality,
+            "cohort": item.spec.cohort,
+            "sh": item.spec.sh,
+            "dip": fit.dip,
+            "edge": fit.edge,
+            "kept": {},
+        }
         for name, preset in PRESETS.items():
             top, left, h, w = crop_box(frame.shape, fit, preset.roi)
-            row["kept"][name] = (float(synovium[top:top + h, left:left + w].sum() / area)
-                                 if area else None)
+            row["kept"][name] = float(synovium[top : top + h, left : left + w].sum() / area) if area else None
         rows.append(row)
     return rows
 
@@ -55,8 +62,12 @@ def summary(rows: list[dict], check: CropCheck) -> dict:
     """Per preset: fallback rate, kept-share quantiles (crops only, and with fallbacks as 1) and
     crops keeping under half of the synovium."""
     trusted = np.array([check.trusted(_fit(r)) for r in rows], dtype=bool)
-    out = {"n": len(rows), "fallback": int((~trusted).sum()),
-           "fallback_rate": float((~trusted).mean()) if rows else float("nan"), "presets": {}}
+    out = {
+        "n": len(rows),
+        "fallback": int((~trusted).sum()),
+        "fallback_rate": float((~trusted).mean()) if rows else float("nan"),
+        "presets": {},
+    }
     for name in PRESETS:
         kept = np.array([r["kept"][name] if r["kept"][name] is not None else np.nan for r in rows])
         has = ~np.isnan(kept)
@@ -79,11 +90,22 @@ def choose(rows: list[dict], preset: str = "fast") -> dict:
     """Joint-fit confidence of crops that kept under half of the synovium against the rest."""
     bad = [r for r in rows if r["kept"][preset] is not None and r["kept"][preset] < 0.5]
     good = [r for r in rows if r["kept"][preset] is not None and r["kept"][preset] >= 0.5]
-    return {"preset": preset, "n_under_half": len(bad), "n_rest": len(good),
-            "under_half": [{"key": r["key"], "dip": round(r["dip"], 4), "edge": round(r["edge"], 1),
-                            "kept": round(r["kept"][preset], 3)} for r in bad],
-            "rest_dip_quantiles": _quantiles(np.array([r["dip"] for r in good])),
-            "rest_edge_quantiles": _quantiles(np.array([r["edge"] for r in good]))}
+    return {
+        "preset": preset,
+        "n_under_half": len(bad),
+        "n_rest": len(good),
+        "under_half": [
+            {
+                "key": r["key"],
+                "dip": round(r["dip"], 4),
+                "edge": round(r["edge"], 1),
+                "kept": round(r["kept"][preset], 3),
+            }
+            for r in bad
+        ],
+        "rest_dip_quantiles": _quantiles(np.array([r["dip"] for r in good])),
+        "rest_edge_quantiles": _quantiles(np.array([r["edge"] for r in good])),
+    }
 
 
 def _fit(row: dict):
@@ -95,7 +117,10 @@ def _fit(row: dict):
 def _quantiles(values: np.ndarray) -> dict:
     if not values.size:
         return {}
-    return {q: round(float(np.quantile(values, float(q))), 4) for q in ("0", "0.02", "0.05", "0.5", "0.95", "0.98", "1")}
+    return {
+        q: round(float(np.quantile(values, float(q))), 4)
+        for q in ("0", "0.02", "0.05", "0.5", "0.95", "0.98", "1")
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,39 +137,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--choose", action="store_true", help="print the fits of failed crops")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    specs = [s for s in plan_cohort(args.size, seed=args.seed)
-             if s.cohort in args.cohorts and s.modality in args.modalities]
+    specs = [
+        s
+        for s in plan_cohort(args.size, seed=args.seed)
+        if s.cohort in args.cohorts and s.modality in args.modalities
+    ]
     if args.limit:
-        specs = specs[:args.limit]
+        specs = specs[: args.limit]
     started = time.perf_counter()
     rows = measure(specs, args.workers)
     check = CropCheck(args.min_dip, args.max_dip, args.min_edge)
-    result = {"seed": args.seed, "cohorts": args.cohorts, "modalities": args.modalities,
-              "check": {"min_dip": check.min_dip, "max_dip": check.max_dip, "min_edge": check.min_edge},
-              "summary": summary(rows, check),
-              "by_cohort": {c: summary([r for r in rows if r["cohort"] == c], check)
-                            for c in args.cohorts if len(args.cohorts) > 1},
-              "seconds": time.perf_counter() - started}
+    result = {
+        "seed": args.seed,
+        "cohorts": args.cohorts,
+        "modalities": args.modalities,
+        "check": {"min_dip": check.min_dip, "max_dip": check.max_dip, "min_edge": check.min_edge},
+        "summary": summary(rows, check),
+        "by_cohort": {
+            c: summary([r for r in rows if r["cohort"] == c], check)
+            for c in args.cohorts
+            if len(args.cohorts) > 1
+        },
+        "seconds": time.perf_counter() - started,
+    }
     if args.choose:
         result["choose"] = {name: choose(rows, name) for name in PRESETS}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     s = result["summary"]
-    print(f"{s['n']} items (seed {args.seed}, {'/'.join(args.cohorts)}, {'/'.join(args.modalities)}); "
-          f"check: dip {check.min_dip:.4f}-{check.max_dip} of the height, bone edge >= {check.min_edge}; "
-          f"fallback {s['fallback']} ({s['fallback_rate']:.1%}); {result['seconds']:.0f} s")
+    print(
+        f"{s['n']} items (seed {args.seed}, {'/'.join(args.cohorts)}, {'/'.join(args.modalities)}); "
+        f"check: dip {check.min_dip:.4f}-{check.max_dip} of the height, bone edge >= {check.min_edge}; "
+        f"fallback {s['fallback']} ({s['fallback_rate']:.1%}); {result['seconds']:.0f} s"
+    )
     for name, p in s["presets"].items():
-        print(f"  {name} roi {p['roi']}: {p['with_synovium']} with synovium, {p['crops_with_synovium']} "
-              f"cropped; share kept by crops (quantiles) {p['kept_quantiles_crops']}; crops under half: "
-              f"{p['kept_under_half_crops']} (without the check {p['kept_under_half_without_check']}); "
-              f"served (fallback = 1) quantiles {p['kept_quantiles_served']}, mean {p['kept_mean_served']:.3f}")
+        print(
+            f"  {name} roi {p['roi']}: {p['with_synovium']} with synovium, {p['crops_with_synovium']} "
+            f"cropped; share kept by crops (quantiles) {p['kept_quantiles_crops']}; crops under half: "
+            f"{p['kept_under_half_crops']} (without the check {p['kept_under_half_without_check']}); "
+            f"served (fallback = 1) quantiles {p['kept_quantiles_served']}, mean {p['kept_mean_served']:.3f}"
+        )
     for cohort, c in result["by_cohort"].items():
-        print(f"  {cohort}: {c['n']} items, fallback {c['fallback']} ({c['fallback_rate']:.1%}); crops under "
-              "half of the synovium " + ", ".join(
-                  f"{name} {p['kept_under_half_crops']} of {p['crops_with_synovium']} (without the check "
-                  f"{p['kept_under_half_without_check']} of {p['with_synovium']})"
-                  for name, p in c["presets"].items()))
+        print(
+            f"  {cohort}: {c['n']} items, fallback {c['fallback']} ({c['fallback_rate']:.1%}); crops under "
+            "half of the synovium "
+            + ", ".join(
+                f"{name} {p['kept_under_half_crops']} of {p['crops_with_synovium']} (without the check "
+                f"{p['kept_under_half_without_check']} of {p['with_synovium']})"
+                for name, p in c["presets"].items()
+            )
+        )
     if args.choose:
         print(json.dumps(result["choose"], indent=1))
     return 0

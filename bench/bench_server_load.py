@@ -28,6 +28,7 @@ Usage:
   python bench/bench_server_load.py --project data         # a copy of an existing project
 Everything stays on this machine (a temporary folder unless --keep; no network).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,7 @@ def probe(db: Path, stop: threading.Event, every_s: float, out: dict) -> None:
                 break
             doppler = store.item(claim.item_id)["modality"] in ("SPD", "DPD")
             t2 = time.perf_counter()
-            annotation = labelling.submit(store, user, claim.item_id, 1, 1 if doppler else None,
-                                          seconds=1.0)
+            annotation = labelling.submit(store, user, claim.item_id, 1, 1 if doppler else None, seconds=1.0)
             t3 = time.perf_counter()
             out["claim_ms"].append(1000 * (t1 - t0))
             out["write_ms"].append(1000 * (t3 - t2))
@@ -88,8 +88,7 @@ def loadavg() -> str:
 def fmt(s: dict) -> str:
     if not s.get("n"):
         return "n/a"
-    return (f"p50 {s['p50']:8.1f} ms  p95 {s['p95']:8.1f} ms  max {s['max']:8.1f} ms"
-            f"  (n={s['n']})")
+    return f"p50 {s['p50']:8.1f} ms  p95 {s['p95']:8.1f} ms  max {s['max']:8.1f} ms  (n={s['n']})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             readers = load.open_readers(browser, server.url, accounts)
             sign_in_s = time.perf_counter() - t0
-            print(f"{len(readers)} readers signed in and on the Label page in {sign_in_s:.0f} s;"
-                  f" grading for {args.minutes:g} min ...", flush=True)
+            print(
+                f"{len(readers)} readers signed in and on the Label page in {sign_in_s:.0f} s;"
+                f" grading for {args.minutes:g} min ...",
+                flush=True,
+            )
             mark = load.store_mark(db)
             stop = threading.Event()
             probed: dict = {"claim_ms": [], "write_ms": [], "ids": [], "errors": []}
@@ -137,8 +139,12 @@ def run(args: argparse.Namespace) -> int:
                 prober.start()
             try:
                 result = load.grade_round_robin(
-                    readers, seconds=60 * args.minutes, think_s=args.think_ms / 1000,
-                    edit_every=args.edit_every, timeout_s=args.timeout_s)
+                    readers,
+                    seconds=60 * args.minutes,
+                    think_s=args.think_ms / 1000,
+                    edit_every=args.edit_every,
+                    timeout_s=args.timeout_s,
+                )
             finally:
                 stop.set()
                 if prober:
@@ -188,39 +194,56 @@ def run(args: argparse.Namespace) -> int:
         counts = figures["per_reader"].values()
         print()
         print(f"readers (browser contexts)     {figures['readers']}, one Chromium, one server")
-        print(f"grading time                   {figures['seconds']} s "
-              f"(think {args.think_ms} ms per item, edit every {args.edit_every})")
-        print(f"grades saved                   {figures['grades_saved']} "
-              f"({figures['grades_new']} new, {figures['grades_edits']} edits), "
-              f"{figures['grades_per_min']}/min; refused {figures['grades_refused']}; "
-              f"page broke {figures['grades_page_broke']}, timed out "
-              f"{figures['grades_timed_out']} (of these, written: "
-              f"{figures['grades_unknown_written']})")
-        print(f"keys that did not all land     {figures['keys_lost']} (page quiet "
-              f"{load.LOST_MS / 1000:g} s on the same item, no message; typed again)")
+        print(
+            f"grading time                   {figures['seconds']} s "
+            f"(think {args.think_ms} ms per item, edit every {args.edit_every})"
+        )
+        print(
+            f"grades saved                   {figures['grades_saved']} "
+            f"({figures['grades_new']} new, {figures['grades_edits']} edits), "
+            f"{figures['grades_per_min']}/min; refused {figures['grades_refused']}; "
+            f"page broke {figures['grades_page_broke']}, timed out "
+            f"{figures['grades_timed_out']} (of these, written: "
+            f"{figures['grades_unknown_written']})"
+        )
+        print(
+            f"keys that did not all land     {figures['keys_lost']} (page quiet "
+            f"{load.LOST_MS / 1000:g} s on the same item, no message; typed again)"
+        )
         for line in result.lost[:10]:
             print(f"  {line}")
-        print(f"per reader                     min {min(counts)}, max {max(counts)}: "
-              + ", ".join(f"{n.split('-')[-1]}={c}" for n, c in figures["per_reader"].items()))
+        print(
+            f"per reader                     min {min(counts)}, max {max(counts)}: "
+            + ", ".join(f"{n.split('-')[-1]}={c}" for n, c in figures["per_reader"].items())
+        )
         print(f"Enter -> next item shown       {fmt(figures['enter_to_next_ms'])}  [browser]")
         print(f"B -> item to edit shown        {fmt(figures['back_to_edit_ms'])}  [browser]")
-        print(f"Enter -> grade row written     {fmt(figures['enter_to_row_ms'])}  "
-              "[created_at - keydown]")
-        print(f"library write under load       {fmt(figures['probe_write_ms'])}  "
-              "[probe: labelling.submit]")
-        print(f"library claim under load       {fmt(figures['probe_claim_ms'])}  "
-              "[probe: labelling.next_item]")
+        print(f"Enter -> grade row written     {fmt(figures['enter_to_row_ms'])}  [created_at - keydown]")
+        print(f"library write under load       {fmt(figures['probe_write_ms'])}  [probe: labelling.submit]")
+        print(
+            f"library claim under load       {fmt(figures['probe_claim_ms'])}  [probe: labelling.next_item]"
+        )
         print(f"sign-in of all readers         {figures['sign_in_s']} s")
-        print(f"load average (1/5/15 min)      start {load_start}; end {load_end}; "
-              f"{figures['cpus']} CPUs")
-        print("store integrity                " + (
-            "ok: each grade stored once, in order, with its values; no extra rows; "
-            "history chains and audit complete" if not problems else "FAILED"))
+        print(f"load average (1/5/15 min)      start {load_start}; end {load_end}; {figures['cpus']} CPUs")
+        print(
+            "store integrity                "
+            + (
+                "ok: each grade stored once, in order, with its values; no extra rows; "
+                "history chains and audit complete"
+                if not problems
+                else "FAILED"
+            )
+        )
         for line in problems[:20]:
             print(f"  {line}")
-        print("pages                          " + (
-            "ok: every page moved on after every key" if not pages
-            else f"FAILED ({len(pages)} readers stopped)"))
+        print(
+            "pages                          "
+            + (
+                "ok: every page moved on after every key"
+                if not pages
+                else f"FAILED ({len(pages)} readers stopped)"
+            )
+        )
         for line in pages[:20]:
             print(f"  {line}")
         print(json.dumps(figures, sort_keys=True))
@@ -235,18 +258,29 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", help="project folder to copy (default: build a demo)")
-    parser.add_argument("--size", default="small",
-                        help="demo cohort size to build when no --project (default small)")
+    parser.add_argument(
+        "--size", default="small", help="demo cohort size to build when no --project (default small)"
+    )
     parser.add_argument("--readers", type=int, default=12)
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--think-ms", type=float, default=500.0,
-                        help="time a reader looks at an item before its keys (default 500)")
-    parser.add_argument("--edit-every", type=int, default=5,
-                        help="every n-th action is Back and an edit (0: never; default 5)")
-    parser.add_argument("--timeout-s", type=float, default=60.0,
-                        help="a page that does not move on in this time is a failure")
-    parser.add_argument("--probe-s", type=float, default=1.0,
-                        help="library write probe interval (0: no probe; default 1 s)")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=500.0,
+        help="time a reader looks at an item before its keys (default 500)",
+    )
+    parser.add_argument(
+        "--edit-every",
+        type=int,
+        default=5,
+        help="every n-th action is Back and an edit (0: never; default 5)",
+    )
+    parser.add_argument(
+        "--timeout-s", type=float, default=60.0, help="a page that does not move on in this time is a failure"
+    )
+    parser.add_argument(
+        "--probe-s", type=float, default=1.0, help="library write probe interval (0: no probe; default 1 s)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return run(parser.parse_args())
 

@@ -23,6 +23,7 @@ Usage:
   python bench/bench_store_scale.py --items 20000 --grades 10 --rounds 100
 Target: next item and annotation write <= 10 ms p95.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,11 @@ if str(ROOT) not in sys.path:
 MODS = ("SGS", "DGS", "SPD", "DPD")
 NOW = "2025-01-01T00:00:00.000+00:00"
 FUTURE = "2999-01-01T00:00:00.000+00:00"
-READERS = [(f"reader{k:02d}", "reader", ("junior", "intermediate", "senior")[k % 3])
-           for k in range(1, 11)] + [(f"expert{k}", "expert", "expert") for k in range(1, 4)] + [
-               ("admin1", "admin", "expert")]
+READERS = (
+    [(f"reader{k:02d}", "reader", ("junior", "intermediate", "senior")[k % 3]) for k in range(1, 11)]
+    + [(f"expert{k}", "expert", "expert") for k in range(1, 4)]
+    + [("admin1", "admin", "expert")]
+)
 
 
 def build(path: Path, items: int = 100_000, grades_per_item: int = 10, seed: int = 0) -> dict:
@@ -59,21 +62,37 @@ def build(path: Path, items: int = 100_000, grades_per_item: int = 10, seed: int
     conn.execute("BEGIN IMMEDIATE")
     users = []
     for name, role, level in READERS:
-        cur = conn.execute("INSERT INTO users (name, role, level, created_at) VALUES (?,?,?,?)",
-                           (name, role, level, NOW))
+        cur = conn.execute(
+            "INSERT INTO users (name, role, level, created_at) VALUES (?,?,?,?)", (name, role, level, NOW)
+        )
         users.append(cur.lastrowid)
     shas = [hashlib.sha256(f"scale-{k}".encode()).hexdigest() for k in range(items)]
-    conn.executemany("INSERT INTO media VALUES (?,?,?,?,?,?,?,?,?,?)",
-                     [(s, "png", "image", 1, 1, 192, 256, None, "{}", NOW) for s in shas])
+    conn.executemany(
+        "INSERT INTO media VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [(s, "png", "image", 1, 1, 192, 256, None, "{}", NOW) for s in shas],
+    )
     cohorts = ["train"] * 7 + ["test1"] * 2 + ["test2"]
     rows = []
     for k, sha in enumerate(shas):
         patient = f"P{k // 40:05d}"
-        rows.append((k + 1, sha, MODS[k % 4], cohorts[(k // 4) % 10], patient,
-                     ("MCP2", "MCP3", "PIP2", "wrist", "MTP2")[(k // 8) % 5], "LR"[(k // 4) % 2],
-                     "import", NOW))
-    conn.executemany("INSERT INTO items (id, media_sha256, modality, cohort, patient, joint, side,"
-                     " dynamic, frames, source, created_at) VALUES (?,?,?,?,?,?,?,0,1,?,?)", rows)
+        rows.append(
+            (
+                k + 1,
+                sha,
+                MODS[k % 4],
+                cohorts[(k // 4) % 10],
+                patient,
+                ("MCP2", "MCP3", "PIP2", "wrist", "MTP2")[(k // 8) % 5],
+                "LR"[(k // 4) % 2],
+                "import",
+                NOW,
+            )
+        )
+    conn.executemany(
+        "INSERT INTO items (id, media_sha256, modality, cohort, patient, joint, side,"
+        " dynamic, frames, source, created_at) VALUES (?,?,?,?,?,?,?,0,1,?,?)",
+        rows,
+    )
     modality_of = {r[0]: r[2] for r in rows}
     cohort_of = {r[0]: r[3] for r in rows}
     # Grades: each item by grades_per_item of the 14 readers; ~2% of them edited later.
@@ -86,24 +105,31 @@ def build(path: Path, items: int = 100_000, grades_per_item: int = 10, seed: int
             ann.append((item, user, sh, pd, max(sh, pd or 0), round(rng.uniform(1, 9), 3), NOW))
     rng.shuffle(ann)  # interleaved in time, as readers work in parallel
     edits = [(a[0], a[1], a[2], a[3], a[4], a[5], NOW) for a in ann[: len(ann) // 50]]
-    conn.executemany("INSERT INTO annotations (item_id, user_id, sh, pd, combined, seconds,"
-                     " created_at) VALUES (?,?,?,?,?,?,?)", ann + edits)
+    conn.executemany(
+        "INSERT INTO annotations (item_id, user_id, sh, pd, combined, seconds,"
+        " created_at) VALUES (?,?,?,?,?,?,?)",
+        ann + edits,
+    )
     # Models: one active version per modality, predicting every item of its modality.
     versions = {}
     for mod in MODS:
-        cur = conn.execute("INSERT INTO model_versions (modality, version, path, preset,"
-                           " architecture, metrics_json, created_at) VALUES (?,1,?,?,?,?,?)",
-                           (mod, f"models/{mod}/v1.pt", "fast", "slim_resnet18", "{}", NOW))
+        cur = conn.execute(
+            "INSERT INTO model_versions (modality, version, path, preset,"
+            " architecture, metrics_json, created_at) VALUES (?,1,?,?,?,?,?)",
+            (mod, f"models/{mod}/v1.pt", "fast", "slim_resnet18", "{}", NOW),
+        )
         versions[mod] = cur.lastrowid
         conn.execute("INSERT INTO active_models VALUES (?,?,?)", (mod, cur.lastrowid, NOW))
     preds = []
     for item in range(1, items + 1):
         raw = [rng.random() + 0.05 for _ in range(4)]
         probs = [round(p / sum(raw), 4) for p in raw]
-        preds.append((item, versions[modality_of[item]], probs.index(max(probs)),
-                      json.dumps(probs), NOW))
-    conn.executemany("INSERT INTO predictions (item_id, model_version_id, grade, probs_json,"
-                     " created_at) VALUES (?,?,?,?,?)", preds)
+        preds.append((item, versions[modality_of[item]], probs.index(max(probs)), json.dumps(probs), NOW))
+    conn.executemany(
+        "INSERT INTO predictions (item_id, model_version_id, grade, probs_json,"
+        " created_at) VALUES (?,?,?,?,?)",
+        preds,
+    )
     # Reference labels: every test item, a fifth of the training items; 3% re-adjudicated.
     refs = []
     for item in range(1, items + 1):
@@ -112,20 +138,30 @@ def build(path: Path, items: int = 100_000, grades_per_item: int = 10, seed: int
             sh = rng.randrange(4)
             pd = (rng.randrange(sh + 1) if sh else 0) if doppler else None
             refs.append((item, sh, pd, max(sh, pd or 0), "agreement", None, NOW))
-    refs += [(r[0], r[1], r[2], r[3], "adjudication", users[-1], NOW)
-             for r in rng.sample(refs, len(refs) * 3 // 100)]
-    conn.executemany("INSERT INTO reference_labels (item_id, sh, pd, combined, method, decided_by,"
-                     " created_at) VALUES (?,?,?,?,?,?,?)", refs)
+    refs += [
+        (r[0], r[1], r[2], r[3], "adjudication", users[-1], NOW)
+        for r in rng.sample(refs, len(refs) * 3 // 100)
+    ]
+    conn.executemany(
+        "INSERT INTO reference_labels (item_id, sh, pd, combined, method, decided_by,"
+        " created_at) VALUES (?,?,?,?,?,?,?)",
+        refs,
+    )
     # Leases: a live one per reader, and expired ones left behind.
     leases = {(rng.randrange(1, items + 1), rng.choice(users)) for _ in range(items // 20)}
-    conn.executemany("INSERT OR IGNORE INTO reservations VALUES (?,?,?,?)",
-                     [(i, u, NOW, NOW) for i, u in leases])
-    conn.executemany("INSERT OR IGNORE INTO reservations VALUES (?,?,?,?)",
-                     [(rng.randrange(1, items + 1), u, FUTURE, NOW) for u in users])
+    conn.executemany(
+        "INSERT OR IGNORE INTO reservations VALUES (?,?,?,?)", [(i, u, NOW, NOW) for i, u in leases]
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO reservations VALUES (?,?,?,?)",
+        [(rng.randrange(1, items + 1), u, FUTURE, NOW) for u in users],
+    )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
-    counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-              for t in ("items", "annotations", "predictions", "reference_labels", "reservations")}
+    counts = {
+        t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("items", "annotations", "predictions", "reference_labels", "reservations")
+    }
     counts["build_s"] = round(time.perf_counter() - started, 1)
     store.close()
     return counts
@@ -183,9 +219,13 @@ def hot_paths(store, reader: dict, admin: dict) -> dict[str, Callable[[], object
         results.section_fingerprint(store, "SPD", "test1", ids)
         results.predictions(store, ids[0], "test1")
 
-    return {"next item (first, resume)": next_first, "next item (after position)": next_after,
-            "annotation write (submit)": write, "reference lookups": reference_lookup,
-            "dashboard fingerprints and loads": fingerprints}
+    return {
+        "next item (first, resume)": next_first,
+        "next item (after position)": next_after,
+        "annotation write (submit)": write,
+        "reference lookups": reference_lookup,
+        "dashboard fingerprints and loads": fingerprints,
+    }
 
 
 def collect_plans(store, reader: dict, admin: dict) -> dict[str, list[tuple[str, list[str]]]]:
@@ -206,26 +246,34 @@ def collect_plans(store, reader: dict, admin: dict) -> dict[str, list[tuple[str,
     return out
 
 
-def full_scans(plans: dict[str, list[tuple[str, list[str]]]],
-               tables: tuple[str, ...] = ("annotations", "items", "reference_labels",
-                                          "predictions", "reservations")) -> list[str]:
+def full_scans(
+    plans: dict[str, list[tuple[str, list[str]]]],
+    tables: tuple[str, ...] = ("annotations", "items", "reference_labels", "predictions", "reservations"),
+) -> list[str]:
     """Plan lines that read a whole big table (``SCAN <table>`` without a search bound)."""
     bad = []
     for name, rows in plans.items():
         for sql, lines in rows:
             for line in lines:
                 words = line.split()
-                if words[:1] == ["SCAN"] and len(words) > 1 and words[1] in tables + tuple(
-                        _aliases(sql, tables)):
+                if (
+                    words[:1] == ["SCAN"]
+                    and len(words) > 1
+                    and words[1] in tables + tuple(_aliases(sql, tables))
+                ):
                     bad.append(f"{name}: {line}  <-  {sql[:160]}")
     return bad
 
 
 def _aliases(sql: str, tables: tuple[str, ...]) -> list[str]:
     words = sql.replace(",", " ").replace("(", " ").replace(")", " ").split()
-    return [words[k + 1] for k, w in enumerate(words[:-1])
-            if w in tables and words[k + 1].upper() not in {
-                "WHERE", "JOIN", "ON", "ORDER", "GROUP", "LIMIT", "AS", "VALUES", "SET", "LEFT"}]
+    return [
+        words[k + 1]
+        for k, w in enumerate(words[:-1])
+        if w in tables
+        and words[k + 1].upper()
+        not in {"WHERE", "JOIN", "ON", "ORDER", "GROUP", "LIMIT", "AS", "VALUES", "SET", "LEFT"}
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -235,8 +283,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def timed(values: list[float]) -> str:
-    return (f"p50 {statistics.median(values):7.2f} ms  p95 {percentile(values, 95):7.2f} ms  "
-            f"max {max(values):7.2f} ms  (n={len(values)})")
+    return (
+        f"p50 {statistics.median(values):7.2f} ms  p95 {percentile(values, 95):7.2f} ms  "
+        f"max {max(values):7.2f} ms  (n={len(values)})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,8 +300,9 @@ def run(args: argparse.Namespace) -> int:
         store = Store(db)
         reader = store.user("reader01")
         admin = store.user("admin1")
-        graded = store.conn.execute("SELECT count(DISTINCT item_id) FROM annotations"
-                                    " WHERE user_id = ?", (reader["id"],)).fetchone()[0]
+        graded = store.conn.execute(
+            "SELECT count(DISTINCT item_id) FROM annotations WHERE user_id = ?", (reader["id"],)
+        ).fetchone()[0]
         print(f"reader01 has graded {graded} of {counts['items']} items")
 
         print("\n== EXPLAIN QUERY PLAN of every statement on the hot paths ==")
@@ -284,9 +335,14 @@ def run(args: argparse.Namespace) -> int:
             t = time.perf_counter()
             labelling.next_item(store, other, resume=True)
             firsts.append(1000 * (time.perf_counter() - t))
-            labelling.skip(store, other, store.conn.execute(
-                "SELECT item_id FROM reservations WHERE user_id = ? AND expires_at > ?",
-                (other["id"], NOW)).fetchone()[0])
+            labelling.skip(
+                store,
+                other,
+                store.conn.execute(
+                    "SELECT item_id FROM reservations WHERE user_id = ? AND expires_at > ?",
+                    (other["id"], NOW),
+                ).fetchone()[0],
+            )
         for _ in range(min(args.rounds, 50)):
             t = time.perf_counter()
             results.full_fingerprint(store)
@@ -325,8 +381,9 @@ def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         dashboard.overview(store, admin, n_boot=args.n_boot)
         hit = time.perf_counter() - t
-        item = store.conn.execute("SELECT id FROM items WHERE modality = 'SPD' AND cohort = 'test1'"
-                                  " LIMIT 1").fetchone()[0]
+        item = store.conn.execute(
+            "SELECT id FROM items WHERE modality = 'SPD' AND cohort = 'test1' LIMIT 1"
+        ).fetchone()[0]
         before = dashboard.cache_stats()
         store.set_reference(item, 2, 1, "adjudication", decided_by=admin["id"])
         t = time.perf_counter()

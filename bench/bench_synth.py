@@ -5,6 +5,7 @@ workers on a 2-core machine. Because a shared machine's wall time depends on its
 it also measures CPU seconds per still and per clip in this process and projects the time the
 cohort would take on free cores. Usage: python bench/bench_synth.py [--size paper] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,18 +53,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         frames += len(item.frames)
     t_render = time.perf_counter() - t1
     result = {
-        "items": float(len(specs)), "frames": float(frames), "plan_s": t_plan,
-        "render_s": t_render, "frames_per_s": frames / t_render, "items_per_s": len(specs) / t_render,
+        "items": float(len(specs)),
+        "frames": float(frames),
+        "plan_s": t_plan,
+        "render_s": t_render,
+        "frames_per_s": frames / t_render,
+        "items_per_s": len(specs) / t_render,
         "load_avg_before": load_before,
     }
     result.update(cpu_projection(specs, args.cpu_sample, args.workers))
-    print(f"synth {args.size}: {len(specs)} items, {frames} frames, workers={args.workers}, "
-          f"cpus={os.cpu_count()}, 1-min load average before {load_before:.1f}")
-    print(f"  plan {t_plan:.2f} s, render {t_render:.1f} s wall, {result['frames_per_s']:.0f} frames/s, "
-          f"{result['items_per_s']:.1f} items/s (target <= 60 s for paper size)")
-    print(f"  CPU per still {1000 * result['cpu_per_still_s']:.1f} ms, per 16-frame clip "
-          f"{1000 * result['cpu_per_clip_s']:.1f} ms -> {result['projected_free_cores_s']:.1f} s "
-          f"on {args.workers} free cores (rendering only, no IPC)")
+    print(
+        f"synth {args.size}: {len(specs)} items, {frames} frames, workers={args.workers}, "
+        f"cpus={os.cpu_count()}, 1-min load average before {load_before:.1f}"
+    )
+    print(
+        f"  plan {t_plan:.2f} s, render {t_render:.1f} s wall, {result['frames_per_s']:.0f} frames/s, "
+        f"{result['items_per_s']:.1f} items/s (target <= 60 s for paper size)"
+    )
+    print(
+        f"  CPU per still {1000 * result['cpu_per_still_s']:.1f} ms, per 16-frame clip "
+        f"{1000 * result['cpu_per_clip_s']:.1f} ms -> {result['projected_free_cores_s']:.1f} s "
+        f"on {args.workers} free cores (rendering only, no IPC)"
+    )
     return result
 
 

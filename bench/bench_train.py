@@ -16,6 +16,7 @@
 
 Run: .venv/bin/python bench/bench_train.py [--steps 30] [--threads 2] [--retrain SGS DGS ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,11 +62,11 @@ def bare_uint8_loop(model, optimizer, data: Arrays, prep, batch: int, steps: int
     frames = prep.frame_index(False) if prep.dynamic else None
     for step in range(steps):
         start = (step * batch) % (len(data.y) - batch)
-        x = data.x[start:start + batch]
+        x = data.x[start : start + batch]
         if frames is not None:
             x = x.index_select(2, frames)
         x = prep.normalise(x.float().div_(255.0))
-        loss = torch.nn.functional.cross_entropy(model(x), data.y[start:start + batch])
+        loss = torch.nn.functional.cross_entropy(model(x), data.y[start : start + batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,25 +95,40 @@ def bench_loop(modality: str, steps: int, repeats: int, batch: int | None = None
             bare_uint8_loop(model, optimizer, data, prep, config.batch_size, steps)
         else:
             aug = Augmentation() if label.endswith("(aug)") else None
-            train_one_epoch(model, optimizer, scheduler, data, prep, config, torch.device("cpu"),
-                            torch.Generator().manual_seed(0), aug, lambda *a: None, lambda: False)
+            train_one_epoch(
+                model,
+                optimizer,
+                scheduler,
+                data,
+                prep,
+                config,
+                torch.device("cpu"),
+                torch.Generator().manual_seed(0),
+                aug,
+                lambda *a: None,
+                lambda: False,
+            )
         return time.perf_counter() - start, time.process_time() - cpu
 
     run("bare")  # warm-up: allocator and oneDNN primitive caches
     for repeat in range(repeats):  # interleaved, rotating order, best of the repeats
-        for label in labels[repeat % len(labels):] + labels[:repeat % len(labels)]:
+        for label in labels[repeat % len(labels) :] + labels[: repeat % len(labels)]:
             wall, cpu = run(label)
             results[label] = min(results[label], wall)
             cpu_results[label] = min(cpu_results[label], cpu)
     items = steps * config.batch_size
-    print(f"\n[{modality}] {config.arch} {config.height}x{config.width}"
-          + (f" x{config.frames} frames" if prep.dynamic else "")
-          + f", batch {config.batch_size}, {steps} steps, best of {repeats}")
+    print(
+        f"\n[{modality}] {config.arch} {config.height}x{config.width}"
+        + (f" x{config.frames} frames" if prep.dynamic else "")
+        + f", batch {config.batch_size}, {steps} steps, best of {repeats}"
+    )
     for label, seconds in results.items():
         cpu = cpu_results[label]
-        print(f"  {label:<18} wall {seconds:7.2f} s  {items / seconds:7.1f} items/s  "
-              f"ratio to bare {results['bare'] / seconds:5.3f}x   |  CPU {cpu:7.2f} s  "
-              f"ratio to bare {cpu_results['bare'] / cpu:5.3f}x")
+        print(
+            f"  {label:<18} wall {seconds:7.2f} s  {items / seconds:7.1f} items/s  "
+            f"ratio to bare {results['bare'] / seconds:5.3f}x   |  CPU {cpu:7.2f} s  "
+            f"ratio to bare {cpu_results['bare'] / cpu:5.3f}x"
+        )
 
 
 def _media(n: int, dynamic: bool, tmp: Path):
@@ -128,8 +144,9 @@ def _media(n: int, dynamic: bool, tmp: Path):
         t = 16 if dynamic else 1
         frames = rng.gamma(2.0, 30.0, size=(t, 192, 256, 1)).clip(0, 255).astype(np.uint8).repeat(3, -1)
         if dynamic:
-            data = iio.imwrite("<bytes>", frames, extension=".mp4", fps=15, codec="libx264",
-                               quality=8, macro_block_size=16)
+            data = iio.imwrite(
+                "<bytes>", frames, extension=".mp4", fps=15, codec="libx264", quality=8, macro_block_size=16
+            )
             name = f"c{i}.mp4"
         else:
             data = iio.imwrite("<bytes>", frames[0], extension=".png")
@@ -155,9 +172,11 @@ def bench_data(n: int) -> None:
             from_files = time.perf_counter() - start
             start = time.perf_counter()
             for begin in range(0, n, config.batch_size):
-                prep.batch(cached[begin:begin + config.batch_size], train=True)
+                prep.batch(cached[begin : begin + config.batch_size], train=True)
             from_memory = time.perf_counter() - start
-        print(f"\n[data path, {modality}] one epoch of {n} items ({'clips 16x192x256' if prep.dynamic else 'stills 192x256'})")
+        print(
+            f"\n[data path, {modality}] one epoch of {n} items ({'clips 16x192x256' if prep.dynamic else 'stills 192x256'})"
+        )
         print(f"  preloaded uint8 tensor   {from_memory * 1000:8.1f} ms  ({n / from_memory:9.0f} items/s)")
         print(f"  decoded-array cache      {from_cache * 1000:8.1f} ms  ({n / from_cache:9.0f} items/s)")
         print(f"  decoding original files  {from_files * 1000:8.1f} ms  ({n / from_files:9.0f} items/s)")
@@ -181,21 +200,29 @@ def retrain(modalities: list[str], epochs: int | None, baseline: bool = True) ->
         outcome = run_training(project, config, activate="if-better", baseline=baseline)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         fit = outcome.metrics["training"]
-        line = (f"  {modality} v{outcome.published.version}: {seconds:6.1f} s wall, {cpu:6.1f} s CPU "
-                f"(training {fit['seconds']:.1f} s, {fit['epochs_run']} epochs, best {fit['best_epoch']}); "
-                f"val macro AUC {outcome.metrics['validation']['macro_auc']:.3f}")
+        line = (
+            f"  {modality} v{outcome.published.version}: {seconds:6.1f} s wall, {cpu:6.1f} s CPU "
+            f"(training {fit['seconds']:.1f} s, {fit['epochs_run']} epochs, best {fit['best_epoch']}); "
+            f"val macro AUC {outcome.metrics['validation']['macro_auc']:.3f}"
+        )
         print(line)
         for cohort, entry in outcome.metrics["test"]["cohorts"].items():
             for name in ("model", "model_pd_reference", "pd_colour_rule"):
                 if name in entry:
-                    aucs = " ".join(f"{g}:{v['auc']:.3f}" if v["auc"] is not None else f"{g}:n/a"
-                                    for g, v in entry[name]["auc"].items())
-                    print(f"    {cohort} {name:<18} AUC {aucs}  macro {entry[name]['macro_auc']:.3f}"
-                          f"  acc {entry[name]['accuracy']:.3f}  kappa_q {entry[name]['kappa_quadratic']:.3f}")
+                    aucs = " ".join(
+                        f"{g}:{v['auc']:.3f}" if v["auc"] is not None else f"{g}:n/a"
+                        for g, v in entry[name]["auc"].items()
+                    )
+                    print(
+                        f"    {cohort} {name:<18} AUC {aucs}  macro {entry[name]['macro_auc']:.3f}"
+                        f"  acc {entry[name]['accuracy']:.3f}  kappa_q {entry[name]['kappa_quadratic']:.3f}"
+                    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
@@ -214,8 +241,11 @@ def main() -> None:
     if not args.skip_data:
         bench_data(args.items)
     if args.retrain is not None:
-        retrain([m.upper() for m in args.retrain] or ["SGS", "DGS", "SPD", "DPD"], args.epochs,
-                not args.no_baseline)
+        retrain(
+            [m.upper() for m in args.retrain] or ["SGS", "DGS", "SPD", "DPD"],
+            args.epochs,
+            not args.no_baseline,
+        )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ PD > 0 whose PD the oracle grades below the truth.
 Run: .venv/bin/python bench/diagnose_dpd.py [--size paper] [--seed 0] [--workers 2] [--json out.json]
      RASCORE_DATA=/tmp/demo .venv/bin/python bench/diagnose_dpd.py --models [SPD DPD:3 ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,12 +49,20 @@ from rascore.synth import grading, plan_cohort, render_many  # noqa: E402
 from rascore.synth.cohort import MODALITY_ORDER, ItemSpec  # noqa: E402
 
 COHORTS = ("test1", "test2")
-MASK_ORACLES = ("mask still", "mask clip max", "mask clip frame0", "mask clip model-view",
-                "pixels still (PNG)", "pixels clip max (H.264)")
+MASK_ORACLES = (
+    "mask still",
+    "mask clip max",
+    "mask clip frame0",
+    "mask clip model-view",
+    "pixels still (PNG)",
+    "pixels clip max (H.264)",
+)
 CF_ORACLES = ("CF still", "CF clip max", "CF clip mean", "CF/true-syn still", "CF/true-syn clip max")
 
 
-def paired_specs(specs: list[ItemSpec], cohorts: tuple[str, ...] = COHORTS) -> list[tuple[ItemSpec, ItemSpec]]:
+def paired_specs(
+    specs: list[ItemSpec], cohorts: tuple[str, ...] = COHORTS
+) -> list[tuple[ItemSpec, ItemSpec]]:
     """One (SPD still, DPD clip) pair per joint of the cohorts, both from the joint's own seed."""
     seen: dict[int, ItemSpec] = {}
     for spec in specs:
@@ -61,8 +70,15 @@ def paired_specs(specs: list[ItemSpec], cohorts: tuple[str, ...] = COHORTS) -> l
             seen.setdefault(spec.joint_seed, spec)
     pairs = []
     for jseed, spec in seen.items():
-        pair = tuple(replace(spec, modality=m, seed=jseed * 8 + MODALITY_ORDER.index(m),
-                             key=f"{spec.key.rsplit('-', 1)[0]}-{m}") for m in ("SPD", "DPD"))
+        pair = tuple(
+            replace(
+                spec,
+                modality=m,
+                seed=jseed * 8 + MODALITY_ORDER.index(m),
+                key=f"{spec.key.rsplit('-', 1)[0]}-{m}",
+            )
+            for m in ("SPD", "DPD")
+        )
         pairs.append(pair)
     return pairs
 
@@ -106,8 +122,9 @@ def pixel_pd(rule: ColourFractionRule, item, frames: np.ndarray) -> int:
     test) inside the true synovium: what the pixels show, read by someone who knows the synovium."""
     if item.spec.sh == 0:
         return 0
-    return max(grading.pd_from_mask(rule.doppler_mask(f), s, item.mm_per_px)
-               for f, s in zip(frames, item.synovium))
+    return max(
+        grading.pd_from_mask(rule.doppler_mask(f), s, item.mm_per_px) for f, s in zip(frames, item.synovium)
+    )
 
 
 def decoded(item) -> np.ndarray:
@@ -119,8 +136,9 @@ def decoded(item) -> np.ndarray:
     return decode_bytes(data, f"{item.spec.key}.{ext}").frames
 
 
-def measure(pairs, workers: int = 2, rule: ColourFractionRule | None = None,
-            inputs: dict | None = None) -> dict:
+def measure(
+    pairs, workers: int = 2, rule: ColourFractionRule | None = None, inputs: dict | None = None
+) -> dict:
     """Per joint: truth and every oracle's PD grade (masks, pixels) or colour fraction (CF).
 
     ``inputs`` maps a name to (``"still"`` or ``"clip"``, Preprocessing): each item's decoded
@@ -145,19 +163,29 @@ def measure(pairs, workers: int = 2, rule: ColourFractionRule | None = None,
         spec = still.spec
         clip_pd = np.array([mask_pd(clip, t) for t in range(len(clip.frames))])
         clip_cf = frame_fractions(rule, frames["clip"])
-        rows.append({
-            "cohort": spec.cohort, "sh": spec.sh, "pd": spec.pd,
-            "mask still": mask_pd(still, 0), "mask clip max": int(clip_pd.max()),
-            "mask clip frame0": int(clip_pd[0]), "mask clip model-view": int(clip_pd[view].max()),
-            "pixels still (PNG)": pixel_pd(rule, still, frames["still"]),
-            "pixels clip max (H.264)": pixel_pd(rule, clip, frames["clip"]),
-            "CF still": float(frame_fractions(rule, frames["still"])[0]),
-            "CF clip max": float(clip_cf.max()), "CF clip mean": float(clip_cf.mean()),
-            "CF/true-syn still": float(true_synovium_fractions(rule, still, frames["still"])[0]),
-            "CF/true-syn clip max": float(true_synovium_fractions(rule, clip, frames["clip"]).max()),
-        })
-    return {"rows": rows, "model_view": [int(v) for v in view] if view is not None else [],
-            "arrays": {name: torch.stack(a) for name, a in arrays.items() if a}}
+        rows.append(
+            {
+                "cohort": spec.cohort,
+                "sh": spec.sh,
+                "pd": spec.pd,
+                "mask still": mask_pd(still, 0),
+                "mask clip max": int(clip_pd.max()),
+                "mask clip frame0": int(clip_pd[0]),
+                "mask clip model-view": int(clip_pd[view].max()),
+                "pixels still (PNG)": pixel_pd(rule, still, frames["still"]),
+                "pixels clip max (H.264)": pixel_pd(rule, clip, frames["clip"]),
+                "CF still": float(frame_fractions(rule, frames["still"])[0]),
+                "CF clip max": float(clip_cf.max()),
+                "CF clip mean": float(clip_cf.mean()),
+                "CF/true-syn still": float(true_synovium_fractions(rule, still, frames["still"])[0]),
+                "CF/true-syn clip max": float(true_synovium_fractions(rule, clip, frames["clip"]).max()),
+            }
+        )
+    return {
+        "rows": rows,
+        "model_view": [int(v) for v in view] if view is not None else [],
+        "arrays": {name: torch.stack(a) for name, a in arrays.items() if a},
+    }
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray, score: np.ndarray) -> float | None:
@@ -167,8 +195,9 @@ def _auc(positive: np.ndarray, negative: np.ndarray, score: np.ndarray) -> float
     return float(roc_auc_score(positive[keep], score[keep]))
 
 
-def oracle_scores(rows: list[dict], name: str, rule: ColourFractionRule
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def oracle_scores(
+    rows: list[dict], name: str, rule: ColourFractionRule
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One oracle's (N, 4) grade scores, (N,) PD grades and (N, 3) monotone scores for PD >= 1, 2, 3.
 
     Mask oracles: the combined grade from the true SH and the PD the frames show. Colour-fraction
@@ -180,9 +209,11 @@ def oracle_scores(rows: list[dict], name: str, rule: ColourFractionRule
         combined = np.where(sh > 0, np.maximum(sh, pd), 0)
         return np.eye(4)[combined], pd, np.repeat(pd[:, None], 3, axis=1).astype(float)
     fractions = np.array([r[name] for r in rows])
-    return (schmidt_probabilities(fractions), np.array([scale.pd_grade_from_fraction(f, SCHMIDT)
-                                                       for f in fractions]),
-            np.repeat(fractions[:, None], 3, axis=1))
+    return (
+        schmidt_probabilities(fractions),
+        np.array([scale.pd_grade_from_fraction(f, SCHMIDT) for f in fractions]),
+        np.repeat(fractions[:, None], 3, axis=1),
+    )
 
 
 SCHMIDT = (0.002, 0.06, 0.12)  # Schmidt 2015 colour-fraction cut-offs (a noise floor, 6%, 12%)
@@ -207,15 +238,22 @@ def model_scores(probs: np.ndarray) -> tuple[np.ndarray, None, np.ndarray]:
     return probs, None, np.stack([probs[:, k:].sum(axis=1) for k in (1, 2, 3)], axis=1)
 
 
-def _figures(y: np.ndarray, pd: np.ndarray, pd_driven: np.ndarray, scores: np.ndarray,
-             pd_hat: np.ndarray | None, monotone: np.ndarray) -> dict:
+def _figures(
+    y: np.ndarray,
+    pd: np.ndarray,
+    pd_driven: np.ndarray,
+    scores: np.ndarray,
+    pd_hat: np.ndarray | None,
+    monotone: np.ndarray,
+) -> dict:
     aucs = {str(g): _auc(y == g, y != g, scores[:, g]) for g in range(4)}
     defined = [a for a in aucs.values() if a is not None]
     under = None
     if pd_hat is not None and (pd > 0).any():
         under = float((pd_hat[pd > 0] < pd[pd > 0]).mean())
     return {
-        "auc": aucs, "macro": float(np.mean(defined)) if defined else None,
+        "auc": aucs,
+        "macro": float(np.mean(defined)) if defined else None,
         "pd_driven_auc": {str(g): _auc(pd_driven & (y == g), y != g, scores[:, g]) for g in (2, 3)},
         "pd_at_least": {str(k): _auc(pd >= k, pd < k, monotone[:, k - 1]) for k in (1, 2, 3)},
         "understated": under,
@@ -229,8 +267,9 @@ def _truth(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, pd, (sh >= 1) & (pd > sh)
 
 
-def table(rows: list[dict], rule: ColourFractionRule | None = None,
-          models: dict[str, np.ndarray] | None = None) -> dict:
+def table(
+    rows: list[dict], rule: ColourFractionRule | None = None, models: dict[str, np.ndarray] | None = None
+) -> dict:
     """Per cohort and oracle (or model, from its (N, 4) probabilities over ``rows``): per-grade AUC
     and macro AUC of the combined grade, PD-driven AUC (grades 2, 3), cut-off free AUC of the true
     PD >= 1, 2, 3 and, for oracles, the share of PD-positive joints graded below their PD."""
@@ -244,18 +283,24 @@ def table(rows: list[dict], rule: ColourFractionRule | None = None,
         if not keep.any():
             continue
         y, pd, pd_driven = _truth([r for r, k in zip(rows, keep) if k])
-        entry = {"n": int(keep.sum()), "class_counts": np.bincount(y, minlength=4).tolist(),
-                 "pd_counts": np.bincount(pd, minlength=4).tolist(),
-                 "pd_driven": {str(g): int((pd_driven & (y == g)).sum()) for g in (2, 3)}, "oracles": {}}
+        entry = {
+            "n": int(keep.sum()),
+            "class_counts": np.bincount(y, minlength=4).tolist(),
+            "pd_counts": np.bincount(pd, minlength=4).tolist(),
+            "pd_driven": {str(g): int((pd_driven & (y == g)).sum()) for g in (2, 3)},
+            "oracles": {},
+        }
         for name, (scores, pd_hat, monotone) in scored.items():
-            entry["oracles"][name] = _figures(y, pd, pd_driven, scores[keep],
-                                              None if pd_hat is None else pd_hat[keep], monotone[keep])
+            entry["oracles"][name] = _figures(
+                y, pd, pd_driven, scores[keep], None if pd_hat is None else pd_hat[keep], monotone[keep]
+            )
         out[cohort] = entry
     return out
 
 
-def paired_difference(rows: list[dict], a: np.ndarray, b: np.ndarray, n_boot: int = 1000,
-                      seed: int = 0) -> dict:
+def paired_difference(
+    rows: list[dict], a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> dict:
     """Macro AUC of b minus a on the same joints, per cohort, with a 95% percentile bootstrap CI
     (joints resampled, both models together)."""
     rng = np.random.default_rng(seed)
@@ -279,8 +324,12 @@ def paired_difference(rows: list[dict], a: np.ndarray, b: np.ndarray, n_boot: in
             if len(np.unique(y[idx])) == 4:
                 diffs.append(macro(pb, idx) - macro(pa, idx))
         low, high = np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan)
-        out[cohort] = {"difference": macro(pb, whole) - macro(pa, whole), "ci_low": float(low),
-                       "ci_high": float(high), "n_boot_used": len(diffs)}
+        out[cohort] = {
+            "difference": macro(pb, whole) - macro(pa, whole),
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "n_boot_used": len(diffs),
+        }
     return out
 
 
@@ -329,33 +378,48 @@ def _f(v: float | None) -> str:
 
 def print_table(result: dict, model_view: list[int]) -> None:
     for cohort, entry in result.items():
-        print(f"\n{cohort}: {entry['n']} joints, combined grades 0-3 {entry['class_counts']}, "
-              f"true PD 0-3 {entry['pd_counts']}, PD-driven grade 2/3: "
-              f"{entry['pd_driven']['2']}/{entry['pd_driven']['3']}")
-        print(f"  {'':<30} {'combined grade, one vs rest':^34} | {'PD-driven':^13} | "
-              f"{'true PD >= k':^20} |")
-        print(f"  {'oracle / model':<30} {'AUC 0':>6} {'AUC 1':>6} {'AUC 2':>6} {'AUC 3':>6} {'macro':>6}"
-              f" | {'2':>6} {'3':>6} | {'>=1':>6} {'>=2':>6} {'>=3':>6} | {'under':>6}")
+        print(
+            f"\n{cohort}: {entry['n']} joints, combined grades 0-3 {entry['class_counts']}, "
+            f"true PD 0-3 {entry['pd_counts']}, PD-driven grade 2/3: "
+            f"{entry['pd_driven']['2']}/{entry['pd_driven']['3']}"
+        )
+        print(f"  {'':<30} {'combined grade, one vs rest':^34} | {'PD-driven':^13} | {'true PD >= k':^20} |")
+        print(
+            f"  {'oracle / model':<30} {'AUC 0':>6} {'AUC 1':>6} {'AUC 2':>6} {'AUC 3':>6} {'macro':>6}"
+            f" | {'2':>6} {'3':>6} | {'>=1':>6} {'>=2':>6} {'>=3':>6} | {'under':>6}"
+        )
         for name, o in entry["oracles"].items():
             a, p, m = o["auc"], o["pd_driven_auc"], o["pd_at_least"]
-            print(f"  {name:<30} " + " ".join(f"{_f(a[g]):>6}" for g in "0123") + f" {_f(o['macro']):>6}"
-                  f" | {_f(p['2']):>6} {_f(p['3']):>6} | " + " ".join(f"{_f(m[k]):>6}" for k in "123")
-                  + f" | {_f(o['understated']):>6}")
+            print(
+                f"  {name:<30} " + " ".join(f"{_f(a[g]):>6}" for g in "0123") + f" {_f(o['macro']):>6}"
+                f" | {_f(p['2']):>6} {_f(p['3']):>6} | "
+                + " ".join(f"{_f(m[k]):>6}" for k in "123")
+                + f" | {_f(o['understated']):>6}"
+            )
     print(f"\nmodel-view = the clip frames the fast DPD model sees at evaluation: {model_view}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="paper")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures (and per-joint rows) here")
-    parser.add_argument("--models", nargs="*", metavar="MOD[:VERSION]",
-                        help="also score models of the project in RASCORE_DATA on the same joints (SPD on "
-                             "the stills, DPD on the clips, after PNG/H.264 export); no value: the active "
-                             "SPD and DPD")
-    parser.add_argument("--all-frames", action="store_true",
-                        help="also feed each clip model all 16 frames of a clip (not only its own sampling)")
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        metavar="MOD[:VERSION]",
+        help="also score models of the project in RASCORE_DATA on the same joints (SPD on "
+        "the stills, DPD on the clips, after PNG/H.264 export); no value: the active "
+        "SPD and DPD",
+    )
+    parser.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="also feed each clip model all 16 frames of a clip (not only its own sampling)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     pairs = paired_specs(plan_cohort(args.size, args.seed))
@@ -369,8 +433,10 @@ def main() -> None:
         for row, q in zip(rows, p):
             row[name] = [round(float(v), 5) for v in q]
     result = table(rows, models=probs)
-    print(f"still vs clip oracles, cohort {args.size} seed {args.seed}: {len(pairs)} test joints, "
-          f"each rendered as an SPD still and a DPD clip ({time.perf_counter() - start:.0f} s)")
+    print(
+        f"still vs clip oracles, cohort {args.size} seed {args.seed}: {len(pairs)} test joints, "
+        f"each rendered as an SPD still and a DPD clip ({time.perf_counter() - start:.0f} s)"
+    )
     print_table(result, measured["model_view"])
     statics = [n for n in probs if not models[n][1].dynamic]
     dynamics = [n for n in probs if models[n][1].dynamic]
@@ -378,8 +444,13 @@ def main() -> None:
     for a in statics:
         for b in dynamics:
             differences[f"{b} - {a}"] = diff = paired_difference(rows, probs[a], probs[b])
-            print(f"\nmacro AUC {b} minus {a}, same joints, 95% bootstrap CI: " + "; ".join(
-                f"{c} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" for c, d in diff.items()))
+            print(
+                f"\nmacro AUC {b} minus {a}, same joints, 95% bootstrap CI: "
+                + "; ".join(
+                    f"{c} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+                    for c, d in diff.items()
+                )
+            )
     if args.json:
         args.json.write_text(json.dumps({"table": result, "differences": differences, **measured}, indent=1))
 

@@ -24,6 +24,7 @@ models, at the deepest stage, Occlusion) it prints, as markdown in the README's 
 4. one line saying which method to trust and why, decided from these figures
    (``rascore.explain.faithfulness.trust_verdict``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rascore.explain import ExplainOptions, GradeProbabilities, model_input  # noqa: E402
 from rascore.explain.faithfulness import (  # noqa: E402
-    DEFAULT_VARIANTS, VARIANTS, VariantFigures, cascading_randomisation, infidelity_score, load_masks,
-    localisation, map_at_image_size, randomised_copy, sensitivity_score, trust_verdict, variant,
+    DEFAULT_VARIANTS,
+    VARIANTS,
+    VariantFigures,
+    cascading_randomisation,
+    infidelity_score,
+    load_masks,
+    localisation,
+    map_at_image_size,
+    randomised_copy,
+    sensitivity_score,
+    trust_verdict,
+    variant,
 )
 from rascore.project import open_project  # noqa: E402
 from rascore.scale import MODALITIES  # noqa: E402
@@ -53,7 +64,9 @@ def _mean(values) -> float:
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    return (
+        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    )
 
 
 def _sig(value: float) -> str:
@@ -79,9 +92,18 @@ def test_macro_auc(row: dict, cohort: str) -> float:
         return float("nan")
 
 
-def evaluate_modality(project, modality: str, variants: list[str], cohorts: list[str], limit: int,
-                      n_random: int, n_metrics: int, options: ExplainOptions, device: str,
-                      log=print) -> dict:
+def evaluate_modality(
+    project,
+    modality: str,
+    variants: list[str],
+    cohorts: list[str],
+    limit: int,
+    n_random: int,
+    n_metrics: int,
+    options: ExplainOptions,
+    device: str,
+    log=print,
+) -> dict:
     """All figures of one modality's active model: localisation, randomisation, Captum metrics."""
     from rascore.explain.service import registered_model
     from rascore.store import registry
@@ -100,18 +122,34 @@ def evaluate_modality(project, modality: str, variants: list[str], cohorts: list
             subjects.append((item, masks))
         if len(subjects) >= limit:
             break
-    out: dict = {"modality": modality, "version": ref.version, "arch": model.arch, "n": len(subjects),
-                 "dynamic": bool(prep.dynamic), "auc": {c: test_macro_auc(row, c) for c in cohorts},
-                 "methods": {}}
+    out: dict = {
+        "modality": modality,
+        "version": ref.version,
+        "arch": model.arch,
+        "n": len(subjects),
+        "dynamic": bool(prep.dynamic),
+        "auc": {c: test_macro_auc(row, c) for c in cohorts},
+        "methods": {},
+    }
     for code in variants:
         spec = variant(code)
         if spec.clips_only and not prep.dynamic:
             continue
         method, chosen = spec.method, spec.options(options)
         started = time.perf_counter()
-        figures: dict[str, list] = {k: [] for k in (
-            "share", "area", "random_share", "doppler_share", "doppler_area", "random_doppler_share",
-            "hit", "random_hit")}
+        figures: dict[str, list] = {
+            k: []
+            for k in (
+                "share",
+                "area",
+                "random_share",
+                "doppler_share",
+                "doppler_area",
+                "random_doppler_share",
+                "hit",
+                "random_hit",
+            )
+        }
         cascades, infidelities, sensitivities = [], [], []
         for index, (item, masks) in enumerate(subjects):
             frames = project.media.load_cache(item["media_sha256"])
@@ -134,22 +172,35 @@ def evaluate_modality(project, modality: str, variants: list[str], cohorts: list
                 steps = cascading_randomisation(model, prep, frames, method, target, chosen, device=device)
                 cascades.append([(s.block, s.spearman_abs, s.spearman) for s in steps])
             if index < n_metrics:
-                infidelities.append(infidelity_score(model, prep, frames, method, target, chosen,
-                                                     device=device))
-                sensitivities.append(sensitivity_score(model, prep, frames, method, target, chosen,
-                                                       n_perturb_samples=3, device=device))
+                infidelities.append(
+                    infidelity_score(model, prep, frames, method, target, chosen, device=device)
+                )
+                sensitivities.append(
+                    sensitivity_score(
+                        model, prep, frames, method, target, chosen, n_perturb_samples=3, device=device
+                    )
+                )
         cascade = []
         if cascades:
             for step in range(len(cascades[0])):
-                cascade.append({"block": cascades[0][step][0],
-                                "spearman_abs": _mean([c[step][1] for c in cascades]),
-                                "spearman": _mean([c[step][2] for c in cascades])})
+                cascade.append(
+                    {
+                        "block": cascades[0][step][0],
+                        "spearman_abs": _mean([c[step][1] for c in cascades]),
+                        "spearman": _mean([c[step][2] for c in cascades]),
+                    }
+                )
         out["methods"][code] = {
-            "label": spec.label, "method": method, "settings": chosen.key(method),
+            "label": spec.label,
+            "method": method,
+            "settings": chosen.key(method),
             **{k: _mean(v) for k, v in figures.items()},
-            "cascade": cascade, "n_cascade": len(cascades),
-            "infidelity": _mean(infidelities), "sensitivity_max": _mean(sensitivities),
-            "n_metrics": len(infidelities), "seconds": time.perf_counter() - started,
+            "cascade": cascade,
+            "n_cascade": len(cascades),
+            "infidelity": _mean(infidelities),
+            "sensitivity_max": _mean(sensitivities),
+            "n_metrics": len(infidelities),
+            "seconds": time.perf_counter() - started,
         }
         log(f"  {modality} {code}: {len(subjects)} items in {time.perf_counter() - started:.1f} s")
     return out
@@ -161,8 +212,11 @@ def verdict_figures(results: list[dict]) -> list[VariantFigures]:
     for r in results:
         for code, m in r["methods"].items():
             final = m["cascade"][-1]["spearman_abs"] if m["cascade"] else float("nan")
-            rows.append(VariantFigures(f"{r['modality']} v{r['version']}", code, m["share"], m["area"],
-                                       m["random_share"], final))
+            rows.append(
+                VariantFigures(
+                    f"{r['modality']} v{r['version']}", code, m["share"], m["area"], m["random_share"], final
+                )
+            )
     return rows
 
 
@@ -170,50 +224,85 @@ def markdown(results: list[dict], cohorts: list[str]) -> str:
     """The tables and the verdict, ready to paste into the README's "Explanations" section."""
     models = ", ".join(
         f"{r['modality']} v{r['version']} {r['arch']} ("
-        + ", ".join(f"{c} macro AUC {_fmt(r['auc'].get(c), 2)}" for c in cohorts) + f"; n = {r['n']})"
-        for r in results)
-    lines = [f"Models (the active versions): {models}. Items: {' and '.join(cohorts)} items with synovium; "
-             "the grade each model predicts is explained.", "",
-             "| modality | method | share in synovium | uniform | randomised | pointing game | randomised | "
-             "share in Doppler (uniform) |",
-             "|---|---|---|---|---|---|---|---|"]
+        + ", ".join(f"{c} macro AUC {_fmt(r['auc'].get(c), 2)}" for c in cohorts)
+        + f"; n = {r['n']})"
+        for r in results
+    )
+    lines = [
+        f"Models (the active versions): {models}. Items: {' and '.join(cohorts)} items with synovium; "
+        "the grade each model predicts is explained.",
+        "",
+        "| modality | method | share in synovium | uniform | randomised | pointing game | randomised | "
+        "share in Doppler (uniform) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         for m in r["methods"].values():
-            doppler = (f"{_fmt(m['doppler_share'])} ({_fmt(m['doppler_area'])})"
-                       if MODALITIES[r["modality"]].doppler else "")
+            doppler = (
+                f"{_fmt(m['doppler_share'])} ({_fmt(m['doppler_area'])})"
+                if MODALITIES[r["modality"]].doppler
+                else ""
+            )
             lines.append(
                 f"| {r['modality']} | {m['label']} | {_fmt(m['share'])} | {_fmt(m['area'])} | "
-                f"{_fmt(m['random_share'])} | {_fmt(m['hit'], 2)} | {_fmt(m['random_hit'], 2)} | {doppler} |")
-    lines += ["", "Model-parameter randomisation (Adebayo et al. 2018): Spearman correlation of |map| with the "
-              "trained model's as blocks are re-initialised from the head down.", "",
-              "| modality | method | n | trained | head re-initialised | every block re-initialised |",
-              "|---|---|---|---|---|---|"]
+                f"{_fmt(m['random_share'])} | {_fmt(m['hit'], 2)} | {_fmt(m['random_hit'], 2)} | {doppler} |"
+            )
+    lines += [
+        "",
+        "Model-parameter randomisation (Adebayo et al. 2018): Spearman correlation of |map| with the "
+        "trained model's as blocks are re-initialised from the head down.",
+        "",
+        "| modality | method | n | trained | head re-initialised | every block re-initialised |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         for m in r["methods"].values():
             if not m["cascade"]:
                 continue
             head = m["cascade"][1]["spearman_abs"] if len(m["cascade"]) > 1 else float("nan")
-            lines.append(f"| {r['modality']} | {m['label']} | {m['n_cascade']} | "
-                         f"{_fmt(m['cascade'][0]['spearman_abs'], 2)} | {_fmt(head, 2)} | "
-                         f"{_fmt(m['cascade'][-1]['spearman_abs'], 2)} |")
-    lines += ["", "Captum metrics (lower is better):", "",
-              "| modality | method | n | infidelity | sensitivity_max |", "|---|---|---|---|---|"]
+            lines.append(
+                f"| {r['modality']} | {m['label']} | {m['n_cascade']} | "
+                f"{_fmt(m['cascade'][0]['spearman_abs'], 2)} | {_fmt(head, 2)} | "
+                f"{_fmt(m['cascade'][-1]['spearman_abs'], 2)} |"
+            )
+    lines += [
+        "",
+        "Captum metrics (lower is better):",
+        "",
+        "| modality | method | n | infidelity | sensitivity_max |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         for m in r["methods"].values():
-            lines.append(f"| {r['modality']} | {m['label']} | {m['n_metrics']} | {_sig(m['infidelity'])} | "
-                         f"{_sig(m['sensitivity_max'])} |")
+            lines.append(
+                f"| {r['modality']} | {m['label']} | {m['n_metrics']} | {_sig(m['infidelity'])} | "
+                f"{_sig(m['sensitivity_max'])} |"
+            )
     lines += ["", f"**{trust_verdict(verdict_figures(results))}**"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modality", action="append", type=str.upper, choices=list(MODALITIES),
-                        help="repeatable; default every modality with an active model")
-    parser.add_argument("--variant", action="append", choices=[v.code for v in VARIANTS],
-                        help=f"repeatable; default {', '.join(DEFAULT_VARIANTS)} (gradcam-deep on clip models only)")
-    parser.add_argument("--cohort", action="append", choices=["train", "test1", "test2"],
-                        help="repeatable; default test1 and test2")
+    parser.add_argument(
+        "--modality",
+        action="append",
+        type=str.upper,
+        choices=list(MODALITIES),
+        help="repeatable; default every modality with an active model",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=[v.code for v in VARIANTS],
+        help=f"repeatable; default {', '.join(DEFAULT_VARIANTS)} (gradcam-deep on clip models only)",
+    )
+    parser.add_argument(
+        "--cohort",
+        action="append",
+        choices=["train", "test1", "test2"],
+        help="repeatable; default test1 and test2",
+    )
     parser.add_argument("--limit", type=int, default=12, help="items with synovium per modality")
     parser.add_argument("--random-items", type=int, default=3, help="items for the cascading randomisation")
     parser.add_argument("--metric-items", type=int, default=3, help="items for infidelity / sensitivity")
@@ -228,16 +317,29 @@ def main(argv: list[str] | None = None) -> int:
 
     modalities = args.modality or [m for m in MODALITIES if registry.active_version(project.store, m)]
     if not modalities:
-        print("no active models: build the demo and train first (see this script's docstring)", file=sys.stderr)
+        print(
+            "no active models: build the demo and train first (see this script's docstring)", file=sys.stderr
+        )
         return 2
     cohorts = args.cohort or ["test1", "test2"]
     options = ExplainOptions(ig_steps=args.steps)
     results = []
     for modality in modalities:
         print(f"{modality}: explaining ...", file=sys.stderr)
-        results.append(evaluate_modality(project, modality, args.variant or list(DEFAULT_VARIANTS), cohorts,
-                                         args.limit, args.random_items, args.metric_items, options, args.device,
-                                         log=lambda text: print(text, file=sys.stderr)))
+        results.append(
+            evaluate_modality(
+                project,
+                modality,
+                args.variant or list(DEFAULT_VARIANTS),
+                cohorts,
+                args.limit,
+                args.random_items,
+                args.metric_items,
+                options,
+                args.device,
+                log=lambda text: print(text, file=sys.stderr),
+            )
+        )
     print(markdown(results, cohorts))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -16,6 +16,7 @@ reference standard) and prints Markdown tables:
 Nothing here chooses anything; it reports. Usage:
     RASCORE_DATA=DEMO python bench/report_figures.py [--n-boot 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,17 +77,22 @@ def model_table(project) -> None:
             model = entry.get("model") or {}
             cal = entry.get("calibration") or {}
             crops = entry.get("crops") or {}
-            line = {"model": f"{code} v{row['version']}", "cohort": cohort, "n": entry.get("n"),
-                    "resampled": model.get("resampled", ""),
-                    "accuracy": fmt(model.get("accuracy")),
-                    "kappa quad.": fmt(model.get("kappa_quadratic")),
-                    "ECE before / after": f"{fmt(cal.get('ece_uncorrected'), 3)} / {fmt(cal.get('ece_corrected'), 3)}",
-                    "accuracy before correction": fmt(cal.get("accuracy_uncorrected")),
-                    "crop / fallback": f"{crops.get('crop', 0)} / {crops.get('fallback', 0)}"}
+            line = {
+                "model": f"{code} v{row['version']}",
+                "cohort": cohort,
+                "n": entry.get("n"),
+                "resampled": model.get("resampled", ""),
+                "accuracy": fmt(model.get("accuracy")),
+                "kappa quad.": fmt(model.get("kappa_quadratic")),
+                "ECE before / after": f"{fmt(cal.get('ece_uncorrected'), 3)} / {fmt(cal.get('ece_corrected'), 3)}",
+                "accuracy before correction": fmt(cal.get("accuracy_uncorrected")),
+                "crop / fallback": f"{crops.get('crop', 0)} / {crops.get('fallback', 0)}",
+            }
             if "pd_colour_rule" in entry:
                 line["PD reference: model / PD-only colour rule (macro AUC)"] = (
                     f"{fmt(entry['model_pd_reference'].get('macro_auc'))} / "
-                    f"{fmt(entry['pd_colour_rule'].get('macro_auc'))}")
+                    f"{fmt(entry['pd_colour_rule'].get('macro_auc'))}"
+                )
             extra.append(line)
     print()
     keys = list(dict.fromkeys(k for line in extra for k in line))
@@ -98,8 +104,10 @@ def model_table(project) -> None:
 
 def width_table(project, n_boot: int) -> None:
     """How much wider the patient-bootstrap intervals are than item-bootstrap ones, same data."""
-    print("| model | cohort | patients | items | mean 95% CI width, items resampled | "
-          "patients resampled | ratio |")
+    print(
+        "| model | cohort | patients | items | mean 95% CI width, items resampled | "
+        "patients resampled | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for code in scale.MODALITIES:
         row = registry.active_version(project.store, code)
@@ -107,8 +115,9 @@ def width_table(project, n_boot: int) -> None:
             continue
         target = 2 if scale.modality(code).target == "EOSS" else 1
         for cohort in ("test1", "test2"):
-            reference = {int(r[0]): int(r[target])
-                         for r in results.reference_rows(project.store, code, cohort)}
+            reference = {
+                int(r[0]): int(r[target]) for r in results.reference_rows(project.store, code, cohort)
+            }
             ids, _, probs = results.predictions(project.store, row["id"], cohort)
             keep = np.array([int(i) in reference for i in ids], dtype=bool)
             ids, probs = ids[keep], probs[keep]
@@ -120,8 +129,10 @@ def width_table(project, n_boot: int) -> None:
             for clustered in (None, patients):
                 per = per_grade_auc(y, probs, n_boot=n_boot, patients=clustered)
                 widths.append(np.nanmean([r.ci_high - r.ci_low for r in per.values()]))
-            print(f"| {code} v{row['version']} | {cohort} | {len(set(patients))} | {ids.size} | "
-                  f"{widths[0]:.3f} | {widths[1]:.3f} | {widths[1] / widths[0]:.2f} |")
+            print(
+                f"| {code} v{row['version']} | {cohort} | {len(set(patients))} | {ids.size} | "
+                f"{widths[0]:.3f} | {widths[1]:.3f} | {widths[1] / widths[0]:.2f} |"
+            )
 
 
 def cross_table(project, n_boot: int) -> None:
@@ -144,23 +155,28 @@ def reader_tables(project, n_boot: int) -> None:
     """Models against readers (verdicts) and readers by level, all four modalities together."""
     res = dashboard.reader_results(project.store, ADMIN, n_boot=n_boot)
     study = res.study
-    print(f"Reference items: {res.n_reference}; comparisons resample "
-          f"{study.get('cluster', 'item')}s ({study.get('n_clusters', '?')} clusters), "
-          f"{study.get('n_boot', n_boot)} resamples, Holm over the readers each model is compared with.")
+    print(
+        f"Reference items: {res.n_reference}; comparisons resample "
+        f"{study.get('cluster', 'item')}s ({study.get('n_clusters', '?')} clusters), "
+        f"{study.get('n_boot', n_boot)} resamples, Holm over the readers each model is compared with."
+    )
     print()
     print("| who | level | items | accuracy | kappa quad. | ICC |")
     print("|---|---|---|---|---|---|")
     for r in dashboard.reader_rows(res):
         icc = next((v for k, v in r.items() if k.startswith("ICC")), "")
-        print(f"| {r['who']} | {r['level']} | {r['items']} | {r['accuracy']} | "
-              f"{r['kappa quadratic']} | {icc} |")
+        print(
+            f"| {r['who']} | {r['level']} | {r['items']} | {r['accuracy']} | {r['kappa quadratic']} | {icc} |"
+        )
     print()
     print("| model | model better | reader better | no difference shown | undefined |")
     print("|---|---|---|---|---|")
     for model, m in study["models"].items():
         counts = Counter(c.get("verdict") for c in m["vs_readers"].values())
-        print(f"| {model} | {counts.get('model better', 0)} | {counts.get('reader better', 0)} | "
-              f"{counts.get('no difference shown', 0)} | {counts.get('undefined', 0)} |")
+        print(
+            f"| {model} | {counts.get('model better', 0)} | {counts.get('reader better', 0)} | "
+            f"{counts.get('no difference shown', 0)} | {counts.get('undefined', 0)} |"
+        )
 
 
 def main() -> None:

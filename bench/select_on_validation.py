@@ -29,6 +29,7 @@ Run (single-threaded; results append to --out, and a rerun skips the runs alread
     python bench/select_on_validation.py --seeds 0 1 --out select.jsonl
   python bench/select_on_validation.py --out select.jsonl --table-only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,9 @@ class Run:
         return (self.modality, self.roi, self.head, self.clip_epochs, self.seed)
 
 
-def grid(modalities: Sequence[str], seeds: Sequence[int],
-         only: Sequence[str] = ("head", "clip_epochs", "roi")) -> list[Run]:
+def grid(
+    modalities: Sequence[str], seeds: Sequence[int], only: Sequence[str] = ("head", "clip_epochs", "roi")
+) -> list[Run]:
     """BASE and its single-factor variants (of the factors in ``only``), per modality and seed."""
     factors = {f.name: f for f in FACTORS}
     runs = []
@@ -98,8 +100,15 @@ def grid(modalities: Sequence[str], seeds: Sequence[int],
                 setting = dict(BASE)
                 if name:
                     setting[name] = next(o for o in factors[name].options if o != BASE[name])
-                runs.append(Run(modality, setting["roi"], setting["head"],
-                                setting["clip_epochs"] if modality in CLIPS else None, seed))
+                runs.append(
+                    Run(
+                        modality,
+                        setting["roi"],
+                        setting["head"],
+                        setting["clip_epochs"] if modality in CLIPS else None,
+                        seed,
+                    )
+                )
     return runs
 
 
@@ -112,9 +121,13 @@ def _mean(values: Iterable[float]) -> float:
 def comparable(rows: Sequence[dict], factor: Factor) -> list[dict]:
     """Rows of the factor's modalities whose other factors are at BASE, of the seeds on which the
     factor's variant ran (so that every comparison is paired)."""
+
     def at_base(row: dict) -> bool:
-        return all(row.get(k) == v for k, v in BASE.items()
-                   if k != factor.name and not (k == "clip_epochs" and row["modality"] not in CLIPS))
+        return all(
+            row.get(k) == v
+            for k, v in BASE.items()
+            if k != factor.name and not (k == "clip_epochs" and row["modality"] not in CLIPS)
+        )
 
     rows = [r for r in rows if r["modality"] in factor.modalities and at_base(r)]
     seeds = {r["seed"] for r in rows if r.get(factor.name) != BASE[factor.name]}
@@ -136,8 +149,12 @@ def decide(rows: Sequence[dict], factors: Sequence[Factor] = FACTORS, tie: float
         needed = {(m, seed) for m in factor.modalities for seed in seeds}
         complete = all({(r["modality"], r["seed"]) for r in v} == needed for v in by_option.values())
         if not relevant or not complete or any(math.isnan(m) for m in means.values()):
-            out[factor.name] = {"choice": None, "means": means, "n_runs": counts,
-                                "reason": "undecided: a modality or seed lacks a run"}
+            out[factor.name] = {
+                "choice": None,
+                "means": means,
+                "n_runs": counts,
+                "reason": "undecided: a modality or seed lacks a run",
+            }
             continue
         ranked = sorted(factor.options, key=lambda o: means[o], reverse=True)
         best, lead = ranked[0], means[ranked[0]] - means[ranked[1]]
@@ -161,8 +178,10 @@ class TrainOnlyStore:
     def references(self, modality: str | None = None, cohort: str | None = None) -> list[dict]:
         """Reference labels of ``modality`` in the train cohort; any other cohort is refused."""
         if cohort != SELECTION_COHORT:
-            raise PermissionError(f"model selection may not read cohort {cohort!r}: "
-                                  "test cohorts are for reporting, not for choosing")
+            raise PermissionError(
+                f"model selection may not read cohort {cohort!r}: "
+                "test cohorts are for reporting, not for choosing"
+            )
         rows = self._store.references(modality, cohort)
         stray = {r.get("cohort") for r in rows} - {SELECTION_COHORT}
         if stray:
@@ -190,8 +209,10 @@ def demo_seeds(store) -> list[int]:
 def check_not_reserved(seeds: Sequence[int]) -> None:
     """Refuse a project built with the seed kept for the final reported figures."""
     if RESERVED_SEED in seeds:
-        raise SystemExit(f"this project is a demo built with seed {RESERVED_SEED}, reserved for "
-                         "the final reported figures: no choice may see it")
+        raise SystemExit(
+            f"this project is a demo built with seed {RESERVED_SEED}, reserved for "
+            "the final reported figures: no choice may see it"
+        )
 
 
 # --------------------------------------------------------------------------- training
@@ -221,12 +242,21 @@ def train_one(project: TrainOnly, run: Run, cache: dict) -> dict:
     started = time.perf_counter()
     result = fit(config, data)
     val = result.validation
-    return {"modality": run.modality, "roi": run.roi, "head": run.head,
-            "clip_epochs": run.clip_epochs, "seed": run.seed,
-            "val_macro_auc": val.get("macro_auc"), "val_log_loss": val.get("log_loss"),
-            "val_n": val.get("n"), "val_patients": data.snapshot["val_patients"],
-            "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "epochs": config.epochs, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "modality": run.modality,
+        "roi": run.roi,
+        "head": run.head,
+        "clip_epochs": run.clip_epochs,
+        "seed": run.seed,
+        "val_macro_auc": val.get("macro_auc"),
+        "val_log_loss": val.get("log_loss"),
+        "val_n": val.get("n"),
+        "val_patients": data.snapshot["val_patients"],
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "epochs": config.epochs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -238,23 +268,33 @@ def read_rows(path: Path) -> list[dict]:
 
 def print_table(rows: Sequence[dict]) -> None:
     """Every run's validation figures, then per-factor means and the decisions."""
-    print(f"{'modality':8} {'roi':7} {'head':8} {'clip ep':>7} {'seed':>4} {'val n':>5} "
-          f"{'macro AUC':>9} {'log loss':>8} {'best ep':>7} {'s':>6}")
-    for r in sorted(rows, key=lambda r: (ALL.index(r["modality"]), r["seed"], r["roi"], r["head"],
-                                         r["clip_epochs"] or 0)):
-        print(f"{r['modality']:8} {r['roi']:7} {r['head']:8} {str(r['clip_epochs'] or '-'):>7} "
-              f"{r['seed']:>4} {r['val_n']:>5} {r['val_macro_auc']:>9.3f} {r['val_log_loss']:>8.3f} "
-              f"{r['best_epoch']:>7} {r['seconds']:>6.0f}")
+    print(
+        f"{'modality':8} {'roi':7} {'head':8} {'clip ep':>7} {'seed':>4} {'val n':>5} "
+        f"{'macro AUC':>9} {'log loss':>8} {'best ep':>7} {'s':>6}"
+    )
+    for r in sorted(
+        rows, key=lambda r: (ALL.index(r["modality"]), r["seed"], r["roi"], r["head"], r["clip_epochs"] or 0)
+    ):
+        print(
+            f"{r['modality']:8} {r['roi']:7} {r['head']:8} {str(r['clip_epochs'] or '-'):>7} "
+            f"{r['seed']:>4} {r['val_n']:>5} {r['val_macro_auc']:>9.3f} {r['val_log_loss']:>8.3f} "
+            f"{r['best_epoch']:>7} {r['seconds']:>6.0f}"
+        )
     print()
     for factor in FACTORS:
         print(f"{factor.name} (other factors at BASE): validation macro AUC / log loss, mean over seeds")
         for modality in factor.modalities:
             cells = []
             for option in factor.options:
-                sel = [r for r in comparable(rows, factor)
-                       if r["modality"] == modality and r.get(factor.name) == option]
-                cells.append(f"{option}: {_mean(r['val_macro_auc'] for r in sel):.3f} / "
-                             f"{_mean(r['val_log_loss'] for r in sel):.3f} (n={len(sel)})")
+                sel = [
+                    r
+                    for r in comparable(rows, factor)
+                    if r["modality"] == modality and r.get(factor.name) == option
+                ]
+                cells.append(
+                    f"{option}: {_mean(r['val_macro_auc'] for r in sel):.3f} / "
+                    f"{_mean(r['val_log_loss'] for r in sel):.3f} (n={len(sel)})"
+                )
             print(f"  {modality}: " + "; ".join(cells))
     print()
     for name, d in decide(rows).items():
@@ -267,8 +307,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--modalities", nargs="+", default=list(ALL))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--factors", nargs="+", default=[f.name for f in FACTORS],
-                        choices=[f.name for f in FACTORS], help="vary only these (BASE is always run)")
+    parser.add_argument(
+        "--factors",
+        nargs="+",
+        default=[f.name for f in FACTORS],
+        choices=[f.name for f in FACTORS],
+        help="vary only these (BASE is always run)",
+    )
     parser.add_argument("--out", type=Path, default=Path("select_on_validation.jsonl"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table-only", action="store_true", help="print the table of --out, train nothing")

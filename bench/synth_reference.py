@@ -3,6 +3,7 @@ adjudicated Doppler items show less PD than the joint's hidden peak (so the refe
 
 Usage: python bench/synth_reference.py [--size paper] [--seed 0]   (prints one JSON object)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,15 @@ def main(argv: list[str] | None = None) -> dict:
         if method == "adjudication" and spec.doppler and pd < spec.pd:
             pd_below += 1
             combined_below += scale.combined(sh, pd) < scale.combined(spec.sh, spec.pd)
-    out = {"size": args.size, "seed": args.seed, "items": len(specs), **dict(methods),
-           "agreement_share": round(methods["agreement"] / len(specs), 4),
-           "adjudicated_pd_below_peak": pd_below, "adjudicated_combined_below_peak": combined_below}
+    out = {
+        "size": args.size,
+        "seed": args.seed,
+        "items": len(specs),
+        **dict(methods),
+        "agreement_share": round(methods["agreement"] / len(specs), 4),
+        "adjudicated_pd_below_peak": pd_below,
+        "adjudicated_combined_below_peak": combined_below,
+    }
     print(json.dumps(out))
     return out
 

@@ -1,4 +1,5 @@
 """Adjudicate: expert disagreements side by side, the reference decided, pairwise agreement live."""
+
 from __future__ import annotations
 
 
@@ -37,12 +38,16 @@ with queue_tab:
     if not items:
         st.success("No open disagreements between experts here.")
     else:
-        st.caption(f"{len(items)} item(s) on which the experts' grades differ. An item is "
-                   "resolved once an expert or admin sets its reference after the last expert "
-                   "grade.")
-        labels = {row["item_id"]: f"#{row['item_id']} · {row['modality']} · {row['cohort']} · "
-                  f"differs on {row['differs_on']}" + (" · resolved" if row["resolved"] else "")
-                  for row in items}
+        st.caption(
+            f"{len(items)} item(s) on which the experts' grades differ. An item is "
+            "resolved once an expert or admin sets its reference after the last expert "
+            "grade."
+        )
+        labels = {
+            row["item_id"]: f"#{row['item_id']} · {row['modality']} · {row['cohort']} · "
+            f"differs on {row['differs_on']}" + (" · resolved" if row["resolved"] else "")
+            for row in items
+        }
         ids = list(labels)
         if S.get("adj.item") not in ids:
             S["adj.item"] = ids[0]
@@ -53,11 +58,14 @@ with queue_tab:
         with image_col:
             zoom = 2 if view.width <= 400 else 1
             if view.frames > 1:
-                st.image(labelling.clip_gif(project, view.sha256, view.fps, zoom),
-                         caption=f"clip, {view.frames} frames")
+                st.image(
+                    labelling.clip_gif(project, view.sha256, view.fps, zoom),
+                    caption=f"clip, {view.frames} frames",
+                )
             else:
-                st.image(labelling.frame_png(project, view.sha256, 0, zoom),
-                         output_format="PNG", caption="still")
+                st.image(
+                    labelling.frame_png(project, view.sha256, 0, zoom), output_format="PNG", caption="still"
+                )
         with grade_col:
             st.markdown("**Expert grades**")
             show_all = st.toggle("Show every reader's grade", key="adj.all")
@@ -70,23 +78,35 @@ with queue_tab:
             reference = adjudication.current_reference(store, user, item_id)
             if reference is not None:
                 decided = reference["decided_by_name"] or "no one (simulated or imported)"
-                st.text(f"Current reference: SH {reference['sh']}"
-                        + (f", PD {reference['pd']}" if reference["pd"] is not None else "")
-                        + f", EOSS {reference['combined']} ({reference['method']}, decided by "
-                        f"{decided})")
+                st.text(
+                    f"Current reference: SH {reference['sh']}"
+                    + (f", PD {reference['pd']}" if reference["pd"] is not None else "")
+                    + f", EOSS {reference['combined']} ({reference['method']}, decided by "
+                    f"{decided})"
+                )
             with st.form(f"adj.form.{item_id}", border=True):
                 st.markdown("**Set the reference**")
                 default_sh = reference["sh"] if reference else 0
-                sh = st.radio("SH", GRADES, index=GRADES.index(default_sh), horizontal=True,
-                              captions=None, key=f"adj.sh.{item_id}",
-                              help="\n\n".join(f"{g}: {t}" for g, t in SH_DEFINITIONS.items()))
+                sh = st.radio(
+                    "SH",
+                    GRADES,
+                    index=GRADES.index(default_sh),
+                    horizontal=True,
+                    captions=None,
+                    key=f"adj.sh.{item_id}",
+                    help="\n\n".join(f"{g}: {t}" for g, t in SH_DEFINITIONS.items()),
+                )
                 pd_grade = None
                 if mod.doppler:
                     default_pd = reference["pd"] if reference and reference["pd"] is not None else 0
-                    pd_grade = st.radio("PD", GRADES, index=GRADES.index(default_pd),
-                                        horizontal=True, key=f"adj.pd.{item_id}",
-                                        help="\n\n".join(f"{g}: {t}"
-                                                         for g, t in PD_DEFINITIONS.items()))
+                    pd_grade = st.radio(
+                        "PD",
+                        GRADES,
+                        index=GRADES.index(default_pd),
+                        horizontal=True,
+                        key=f"adj.pd.{item_id}",
+                        help="\n\n".join(f"{g}: {t}" for g, t in PD_DEFINITIONS.items()),
+                    )
                 note = st.text_input("Note (optional)", key=f"adj.note.{item_id}", max_chars=300)
                 if st.form_submit_button("Set reference", type="primary"):
                     try:
@@ -95,9 +115,11 @@ with queue_tab:
                         st.error(ui.plain(exc))
                     else:
                         combined, _ = labelling.preview(mod.code, sh, pd_grade)
-                        S["adj.saved"] = (f"Reference of item #{item_id} set: SH {sh}"
-                                          + (f", PD {pd_grade}" if pd_grade is not None else "")
-                                          + f" (EOSS {combined}).")
+                        S["adj.saved"] = (
+                            f"Reference of item #{item_id} set: SH {sh}"
+                            + (f", PD {pd_grade}" if pd_grade is not None else "")
+                            + f" (EOSS {combined})."
+                        )
                         st.rerun()
 
 
@@ -113,30 +135,56 @@ def agreement_panel() -> None:
 def agreement_heatmap() -> None:
     """Pairwise weighted kappa between readers on shared items, refreshed as grades arrive."""
     left, middle, right = st.columns(3)
-    item = left.selectbox("Grade", adjudication.GRADE_ITEMS, key="adj.kappa_item",
-                          format_func={"target": "model target (SH grey, EOSS Doppler)",
-                                       "SH": "SH", "PD": "PD", "EOSS": "combined EOSS"}.get)
+    item = left.selectbox(
+        "Grade",
+        adjudication.GRADE_ITEMS,
+        key="adj.kappa_item",
+        format_func={
+            "target": "model target (SH grey, EOSS Doppler)",
+            "SH": "SH",
+            "PD": "PD",
+            "EOSS": "combined EOSS",
+        }.get,
+    )
     weights = middle.selectbox("Weights", ["linear", "quadratic"], key="adj.kappa_weights")
     roles = right.selectbox("Readers", ["everyone", "experts only"], key="adj.kappa_roles")
     agreement = adjudication.pairwise_agreement(
-        store, user, modality, cohort, item=item, weights=weights,
-        roles=("expert",) if roles == "experts only" else ("reader", "expert", "admin"))
+        store,
+        user,
+        modality,
+        cohort,
+        item=item,
+        weights=weights,
+        roles=("expert",) if roles == "experts only" else ("reader", "expert", "admin"),
+    )
     if len(agreement.readers) < 2:
         st.info("Fewer than two readers have graded items here.")
         return
-    text = np.where(np.isnan(agreement.kappa), "",
-                    np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(agreement.kappa)))
-    figure = go.Figure(go.Heatmap(
-        z=agreement.kappa, x=agreement.readers, y=agreement.readers, zmin=0, zmax=1,
-        colorscale="Viridis", text=text, texttemplate="%{text}",
-        customdata=agreement.shared, colorbar=dict(title="kappa"),
-        hovertemplate="%{y} vs %{x}<br>kappa %{z:.3f}<br>shared items %{customdata}<extra></extra>"))
+    text = np.where(
+        np.isnan(agreement.kappa), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(agreement.kappa))
+    )
+    figure = go.Figure(
+        go.Heatmap(
+            z=agreement.kappa,
+            x=agreement.readers,
+            y=agreement.readers,
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            text=text,
+            texttemplate="%{text}",
+            customdata=agreement.shared,
+            colorbar=dict(title="kappa"),
+            hovertemplate="%{y} vs %{x}<br>kappa %{z:.3f}<br>shared items %{customdata}<extra></extra>",
+        )
+    )
     size = max(360, 36 * len(agreement.readers) + 140)
-    figure.update_layout(height=size, margin=dict(l=10, r=10, t=30, b=10),
-                         yaxis=dict(autorange="reversed"))
+    figure.update_layout(height=size, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(autorange="reversed"))
     st.plotly_chart(figure, width="stretch")
-    st.caption(f"{agreement.weights.capitalize()}ly weighted kappa on items both readers graded "
-               "(blank: fewer than 5 shared items or undefined). Refreshes every 15 s.")
+    st.caption(
+        f"{agreement.weights.capitalize()}ly weighted kappa on items both readers graded "
+        "(blank: fewer than 5 shared items or undefined). Refreshes every 15 s."
+    )
 
 
 with agreement_tab:

@@ -1,4 +1,5 @@
 """Label: grade the reader's queue from the keyboard (0-3 SH, Shift+0-3 PD, Enter next, B back)."""
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,6 @@ project, user = ui.gate(lambda user: require(user, "grade"))
 store = project.store
 
 
-
 def filters() -> tuple[str | None, str | None]:
     """The queue's modality and cohort as chosen in the sidebar."""
     modality = S.get("label.modality", "All")
@@ -44,12 +44,14 @@ def flash(kind: str, text: str) -> None:
 
 def guarded(callback):
     """A button callback whose failure becomes a message on the page, never a traceback."""
+
     def run(*args):
         try:
             callback(*args)
         except Exception as exc:
             log.exception("labelling action failed")
             flash("error", f"That did not work: {exc}")
+
     return run
 
 
@@ -83,8 +85,16 @@ def submit(not_assessable: bool = False) -> None:
         if reason == "other":
             reason = (S.get("label.na_text") or "").strip() or None
     try:
-        labelling.submit(store, user, item_id, selection.get("sh"), selection.get("pd"),
-                         not_assessable=not_assessable, reason=reason, seconds=seconds)
+        labelling.submit(
+            store,
+            user,
+            item_id,
+            selection.get("sh"),
+            selection.get("pd"),
+            not_assessable=not_assessable,
+            reason=reason,
+            seconds=seconds,
+        )
     except LabelError as exc:
         flash("error", str(exc))
         return
@@ -180,10 +190,16 @@ st.html("<style>.st-key-label-image img { image-rendering: pixelated; }</style>"
 with st.sidebar:
     st.selectbox("Modality", ["All", *MODALITIES], key="label.modality")
     st.selectbox("Cohort", ["All", *COHORTS], key="label.cohort")
-    st.select_slider("Zoom", list(ZOOMS), key="label.zoom",
-                     help="Whole-pixel enlargement of the image; auto: up to about 640 px wide")
-    st.caption("Keys: **0-3** SH · **Shift+0-3** PD (Doppler items) · **Enter** submit and next · "
-               "**B** back · **F** forward · **S** skip · **N** not assessable")
+    st.select_slider(
+        "Zoom",
+        list(ZOOMS),
+        key="label.zoom",
+        help="Whole-pixel enlargement of the image; auto: up to about 640 px wide",
+    )
+    st.caption(
+        "Keys: **0-3** SH · **Shift+0-3** PD (Doppler items) · **Enter** submit and next · "
+        "**B** back · **F** forward · **S** skip · **N** not assessable"
+    )
 
 modality, cohort = filters()
 if S.get("label.scope") != (modality, cohort):  # a new queue: start from its beginning
@@ -196,6 +212,7 @@ if S.get("label.scope") != (modality, cohort):  # a new queue: start from its be
 if "label.trail" not in S:
     S["label.trail"] = labelling.recent_items(store, user)
     S["label.resume"] = True
+
 
 # ------------------------------------------------------------------ the item (a fragment: a
 # key press reruns only this part of the page, not the app's navigation and sidebar)
@@ -218,9 +235,14 @@ def item_workspace() -> None:
     run_requests()
     editing = S.get("label.trail_pos") is not None
     if not editing and S.get("label.claim") is None:
-        S["label.claim"] = labelling.next_item(store, user, modality=modality, cohort=cohort,
-                                               after=S.get("label.after"),
-                                               resume=S.pop("label.resume", False))
+        S["label.claim"] = labelling.next_item(
+            store,
+            user,
+            modality=modality,
+            cohort=cohort,
+            after=S.get("label.after"),
+            resume=S.pop("label.resume", False),
+        )
     claim = S.get("label.claim")
     item_id = current_item()
 
@@ -234,10 +256,11 @@ def item_workspace() -> None:
 
     if item_id is None:
         st.title("Label")
-        st.success("Your queue is empty: every item in it has your grade. Choose another modality "
-                   "or cohort in the sidebar, or go back to edit a grade.")
-        st.button("Back (B)", on_click=request, args=("back",), shortcut="B",
-                  key="label.back")
+        st.success(
+            "Your queue is empty: every item in it has your grade. Choose another modality "
+            "or cohort in the sidebar, or go back to edit a grade."
+        )
+        st.button("Back (B)", on_click=request, args=("back",), shortcut="B", key="label.back")
         return
 
     view = labelling.item_view(store, user, item_id)
@@ -248,8 +271,11 @@ def item_workspace() -> None:
         S["label.na_open"] = False
         if editing:
             previous = labelling.my_grade(store, user, item_id)
-            S["label.sel"] = {"item": item_id, "sh": previous["sh"] if previous else None,
-                              "pd": previous["pd"] if previous else None}
+            S["label.sel"] = {
+                "item": item_id,
+                "sh": previous["sh"] if previous else None,
+                "pd": previous["pd"] if previous else None,
+            }
         if claim is not None and not editing:
             labelling.warm_next(project, user, claim, modality=modality, cohort=cohort)
     if claim is not None:  # keep the queue item leased, also while editing an earlier one
@@ -276,35 +302,56 @@ def item_workspace() -> None:
     with image_col, st.container(key="label-image"):
         if view.frames > 1:
             frame_choice = st.select_slider(
-                "Frame", [PLAY, *range(1, view.frames + 1)], key="label.frame",
-                help="Play the clip, or pick one of its frames")
+                "Frame",
+                [PLAY, *range(1, view.frames + 1)],
+                key="label.frame",
+                help="Play the clip, or pick one of its frames",
+            )
             if frame_choice == PLAY:
                 gif = labelling.clip_gif(project, view.sha256, view.fps)
-                st.image(labelling.data_url(gif), width=width,
-                         caption=f"clip, {view.frames} frames at {view.fps or 15:g} fps")
+                st.image(
+                    labelling.data_url(gif),
+                    width=width,
+                    caption=f"clip, {view.frames} frames at {view.fps or 15:g} fps",
+                )
             else:
                 png = labelling.frame_png(project, view.sha256, int(frame_choice) - 1)
-                st.image(labelling.data_url(png), width=width,
-                         caption=f"frame {frame_choice} of {view.frames}")
+                st.image(
+                    labelling.data_url(png), width=width, caption=f"frame {frame_choice} of {view.frames}"
+                )
         else:
-            st.image(labelling.data_url(labelling.frame_png(project, view.sha256, 0)),
-                     width=width, caption=f"still, {view.width}×{view.height} px, shown ×{zoom}")
+            st.image(
+                labelling.data_url(labelling.frame_png(project, view.sha256, 0)),
+                width=width,
+                caption=f"still, {view.width}×{view.height} px, shown ×{zoom}",
+            )
 
     with grade_col:
         st.markdown("**Synovial hypertrophy (SH)** · keys 0-3")
         with st.container(horizontal=True, gap="small"):
             for grade in GRADES:
-                st.button(str(grade), key=f"label.sh{grade}", on_click=choose, args=("sh", grade),
-                          shortcut=str(grade), help=SH_DEFINITIONS[grade],
-                          type="primary" if selection.get("sh") == grade else "secondary")
+                st.button(
+                    str(grade),
+                    key=f"label.sh{grade}",
+                    on_click=choose,
+                    args=("sh", grade),
+                    shortcut=str(grade),
+                    help=SH_DEFINITIONS[grade],
+                    type="primary" if selection.get("sh") == grade else "secondary",
+                )
         if mod.doppler:
             st.markdown("**Power Doppler (PD)** · keys Shift+0 to Shift+3")
             with st.container(horizontal=True, gap="small"):
                 for grade in GRADES:
-                    st.button(str(grade), key=f"label.pd{grade}", on_click=choose,
-                              args=("pd", grade), shortcut=f"Shift+{grade}",
-                              help=PD_DEFINITIONS[grade],
-                              type="primary" if selection.get("pd") == grade else "secondary")
+                    st.button(
+                        str(grade),
+                        key=f"label.pd{grade}",
+                        on_click=choose,
+                        args=("pd", grade),
+                        shortcut=f"Shift+{grade}",
+                        help=PD_DEFINITIONS[grade],
+                        type="primary" if selection.get("pd") == grade else "secondary",
+                    )
         combined, problem = labelling.preview(mod.code, selection.get("sh"), selection.get("pd"))
         if combined is not None:
             label = "Combined EOSS score" if mod.doppler else "SH grade (this item's score)"
@@ -312,40 +359,59 @@ def item_workspace() -> None:
         elif selection.get("sh") is not None or selection.get("pd") is not None:
             st.warning(problem)
         with st.container(horizontal=True, gap="small"):
-            st.button("Submit and next", key="label.submit", on_click=request, args=("submit",),
-                      type="primary",
-                      shortcut="Enter", icon=":material/keyboard_return:")
+            st.button(
+                "Submit and next",
+                key="label.submit",
+                on_click=request,
+                args=("submit",),
+                type="primary",
+                shortcut="Enter",
+                icon=":material/keyboard_return:",
+            )
             st.button("Back", key="label.back", on_click=request, args=("back",), shortcut="B")
             if editing:
-                st.button("Forward", key="label.forward", on_click=request, args=("forward",),
-                          shortcut="F")
+                st.button("Forward", key="label.forward", on_click=request, args=("forward",), shortcut="F")
             else:
                 st.button("Skip", key="label.skip", on_click=request, args=("skip",), shortcut="S")
-            st.button("Not assessable", key="label.na", on_click=toggle_not_assessable,
-                      shortcut="N")
+            st.button("Not assessable", key="label.na", on_click=toggle_not_assessable, shortcut="N")
         if S.get("label.na_open"):
             with st.container(border=True):
-                st.selectbox("Why is it not assessable?", labelling.NOT_ASSESSABLE_REASONS,
-                             key="label.na_reason")
+                st.selectbox(
+                    "Why is it not assessable?", labelling.NOT_ASSESSABLE_REASONS, key="label.na_reason"
+                )
                 if S.get("label.na_reason") == "other":
                     st.text_input("Reason", key="label.na_text", max_chars=300)
-                st.button("Save as not assessable", key="label.na_submit", on_click=request,
-                          args=("submit", True))
+                st.button(
+                    "Save as not assessable", key="label.na_submit", on_click=request, args=("submit", True)
+                )
         hint = labelling.suggestion(store, user, item_id)
         if hint is not None:
-            st.info(f"Pre-annotation ({hint['model']}): {hint['item']} {hint['grade']} "
-                    f"(probability {max(hint['probabilities']):.2f})")
+            st.info(
+                f"Pre-annotation ({hint['model']}): {hint['item']} {hint['grade']} "
+                f"(probability {max(hint['probabilities']):.2f})"
+            )
         with st.expander("EOSS definitions", expanded=True):
             for heading, texts in labelling.definitions(mod.code).items():
                 st.markdown(f"**{heading}**")
-                chosen = (selection.get("pd") if heading.startswith("Power")
-                          else combined if heading.startswith("Combined") else selection.get("sh"))
-                st.markdown("\n".join(
-                    f"- {'**' if g == chosen else ''}{g}: {text}{'**' if g == chosen else ''}"
-                    for g, text in texts.items()))
+                chosen = (
+                    selection.get("pd")
+                    if heading.startswith("Power")
+                    else combined
+                    if heading.startswith("Combined")
+                    else selection.get("sh")
+                )
+                st.markdown(
+                    "\n".join(
+                        f"- {'**' if g == chosen else ''}{g}: {text}{'**' if g == chosen else ''}"
+                        for g, text in texts.items()
+                    )
+                )
 
-    if st.toggle("Reference atlas", key="label.atlas", help="Reference-labelled training examples "
-                 "of each grade of this modality"):
+    if st.toggle(
+        "Reference atlas",
+        key="label.atlas",
+        help="Reference-labelled training examples of each grade of this modality",
+    ):
         atlas_items = ("EOSS", "SH", "PD") if mod.doppler else ("SH",)
         atlas_item = st.radio("Examples of", atlas_items, horizontal=True, key="label.atlas_item")
         examples = labelling.atlas(store, user, mod.code, per_grade=3, item=atlas_item)
@@ -357,7 +423,8 @@ def item_workspace() -> None:
                     st.caption("no reference example yet")
                 for example in examples[grade]:
                     caption = f"#{example.item_id}: SH {example.sh}" + (
-                        f", PD {example.pd}" if example.pd is not None else "")
+                        f", PD {example.pd}" if example.pd is not None else ""
+                    )
                     st.image(labelling.thumbnail_png(project, example.sha256), caption=caption)
 
 

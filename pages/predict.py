@@ -1,5 +1,6 @@
 """Predict & explain: a stored item or an uploaded file, the active model's grade probabilities,
 an attribution overlay beside the original, and for clips the frames one by one with their importance."""
+
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from rascore.explain import (
-    GRADCAM_STAGE_NAMES, GRADCAM_STAGES, IG_BASELINE_NAMES, IG_BASELINES, METHOD_NAMES, METHODS, Explainer,
+    GRADCAM_STAGE_NAMES,
+    GRADCAM_STAGES,
+    IG_BASELINE_NAMES,
+    IG_BASELINES,
+    METHOD_NAMES,
+    METHODS,
+    Explainer,
 )
 from rascore.explain import view
 from rascore.media import MediaError
@@ -41,39 +48,61 @@ def no_model(modality: str) -> None:
 
 
 settings = project.settings
-explainer, lock = shared_explainer(str(settings.db_path), str(settings.data_dir),
-                                   str(settings.models_dir))
+explainer, lock = shared_explainer(str(settings.db_path), str(settings.data_dir), str(settings.models_dir))
 
 st.title("Predict & explain")
-st.caption("The active model of a modality grades a scan (EOSS 0-3), and an attribution method shows "
-           "which pixels pushed it towards a grade: painted where the evidence for that grade is "
-           "strongest, the scan unchanged elsewhere.")
-source = st.radio("Scan", ["A project item", "An uploaded file"], horizontal=True,
-                  key="rascore.predict.source")
+st.caption(
+    "The active model of a modality grades a scan (EOSS 0-3), and an attribution method shows "
+    "which pixels pushed it towards a grade: painted where the evidence for that grade is "
+    "strongest, the scan unchanged elsewhere."
+)
+source = st.radio(
+    "Scan", ["A project item", "An uploaded file"], horizontal=True, key="rascore.predict.source"
+)
 top, cols = st.columns(2), st.columns(3)
-method = top[0].selectbox("Attribution method", METHODS, index=METHODS.index("occlusion"),
-                          format_func=METHOD_NAMES.get, key="rascore.predict.method")
+method = top[0].selectbox(
+    "Attribution method",
+    METHODS,
+    index=METHODS.index("occlusion"),
+    format_func=METHOD_NAMES.get,
+    key="rascore.predict.method",
+)
 baseline = stage = None
 if method == "ig":
     baseline = top[1].selectbox(
-        "Baseline", IG_BASELINES, format_func=IG_BASELINE_NAMES.get, key="rascore.predict.baseline",
+        "Baseline",
+        IG_BASELINES,
+        format_func=IG_BASELINE_NAMES.get,
+        key="rascore.predict.baseline",
         help="What the picture is compared with. From a black picture, dark (hypoechoic) synovium "
-             "differs by almost nothing and cannot be credited; a blurred picture keeps the brightness "
-             "around it.")
+        "differs by almost nothing and cannot be credited; a blurred picture keeps the brightness "
+        "around it.",
+    )
 elif method == "gradcam":
     stage = top[1].selectbox(
-        "Layer", GRADCAM_STAGES, format_func=GRADCAM_STAGE_NAMES.get, key="rascore.predict.stage",
+        "Layer",
+        GRADCAM_STAGES,
+        format_func=GRADCAM_STAGE_NAMES.get,
+        key="rascore.predict.stage",
         help="Grad-CAM of the grade's logit at a stage of the network: a finer one points more "
-             "precisely; the deepest is the most abstract (coarse in time for clip models).")
+        "precisely; the deepest is the most abstract (coarse in time for clip models).",
+    )
 options = view.options_for(explainer, baseline, stage)
-target = cols[0].selectbox("Explain the evidence for", [None, *GRADES],
-                           format_func=lambda g: "the predicted grade" if g is None else f"grade {g}",
-                           key="rascore.predict.target")
+target = cols[0].selectbox(
+    "Explain the evidence for",
+    [None, *GRADES],
+    format_func=lambda g: "the predicted grade" if g is None else f"grade {g}",
+    key="rascore.predict.target",
+)
 reference = None
 try:
     if source == "A project item":
-        modality = cols[1].selectbox("Modality", list(MODALITIES), key="rascore.predict.modality",
-                                     format_func=lambda c: f"{c} ({MODALITIES[c].name})")
+        modality = cols[1].selectbox(
+            "Modality",
+            list(MODALITIES),
+            key="rascore.predict.modality",
+            format_func=lambda c: f"{c} ({MODALITIES[c].name})",
+        )
         cohort = cols[2].selectbox("Cohort", ["all", *COHORTS], key="rascore.predict.cohort")
         if view.active_model(project, user, modality) is None:
             no_model(modality)
@@ -88,12 +117,18 @@ try:
             frames = view.item_frames(project, item_id)
         reference = view.reference_target(project, user, item_id)
     else:
-        modality = cols[1].selectbox("Modality", [GUESS, *MODALITIES], key="rascore.predict.up_modality",
-                                     format_func=lambda c: "guess from the pixels" if c == GUESS else c)
+        modality = cols[1].selectbox(
+            "Modality",
+            [GUESS, *MODALITIES],
+            key="rascore.predict.up_modality",
+            format_func=lambda c: "guess from the pixels" if c == GUESS else c,
+        )
         upload = st.file_uploader("Image, clip or DICOM file", key="rascore.predict.upload")
         if upload is None:
-            st.caption("Nothing is stored: the file is decoded as an import would decode it, and only "
-                       "its explanation is cached.")
+            st.caption(
+                "Nothing is stored: the file is decoded as an import would decode it, and only "
+                "its explanation is cached."
+            )
             st.stop()
         busy = f"Decoding {ui.plain(upload.name)} and explaining it with {METHOD_NAMES[method]}..."
         with st.spinner(busy):
@@ -103,8 +138,9 @@ try:
                 st.error(ui.plain(f"This file cannot be used: {exc}"))
                 st.stop()
             with lock:
-                explanation = view.explain_upload(explainer, user, scan, method,
-                                                  None if modality == GUESS else modality, target, options)
+                explanation = view.explain_upload(
+                    explainer, user, scan, method, None if modality == GUESS else modality, target, options
+                )
         frames = scan.frames
 except view.NoActiveModel as exc:
     no_model(exc.modality)
@@ -117,28 +153,49 @@ what = MODALITIES[e.modality]
 st.subheader(f"{e.modality} v{e.version}: grade {e.predicted}")
 left, right = st.columns([1, 2])
 with left:
-    st.metric(f"Predicted {what.target} grade", e.predicted,
-              help="The grade of highest probability under the active model.")
+    st.metric(
+        f"Predicted {what.target} grade",
+        e.predicted,
+        help="The grade of highest probability under the active model.",
+    )
     if reference is not None:
         st.caption(f"Reference standard: grade {reference}.")
     colours = ["#1f4e9c" if g == e.predicted else "#9bb3d9" for g in GRADES]
-    bars = go.Figure(go.Bar(x=[f"grade {g}" for g in GRADES], y=e.probabilities, marker_color=colours,
-                            text=[f"{p:.1%}" for p in e.probabilities], textposition="outside"))
-    bars.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Probability per grade",
-                       yaxis=dict(range=[0, 1.1], tickformat=".0%"))
+    bars = go.Figure(
+        go.Bar(
+            x=[f"grade {g}" for g in GRADES],
+            y=e.probabilities,
+            marker_color=colours,
+            text=[f"{p:.1%}" for p in e.probabilities],
+            textposition="outside",
+        )
+    )
+    bars.update_layout(
+        height=280,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title="Probability per grade",
+        yaxis=dict(range=[0, 1.1], tickformat=".0%"),
+    )
     st.plotly_chart(bars, width="stretch", key="rascore.predict.probabilities")
     setting = e.options.get("setting")
-    st.caption(f"{e.method_name} of grade {e.target} (p = {e.probabilities[e.target]:.2f}"
-               + (f"; {setting}" if setting else "") + "); "
-               + ("from the cache" if e.cached else f"computed in {e.compute_seconds:.1f} s") + ".")
+    st.caption(
+        f"{e.method_name} of grade {e.target} (p = {e.probabilities[e.target]:.2f}"
+        + (f"; {setting}" if setting else "")
+        + "); "
+        + ("from the cache" if e.cached else f"computed in {e.compute_seconds:.1f} s")
+        + "."
+    )
 
 with right:
     position = 0
     if len(e.frame_index) > 1:
         position = st.select_slider(
-            "Frame", options=list(range(len(e.frame_index))), key=f"rascore.predict.frame.{e.subject}",
+            "Frame",
+            options=list(range(len(e.frame_index))),
+            key=f"rascore.predict.frame.{e.subject}",
             format_func=lambda k: f"{e.frame_index[k]}",
-            help=f"The {len(e.frame_index)} frames of {e.n_frames} the model saw.")
+            help=f"The {len(e.frame_index)} frames of {e.n_frames} the model saw.",
+        )
     original, overlay = view.frame_pair(e, frames, position)
     height, width = original.shape[:2]
     pictures = st.columns(2)
@@ -147,17 +204,24 @@ with right:
     pictures[1].image(overlay, caption=f"{e.method_name}: evidence for grade {e.target}")
 
 if e.importance is not None:
-    curve = go.Figure(go.Scatter(x=e.frame_index, y=e.importance, mode="lines+markers",
-                                 name="share of attribution"))
+    curve = go.Figure(
+        go.Scatter(x=e.frame_index, y=e.importance, mode="lines+markers", name="share of attribution")
+    )
     curve.add_vline(x=e.frame_index[position], line_dash="dot", line_color="grey")
-    curve.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10),
-                        title="Share of the positive attribution per frame",
-                        xaxis_title="frame of the clip", yaxis=dict(tickformat=".1%"))
+    curve.update_layout(
+        height=260,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title="Share of the positive attribution per frame",
+        xaxis_title="frame of the clip",
+        yaxis=dict(tickformat=".1%"),
+    )
     pair = st.columns([3, 2])
     pair[0].plotly_chart(curve, width="stretch", key="rascore.predict.importance")
     pair[1].image(e.paths["animation"], caption="The frames the model saw, animated")
 
 with st.expander("Overlay with its colour scale"):
     st.image(e.paths["overlay"])
-    st.caption(f"The top of the colour bar is an attribution of {e.scale:.2g}; the same scale for "
-               "every frame of a clip. A dashed box marks the model's crop when it had one.")
+    st.caption(
+        f"The top of the colour bar is an attribution of {e.scale:.2g}; the same scale for "
+        "every frame of a clip. A dashed box marks the model's crop when it had one."
+    )

@@ -1,4 +1,5 @@
 """Train: labels per modality, the active model and its figures, retraining jobs live, versions."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,6 @@ project, user = ui.gate(lambda user: require(user, "train"))
 store = project.store
 
 
-
 def flash(kind: str, text: str) -> None:
     S["rascore.train.msg"] = (kind, text)
 
@@ -38,23 +38,33 @@ def act(action, *args) -> None:
         flash("error", f"That did not work: {exc}")
         return
     if action is training_status.submit:
-        flash("success", f"Queued job #{outcome}. A worker process picks it up and trains; "
-                         "progress appears below.")
+        flash(
+            "success",
+            f"Queued job #{outcome}. A worker process picks it up and trains; progress appears below.",
+        )
     elif action is training_status.cancel:
         flash("info", f"Job #{args[0]}: {outcome}.")
     elif action is training_status.set_policy:
         flash("success", f"Promotion policy set to {args[0]}.")
     elif action in (training_status.promote, training_status.rollback):
-        flash("success", f"{outcome['modality']}: v{outcome['to']} is now the active model "
-                         f"(was v{outcome['from']}).")
+        flash(
+            "success",
+            f"{outcome['modality']}: v{outcome['to']} is now the active model (was v{outcome['from']}).",
+        )
 
 
 st.title("Train")
-st.caption("Retrain a modality model on the current reference labels. Training runs in a separate "
-           "`rascore worker` process; this page only queues jobs and follows them.")
+st.caption(
+    "Retrain a modality model on the current reference labels. Training runs in a separate "
+    "`rascore worker` process; this page only queues jobs and follows them."
+)
 with st.sidebar:
-    modality = st.selectbox("Modality", list(MODALITIES), key="rascore.train.modality",
-                            format_func=lambda c: f"{c} ({MODALITIES[c].name})")
+    modality = st.selectbox(
+        "Modality",
+        list(MODALITIES),
+        key="rascore.train.modality",
+        format_func=lambda c: f"{c} ({MODALITIES[c].name})",
+    )
 
 if S.get("rascore.train.msg"):
     kind, text = S.pop("rascore.train.msg")
@@ -65,19 +75,37 @@ def progress_figure(view: training_status.JobView) -> go.Figure | None:
     """Loss over steps and validation AUC per grade over epochs, side by side."""
     if not view.loss_curve and not view.history:
         return None
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss (running mean)",
-                                                        "Validation AUC per grade"))
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Training loss (running mean)", "Validation AUC per grade")
+    )
     if view.loss_curve:
         xs, ys = zip(*view.loss_curve)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="loss", showlegend=False),
-                      row=1, col=1)
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, mode="lines+markers", name="loss", showlegend=False), row=1, col=1
+        )
     epochs = [h["epoch"] for h in view.history]
     for grade in GRADES:
-        fig.add_trace(go.Scatter(x=epochs, y=[h["val_auc"].get(grade) for h in view.history],
-                                 mode="lines+markers", name=f"grade {grade}"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=epochs, y=[h.get("val_macro_auc") for h in view.history],
-                             mode="lines+markers", name="macro", line=dict(dash="dash", width=3)),
-                  row=1, col=2)
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[h["val_auc"].get(grade) for h in view.history],
+                mode="lines+markers",
+                name=f"grade {grade}",
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=[h.get("val_macro_auc") for h in view.history],
+            mode="lines+markers",
+            name="macro",
+            line=dict(dash="dash", width=3),
+        ),
+        row=1,
+        col=2,
+    )
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
@@ -102,27 +130,33 @@ def live() -> None:
         S["rascore.train.seen"] = seen
         if before is not None and before != view.status and view.finished:
             st.rerun()  # the active model or its figures may have changed: refresh the page
-        box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning}.get(
-            view.status, st.info)
+        box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning}.get(view.status, st.info)
         box(ui.plain(view.status_text()))
         if view.status in ("queued", "running"):
             st.progress(view.fraction, text=f"{view.fraction:.0%}")
             cols = st.columns(4)
             cols[0].metric("Epoch", f"{view.epoch or 0}/{view.epochs or '?'}")
             cols[1].metric("Loss", training_status.fmt(view.loss))
-            cols[2].metric("ETA", training_status.duration(view.eta_s) if view.eta_s is not None
-                           else "-")
-            cols[3].metric("Heartbeat", f"{view.heartbeat_age_s:.0f} s ago"
-                           if view.heartbeat_age_s is not None else "-")
-            st.button("Cancel this job", key="rascore.train.cancel", icon=":material/cancel:",
-                      on_click=act, args=(training_status.cancel, view.id),
-                      disabled=view.cancel_requested)
+            cols[2].metric("ETA", training_status.duration(view.eta_s) if view.eta_s is not None else "-")
+            cols[3].metric(
+                "Heartbeat", f"{view.heartbeat_age_s:.0f} s ago" if view.heartbeat_age_s is not None else "-"
+            )
+            st.button(
+                "Cancel this job",
+                key="rascore.train.cancel",
+                icon=":material/cancel:",
+                on_click=act,
+                args=(training_status.cancel, view.id),
+                disabled=view.cancel_requested,
+            )
         fig = progress_figure(view)
         if fig is not None:
             st.plotly_chart(fig, width="stretch", key="rascore.train.curves")
-            st.caption("Validation AUC per epoch as this page saw it in the job row (an epoch "
-                       "shorter than the refresh interval may be missing); a grade absent from "
-                       "the validation split has no AUC and no point.")
+            st.caption(
+                "Validation AUC per epoch as this page saw it in the job row (an epoch "
+                "shorter than the refresh interval may be missing); a grade absent from "
+                "the validation split has no AUC and no point."
+            )
         if view.log_tail:
             with st.expander("Log", expanded=view.status == "failed"):
                 st.code(view.log_tail, language=None)
@@ -145,27 +179,51 @@ with right:
     table = pd.DataFrame(labels["cohorts"], index=[f"grade {g}" for g in GRADES]).T
     table["total"] = table.sum(axis=1)
     st.dataframe(table, width="stretch", key="rascore.train.labels")
-    st.caption(f"Current reference labels of {modality} items; the model learns the "
-               f"{labels['target']} grade. Training uses the train cohort (split by patient into "
-               "training and validation); test1 and test2 are held out for the dashboard.")
+    st.caption(
+        f"Current reference labels of {modality} items; the model learns the "
+        f"{labels['target']} grade. Training uses the train cohort (split by patient into "
+        "training and validation); test1 and test2 are held out for the dashboard."
+    )
     for cohort, missing in labels["missing_grades"].items():
         if missing and labels["total"][cohort]:
-            st.caption(f"{cohort}: no label of grade {', '.join(map(str, missing))}: its AUC "
-                       "will be undefined there.")
+            st.caption(
+                f"{cohort}: no label of grade {', '.join(map(str, missing))}: its AUC "
+                "will be undefined there."
+            )
 
     st.subheader("Start a retraining")
     with st.form("rascore.train.form"):
-        preset = st.selectbox("Preset", training_status.PRESET_CHOICES, key="rascore.train.preset",
-                              help="fast: a slim network sized for CPUs; paper: the published "
-                                   "set-up (GPU); auto: paper on a GPU, fast on a CPU")
-        epochs = st.number_input("Epochs", min_value=1, max_value=training_status.MAX_EPOCHS,
-                                 value=25, step=1, key="rascore.train.epochs")
-        head = st.selectbox("Head", training_status.HEAD_CHOICES, key="rascore.train.head",
-                            help="softmax over 4 grades, or ordinal (0|123, 01|23, 012|3)")
-        nproc = st.number_input("Processes", min_value=1, max_value=training_status.MAX_NPROC,
-                                value=1, step=1, key="rascore.train.nproc",
-                                help="More than 1: the worker trains under torchrun with "
-                                     "DistributedDataParallel, one GPU per process on CUDA")
+        preset = st.selectbox(
+            "Preset",
+            training_status.PRESET_CHOICES,
+            key="rascore.train.preset",
+            help="fast: a slim network sized for CPUs; paper: the published "
+            "set-up (GPU); auto: paper on a GPU, fast on a CPU",
+        )
+        epochs = st.number_input(
+            "Epochs",
+            min_value=1,
+            max_value=training_status.MAX_EPOCHS,
+            value=25,
+            step=1,
+            key="rascore.train.epochs",
+        )
+        head = st.selectbox(
+            "Head",
+            training_status.HEAD_CHOICES,
+            key="rascore.train.head",
+            help="softmax over 4 grades, or ordinal (0|123, 01|23, 012|3)",
+        )
+        nproc = st.number_input(
+            "Processes",
+            min_value=1,
+            max_value=training_status.MAX_NPROC,
+            value=1,
+            step=1,
+            key="rascore.train.nproc",
+            help="More than 1: the worker trains under torchrun with "
+            "DistributedDataParallel, one GPU per process on CUDA",
+        )
         if st.form_submit_button(f"Queue {modality} retraining", type="primary"):
             act(training_status.submit, modality, preset, int(epochs), head, int(nproc))
             st.rerun()
@@ -175,13 +233,18 @@ active = training_status.active_version(store, user, modality)
 if active is None:
     st.info(f"No {modality} model is active yet.")
 else:
-    st.markdown(f"**{modality} v{active['version']}** · {ui.plain(active['architecture'])} · preset "
-                f"{ui.plain(active['preset'])} · registered {ui.plain(active['created_at'][:19])} UTC")
+    st.markdown(
+        f"**{modality} v{active['version']}** · {ui.plain(active['architecture'])} · preset "
+        f"{ui.plain(active['preset'])} · registered {ui.plain(active['created_at'][:19])} UTC"
+    )
     if active["rows"]:
-        st.dataframe(pd.DataFrame(active["rows"]), hide_index=True, width="stretch",
-                     key="rascore.train.active")
-        st.caption("AUC of each grade against the rest, with 95% bootstrap CIs on the test cohorts; "
-                   "'undefined' where the cohort has no case of that grade (reason beside it).")
+        st.dataframe(
+            pd.DataFrame(active["rows"]), hide_index=True, width="stretch", key="rascore.train.active"
+        )
+        st.caption(
+            "AUC of each grade against the rest, with 95% bootstrap CIs on the test cohorts; "
+            "'undefined' where the cohort has no case of that grade (reason beside it)."
+        )
 
 st.subheader("Version history")
 history = training_status.version_history(store, user, modality)
@@ -189,30 +252,49 @@ if not history:
     st.caption("No versions yet.")
 else:
     frame = pd.DataFrame(history)
-    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch",
-                 key="rascore.train.history")
+    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch", key="rascore.train.history")
     cols = st.columns([2, 1, 1])
     choices = [h["version"] for h in history if not h["active"]]
     if choices:
-        chosen = cols[0].selectbox("Version", choices, key="rascore.train.promote_version",
-                                   format_func=lambda v: f"v{v}")
-        cols[1].button("Make active", key="rascore.train.promote", icon=":material/upgrade:",
-                       on_click=act, args=(training_status.promote, modality, chosen))
-    cols[2].button("Roll back", key="rascore.train.rollback", icon=":material/undo:",
-                   on_click=act, args=(training_status.rollback, modality),
-                   help="Make the version before the active one active again")
+        chosen = cols[0].selectbox(
+            "Version", choices, key="rascore.train.promote_version", format_func=lambda v: f"v{v}"
+        )
+        cols[1].button(
+            "Make active",
+            key="rascore.train.promote",
+            icon=":material/upgrade:",
+            on_click=act,
+            args=(training_status.promote, modality, chosen),
+        )
+    cols[2].button(
+        "Roll back",
+        key="rascore.train.rollback",
+        icon=":material/undo:",
+        on_click=act,
+        args=(training_status.rollback, modality),
+        help="Make the version before the active one active again",
+    )
 
 st.subheader("Promotion policy")
 current_policy = training_status.policy(store)
-explain = {"if-better": "a new version becomes active only if its validation macro AUC is at "
-                        "least the active one's",
-           "always": "a new version always becomes active"}
+explain = {
+    "if-better": "a new version becomes active only if its validation macro AUC is at least the active one's",
+    "always": "a new version always becomes active",
+}
 if permissions.allowed(user, "settings"):
-    chosen_policy = st.radio("When a retraining succeeds", list(explain), key="rascore.train.policy",
-                             index=list(explain).index(current_policy),
-                             format_func=lambda p: f"{p}: {explain[p]}")
+    chosen_policy = st.radio(
+        "When a retraining succeeds",
+        list(explain),
+        key="rascore.train.policy",
+        index=list(explain).index(current_policy),
+        format_func=lambda p: f"{p}: {explain[p]}",
+    )
     if chosen_policy != current_policy:
-        st.button("Save policy", key="rascore.train.save_policy",
-                  on_click=act, args=(training_status.set_policy, chosen_policy))
+        st.button(
+            "Save policy",
+            key="rascore.train.save_policy",
+            on_click=act,
+            args=(training_status.set_policy, chosen_policy),
+        )
 else:
     st.caption(f"{current_policy}: {explain[current_policy]}. An admin sets the policy.")

@@ -1,6 +1,7 @@
 """Adjudication: items on which experts disagree, their grades side by side, the reference decided,
 and pairwise agreement (weighted kappa on shared items) between readers.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,18 +29,30 @@ def _modalities(modality: str | None) -> tuple[str, ...]:
     return (scale.modality(modality).code,) if modality else tuple(scale.MODALITIES)
 
 
-def disagreements(store: Store, user: Mapping, modality: str | None = None,
-                  cohort: str | None = None, include_resolved: bool = False) -> list[dict]:
+def disagreements(
+    store: Store,
+    user: Mapping,
+    modality: str | None = None,
+    cohort: str | None = None,
+    include_resolved: bool = False,
+) -> list[dict]:
     """Items whose expert grades differ (SH, PD, combined, or assessable or not), open ones only
     unless ``include_resolved``; each with what differs and the current reference's method."""
     require(user, "adjudicate")
-    rows = sql.expert_disagreements(store, _modalities(modality),
-                                    scale.cohort(cohort) if cohort else None, include_resolved)
+    rows = sql.expert_disagreements(
+        store, _modalities(modality), scale.cohort(cohort) if cohort else None, include_resolved
+    )
     for row in rows:
         row["differs_on"] = ", ".join(
-            name for name, key in (("SH", "differ_sh"), ("PD", "differ_pd"),
-                                   ("EOSS", "differ_combined"), ("assessable", "differ_assessable"))
-            if row[key])
+            name
+            for name, key in (
+                ("SH", "differ_sh"),
+                ("PD", "differ_pd"),
+                ("EOSS", "differ_combined"),
+                ("assessable", "differ_assessable"),
+            )
+            if row[key]
+        )
         row["resolved"] = bool(row["resolved"])
     return rows
 
@@ -63,8 +76,9 @@ def current_reference(store: Store, user: Mapping, item_id: int) -> dict | None:
     return row
 
 
-def set_reference(store: Store, user: Mapping, item_id: int, sh: int, pd: int | None,
-                  note: str | None = None) -> int:
+def set_reference(
+    store: Store, user: Mapping, item_id: int, sh: int, pd: int | None, note: str | None = None
+) -> int:
     """Decide an item's reference standard by adjudication (expert or admin; audited)."""
     require(user, "adjudicate")
     item = store.item(item_id)
@@ -77,11 +91,21 @@ def set_reference(store: Store, user: Mapping, item_id: int, sh: int, pd: int | 
     previous = store.reference(item_id)
     with store.transaction():
         ref_id = store.set_reference(item_id, sh, pd, "adjudication", decided_by=user["id"])
-        store.audit("reference.adjudicate", user_id=user["id"], target=str(item_id),
-                    detail={"reference_id": ref_id, "sh": sh, "pd": pd, "combined": combined,
-                            "previous": ({k: previous[k] for k in ("sh", "pd", "combined", "method")}
-                                         if previous else None),
-                            "note": (note or "").strip()[:500] or None})
+        store.audit(
+            "reference.adjudicate",
+            user_id=user["id"],
+            target=str(item_id),
+            detail={
+                "reference_id": ref_id,
+                "sh": sh,
+                "pd": pd,
+                "combined": combined,
+                "previous": (
+                    {k: previous[k] for k in ("sh", "pd", "combined", "method")} if previous else None
+                ),
+                "note": (note or "").strip()[:500] or None,
+            },
+        )
     return ref_id
 
 
@@ -90,25 +114,37 @@ class Agreement:
     """Pairwise weighted kappa between readers on their shared items."""
 
     readers: list[str]
-    kappa: np.ndarray      # (n, n), NaN where undefined or too few shared items
-    shared: np.ndarray     # (n, n) number of items both graded
+    kappa: np.ndarray  # (n, n), NaN where undefined or too few shared items
+    shared: np.ndarray  # (n, n) number of items both graded
     item: str
     weights: str
 
     def pairs(self) -> list[dict]:
         """One row per reader pair (upper triangle)."""
-        return [{"reader_a": a, "reader_b": b, "shared_items": int(self.shared[i, j]),
-                 "kappa": None if np.isnan(self.kappa[i, j]) else float(self.kappa[i, j])}
-                for (i, a), (j, b) in itertools.combinations(enumerate(self.readers), 2)]
+        return [
+            {
+                "reader_a": a,
+                "reader_b": b,
+                "shared_items": int(self.shared[i, j]),
+                "kappa": None if np.isnan(self.kappa[i, j]) else float(self.kappa[i, j]),
+            }
+            for (i, a), (j, b) in itertools.combinations(enumerate(self.readers), 2)
+        ]
 
 
 _AGREEMENT_CACHE: dict[tuple, Agreement] = {}
 
 
-def pairwise_agreement(store: Store, user: Mapping, modality: str | None = None,
-                       cohort: str | None = None, item: str = "target",
-                       roles: tuple[str, ...] = ("reader", "expert", "admin"),
-                       weights: str = "linear", min_shared: int = 5) -> Agreement:
+def pairwise_agreement(
+    store: Store,
+    user: Mapping,
+    modality: str | None = None,
+    cohort: str | None = None,
+    item: str = "target",
+    roles: tuple[str, ...] = ("reader", "expert", "admin"),
+    weights: str = "linear",
+    min_shared: int = 5,
+) -> Agreement:
     """Weighted kappa (rascore.evaluate.weighted_kappa) for every pair of readers on shared items.
 
     ``item``: "target" (SH on greyscale, combined EOSS on Doppler, what the models learn), "SH",
@@ -119,8 +155,7 @@ def pairwise_agreement(store: Store, user: Mapping, modality: str | None = None,
     if item not in GRADE_ITEMS:
         raise ValueError(f"unknown item {item!r}; expected one of {', '.join(GRADE_ITEMS)}")
     mods = _modalities(modality)
-    key = (str(store.path), sql.annotation_fingerprint(store), mods, cohort, item, roles,
-           weights, min_shared)
+    key = (str(store.path), sql.annotation_fingerprint(store), mods, cohort, item, roles, weights, min_shared)
     if key in _AGREEMENT_CACHE:
         return _AGREEMENT_CACHE[key]
     rows = sql.grade_table(store, mods, scale.cohort(cohort) if cohort else None, roles)
@@ -143,8 +178,9 @@ def pairwise_agreement(store: Store, user: Mapping, modality: str | None = None,
             common = sorted(first.keys() & second.keys())
             shared[i, j] = shared[j, i] = len(common)
             if len(common) >= min_shared:
-                value = weighted_kappa([first[k] for k in common], [second[k] for k in common],
-                                       weights=weights)
+                value = weighted_kappa(
+                    [first[k] for k in common], [second[k] for k in common], weights=weights
+                )
                 kappa[i, j] = kappa[j, i] = value
     result = Agreement(readers, kappa, shared, item, weights)
     if len(_AGREEMENT_CACHE) > 64:

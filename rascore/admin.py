@@ -1,6 +1,7 @@
 """Administration behind the admin page: accounts and roles, uploads (files or a zip with a
 manifest, unpacked safely), exports, the audit log. Each function checks the actor's role.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,13 +36,13 @@ def users(store: Store, actor: Mapping) -> list[dict]:
     return store.users()
 
 
-def add_account(store: Store, actor: Mapping, name: str, role: str, level: str | None,
-                password: str | None) -> int:
+def add_account(
+    store: Store, actor: Mapping, name: str, role: str, level: str | None, password: str | None
+) -> int:
     """Create an account (admin; audited); without a password it can only sign in by OIDC."""
     require(actor, "manage_users")
     try:
-        return auth.add_user(store, name.strip(), role, level or None, password or None,
-                             actor_id=actor["id"])
+        return auth.add_user(store, name.strip(), role, level or None, password or None, actor_id=actor["id"])
     except auth.AuthError as exc:
         raise AdminError(str(exc)) from None
 
@@ -65,8 +66,9 @@ def change_role(store: Store, actor: Mapping, name: str, role: str) -> None:
         if user["role"] == "admin" and user["active"] and sql.count_active_admins(store) <= 1:
             raise AdminError("This is the last active admin: make another admin first.")
         sql.set_role(store, user["id"], role)
-        store.audit("user.role", user_id=actor["id"], target=user["name"],
-                    detail={"from": user["role"], "to": role})
+        store.audit(
+            "user.role", user_id=actor["id"], target=user["name"], detail={"from": user["role"], "to": role}
+        )
 
 
 def set_active(store: Store, actor: Mapping, name: str, active: bool) -> None:
@@ -82,8 +84,9 @@ def set_active(store: Store, actor: Mapping, name: str, active: bool) -> None:
             raise AdminError("This is the last active admin: make another admin first.")
         sql.set_active(store, user["id"], active)
         sql.release(store, user["id"])
-        store.audit("user.activate" if active else "user.deactivate", user_id=actor["id"],
-                    target=user["name"])
+        store.audit(
+            "user.activate" if active else "user.deactivate", user_id=actor["id"], target=user["name"]
+        )
 
 
 def reset_password(store: Store, actor: Mapping, name: str, password: str) -> None:
@@ -143,8 +146,9 @@ def safe_member_path(name: str) -> PurePosixPath:
     return path
 
 
-def unpack_zip(data: bytes, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES,
-               max_members: int = MAX_MEMBERS) -> list[Path]:
+def unpack_zip(
+    data: bytes, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES, max_members: int = MAX_MEMBERS
+) -> list[Path]:
     """Unpack a zip under ``dest`` safely; the files written.
 
     Refused, with nothing left behind: absolute or '..' member paths, links, encrypted members,
@@ -185,8 +189,14 @@ def unpack_zip(data: bytes, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES,
                         if total > max_bytes:
                             raise AdminError(f"The zip unpacks to more than {max_bytes:,} bytes.")
                         sink.write(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
-            OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+        EOFError,
+    ) as exc:
         for path in written:
             path.unlink(missing_ok=True)
         raise AdminError(f"The zip could not be unpacked: {exc}") from None
@@ -231,8 +241,7 @@ def _visible(path: Path, root: Path) -> bool:
 
 def _entries_in(folder: Path, modality: str | None, cohort: str | None) -> list[Entry]:
     """A folder's entries: from its manifest.csv when there is one, else every file."""
-    manifests = [p for p in folder.rglob("*") if p.name.lower() in MANIFEST_NAMES
-                 and _visible(p, folder)]
+    manifests = [p for p in folder.rglob("*") if p.name.lower() in MANIFEST_NAMES and _visible(p, folder)]
     if len(manifests) > 1:
         raise AdminError("The upload holds more than one manifest.csv; send one per import.")
     if manifests:
@@ -250,10 +259,15 @@ def _entries_in(folder: Path, modality: str | None, cohort: str | None) -> list[
     return entries
 
 
-def import_uploads(project: Project, actor: Mapping, uploads: list[tuple[str, bytes]],
-                   modality: str | None = None, cohort: str | None = "train",
-                   on_result: Callable[[int, int, dict], None] | None = None,
-                   max_bytes: int = MAX_UNPACKED_BYTES) -> UploadReport:
+def import_uploads(
+    project: Project,
+    actor: Mapping,
+    uploads: list[tuple[str, bytes]],
+    modality: str | None = None,
+    cohort: str | None = "train",
+    on_result: Callable[[int, int, dict], None] | None = None,
+    max_bytes: int = MAX_UNPACKED_BYTES,
+) -> UploadReport:
     """Import uploaded scans: loose files (with a manifest.csv among them, or all of
     ``modality``/``cohort``) and zips (each with its own manifest.csv, or all of
     ``modality``/``cohort``). Each file is all or nothing; ``on_result(done, total, row)``."""
@@ -276,8 +290,9 @@ def import_uploads(project: Project, actor: Mapping, uploads: list[tuple[str, by
                     unpack_zip(data, folder, max_bytes)
                     batches.append(_entries_in(folder, modality, cohort))
                 except AdminError as exc:
-                    report.rows.append({"file": base, "status": "rejected", "reason": str(exc),
-                                        "item_id": None})
+                    report.rows.append(
+                        {"file": base, "status": "rejected", "reason": str(exc), "item_id": None}
+                    )
                 continue
             if base in seen or base.startswith("."):
                 base = f"{index}-{base.lstrip('.')}"
@@ -287,8 +302,9 @@ def import_uploads(project: Project, actor: Mapping, uploads: list[tuple[str, by
             try:
                 batches.append(_entries_in(loose, modality, cohort))
             except AdminError as exc:
-                report.rows.append({"file": "manifest.csv", "status": "rejected",
-                                    "reason": str(exc), "item_id": None})
+                report.rows.append(
+                    {"file": "manifest.csv", "status": "rejected", "reason": str(exc), "item_id": None}
+                )
         entries = [e for batch in batches for e in batch]
         total = len(entries)
         skipped = len(report.rows)  # zips and manifests refused before any file
@@ -301,12 +317,27 @@ def import_uploads(project: Project, actor: Mapping, uploads: list[tuple[str, by
 
         result = ingest(project, entries, actor_id=actor["id"], source="upload", on_result=record)
         report.notes = result.notes()
-    project.store.audit("import.upload", user_id=actor["id"],
-                        detail={"imported": report.imported, "duplicates": report.duplicates,
-                                "rejected": report.rejected})
+    project.store.audit(
+        "import.upload",
+        user_id=actor["id"],
+        detail={"imported": report.imported, "duplicates": report.duplicates, "rejected": report.rejected},
+    )
     return report
 
 
-__all__ = ["AdminError", "ExportFile", "PermissionDenied", "UploadReport", "add_account",
-           "audit_log", "change_role", "export_file", "import_uploads", "reset_password",
-           "safe_member_path", "set_active", "unpack_zip", "users"]
+__all__ = [
+    "AdminError",
+    "ExportFile",
+    "PermissionDenied",
+    "UploadReport",
+    "add_account",
+    "audit_log",
+    "change_role",
+    "export_file",
+    "import_uploads",
+    "reset_password",
+    "safe_member_path",
+    "set_active",
+    "unpack_zip",
+    "users",
+]

@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file beside the target, flushed (and fsynced), then
 ``os.replace``d into place. A crash or an error leaves the old file or the whole new one, never
 half a file, and no temporary file behind."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def write_atomic(path: str | Path, content: bytes | Callable[[BinaryIO], object], *,
-                 fsync: bool = True, prefix: str | None = None, suffix: str = ".tmp") -> Path:
+def write_atomic(
+    path: str | Path,
+    content: bytes | Callable[[BinaryIO], object],
+    *,
+    fsync: bool = True,
+    prefix: str | None = None,
+    suffix: str = ".tmp",
+) -> Path:
     """Write ``content`` (bytes, or a function given the open binary file) to ``path`` atomically.
 
     The temporary name starts with ``prefix`` (default ``.<name>.``) so that folder scans can

@@ -1,4 +1,5 @@
 """Accounts: user names, roles, bcrypt password hashes, sign-in checks."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,9 @@ class AuthError(ValueError):
 def check_name(name: str) -> str:
     """User names: 1-64 of letters, digits, '.', '_', '@', '-', starting with a letter or digit."""
     if not _NAME.match(name or ""):
-        raise AuthError("a user name is 1-64 letters, digits, '.', '_', '@' or '-', "
-                        "starting with a letter or digit")
+        raise AuthError(
+            "a user name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
+        )
     return name
 
 
@@ -51,8 +53,16 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
-def add_user(store: Store, name: str, role: str, level: str | None = None,
-             password: str | None = None, *, actor_id: int | None = None, rounds: int = 12) -> int:
+def add_user(
+    store: Store,
+    name: str,
+    role: str,
+    level: str | None = None,
+    password: str | None = None,
+    *,
+    actor_id: int | None = None,
+    rounds: int = 12,
+) -> int:
     """Create an account (audited); without a password it cannot sign in (a simulated reader)."""
     check_name(name)
     if role not in ROLES:
@@ -63,15 +73,15 @@ def add_user(store: Store, name: str, role: str, level: str | None = None,
     try:
         with store.transaction():
             user_id = store.add_user(name, role, level, password_hash)
-            store.audit("user.add", user_id=actor_id, target=name,
-                        detail={"role": role, "level": level})
+            store.audit("user.add", user_id=actor_id, target=name, detail={"role": role, "level": level})
     except StoreError as exc:
         raise AuthError(str(exc)) from None
     return user_id
 
 
-def set_password(store: Store, name: str, password: str, *, actor_id: int | None = None,
-                 rounds: int = 12) -> None:
+def set_password(
+    store: Store, name: str, password: str, *, actor_id: int | None = None, rounds: int = 12
+) -> None:
     """Replace a user's password (audited)."""
     user = store.user(name)
     if user is None:

@@ -17,6 +17,7 @@ A backup folder is itself a complete project folder (``rascore.db``, ``media/``,
 check the snapshot's integrity and files, copy it into a new, empty folder, then point
 ``RASCORE_DATA`` at that folder (``RASCORE_DB`` and ``RASCORE_MODELS`` unset, or set inside it).
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,10 @@ class BackupReport:
         """One line for the command line."""
         files = ", ".join(f"{k} {v}" for k, v in self.files.items())
         state = "ok" if self.ok else f"PROBLEMS: integrity {self.integrity!r}, missing {len(self.missing)}"
-        return (f"{self.dest}: database {self.db_bytes:,} bytes in {self.db_steps} steps "
-                f"({self.db_restarts} restarts); files {files}; {state}")
+        return (
+            f"{self.dest}: database {self.db_bytes:,} bytes in {self.db_steps} steps "
+            f"({self.db_restarts} restarts); files {files}; {state}"
+        )
 
 
 def _empty_target(dest: Path) -> None:
@@ -78,8 +81,14 @@ def _empty_target(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
 
 
-def snapshot_db(source: Path, target: Path, *, pages: int = DEFAULT_PAGES,
-                sleep_s: float = DEFAULT_SLEEP_S, max_restarts: int = MAX_RESTARTS) -> tuple[int, int]:
+def snapshot_db(
+    source: Path,
+    target: Path,
+    *,
+    pages: int = DEFAULT_PAGES,
+    sleep_s: float = DEFAULT_SLEEP_S,
+    max_restarts: int = MAX_RESTARTS,
+) -> tuple[int, int]:
     """Copy the live database into ``target`` with the online backup API; (steps, restarts)."""
     if not Path(source).is_file():
         raise BackupError(f"there is no database at {source}")
@@ -120,8 +129,15 @@ def _check_db(path: Path) -> tuple[str, dict[str, int]]:
     try:
         result = "; ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
         counts = {}
-        for table in ("items", "media", "users", "annotations", "reference_labels",
-                      "model_versions", "audit_log"):
+        for table in (
+            "items",
+            "media",
+            "users",
+            "annotations",
+            "reference_labels",
+            "model_versions",
+            "audit_log",
+        ):
             try:
                 counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             except sqlite3.OperationalError:
@@ -185,17 +201,24 @@ def missing_files(db_path: Path, data_dir: Path, models_dir: Path) -> list[str]:
     return missing
 
 
-def backup(settings: Settings, dest: str | Path, *, pages: int = DEFAULT_PAGES,
-           sleep_s: float = DEFAULT_SLEEP_S, link: bool = True,
-           log: Callable[[str], None] | None = None) -> BackupReport:
+def backup(
+    settings: Settings,
+    dest: str | Path,
+    *,
+    pages: int = DEFAULT_PAGES,
+    sleep_s: float = DEFAULT_SLEEP_S,
+    link: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> BackupReport:
     """Back up the project into the new folder ``dest`` while it is in use; checked afterwards."""
     dest = Path(dest)
     _empty_target(dest)
     say = log or (lambda _msg: None)
     report = BackupReport(dest=str(dest), started_at=utcnow())
     say(f"database {settings.db_path} -> {dest / DB_NAME}")
-    report.db_steps, report.db_restarts = snapshot_db(settings.db_path, dest / DB_NAME,
-                                                      pages=pages, sleep_s=sleep_s)
+    report.db_steps, report.db_restarts = snapshot_db(
+        settings.db_path, dest / DB_NAME, pages=pages, sleep_s=sleep_s
+    )
     report.db_bytes = (dest / DB_NAME).stat().st_size
     # after the snapshot: every file it names exists already (files are written before rows)
     for name in FOLDERS:
@@ -219,8 +242,9 @@ def backup(settings: Settings, dest: str | Path, *, pages: int = DEFAULT_PAGES,
     return report
 
 
-def restore(backup_dir: str | Path, dest: str | Path, *, log: Callable[[str], None] | None = None
-            ) -> BackupReport:
+def restore(
+    backup_dir: str | Path, dest: str | Path, *, log: Callable[[str], None] | None = None
+) -> BackupReport:
     """Check a backup and copy it into the new, empty project folder ``dest`` (never in place)."""
     backup_dir, dest = Path(backup_dir), Path(dest)
     say = log or (lambda _msg: None)
@@ -232,8 +256,9 @@ def restore(backup_dir: str | Path, dest: str | Path, *, log: Callable[[str], No
     _empty_target(dest)
     report = BackupReport(dest=str(dest), started_at=utcnow())
     say(f"database {backup_dir / DB_NAME} -> {dest / DB_NAME}")
-    report.db_steps, report.db_restarts = snapshot_db(backup_dir / DB_NAME, dest / DB_NAME,
-                                                      pages=-1, sleep_s=0)
+    report.db_steps, report.db_restarts = snapshot_db(
+        backup_dir / DB_NAME, dest / DB_NAME, pages=-1, sleep_s=0
+    )
     report.db_bytes = (dest / DB_NAME).stat().st_size
     for name in (*FOLDERS, "models"):
         say(f"{name}/")
@@ -253,5 +278,4 @@ def restore(backup_dir: str | Path, dest: str | Path, *, log: Callable[[str], No
 def restored_settings(folder: str | Path, device: str = "auto") -> Settings:
     """The settings of a restored (or backup) folder: what ``RASCORE_DATA=folder`` gives."""
     folder = Path(folder)
-    return Settings(db_path=folder / DB_NAME, data_dir=folder, models_dir=folder / "models",
-                    device=device)
+    return Settings(db_path=folder / DB_NAME, data_dir=folder, models_dir=folder / "models", device=device)

@@ -1,4 +1,5 @@
 """Project configuration, read in one place from environment variables with one default each."""
+
 from __future__ import annotations
 
 import os

@@ -39,6 +39,7 @@ The read-only queries (fingerprints, reference rows, bulk predictions) are in
 ``rascore.store.results``; the global fingerprint there is gated by SQLite's ``data_version``, so
 an unchanged store costs a poll two pragmas, not a count of every table.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -72,11 +73,17 @@ TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
 N_BOOT = 1000
 REFERENCE_ROLES: tuple[str, ...] = ("expert", "admin")  # whose grades make the reference
 
-PUBLISHED_SOURCE = ("He X, Wang M, Zhao C, et al. Rheumatology 2024;63(3):866-873 "
-                    "(published figures, not computed by RAScore)")
+PUBLISHED_SOURCE = (
+    "He X, Wang M, Zhao C, et al. Rheumatology 2024;63(3):866-873 "
+    "(published figures, not computed by RAScore)"
+)
 # Best model per EOSS grade (AUC of that grade against the rest), as published.
-PUBLISHED_BEST: dict[int, tuple[str, float]] = {0: ("DPD", 0.87), 1: ("SGS", 0.95),
-                                                2: ("DGS", 0.74), 3: ("SPD", 0.95)}
+PUBLISHED_BEST: dict[int, tuple[str, float]] = {
+    0: ("DPD", 0.87),
+    1: ("SGS", 0.95),
+    2: ("DGS", 0.74),
+    3: ("SPD", 0.95),
+}
 # SPD against SGS, per-grade AUC, as published (cohort 1: scores 0/2/3; cohort 2: score 0).
 PUBLISHED_SPD_VS_SGS: tuple[dict, ...] = (
     {"cohort": "test1", "grade": 0, "SPD": 0.82, "SGS": 0.66},
@@ -139,8 +146,7 @@ def clear_cache() -> None:
         _STATS.clear()
 
 
-def _cached(store: Store, what: str, args: tuple, compute: Callable[[], object],
-            with_readers: bool = False):
+def _cached(store: Store, what: str, args: tuple, compute: Callable[[], object], with_readers: bool = False):
     """The result of ``compute`` while the store's global fingerprint stays the same."""
     key = (str(store.path), what, args)
     fingerprint = results.fingerprint(store, with_readers)
@@ -172,8 +178,10 @@ class ModelRef:
 def version_choices(store: Store, user: Mapping, modality: str) -> list[ModelRef]:
     """The versions of a modality, newest first (for choosing which to compare)."""
     require(user, "view_results")
-    return [ModelRef(r["id"], r["modality"], r["version"], bool(r["active"]))
-            for r in registry.list_versions(store, modality)]
+    return [
+        ModelRef(r["id"], r["modality"], r["version"], bool(r["active"]))
+        for r in registry.list_versions(store, modality)
+    ]
 
 
 def active_models(store: Store) -> dict[str, ModelRef]:
@@ -279,8 +287,11 @@ def _stored_baseline(entry: dict) -> dict | None:
     """The stored PD-reference figures of a Doppler version: {"pd_colour_rule": ..., "model": ...}."""
     if not entry.get("pd_colour_rule"):
         return None
-    return {"pd_colour_rule": entry["pd_colour_rule"], "model": entry.get("model_pd_reference"),
-            "pd_class_counts": entry.get("pd_class_counts")}
+    return {
+        "pd_colour_rule": entry["pd_colour_rule"],
+        "model": entry.get("model_pd_reference"),
+        "pd_class_counts": entry.get("pd_class_counts"),
+    }
 
 
 def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int, int]) -> ModelFigures:
@@ -290,9 +301,18 @@ def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int,
     y = np.fromiter((reference[int(i)] for i in ids), np.int64, ids.size)
     stored = _stored_entry(store, model.id, cohort)
     baseline = _stored_baseline(stored) if scale.modality(model.modality).doppler else None
-    return ModelFigures(model, ids, y, probs, grades, len(reference) - int(ids.size), baseline=baseline,
-                        patients=results.patients(store, ids.tolist()),
-                        calibration=stored.get("calibration"), crops=stored.get("crops"))
+    return ModelFigures(
+        model,
+        ids,
+        y,
+        probs,
+        grades,
+        len(reference) - int(ids.size),
+        baseline=baseline,
+        patients=results.patients(store, ids.tolist()),
+        calibration=stored.get("calibration"),
+        crops=stored.get("crops"),
+    )
 
 
 def compute_figures(figures: Sequence[ModelFigures], n_boot: int = N_BOOT, seed: int = 0) -> None:
@@ -309,9 +329,14 @@ def compute_figures(figures: Sequence[ModelFigures], n_boot: int = N_BOOT, seed:
         first = members[0]
         if not first.n:
             continue
-        reports = model_reports(first.y, {m.model.label: m.probs for m in members},
-                                {m.model.label: m.predicted for m in members},
-                                n_boot=n_boot, seed=seed, patients=first.patients)
+        reports = model_reports(
+            first.y,
+            {m.model.label: m.probs for m in members},
+            {m.model.label: m.predicted for m in members},
+            n_boot=n_boot,
+            seed=seed,
+            patients=first.patients,
+        )
         for m in members:
             r = reports[m.model.label]
             m.auc, m.macro, m.macro_auc = r.auc, r.macro, r.macro_auc
@@ -335,14 +360,21 @@ def delong_between(figures: Sequence[ModelFigures]) -> list[dict]:
             found = paired_auc_per_grade(y, pa, pb, patients)
             found.append(paired_macro_test(y, pa, pb, patients))
             for row in found:
-                rows.append({"a": a.model.label, "b": b.model.label, "n": int(common.size),
-                             "n_clusters": Clusters.of(patients, int(common.size)).n_clusters,
-                             **row})
+                rows.append(
+                    {
+                        "a": a.model.label,
+                        "b": b.model.label,
+                        "n": int(common.size),
+                        "n_clusters": Clusters.of(patients, int(common.size)).n_clusters,
+                        **row,
+                    }
+                )
     return rows
 
 
-def _build_section(store: Store, modality: str, cohort: str, models: Sequence[ModelRef],
-                   n_boot: int, seed: int) -> Section:
+def _build_section(
+    store: Store, modality: str, cohort: str, models: Sequence[ModelRef], n_boot: int, seed: int
+) -> Section:
     mod = scale.modality(modality)
     reference = _reference(store, mod.code, cohort)
     counts = np.bincount(np.fromiter(reference.values(), np.int64, len(reference)), minlength=4)
@@ -359,8 +391,9 @@ def _with_refs(sec: Section, models: Sequence[ModelRef]) -> Section:
     return replace(sec, models=figures)
 
 
-def _section(store: Store, modality: str, cohort: str, models: Sequence[ModelRef], n_boot: int,
-             seed: int) -> Section:
+def _section(
+    store: Store, modality: str, cohort: str, models: Sequence[ModelRef], n_boot: int, seed: int
+) -> Section:
     """A section from the cache when its own fingerprint is unchanged, else recomputed."""
     ids = tuple(m.id for m in models)
     key = (str(store.path), modality, cohort, ids, n_boot, seed)
@@ -376,8 +409,15 @@ def _section(store: Store, modality: str, cohort: str, models: Sequence[ModelRef
     return section
 
 
-def section(store: Store, user: Mapping, modality: str, cohort: str,
-            version_ids: Sequence[int] | None = None, n_boot: int = N_BOOT, seed: int = 0) -> Section:
+def section(
+    store: Store,
+    user: Mapping,
+    modality: str,
+    cohort: str,
+    version_ids: Sequence[int] | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> Section:
     """One modality and test cohort with the chosen versions (default: the active one)."""
     require(user, "view_results")
     code = scale.modality(modality).code
@@ -405,16 +445,20 @@ class Overview:
     missing: list[str]  # modalities without an active model
 
 
-def overview(store: Store, user: Mapping, n_boot: int = N_BOOT, seed: int = 0,
-             cohorts: Sequence[str] = TEST_COHORTS) -> Overview:
+def overview(
+    store: Store, user: Mapping, n_boot: int = N_BOOT, seed: int = 0, cohorts: Sequence[str] = TEST_COHORTS
+) -> Overview:
     """The active models of all modalities on the test cohorts (cached, recomputed per section)."""
     require(user, "view_results")
     cohorts = tuple(scale.cohort(c) for c in cohorts)
 
     def compute() -> Overview:
         active = active_models(store)
-        sections = [_section(store, code, cohort, [model], n_boot, seed)
-                    for code, model in active.items() for cohort in cohorts]
+        sections = [
+            _section(store, code, cohort, [model], n_boot, seed)
+            for code, model in active.items()
+            for cohort in cohorts
+        ]
         cross, notes = _cross_modality(store, sections)
         return Overview(sections, cross, notes, [c for c in scale.MODALITIES if c not in active])
 
@@ -424,8 +468,10 @@ def overview(store: Store, user: Mapping, n_boot: int = N_BOOT, seed: int = 0,
 # ------------------------------------------------------------------ between modalities
 def _case_keys(store: Store, modality: str, cohort: str) -> dict[int, tuple]:
     """item id -> what identifies the case across modalities: the file, and patient/joint/side."""
-    return {int(item): (sha, (patient, joint, side) if patient and joint and side else None)
-            for item, sha, patient, joint, side in results.case_keys(store, modality, cohort)}
+    return {
+        int(item): (sha, (patient, joint, side) if patient and joint and side else None)
+        for item, sha, patient, joint, side in results.case_keys(store, modality, cohort)
+    }
 
 
 def _match_cases(keys_a: dict[int, tuple], keys_b: dict[int, tuple]) -> list[tuple[int, int]]:
@@ -438,8 +484,7 @@ def _match_cases(keys_a: dict[int, tuple], keys_b: dict[int, tuple]) -> list[tup
     for index in (0, 1):
         count_a = Counter(k[index] for k in keys_a.values() if k[index] is not None)
         count_b = Counter(k[index] for k in keys_b.values() if k[index] is not None)
-        lookup = {k[index]: i for i, k in keys_b.items()
-                  if k[index] is not None and count_b[k[index]] == 1}
+        lookup = {k[index]: i for i, k in keys_b.items() if k[index] is not None and count_b[k[index]] == 1}
         for item, k in keys_a.items():
             if item in pairs or k[index] is None or count_a[k[index]] != 1:
                 continue
@@ -454,8 +499,9 @@ CROSS_REFERENCE = "combined EOSS of the joint"
 CROSS_REFERENCE_SH = "SH of the joint (no Doppler reference for these joints)"
 
 
-def paired_grade_test(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray,
-                      patients: Sequence[object] | None) -> list[dict]:
+def paired_grade_test(
+    y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, patients: Sequence[object] | None
+) -> list[dict]:
     """The paired per-grade AUC test between two modalities' models on the same joints.
 
     Obuchowski's clustered test when ``patients`` holds patient ids (a patient's joints are
@@ -501,8 +547,13 @@ def _joint_reference(store: Store, cohort: str) -> JointReference:
                 doppler_item[int(item)] = int(item_combined)
                 if key is not None:
                     combined.setdefault(key, set()).add(int(item_combined))
-    return JointReference({k: max(v) for k, v in combined.items()}, sh, doppler_item,
-                          frozenset(k for k, v in combined.items() if len(v) > 1), item_sh)
+    return JointReference(
+        {k: max(v) for k, v in combined.items()},
+        sh,
+        doppler_item,
+        frozenset(k for k, v in combined.items() if len(v) > 1),
+        item_sh,
+    )
 
 
 def combined_from_sh(sh: int) -> int | None:
@@ -511,8 +562,9 @@ def combined_from_sh(sh: int) -> int | None:
     return values.pop() if len(values) == 1 else None
 
 
-def _pair_reference(ref: JointReference, items: Sequence[int], keys: Sequence[tuple | None]
-                    ) -> tuple[int | None, int | None, bool]:
+def _pair_reference(
+    ref: JointReference, items: Sequence[int], keys: Sequence[tuple | None]
+) -> tuple[int | None, int | None, bool]:
     """(combined EOSS, SH, combined settled by SH alone) of the joint that matched items show.
 
     The combined EOSS is the highest of the joint's Doppler references; without one, SH settles
@@ -555,24 +607,37 @@ def _cross_modality(store: Store, sections: Sequence[Section]) -> tuple[list[dic
         if sa.cohort != sb.cohort or not sa.models[0].n or not sb.models[0].n:
             continue
         if sa.cohort not in labels:
-            labels[sa.cohort] = tuple(results.section_fingerprint(store, code, sa.cohort, ())
-                                      for code in scale.MODALITIES)
-        key = (str(store.path), "cross", sa.cohort, sa.modality, sa.fingerprint, sb.modality,
-               sb.fingerprint, labels[sa.cohort])
+            labels[sa.cohort] = tuple(
+                results.section_fingerprint(store, code, sa.cohort, ()) for code in scale.MODALITIES
+            )
+        key = (
+            str(store.path),
+            "cross",
+            sa.cohort,
+            sa.modality,
+            sa.fingerprint,
+            sb.modality,
+            sb.fingerprint,
+            labels[sa.cohort],
+        )
         hit = _RESULTS.get(key)
         if hit is None:
             _count("cross_pair_computed")
-            hit = _compare_modalities(store, sa, sb, case_keys(sa), case_keys(sb),
-                                      joint_reference(sa.cohort))
+            hit = _compare_modalities(store, sa, sb, case_keys(sa), case_keys(sb), joint_reference(sa.cohort))
             _RESULTS.put(key, hit)
         rows += hit[0]
         notes += hit[1]
     return rows, notes
 
 
-def _compare_modalities(store: Store, sa: Section, sb: Section, keys_a: dict[int, tuple],
-                        keys_b: dict[int, tuple], joint_ref: JointReference
-                        ) -> tuple[list[dict], list[str]]:
+def _compare_modalities(
+    store: Store,
+    sa: Section,
+    sb: Section,
+    keys_a: dict[int, tuple],
+    keys_b: dict[int, tuple],
+    joint_ref: JointReference,
+) -> tuple[list[dict], list[str]]:
     """Paired per-grade AUC tests between two sections' first models on every matched joint.
 
     Both models are scored against one joint-level reference, the combined EOSS of the joint
@@ -587,8 +652,9 @@ def _compare_modalities(store: Store, sa: Section, sb: Section, keys_a: dict[int
     pairs = [(a, b) for a, b in _match_cases(keys_a, keys_b) if a in index_a and b in index_b]
     what = f"{fa.model.label} vs {fb.model.label} on {sa.cohort}"
     if not pairs:
-        return [], [f"{what}: no shared cases (no item shows the same joint in both modalities), "
-                    "not compared."]
+        return [], [
+            f"{what}: no shared cases (no item shows the same joint in both modalities), not compared."
+        ]
     grades = [_pair_reference(joint_ref, (a, b), (keys_a[a][1], keys_b[b][1])) for a, b in pairs]
     use_combined = any(combined is not None and not by_sh for combined, _, by_sh in grades)
     reference = CROSS_REFERENCE if use_combined else CROSS_REFERENCE_SH
@@ -596,38 +662,61 @@ def _compare_modalities(store: Store, sa: Section, sb: Section, keys_a: dict[int
     kept = [(a, b, grade) for a, b, grade in kept if grade is not None]
     notes = []
     if len(kept) < len(pairs):
-        lacking = ("combined EOSS (no Doppler item of the joint, and SH 1-2 leaves PD open)"
-                   if use_combined else "SH")
-        notes.append(f"{what}: {len(pairs) - len(kept)} of {len(pairs)} matched joints left out: "
-                     f"their reference labels give no {lacking}.")
+        lacking = (
+            "combined EOSS (no Doppler item of the joint, and SH 1-2 leaves PD open)"
+            if use_combined
+            else "SH"
+        )
+        notes.append(
+            f"{what}: {len(pairs) - len(kept)} of {len(pairs)} matched joints left out: "
+            f"their reference labels give no {lacking}."
+        )
     by_sh = sum(1 for combined, _, settled in grades if settled) if use_combined else 0
     if by_sh:
-        notes.append(f"{what}: on {by_sh} joints without a Doppler item the combined EOSS is the "
-                     "SH reference (SH 0 or 3 settles it whatever the PD).")
+        notes.append(
+            f"{what}: on {by_sh} joints without a Doppler item the combined EOSS is the "
+            "SH reference (SH 0 or 3 settles it whatever the PD)."
+        )
     if not kept:
         return [], notes
     ia = np.array([index_a[a] for a, _, _ in kept])
     ib = np.array([index_b[b] for _, b, _ in kept])
     y = np.array([grade for _, _, grade in kept], dtype=np.int64)
-    differ = (((fa.y[ia] != y) if sa.target != "EOSS" else np.zeros(y.size, bool))
-              | ((fb.y[ib] != y) if sb.target != "EOSS" else np.zeros(y.size, bool)))
+    differ = ((fa.y[ia] != y) if sa.target != "EOSS" else np.zeros(y.size, bool)) | (
+        (fb.y[ib] != y) if sb.target != "EOSS" else np.zeros(y.size, bool)
+    )
     if use_combined and differ.any():
-        notes.append(f"{what}: all {len(kept)} matched joints compared against the {reference}; "
-                     f"on {int(differ.sum())} of them a greyscale item's own SH reference differs "
-                     "from it (kept).")
+        notes.append(
+            f"{what}: all {len(kept)} matched joints compared against the {reference}; "
+            f"on {int(differ.sum())} of them a greyscale item's own SH reference differs "
+            "from it (kept)."
+        )
     split = sum(1 for a, b, _ in kept if {keys_a[a][1], keys_b[b][1]} & joint_ref.split)
     if use_combined and split:
-        notes.append(f"{what}: on {split} joints the Doppler items' references differ (still and "
-                     "clip); the joint's combined EOSS is the higher.")
+        notes.append(
+            f"{what}: on {split} joints the Doppler items' references differ (still and "
+            "clip); the joint's combined EOSS is the higher."
+        )
     patients = results.patients(store, [a for a, _, _ in kept])
     clusters = Clusters.of(patients)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = paired_grade_test(y, fa.probs[ia], fb.probs[ib],
-                                   patients if clusters.kind == "patient" else None)
+        result = paired_grade_test(
+            y, fa.probs[ia], fb.probs[ib], patients if clusters.kind == "patient" else None
+        )
     n_patients = clusters.n_clusters if clusters.kind == "patient" else None
-    return [{"cohort": sa.cohort, "a": fa.model.label, "b": fb.model.label, "n": len(kept),
-             "patients": n_patients, "reference": reference, **row} for row in result], notes
+    return [
+        {
+            "cohort": sa.cohort,
+            "a": fa.model.label,
+            "b": fb.model.label,
+            "n": len(kept),
+            "patients": n_patients,
+            "reference": reference,
+            **row,
+        }
+        for row in result
+    ], notes
 
 
 # ------------------------------------------------------------------ tables for the pages
@@ -647,23 +736,49 @@ def auc_rows(sections: Sequence[Section]) -> list[dict]:
                 r = m.auc.get(grade)
                 if r is None:
                     reason = "no reference item of this cohort has a prediction" if not m.n else None
-                    rows.append({"model": m.model.label, "cohort": sec.cohort, "grade": grade,
-                                 "n_pos": 0, "n_neg": 0, "resampled": "", "clusters": 0,
-                                 "excluded": 0, "AUC": None, "CI low": None,
-                                 "CI high": None, "AUC (95% CI)": "undefined", "reason": reason})
+                    rows.append(
+                        {
+                            "model": m.model.label,
+                            "cohort": sec.cohort,
+                            "grade": grade,
+                            "n_pos": 0,
+                            "n_neg": 0,
+                            "resampled": "",
+                            "clusters": 0,
+                            "excluded": 0,
+                            "AUC": None,
+                            "CI low": None,
+                            "CI high": None,
+                            "AUC (95% CI)": "undefined",
+                            "reason": reason,
+                        }
+                    )
                     continue
                 defined = not np.isnan(r.auc)
-                text = (f"{r.auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
-                        if defined and not np.isnan(r.ci_low) else
-                        f"{r.auc:.3f} (no CI)" if defined else "undefined")
-                rows.append({"model": m.model.label, "cohort": sec.cohort, "grade": grade,
-                             "n_pos": r.n_pos, "n_neg": r.n_neg,
-                             "resampled": "patients" if r.cluster == "patient" else "items",
-                             "clusters": r.n_clusters, "excluded": r.n_boot_excluded,
-                             "AUC": float(r.auc) if defined else None,
-                             "CI low": None if np.isnan(r.ci_low) else float(r.ci_low),
-                             "CI high": None if np.isnan(r.ci_high) else float(r.ci_high),
-                             "AUC (95% CI)": text, "reason": r.reason or ""})
+                text = (
+                    f"{r.auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
+                    if defined and not np.isnan(r.ci_low)
+                    else f"{r.auc:.3f} (no CI)"
+                    if defined
+                    else "undefined"
+                )
+                rows.append(
+                    {
+                        "model": m.model.label,
+                        "cohort": sec.cohort,
+                        "grade": grade,
+                        "n_pos": r.n_pos,
+                        "n_neg": r.n_neg,
+                        "resampled": "patients" if r.cluster == "patient" else "items",
+                        "clusters": r.n_clusters,
+                        "excluded": r.n_boot_excluded,
+                        "AUC": float(r.auc) if defined else None,
+                        "CI low": None if np.isnan(r.ci_low) else float(r.ci_low),
+                        "CI high": None if np.isnan(r.ci_high) else float(r.ci_high),
+                        "AUC (95% CI)": text,
+                        "reason": r.reason or "",
+                    }
+                )
     return rows
 
 
@@ -671,13 +786,15 @@ def auc_table_rows(sections: Sequence[Section]) -> list[dict]:
     """Per-grade AUC (95% CI) as text, one row per model and cohort, a column per grade."""
     rows: dict[tuple[str, str], dict] = {}
     for r in auc_rows(sections):
-        row = rows.setdefault((r["model"], r["cohort"]), {"model": r["model"], "cohort": r["cohort"],
-                                                         "reason": ""})
+        row = rows.setdefault(
+            (r["model"], r["cohort"]), {"model": r["model"], "cohort": r["cohort"], "reason": ""}
+        )
         row[f"grade {r['grade']}"] = r["AUC (95% CI)"]
         if r["reason"]:
             row["reason"] = "; ".join(x for x in (row["reason"], f"grade {r['grade']}: {r['reason']}") if x)
-    return [{k: v for k, v in row.items() if k != "reason"} | {"reason": row["reason"]}
-            for row in rows.values()]
+    return [
+        {k: v for k, v in row.items() if k != "reason"} | {"reason": row["reason"]} for row in rows.values()
+    ]
 
 
 def summary_rows(sections: Sequence[Section]) -> list[dict]:
@@ -686,23 +803,33 @@ def summary_rows(sections: Sequence[Section]) -> list[dict]:
     rows = []
     for sec in sections:
         for m in sec.models:
-            reasons = {k: reason_of(getattr(m, k)) for k in
-                       ("macro_auc", "accuracy", "kappa_linear", "kappa_quadratic", "ece")}
+            reasons = {
+                k: reason_of(getattr(m, k))
+                for k in ("macro_auc", "accuracy", "kappa_linear", "kappa_quadratic", "ece")
+            }
             if m.macro is not None and m.macro.grades:
-                reasons.update({f"macro AUC leaves out grade {g}": r
-                                for g, r in m.macro.left_out.items()})
-            rows.append({"model": m.model.label, "active": m.model.active, "cohort": sec.cohort,
-                         "target": sec.target, "cases": m.n, "without prediction": m.n_missing,
-                         "macro AUC": fmt(m.macro_auc),
-                         "macro of grades": (", ".join(map(str, m.macro.grades))
-                                             if m.macro is not None else ""),
-                         "intervals": m.resampled, "accuracy": fmt(m.accuracy),
-                         "kappa linear": fmt(m.kappa_linear),
-                         "kappa quadratic": fmt(m.kappa_quadratic), "ECE": fmt(m.ece),
-                         "ECE before prior correction": fmt((m.calibration or {}).get("ece_uncorrected")),
-                         "crop fell back": (m.crops or {}).get("fallback", ""),
-                         "reason": "; ".join(f"{k}: {v}" for k, v in reasons.items() if v and m.n)
-                         or ("" if m.n else "no reference item of this cohort has a prediction")})
+                reasons.update({f"macro AUC leaves out grade {g}": r for g, r in m.macro.left_out.items()})
+            rows.append(
+                {
+                    "model": m.model.label,
+                    "active": m.model.active,
+                    "cohort": sec.cohort,
+                    "target": sec.target,
+                    "cases": m.n,
+                    "without prediction": m.n_missing,
+                    "macro AUC": fmt(m.macro_auc),
+                    "macro of grades": (", ".join(map(str, m.macro.grades)) if m.macro is not None else ""),
+                    "intervals": m.resampled,
+                    "accuracy": fmt(m.accuracy),
+                    "kappa linear": fmt(m.kappa_linear),
+                    "kappa quadratic": fmt(m.kappa_quadratic),
+                    "ECE": fmt(m.ece),
+                    "ECE before prior correction": fmt((m.calibration or {}).get("ece_uncorrected")),
+                    "crop fell back": (m.crops or {}).get("fallback", ""),
+                    "reason": "; ".join(f"{k}: {v}" for k, v in reasons.items() if v and m.n)
+                    or ("" if m.n else "no reference item of this cohort has a prediction"),
+                }
+            )
     return rows
 
 
@@ -714,53 +841,90 @@ def baseline_rows(sections: Sequence[Section]) -> list[dict]:
         for m in sec.models:
             if not m.baseline:
                 continue
-            for name, figures in ((m.model.label, m.baseline.get("model")),
-                                  ("PD-only colour rule", m.baseline.get("pd_colour_rule"))):
+            for name, figures in (
+                (m.model.label, m.baseline.get("model")),
+                ("PD-only colour rule", m.baseline.get("pd_colour_rule")),
+            ):
                 if not figures:
                     continue
                 aucs = figures.get("auc") or {}
-                row = {"scored": name, "beside": m.model.label, "cohort": sec.cohort,
-                       "reference": "PD"}
+                row = {"scored": name, "beside": m.model.label, "cohort": sec.cohort, "reference": "PD"}
                 for grade in scale.GRADES:
                     cell = aucs.get(str(grade)) or {}
                     value = cell.get("auc")
-                    row[f"AUC {grade}"] = (fmt(value) if value is not None else
-                                           f"undefined (n_pos {cell.get('n_pos', '?')})")
-                row.update({"macro AUC": fmt(figures.get("macro_auc")),
-                            "accuracy": fmt(figures.get("accuracy"))})
+                    row[f"AUC {grade}"] = (
+                        fmt(value) if value is not None else f"undefined (n_pos {cell.get('n_pos', '?')})"
+                    )
+                row.update(
+                    {"macro AUC": fmt(figures.get("macro_auc")), "accuracy": fmt(figures.get("accuracy"))}
+                )
                 rows.append(row)
     return rows
 
 
 def delong_rows(rows: Sequence[dict]) -> list[dict]:
     """DeLong rows for a table: p-values and AUCs as text, 'undefined' with the reason."""
-    return [{**({"cohort": r["cohort"]} if "cohort" in r else {}), "A": r["a"], "B": r["b"],
-             "grade": str(r["grade"]), "cases": r["n"], "test": r.get("method", "delong"),
-             **({"patients": r["n_clusters"]} if r.get("method") == "obuchowski" else {}),
-             "AUC A": fmt(r["auc_a"]), "AUC B": fmt(r["auc_b"]),
-             "z": fmt(r["z"], 2), "p": fmt(r["p"], 4), "reason": r["reason"] or ""} for r in rows]
+    return [
+        {
+            **({"cohort": r["cohort"]} if "cohort" in r else {}),
+            "A": r["a"],
+            "B": r["b"],
+            "grade": str(r["grade"]),
+            "cases": r["n"],
+            "test": r.get("method", "delong"),
+            **({"patients": r["n_clusters"]} if r.get("method") == "obuchowski" else {}),
+            "AUC A": fmt(r["auc_a"]),
+            "AUC B": fmt(r["auc_b"]),
+            "z": fmt(r["z"], 2),
+            "p": fmt(r["p"], 4),
+            "reason": r["reason"] or "",
+        }
+        for r in rows
+    ]
 
 
 def cross_rows(rows: Sequence[dict]) -> list[dict]:
     """Between-modality rows for a table: the joint-level reference, joints, patients, method."""
-    return [{"cohort": r["cohort"], "A": r["a"], "B": r["b"], "reference": r["reference"],
-             "grade": r["grade"], "joints": r["n"],
-             "patients": r["patients"] if r["patients"] is not None else "no patient ids",
-             "AUC A": fmt(r["auc_a"]), "AUC B": fmt(r["auc_b"]), "z": fmt(r["z"], 2),
-             "p": fmt(r["p"], 4), "method": r["method"], "reason": r["reason"] or ""}
-            for r in rows]
+    return [
+        {
+            "cohort": r["cohort"],
+            "A": r["a"],
+            "B": r["b"],
+            "reference": r["reference"],
+            "grade": r["grade"],
+            "joints": r["n"],
+            "patients": r["patients"] if r["patients"] is not None else "no patient ids",
+            "AUC A": fmt(r["auc_a"]),
+            "AUC B": fmt(r["auc_b"]),
+            "z": fmt(r["z"], 2),
+            "p": fmt(r["p"], 4),
+            "method": r["method"],
+            "reason": r["reason"] or "",
+        }
+        for r in rows
+    ]
 
 
 def published_rows() -> list[dict]:
     """He et al. 2024's best per-grade AUCs, labelled as published."""
-    return [{"grade": g, "best model (published)": m, "AUC (published)": a, "source": "He et al. 2024"}
-            for g, (m, a) in PUBLISHED_BEST.items()]
+    return [
+        {"grade": g, "best model (published)": m, "AUC (published)": a, "source": "He et al. 2024"}
+        for g, (m, a) in PUBLISHED_BEST.items()
+    ]
 
 
 def published_spd_sgs_rows() -> list[dict]:
     """He et al. 2024's SPD against SGS per-grade AUCs, labelled as published."""
-    return [{"cohort": r["cohort"], "grade": r["grade"], "SPD AUC (published)": r["SPD"],
-             "SGS AUC (published)": r["SGS"], "source": "He et al. 2024"} for r in PUBLISHED_SPD_VS_SGS]
+    return [
+        {
+            "cohort": r["cohort"],
+            "grade": r["grade"],
+            "SPD AUC (published)": r["SPD"],
+            "SGS AUC (published)": r["SGS"],
+            "source": "He et al. 2024",
+        }
+        for r in PUBLISHED_SPD_VS_SGS
+    ]
 
 
 # ------------------------------------------------------------------ reader study
@@ -776,8 +940,9 @@ class ReaderResults:
     excluded_readers: list[str]
 
 
-def _reader_inputs(store: Store, modality: str | None, cohorts: Sequence[str],
-                   include_reference_readers: bool):
+def _reader_inputs(
+    store: Store, modality: str | None, cohorts: Sequence[str], include_reference_readers: bool
+):
     codes = [scale.modality(modality).code] if modality else list(scale.MODALITIES)
     reference: dict[int, int] = {}
     for code in codes:
@@ -813,9 +978,15 @@ def _reader_inputs(store: Store, modality: str | None, cohorts: Sequence[str],
     return reference, reads, levels, models, preds, sorted(excluded), patients
 
 
-def reader_results(store: Store, user: Mapping, modality: str | None = None,
-                   cohorts: Sequence[str] = TEST_COHORTS, include_reference_readers: bool = False,
-                   n_boot: int = N_BOOT, seed: int = 0) -> ReaderResults:
+def reader_results(
+    store: Store,
+    user: Mapping,
+    modality: str | None = None,
+    cohorts: Sequence[str] = TEST_COHORTS,
+    include_reference_readers: bool = False,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> ReaderResults:
     """Each reader's latest grades and each active model's predictions against the reference.
 
     Readers are scored on the test items they graded (target grade: SH on greyscale, combined
@@ -829,16 +1000,17 @@ def reader_results(store: Store, user: Mapping, modality: str | None = None,
 
     def compute() -> ReaderResults:
         reference, reads, levels, models, preds, excluded, patients = _reader_inputs(
-            store, code, cohorts, include_reference_readers)
+            store, code, cohorts, include_reference_readers
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            study = reader_study(reference, reads, levels, preds, n_boot=n_boot, seed=seed,
-                                 patients=patients)
+            study = reader_study(reference, reads, levels, preds, n_boot=n_boot, seed=seed, patients=patients)
         _count("reader_study_computed")
         return ReaderResults(code, cohorts, len(reference), study, models, excluded)
 
-    return _cached(store, "readers", (code, cohorts, include_reference_readers, n_boot, seed),
-                   compute, with_readers=True)
+    return _cached(
+        store, "readers", (code, cohorts, include_reference_readers, n_boot, seed), compute, with_readers=True
+    )
 
 
 LEVEL_ORDER: tuple[str, ...] = ("junior", "intermediate", "senior", "expert", "unspecified")
@@ -853,15 +1025,26 @@ def reader_rows(results: ReaderResults) -> list[dict]:
         icc = fmt(r["icc"])
         if icc != "undefined" and not np.isnan(r["icc_ci_low"]):
             icc += f" ({r['icc_ci_low']:.2f}-{r['icc_ci_high']:.2f})"
-        rows.append({"who": name, "kind": kind, "level": level, "items": r["n"],
-                     "accuracy": fmt(r["accuracy"]), "kappa linear": fmt(r["kappa_linear"]),
-                     "kappa quadratic": fmt(r["kappa_quadratic"]),
-                     "kappa quadratic value": None if np.isnan(r["kappa_quadratic"]) else float(r["kappa_quadratic"]),
-                     f"ICC ({results.study['icc_form']})": icc,
-                     "reason": "; ".join(f"{k}: {v}" for k, v in r["reasons"].items())})
+        rows.append(
+            {
+                "who": name,
+                "kind": kind,
+                "level": level,
+                "items": r["n"],
+                "accuracy": fmt(r["accuracy"]),
+                "kappa linear": fmt(r["kappa_linear"]),
+                "kappa quadratic": fmt(r["kappa_quadratic"]),
+                "kappa quadratic value": None
+                if np.isnan(r["kappa_quadratic"])
+                else float(r["kappa_quadratic"]),
+                f"ICC ({results.study['icc_form']})": icc,
+                "reason": "; ".join(f"{k}: {v}" for k, v in r["reasons"].items()),
+            }
+        )
     order = {lvl: i for i, lvl in enumerate(LEVEL_ORDER)}
-    readers = sorted((r for r in rows if r["kind"] == "reader"),
-                     key=lambda row: (order.get(row["level"], 9), row["who"]))
+    readers = sorted(
+        (r for r in rows if r["kind"] == "reader"), key=lambda row: (order.get(row["level"], 9), row["who"])
+    )
     return readers + [r for r in rows if r["kind"] == "model"]  # models in modality order
 
 
@@ -873,8 +1056,9 @@ def level_rows(results: ReaderResults) -> list[dict]:
         row = {"level": level, "readers": entry["n_raters"]}
         for metric in ("accuracy", "kappa_linear", "kappa_quadratic", "icc"):
             s = entry[metric]
-            row[metric.replace("_", " ")] = ("undefined" if s["n"] == 0 else
-                                             f"{s['mean']:.3f} ({s['min']:.3f}-{s['max']:.3f})")
+            row[metric.replace("_", " ")] = (
+                "undefined" if s["n"] == 0 else f"{s['mean']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+            )
         rows.append(row)
     return rows
 
@@ -897,14 +1081,15 @@ def resampling_line(results: ReaderResults) -> str:
     study = results.study
     n_boot = study.get("n_boot", N_BOOT)
     if study.get("cluster") == "patient":
-        text = (f"Comparisons resample patients: {study['n_clusters']} patients behind the "
-                f"{results.n_reference} reference items, {n_boot} resamples")
+        text = (
+            f"Comparisons resample patients: {study['n_clusters']} patients behind the "
+            f"{results.n_reference} reference items, {n_boot} resamples"
+        )
         lone = study.get("n_without_patient", 0)
         if lone:
             text += f" ({lone} items without a patient id count as their own patient)"
         return text + "."
-    return (f"Comparisons resample items ({results.n_reference} items, no patient ids), "
-            f"{n_boot} resamples.")
+    return f"Comparisons resample items ({results.n_reference} items, no patient ids), {n_boot} resamples."
 
 
 def _p_text(p: float, n_used: int) -> str:
@@ -922,15 +1107,24 @@ def versus_rows(results: ReaderResults) -> list[dict]:
         for reader, c in r["vs_readers"].items():
             level = results.study["raters"].get(reader, {}).get("level", "")
             low, high = c.get("ci_low_holm", np.nan), c.get("ci_high_holm", np.nan)
-            interval = ("undefined" if np.isnan(low) else
-                        f"{low:.3f} to {high:.3f} ({100 * c['level']:.1f}%)")
-            rows.append({"model": model, "reader": reader, "level": level, "shared items": c["n"],
-                         "patients": c["n_clusters"] if c.get("cluster") == "patient" else "no ids",
-                         "kappa model": fmt(c["kappa_model"]), "kappa reader": fmt(c["kappa_reader"]),
-                         "difference": fmt(c["diff"]), "interval (Holm level)": interval,
-                         "p": _p_text(c["p"], c["n_boot_used"]),
-                         "p (Holm)": _p_text(c["p_holm"], c["n_boot_used"]),
-                         "verdict": c["verdict"], "reason": c.get("reason") or ""})
+            interval = "undefined" if np.isnan(low) else f"{low:.3f} to {high:.3f} ({100 * c['level']:.1f}%)"
+            rows.append(
+                {
+                    "model": model,
+                    "reader": reader,
+                    "level": level,
+                    "shared items": c["n"],
+                    "patients": c["n_clusters"] if c.get("cluster") == "patient" else "no ids",
+                    "kappa model": fmt(c["kappa_model"]),
+                    "kappa reader": fmt(c["kappa_reader"]),
+                    "difference": fmt(c["diff"]),
+                    "interval (Holm level)": interval,
+                    "p": _p_text(c["p"], c["n_boot_used"]),
+                    "p (Holm)": _p_text(c["p_holm"], c["n_boot_used"]),
+                    "verdict": c["verdict"],
+                    "reason": c.get("reason") or "",
+                }
+            )
     return rows
 
 
@@ -944,10 +1138,13 @@ def verdict_lines(results: ReaderResults) -> list[str]:
         total = len(r["vs_readers"])
         beaten = by.get("model better", [])
         text = f"{name} beats {len(beaten)} of {total} readers" + (
-            f" ({', '.join(beaten)})" if beaten else "")
-        for verdict, label in (("reader better", "better than the model"),
-                               ("no difference shown", "no difference shown"),
-                               ("undefined", "undefined")):
+            f" ({', '.join(beaten)})" if beaten else ""
+        )
+        for verdict, label in (
+            ("reader better", "better than the model"),
+            ("no difference shown", "no difference shown"),
+            ("undefined", "undefined"),
+        ):
             if by.get(verdict):
                 text += f"; {label}: {', '.join(by[verdict])}"
         lines.append(text + ".")

@@ -3,6 +3,7 @@
 Stills are written as PNG and clips as H.264 MP4 (15 fps), then ingested through
 ``rascore.media`` exactly like an upload, so decoding, the cache and the store are the real ones.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,15 +43,27 @@ def encode(sim) -> tuple[bytes, str]:
 
     if sim.frames.shape[0] == 1:
         return iio.imwrite("<bytes>", sim.frames[0], extension=".png"), "png"
-    data = iio.imwrite("<bytes>", sim.frames, extension=".mp4", fps=sim.fps or 15,
-                       codec="libx264", quality=8, macro_block_size=16)
+    data = iio.imwrite(
+        "<bytes>",
+        sim.frames,
+        extension=".mp4",
+        fps=sim.fps or 15,
+        codec="libx264",
+        quality=8,
+        macro_block_size=16,
+    )
     return data, "mp4"
 
 
 def _truth_npz(sim) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, synovium=sim.synovium, doppler=sim.doppler,
-                        peak_doppler=sim.peak_doppler, bone_line=sim.bone_line)
+    np.savez_compressed(
+        buffer,
+        synovium=sim.synovium,
+        doppler=sim.doppler,
+        peak_doppler=sim.peak_doppler,
+        bone_line=sim.bone_line,
+    )
     return buffer.getvalue()
 
 
@@ -76,8 +89,9 @@ def rendered(project: Project, specs, workers: int) -> Iterator[tuple]:
     """Render, encode and ingest items in worker processes; yields (spec, IngestResult) in order."""
     s = project.settings
     s.truth_dir.mkdir(parents=True, exist_ok=True)
-    job = partial(_render_ingest, media_dir=s.media_dir, cache_dir=s.cache_dir, key=project.key,
-                  truth_dir=s.truth_dir)
+    job = partial(
+        _render_ingest, media_dir=s.media_dir, cache_dir=s.cache_dir, key=project.key, truth_dir=s.truth_dir
+    )
     if workers <= 1:
         yield from map(job, specs)
         return
@@ -85,9 +99,15 @@ def rendered(project: Project, specs, workers: int) -> Iterator[tuple]:
         yield from pool.map(job, specs, chunksize=4)
 
 
-def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: int = 2,
-               progress: Callable[[int, int], None] | None = None,
-               password_rounds: int = 12, queue_training: bool = True) -> DemoResult:
+def build_demo(
+    project: Project,
+    size: str = "paper",
+    seed: int = 0,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    password_rounds: int = 12,
+    queue_training: bool = True,
+) -> DemoResult:
     """Generate and import the simulated cohort, its readers, their reads and the reference.
 
     Unless ``queue_training`` is False, a retraining of each modality model is queued, so a
@@ -108,15 +128,30 @@ def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: in
     def flush() -> None:
         with store.transaction():
             for spec, ing, mask_rel in batch:
-                store.add_media(ing.sha256, format=ing.format, kind=ing.kind,
-                                nbytes=project.media.media_path(ing.sha256).stat().st_size,
-                                frames=ing.frames, height=ing.height, width=ing.width,
-                                fps=ing.fps, meta=ing.meta)
+                store.add_media(
+                    ing.sha256,
+                    format=ing.format,
+                    kind=ing.kind,
+                    nbytes=project.media.media_path(ing.sha256).stat().st_size,
+                    frames=ing.frames,
+                    height=ing.height,
+                    width=ing.width,
+                    fps=ing.fps,
+                    meta=ing.meta,
+                )
                 item_id = store.add_item(
-                    media_sha256=ing.sha256, modality=spec.modality, cohort=spec.cohort,
-                    frames=ing.frames, fps=ing.fps, patient=pseudonym(spec.patient, project.key),
-                    joint=spec.joint, side=spec.side, scanner_profile=spec.scanner_profile,
-                    source="demo", external_key=spec.key)
+                    media_sha256=ing.sha256,
+                    modality=spec.modality,
+                    cohort=spec.cohort,
+                    frames=ing.frames,
+                    fps=ing.fps,
+                    patient=pseudonym(spec.patient, project.key),
+                    joint=spec.joint,
+                    side=spec.side,
+                    scanner_profile=spec.scanner_profile,
+                    source="demo",
+                    external_key=spec.key,
+                )
                 store.set_truth(item_id, spec.sh, spec.pd, mask_rel)
                 item_ids[spec.key] = item_id
         batch.clear()
@@ -137,12 +172,17 @@ def build_demo(project: Project, size: str = "paper", seed: int = 0, workers: in
         users = {}
         for reader in READERS:
             existing = store.user(reader.name)
-            users[reader.name] = existing["id"] if existing else store.add_user(
-                reader.name, reader.role, reader.level)
+            users[reader.name] = (
+                existing["id"] if existing else store.add_user(reader.name, reader.role, reader.level)
+            )
         for read in reads:
-            store.add_annotation(item_ids[read.item_key], users[read.reader], read.sh,
-                                 read.pd if scale.modality(by_key[read.item_key].modality).doppler else None,
-                                 seconds=read.seconds)
+            store.add_annotation(
+                item_ids[read.item_key],
+                users[read.reader],
+                read.sh,
+                read.pd if scale.modality(by_key[read.item_key].modality).doppler else None,
+                seconds=read.seconds,
+            )
             reads_by_item.setdefault(read.item_key, []).append(read)
         for key, item_id in item_ids.items():
             sh, pd, method = adjudicate(by_key[key], reads_by_item.get(key, []))

@@ -1,4 +1,5 @@
 """Export of labels and the reference standard as CSV or Parquet."""
+
 from __future__ import annotations
 
 import csv
@@ -8,13 +9,41 @@ from pathlib import Path
 
 from rascore.store import Store
 
-LABEL_COLUMNS = ("item_id", "media_sha256", "modality", "cohort", "patient", "joint", "side",
-                 "reader", "role", "level", "sh", "pd", "combined", "not_assessable", "reason",
-                 "seconds", "created_at")
-REFERENCE_COLUMNS = ("item_id", "media_sha256", "modality", "cohort", "patient", "joint", "side",
-                     "sh", "pd", "combined", "method", "decided_by", "created_at")
-TABLES = {"labels": (Store.label_rows, LABEL_COLUMNS),
-          "reference": (Store.reference_rows, REFERENCE_COLUMNS)}
+LABEL_COLUMNS = (
+    "item_id",
+    "media_sha256",
+    "modality",
+    "cohort",
+    "patient",
+    "joint",
+    "side",
+    "reader",
+    "role",
+    "level",
+    "sh",
+    "pd",
+    "combined",
+    "not_assessable",
+    "reason",
+    "seconds",
+    "created_at",
+)
+REFERENCE_COLUMNS = (
+    "item_id",
+    "media_sha256",
+    "modality",
+    "cohort",
+    "patient",
+    "joint",
+    "side",
+    "sh",
+    "pd",
+    "combined",
+    "method",
+    "decided_by",
+    "created_at",
+)
+TABLES = {"labels": (Store.label_rows, LABEL_COLUMNS), "reference": (Store.reference_rows, REFERENCE_COLUMNS)}
 
 
 def rows(store: Store, table: str) -> tuple[Iterable[dict], tuple[str, ...]]:

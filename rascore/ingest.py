@@ -6,6 +6,7 @@ remains (no media file, no cache entry, no row) and the batch goes on. A row tha
 patient in a second cohort is refused (``rascore.patient_cohort``), for the whole batch before any
 file is stored and again inside each row's transaction.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,8 +61,9 @@ class IngestReport:
 
     def summary(self) -> str:
         """One closing line."""
-        return (f"imported {len(self.imported)}, duplicates {len(self.duplicates)}, "
-                f"rejected {len(self.rejected)}")
+        return (
+            f"imported {len(self.imported)}, duplicates {len(self.duplicates)}, rejected {len(self.rejected)}"
+        )
 
     def notes(self) -> list[str]:
         """Lines the report adds after the summary (items without a patient id)."""
@@ -76,8 +78,11 @@ def _grade(value: str, what: str) -> int | None:
     try:
         return scale.check_grade(float(value) if "." in value else int(value), what)
     except (ValueError, scale.InvalidGrade) as exc:
-        raise RowError(str(exc) if isinstance(exc, scale.InvalidGrade)
-                       else f"{what} must be an integer 0-3, got {value!r}") from None
+        raise RowError(
+            str(exc)
+            if isinstance(exc, scale.InvalidGrade)
+            else f"{what} must be an integer 0-3, got {value!r}"
+        ) from None
 
 
 def _pair(mod: scale.Modality, sh: int | None, pd: int | None, who: str) -> tuple[int, int | None]:
@@ -109,8 +114,14 @@ def _within(folder: Path, relative: str) -> Path:
     return resolved
 
 
-def _describe(entry: Entry, modality: str | None, cohort: str | None, patient: str | None,
-              joint: str | None, side: str | None) -> None:
+def _describe(
+    entry: Entry,
+    modality: str | None,
+    cohort: str | None,
+    patient: str | None,
+    joint: str | None,
+    side: str | None,
+) -> None:
     """Fill and validate an entry's fields; sets entry.error instead of raising."""
     try:
         if modality:
@@ -150,8 +161,14 @@ def entries_from_manifest(manifest: Path) -> list[Entry]:
                 entry.error = str(exc)
                 entries.append(entry)
                 continue
-            _describe(entry, row.get("modality") or "?", row.get("cohort"), row.get("patient"),
-                      row.get("joint"), row.get("side"))
+            _describe(
+                entry,
+                row.get("modality") or "?",
+                row.get("cohort"),
+                row.get("patient"),
+                row.get("joint"),
+                row.get("side"),
+            )
             if entry.error is None:
                 try:
                     mod = scale.modality(entry.modality)
@@ -176,8 +193,11 @@ def entries_from_paths(paths: Iterable[Path], modality: str | None, cohort: str 
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             found = [(p, str(p)) for p in files]
         else:
             found = [(path, str(path))]
@@ -200,8 +220,9 @@ def _check_frames(mod: scale.Modality, frames: int) -> None:
         raise RowError(f"{mod.code} is a static modality but the file has {frames} frames")
 
 
-def import_entry(project: Project, entry: Entry, limits=None, *, actor_id: int | None = None,
-                 source: str = "import") -> tuple[str, int | None]:
+def import_entry(
+    project: Project, entry: Entry, limits=None, *, actor_id: int | None = None, source: str = "import"
+) -> tuple[str, int | None]:
     """Import one file; returns ("imported", item_id) or ("duplicate", None); raises RowError."""
     from rascore.media import Limits, MediaError, ingest_file
 
@@ -216,31 +237,54 @@ def import_entry(project: Project, entry: Entry, limits=None, *, actor_id: int |
     try:
         _check_frames(mod, result.frames)
         with store.transaction():
-            store.add_media(result.sha256, format=result.format, kind=result.kind,
-                            nbytes=project.media.media_path(result.sha256).stat().st_size,
-                            frames=result.frames, height=result.height, width=result.width,
-                            fps=result.fps, meta=result.meta)
+            store.add_media(
+                result.sha256,
+                format=result.format,
+                kind=result.kind,
+                nbytes=project.media.media_path(result.sha256).stat().st_size,
+                frames=result.frames,
+                height=result.height,
+                width=result.width,
+                fps=result.fps,
+                meta=result.meta,
+            )
             if store.find_item(result.sha256, mod.code) is not None:
                 return "duplicate", None
             patient = entry.patient
-            patient = (_pseudonym(patient, project.key) if patient else result.pseudonym)
+            patient = _pseudonym(patient, project.key) if patient else result.pseudonym
             conflict = cohort_conflicts(store, [Placement(patient, entry.cohort, entry.display)])
             if conflict:
                 raise RowError(conflict[0])
             item_id = store.add_item(
-                media_sha256=result.sha256, modality=mod.code, cohort=entry.cohort,
-                frames=result.frames, fps=result.fps, patient=patient, joint=entry.joint,
-                side=entry.side, source=source)
+                media_sha256=result.sha256,
+                modality=mod.code,
+                cohort=entry.cohort,
+                frames=result.frames,
+                fps=result.fps,
+                patient=patient,
+                joint=entry.joint,
+                side=entry.side,
+                source=source,
+            )
             for name, (sh, pd) in sorted(entry.grades.items()):
                 user = store.user(name)
                 user_id = user["id"] if user else store.add_user(name, "reader")
                 store.add_annotation(item_id, user_id, sh, pd)
             if entry.reference is not None:
-                store.set_reference(item_id, entry.reference[0], entry.reference[1], "import",
-                                    decided_by=actor_id)
-            store.audit("item.import", user_id=actor_id, target=str(item_id),
-                        detail={"sha256": result.sha256, "modality": mod.code,
-                                "cohort": entry.cohort, "readers": len(entry.grades)})
+                store.set_reference(
+                    item_id, entry.reference[0], entry.reference[1], "import", decided_by=actor_id
+                )
+            store.audit(
+                "item.import",
+                user_id=actor_id,
+                target=str(item_id),
+                detail={
+                    "sha256": result.sha256,
+                    "modality": mod.code,
+                    "cohort": entry.cohort,
+                    "readers": len(entry.grades),
+                },
+            )
     except BaseException as exc:
         if result.is_new:
             project.media.discard(result.sha256)
@@ -271,15 +315,21 @@ def planned_patient(project: Project, entry: Entry, limits=None) -> str | None:
 def batch_conflicts(project: Project, entries: list[Entry], limits=None) -> dict[int, str]:
     """Index -> reason for each entry that would put its patient in a second cohort, judged
     against the project and the whole batch before anything is stored."""
-    rows = [Placement(planned_patient(project, entry, limits), entry.cohort, entry.display)
-            for entry in entries]
+    rows = [
+        Placement(planned_patient(project, entry, limits), entry.cohort, entry.display) for entry in entries
+    ]
     return cohort_conflicts(project.store, rows)
 
 
-def ingest(project: Project, entries: list[Entry], *, limits=None, actor_id: int | None = None,
-           source: str = "import",
-           on_result: Callable[[Entry, str, str | None, int | None], None] | None = None,
-           ) -> IngestReport:
+def ingest(
+    project: Project,
+    entries: list[Entry],
+    *,
+    limits=None,
+    actor_id: int | None = None,
+    source: str = "import",
+    on_result: Callable[[Entry, str, str | None, int | None], None] | None = None,
+) -> IngestReport:
     """Import entries one by one after the batch's patient/cohort check; each outcome goes to
     ``on_result(entry, status, reason, item_id)``."""
     from rascore.store.results import patients

@@ -11,6 +11,7 @@ reader for ``LEASE_S`` seconds, claimed under ``BEGIN IMMEDIATE``. With the proj
 graded or hold a live lease on it (N = 1: an exclusive assignment, two readers never race the
 same item); without it every reader grades every item, as in a reader study.
 """
+
 from __future__ import annotations
 
 import io
@@ -38,8 +39,11 @@ LEASE_S = 300.0
 PREANNOTATION_KEY = "labelling.preannotation"
 MAX_READERS_KEY = "labelling.max_readers"
 NOT_ASSESSABLE_REASONS: tuple[str, ...] = (
-    "image quality too poor", "wrong or incomplete view", "joint not in the image",
-    "artefact hides the synovium", "other",
+    "image quality too poor",
+    "wrong or incomplete view",
+    "joint not in the image",
+    "artefact hides the synovium",
+    "other",
 )
 
 
@@ -55,17 +59,24 @@ class StoreBusy(LabelError, sqlite3.OperationalError):
     """
 
 
-BUSY_GRADE = ("The database is busy (locked by another write); your grade was not saved. "
-              "Press the grade again (Enter) to save it.")
-BUSY_NEXT = ("The database is busy (locked by another write); the next item could not be "
-             "loaded. Wait a moment and reload the page.")
+BUSY_GRADE = (
+    "The database is busy (locked by another write); your grade was not saved. "
+    "Press the grade again (Enter) to save it."
+)
+BUSY_NEXT = (
+    "The database is busy (locked by another write); the next item could not be "
+    "loaded. Wait a moment and reload the page."
+)
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
     """SQLite's SQLITE_BUSY / SQLITE_LOCKED ("database is locked") after the busy timeout."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return (code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)) \
-        or "locked" in str(exc) or "busy" in str(exc)
+    return (
+        (code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+        or "locked" in str(exc)
+        or "busy" in str(exc)
+    )
 
 
 @contextmanager
@@ -113,8 +124,7 @@ def set_max_readers(store: Store, actor: Mapping, value: int | None) -> None:
     require(actor, "settings")
     if value is not None and (int(value) < 1 or int(value) > 1000):
         raise LabelError("readers per item must be between 1 and 1000, or unlimited")
-    settings_sql.set_setting(store, MAX_READERS_KEY, int(value) if value else None,
-                             user_id=actor["id"])
+    settings_sql.set_setting(store, MAX_READERS_KEY, int(value) if value else None, user_id=actor["id"])
 
 
 # ------------------------------------------------------------------ the queue
@@ -124,9 +134,17 @@ def scope(store: Store, modality: str | None = None, cohort: str | None = None) 
     return QueueScope(mods, scale.cohort(cohort) if cohort else None, max_readers(store))
 
 
-def next_item(store: Store, user: Mapping, *, modality: str | None = None,
-              cohort: str | None = None, after: Position | None = None, resume: bool = False,
-              lease_s: float = LEASE_S, now: datetime | None = None) -> Claim | None:
+def next_item(
+    store: Store,
+    user: Mapping,
+    *,
+    modality: str | None = None,
+    cohort: str | None = None,
+    after: Position | None = None,
+    resume: bool = False,
+    lease_s: float = LEASE_S,
+    now: datetime | None = None,
+) -> Claim | None:
     """Claim the reader's next item after ``after`` (wrapping round once), or None when done.
 
     With ``resume`` a live lease the reader already holds (a page reload) is served again first.
@@ -153,26 +171,32 @@ def next_item(store: Store, user: Mapping, *, modality: str | None = None,
 
 def _in_scope(store: Store, item_id: int, queue: QueueScope) -> bool:
     item = store.item(item_id)
-    return bool(item and item["modality"] in queue.modalities
-                and (queue.cohort is None or item["cohort"] == queue.cohort))
+    return bool(
+        item
+        and item["modality"] in queue.modalities
+        and (queue.cohort is None or item["cohort"] == queue.cohort)
+    )
 
 
-def renew(store: Store, user: Mapping, item_id: int, *, lease_s: float = LEASE_S,
-          now: datetime | None = None) -> str:
+def renew(
+    store: Store, user: Mapping, item_id: int, *, lease_s: float = LEASE_S, now: datetime | None = None
+) -> str:
     """Extend the reader's lease on the item they are looking at."""
     require(user, "grade")
     with store.transaction():
         return sql.reserve(store, user["id"], item_id, now or now_utc(), lease_s)
 
 
-def keep_alive(store: Store, user: Mapping, claim: Claim, *, lease_s: float = LEASE_S,
-               now: datetime | None = None) -> Claim:
+def keep_alive(
+    store: Store, user: Mapping, claim: Claim, *, lease_s: float = LEASE_S, now: datetime | None = None
+) -> Claim:
     """The claim, its lease renewed once less than half of it is left (no write otherwise)."""
     moment = now or now_utc()
     if claim.expires_at >= iso(moment + timedelta(seconds=lease_s / 2)):
         return claim
-    return Claim(claim.item_id, claim.position,
-                 renew(store, user, claim.item_id, lease_s=lease_s, now=moment))
+    return Claim(
+        claim.item_id, claim.position, renew(store, user, claim.item_id, lease_s=lease_s, now=moment)
+    )
 
 
 def skip(store: Store, user: Mapping, item_id: int) -> None:
@@ -182,8 +206,9 @@ def skip(store: Store, user: Mapping, item_id: int) -> None:
         sql.release(store, user["id"], item_id)
 
 
-def progress(store: Store, user: Mapping, modality: str | None = None,
-             cohort: str | None = None) -> tuple[int, int]:
+def progress(
+    store: Store, user: Mapping, modality: str | None = None, cohort: str | None = None
+) -> tuple[int, int]:
     """(items in this queue's scope, of those this reader has graded)."""
     require(user, "grade")
     return sql.count_scope(store, user["id"], scope(store, modality, cohort))
@@ -202,20 +227,31 @@ def check_grades(modality: str, sh: int | None, pd: int | None) -> int:
                 raise LabelError(f"{mod.code} is a greyscale item: it has no PD grade.")
             return sh
         if pd is None:
-            raise LabelError("This is a power Doppler item: choose a PD grade as well "
-                             "(keys Shift+0 to Shift+3).")
+            raise LabelError(
+                "This is a power Doppler item: choose a PD grade as well (keys Shift+0 to Shift+3)."
+            )
         pd = scale.check_grade(pd, "PD")
     except scale.InvalidGrade as exc:
         raise LabelError(str(exc)) from None
     if not scale.is_valid_pair(sh, pd):
-        raise LabelError(f"SH 0 with PD {pd} is not a valid EOSS combination: Doppler signal "
-                         "counts only inside synovium. Raise SH or set PD to 0.")
+        raise LabelError(
+            f"SH 0 with PD {pd} is not a valid EOSS combination: Doppler signal "
+            "counts only inside synovium. Raise SH or set PD to 0."
+        )
     return scale.combined(sh, pd)
 
 
-def submit(store: Store, user: Mapping, item_id: int, sh: int | None, pd: int | None = None, *,
-           not_assessable: bool = False, reason: str | None = None,
-           seconds: float | None = None) -> int:
+def submit(
+    store: Store,
+    user: Mapping,
+    item_id: int,
+    sh: int | None,
+    pd: int | None = None,
+    *,
+    not_assessable: bool = False,
+    reason: str | None = None,
+    seconds: float | None = None,
+) -> int:
     """Write a reader's grade (a new row; an edit supersedes the earlier one), audited; its id."""
     require(user, "grade")
     item = store.item(item_id)
@@ -234,14 +270,22 @@ def submit(store: Store, user: Mapping, item_id: int, sh: int | None, pd: int | 
     edit = sql.latest_grade(store, user["id"], item_id) is not None
     try:
         with _busy_as(BUSY_GRADE), store.transaction():
-            annotation_id = store.add_annotation(item_id, user["id"], sh, pd,
-                                                 not_assessable=not_assessable, reason=reason,
-                                                 seconds=seconds)
+            annotation_id = store.add_annotation(
+                item_id, user["id"], sh, pd, not_assessable=not_assessable, reason=reason, seconds=seconds
+            )
             sql.release(store, user["id"], item_id)
-            store.audit("annotation.edit" if edit else "annotation.add", user_id=user["id"],
-                        target=str(item_id),
-                        detail={"annotation_id": annotation_id, "sh": sh, "pd": pd,
-                                "not_assessable": not_assessable, "seconds": seconds})
+            store.audit(
+                "annotation.edit" if edit else "annotation.add",
+                user_id=user["id"],
+                target=str(item_id),
+                detail={
+                    "annotation_id": annotation_id,
+                    "sh": sh,
+                    "pd": pd,
+                    "not_assessable": not_assessable,
+                    "seconds": seconds,
+                },
+            )
     except StoreBusy:
         raise
     except (scale.InvalidGrade, ValueError) as exc:
@@ -276,9 +320,12 @@ def suggestion(store: Store, user: Mapping, item_id: int) -> dict | None:
     if row is None:
         return None
     probs = json.loads(row["probs_json"])
-    return {"grade": int(row["grade"]), "probabilities": [float(p) for p in probs],
-            "model": f"{row['modality']} v{row['version']}",
-            "item": scale.MODALITIES[row["modality"]].target}
+    return {
+        "grade": int(row["grade"]),
+        "probabilities": [float(p) for p in probs],
+        "model": f"{row['modality']} v{row['version']}",
+        "item": scale.MODALITIES[row["modality"]].target,
+    }
 
 
 # ------------------------------------------------------------------ what the reader sees
@@ -303,9 +350,17 @@ def item_view(store: Store, user: Mapping, item_id: int) -> ItemView:
     item = store.item(item_id)
     if item is None:
         raise LabelError(f"There is no item {item_id}.")
-    return ItemView(int(item["id"]), scale.modality(item["modality"]), item["joint"], item["side"],
-                    int(item["frames"]), item["fps"], int(item["height"]), int(item["width"]),
-                    item["media_sha256"])
+    return ItemView(
+        int(item["id"]),
+        scale.modality(item["modality"]),
+        item["joint"],
+        item["side"],
+        int(item["frames"]),
+        item["fps"],
+        int(item["height"]),
+        int(item["width"]),
+        item["media_sha256"],
+    )
 
 
 class _LRU:
@@ -373,8 +428,9 @@ def frame_png(project: Project, sha256: str, index: int = 0, zoom: int = 1) -> b
     return cached
 
 
-def clip_gif(project: Project, sha256: str, fps: float | None = None, zoom: int = 1,
-             max_frames: int = 64) -> bytes:
+def clip_gif(
+    project: Project, sha256: str, fps: float | None = None, zoom: int = 1, max_frames: int = 64
+) -> bytes:
     """A clip as a looping animated GIF at its frame rate (one shared 256-colour palette)."""
     zoom = int(min(max(zoom, 1), 4))
     key = ("gif", str(project.settings.cache_dir), sha256, zoom, max_frames)
@@ -387,14 +443,23 @@ def clip_gif(project: Project, sha256: str, fps: float | None = None, zoom: int 
         stack = stack[::step]
         sample = np.concatenate(list(stack[:, ::4, ::4]), axis=0)
         palette = Image.fromarray(np.ascontiguousarray(sample)).quantize(
-            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        images = [Image.fromarray(_zoomed(f, zoom)).quantize(palette=palette,
-                                                             dither=Image.Dither.NONE)
-                  for f in stack]
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+        images = [
+            Image.fromarray(_zoomed(f, zoom)).quantize(palette=palette, dither=Image.Dither.NONE)
+            for f in stack
+        ]
         duration = int(round(1000 * step / (fps or 15)))
         buffer = io.BytesIO()
-        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(duration, 20), loop=0, optimize=False)
+        images[0].save(
+            buffer,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(duration, 20),
+            loop=0,
+            optimize=False,
+        )
         cached = _IMAGES.put(key, buffer.getvalue())
     return cached
 
@@ -415,8 +480,15 @@ def warm(project: Project, view: ItemView, zoom: int = 1) -> None:
     frame_png(project, view.sha256, 0 if view.frames == 1 else view.frames // 2, zoom)
 
 
-def warm_next(project: Project, user: Mapping, claim: Claim, *, modality: str | None = None,
-              cohort: str | None = None, zoom: int = 1) -> threading.Thread | None:
+def warm_next(
+    project: Project,
+    user: Mapping,
+    claim: Claim,
+    *,
+    modality: str | None = None,
+    cohort: str | None = None,
+    zoom: int = 1,
+) -> threading.Thread | None:
     """Prepare the item likely to come after ``claim`` in a background thread (no lease taken)."""
     if not allowed(user, "grade"):
         return None
@@ -450,8 +522,9 @@ class AtlasEntry:
     pd: int | None
 
 
-def atlas(store: Store, user: Mapping, modality: str, per_grade: int = 2,
-          item: str | None = None) -> dict[int, list[AtlasEntry]]:
+def atlas(
+    store: Store, user: Mapping, modality: str, per_grade: int = 2, item: str | None = None
+) -> dict[int, list[AtlasEntry]]:
     """Reference-labelled training examples of each grade of this modality's item (SH, PD, EOSS)."""
     require(user, "grade")
     mod = scale.modality(modality)
@@ -461,8 +534,9 @@ def atlas(store: Store, user: Mapping, modality: str, per_grade: int = 2,
         raise LabelError(f"{mod.code} has no PD grade")
     out: dict[int, list[AtlasEntry]] = {g: [] for g in scale.GRADES}
     for row in sql.atlas_candidates(store, mod.code, column, per_grade):
-        out[int(row["grade"])].append(AtlasEntry(int(row["item_id"]), int(row["grade"]),
-                                                 row["media_sha256"], int(row["sh"]), row["pd"]))
+        out[int(row["grade"])].append(
+            AtlasEntry(int(row["item_id"]), int(row["grade"]), row["media_sha256"], int(row["sh"]), row["pd"])
+        )
     return out
 
 

@@ -16,6 +16,7 @@ transaction. The rule:
 Rows without a patient id are never refused here: each such item is its own patient in
 clustered statistics (``rascore.evaluate.clusters``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,8 +42,10 @@ def _named(things: Sequence[str]) -> str:
 
 
 def _stored(cohorts: dict[str, list[int]]) -> str:
-    parts = [f"cohort {cohort} (item{'s' if len(ids) > 1 else ''} "
-             f"{_named([str(i) for i in ids])})" for cohort, ids in sorted(cohorts.items())]
+    parts = [
+        f"cohort {cohort} (item{'s' if len(ids) > 1 else ''} {_named([str(i) for i in ids])})"
+        for cohort, ids in sorted(cohorts.items())
+    ]
     return " and ".join(parts)
 
 
@@ -58,19 +61,25 @@ def cohort_conflicts(store, rows: Sequence[Placement]) -> dict[int, str]:
     for patient, indices in by_patient.items():
         held = stored.get(patient, {})
         if len(held) > 1:
-            reason = (f"patient {patient} is already in {_stored(held)} of the project; no more "
-                      f"rows are imported for them until that is resolved ({RULE})")
+            reason = (
+                f"patient {patient} is already in {_stored(held)} of the project; no more "
+                f"rows are imported for them until that is resolved ({RULE})"
+            )
             refused.update({i: reason for i in indices})
         elif held:
             (home,) = held
             for i in indices:
                 if rows[i].cohort != home:
-                    refused[i] = (f"patient {patient} is already in {_stored(held)} of the project; "
-                                  f"this row would put them in cohort {rows[i].cohort} ({RULE})")
+                    refused[i] = (
+                        f"patient {patient} is already in {_stored(held)} of the project; "
+                        f"this row would put them in cohort {rows[i].cohort} ({RULE})"
+                    )
         elif len({rows[i].cohort for i in indices}) > 1:
             named = _named([f"{rows[i].display} (cohort {rows[i].cohort})" for i in indices])
-            reason = (f"patient {patient} would span cohorts in this import: {named}; "
-                      f"none of these rows is imported ({RULE})")
+            reason = (
+                f"patient {patient} would span cohorts in this import: {named}; "
+                f"none of these rows is imported ({RULE})"
+            )
             refused.update({i: reason for i in indices})
     return refused
 

@@ -3,6 +3,7 @@
 Pages hide what a role cannot use, but hiding is a courtesy: the check that counts is
 ``require(user, action)`` in the function that does the work, which raises PermissionDenied.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,17 +13,17 @@ from pathlib import Path
 ROLES: tuple[str, ...] = ("reader", "expert", "admin")
 
 ACTIONS: dict[str, frozenset[str]] = {
-    "grade": frozenset({"reader", "expert", "admin"}),        # grade items in one's own queue
-    "view_grades": frozenset({"expert", "admin"}),            # see other readers' grades
-    "adjudicate": frozenset({"expert", "admin"}),             # set the reference standard
-    "export": frozenset({"expert", "admin"}),                 # download labels and the reference
-    "view_models": frozenset({"expert", "admin"}),            # model outputs outside pre-annotation
-    "view_results": frozenset({"expert", "admin"}),           # dashboards and the reader study
-    "train": frozenset({"expert", "admin"}),                  # start or cancel training jobs
-    "import": frozenset({"admin"}),                           # import scans
-    "manage_users": frozenset({"admin"}),                     # add users, change roles, deactivate
-    "settings": frozenset({"admin"}),                         # project settings (pre-annotation...)
-    "audit": frozenset({"admin"}),                            # read the audit log
+    "grade": frozenset({"reader", "expert", "admin"}),  # grade items in one's own queue
+    "view_grades": frozenset({"expert", "admin"}),  # see other readers' grades
+    "adjudicate": frozenset({"expert", "admin"}),  # set the reference standard
+    "export": frozenset({"expert", "admin"}),  # download labels and the reference
+    "view_models": frozenset({"expert", "admin"}),  # model outputs outside pre-annotation
+    "view_results": frozenset({"expert", "admin"}),  # dashboards and the reader study
+    "train": frozenset({"expert", "admin"}),  # start or cancel training jobs
+    "import": frozenset({"admin"}),  # import scans
+    "manage_users": frozenset({"admin"}),  # add users, change roles, deactivate
+    "settings": frozenset({"admin"}),  # project settings (pre-annotation...)
+    "audit": frozenset({"admin"}),  # read the audit log
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -95,13 +96,20 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/predict.py", "Predict & explain", ":material/insights:", ("view_models",)),
     PageSpec("pages/dashboard.py", "Dashboard", ":material/monitoring:", ("view_results",)),
     PageSpec("pages/readers.py", "Reader study", ":material/groups:", ("view_results",)),
-    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:",
-             ("manage_users", "import", "export", "audit", "settings")),
+    PageSpec(
+        "pages/admin.py",
+        "Admin",
+        ":material/admin_panel_settings:",
+        ("manage_users", "import", "export", "audit", "settings"),
+    ),
 )
 
 
 def pages_for(user: Mapping | None, root: str | Path = ".") -> list[PageSpec]:
     """The pages this user may open, among those whose file exists under ``root``."""
     root = Path(root)
-    return [page for page in PAGES if (root / page.path).is_file()
-            and (not page.needs or any(allowed(user, a) for a in page.needs))]
+    return [
+        page
+        for page in PAGES
+        if (root / page.path).is_file() and (not page.needs or any(allowed(user, a) for a in page.needs))
+    ]

@@ -4,6 +4,7 @@ Files are decoded exactly as ingest decodes them (rascore.media.decode_file). ``
 loaded networks and reloads one only when its modality's active version changes, so a page or a
 worker pays the load once.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -46,8 +47,11 @@ class Prediction:
     @property
     def crop_note(self) -> str:
         """How the network saw the scan, in words."""
-        return {"crop": "joint crop", "fallback": "full frame: the joint was not found with confidence",
-                "none": "full frame"}.get(self.crop, self.crop)
+        return {
+            "crop": "joint crop",
+            "fallback": "full frame: the joint was not found with confidence",
+            "none": "full frame",
+        }.get(self.crop, self.crop)
 
     def to_dict(self) -> dict:
         """Plain dict for JSON output."""
@@ -58,8 +62,9 @@ def load_model(project, modality: str, version: int | None = None) -> LoadedMode
     """Load a version (default: the active one) of a modality's model on the CPU."""
     row, checkpoint = load_version(project, modality, version)
     model, prep = model_from_checkpoint(checkpoint)
-    return LoadedModel(row["modality"], int(row["version"]), int(row["id"]), model, prep,
-                       checkpoint["labels"]["item"])
+    return LoadedModel(
+        row["modality"], int(row["version"]), int(row["id"]), model, prep, checkpoint["labels"]["item"]
+    )
 
 
 def guess_modality(frames: np.ndarray) -> str:
@@ -70,7 +75,8 @@ def guess_modality(frames: np.ndarray) -> str:
     _, saturation, value = rgb_to_hsv(sample)
     doppler = float(((saturation > 0.4) & (value > 0.2)).mean()) > 0.001
     return {(False, False): "SGS", (True, False): "DGS", (False, True): "SPD", (True, True): "DPD"}[
-        (dynamic, doppler)]
+        (dynamic, doppler)
+    ]
 
 
 def predict_frames(loaded: LoadedModel, frames: np.ndarray, device: str = "cpu") -> Prediction:
@@ -78,7 +84,9 @@ def predict_frames(loaded: LoadedModel, frames: np.ndarray, device: str = "cpu")
     for the sampling prior the checkpoint stores, and whether the joint crop or the full frame was used."""
     x, crop = loaded.prep.array_and_crop(frames)
     with torch.inference_mode():
-        probs = loaded.model.probabilities(loaded.prep.normalise(loaded.prep.batch(x.unsqueeze(0), device)))[0]
+        probs = loaded.model.probabilities(loaded.prep.normalise(loaded.prep.batch(x.unsqueeze(0), device)))[
+            0
+        ]
     values = probs.cpu().tolist()
     return Prediction(loaded.modality, loaded.version, loaded.item, int(np.argmax(values)), values, crop)
 
@@ -109,8 +117,7 @@ class Predictor:
         return predict_frames(self.model(modality or guess_modality(frames)), frames, self.device)
 
 
-def predict_file(project, path: str | Path, modality: str | None = None,
-                 device: str = "cpu") -> Prediction:
+def predict_file(project, path: str | Path, modality: str | None = None, device: str = "cpu") -> Prediction:
     """Decode a file as ingest does and grade it with the active model of its modality."""
     from rascore.media import decode_file
 

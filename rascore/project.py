@@ -1,4 +1,5 @@
 """One project folder opened: settings, the store, the media store and the pseudonym key."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

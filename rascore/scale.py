@@ -3,6 +3,7 @@
 Sources: D'Agostino et al., RMD Open 2017;3:e000428 (definitions and the combined score, Table 4);
 Schmidt et al., Rheumatology 2015 (quantitative colour-fraction alternative for PD).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,7 @@ SH_DEFINITIONS: dict[int, str] = {
 
 PD_DEFINITIONS: dict[int, str] = {
     0: "No flow in the synovium.",
-    1: "Up to 3 single spots, or up to 2 confluent spots, or 1 confluent spot plus up to "
-    "2 single spots.",
+    1: "Up to 3 single spots, or up to 2 confluent spots, or 1 confluent spot plus up to 2 single spots.",
     2: "Signal in less than 50% of the synovial area.",
     3: "Signal in more than 50% of the synovial area.",
 }
@@ -109,7 +109,17 @@ MODALITIES: dict[str, Modality] = {
 }
 COHORTS: tuple[str, ...] = ("train", "test1", "test2")
 JOINTS: tuple[str, ...] = (
-    "MCP1", "MCP2", "MCP3", "MCP4", "MCP5", "wrist", "PIP2", "PIP3", "MTP2", "MTP5", "knee",
+    "MCP1",
+    "MCP2",
+    "MCP3",
+    "MCP4",
+    "MCP5",
+    "wrist",
+    "PIP2",
+    "PIP3",
+    "MTP2",
+    "MTP5",
+    "knee",
 )
 SIDES: tuple[str, ...] = ("L", "R")
 
@@ -160,12 +170,13 @@ def pd_grade_from_spots(n_single: int, n_confluent: int, coverage: float) -> int
         return 3
     if n_single == 0 and n_confluent == 0:
         return 0
-    grade1 = any(n_single <= single and n_confluent <= confluent
-                 for single, confluent in PD_GRADE1_SPOTS)
+    grade1 = any(n_single <= single and n_confluent <= confluent for single, confluent in PD_GRADE1_SPOTS)
     return 1 if grade1 else 2
 
 
-def pd_grade_from_fraction(fraction: float, thresholds: tuple[float, float, float] = (0.0, 0.06, 0.12)) -> int:
+def pd_grade_from_fraction(
+    fraction: float, thresholds: tuple[float, float, float] = (0.0, 0.06, 0.12)
+) -> int:
     """Quantitative PD grade (Schmidt 2015): colour fraction of synovium >0-6% / >6-12% / >12%."""
     t0, t1, t2 = thresholds
     if fraction <= t0:

@@ -9,6 +9,7 @@ such an account exists, so a restart does not reset a lock and names cannot be p
 Settings (environment): RASCORE_SESSION_IDLE_MINUTES (default 30), RASCORE_SIGNIN_MAX_FAILURES
 (default 5), RASCORE_SIGNIN_LOCK_MINUTES (default 5).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,11 @@ class Policy:
     @classmethod
     def from_env(cls) -> Policy:
         """Limits from the environment, with the documented defaults."""
-        return cls(max_failures=int(_env_float("RASCORE_SIGNIN_MAX_FAILURES", 5)),
-                   lock_s=60 * _env_float("RASCORE_SIGNIN_LOCK_MINUTES", 5),
-                   idle_s=60 * _env_float("RASCORE_SESSION_IDLE_MINUTES", 30))
+        return cls(
+            max_failures=int(_env_float("RASCORE_SIGNIN_MAX_FAILURES", 5)),
+            lock_s=60 * _env_float("RASCORE_SIGNIN_LOCK_MINUTES", 5),
+            idle_s=60 * _env_float("RASCORE_SESSION_IDLE_MINUTES", 30),
+        )
 
 
 class SignInError(ValueError):
@@ -69,8 +72,11 @@ _projects_lock = threading.Lock()
 def shared_project(settings: Settings | None = None) -> Project:
     """One Project per project folder and server process (the store opens a connection per thread)."""
     settings = settings or read_settings()
-    key = (str(settings.db_path.resolve()), str(settings.data_dir.resolve()),
-           str(settings.models_dir.resolve()))
+    key = (
+        str(settings.db_path.resolve()),
+        str(settings.data_dir.resolve()),
+        str(settings.models_dir.resolve()),
+    )
     with _projects_lock:
         project = _projects.get(key)
         if project is None:
@@ -84,8 +90,9 @@ def _normal(name: str) -> str:
     return (name or "").strip()
 
 
-def sign_in(project: Project, name: str, password: str, *, policy: Policy | None = None,
-            now: datetime | None = None) -> dict:
+def sign_in(
+    project: Project, name: str, password: str, *, policy: Policy | None = None, now: datetime | None = None
+) -> dict:
     """Check a user name and password; the user row on success, SignInError otherwise.
 
     At most ``max_failures`` wrong attempts per name, then the name is locked for ``lock_s``;
@@ -111,23 +118,26 @@ def sign_in(project: Project, name: str, password: str, *, policy: Policy | None
         if state and state["locked_until"] and state["locked_until"] <= at:
             failures = 0  # the lock has run out: a fresh allowance
         failures += 1
-        locked_until = (iso(moment + timedelta(seconds=policy.lock_s))
-                        if failures >= policy.max_failures else None)
+        locked_until = (
+            iso(moment + timedelta(seconds=policy.lock_s)) if failures >= policy.max_failures else None
+        )
         sql.set_sign_in_state(store, name, failures, at, locked_until)
     user = auth.authenticate(store, name, password)
     with store.transaction():
         if user is not None:
             sql.clear_sign_in_state(store, name)
-            store.audit("sign_in", user_id=user["id"], target=user["name"],
-                        detail={"method": "password"})
+            store.audit("sign_in", user_id=user["id"], target=user["name"], detail={"method": "password"})
             return user
         store.audit("sign_in.failed", target=name, detail={"failures": failures})
     if failures >= policy.max_failures:
-        raise SignInLocked("Wrong user name or password. Too many failed attempts: this user name "
-                           f"is locked for {_minutes(policy.lock_s)}.")
+        raise SignInLocked(
+            "Wrong user name or password. Too many failed attempts: this user name "
+            f"is locked for {_minutes(policy.lock_s)}."
+        )
     left = policy.max_failures - failures
-    raise SignInError(f"Wrong user name or password ({left} attempt{'s' if left != 1 else ''} "
-                      "left before a lock).")
+    raise SignInError(
+        f"Wrong user name or password ({left} attempt{'s' if left != 1 else ''} left before a lock)."
+    )
 
 
 def _minutes(seconds: float) -> str:
@@ -137,8 +147,10 @@ def _minutes(seconds: float) -> str:
 
 def _locked_message(locked_until: str, now: datetime) -> str:
     until = datetime.fromisoformat(locked_until)
-    return ("Too many failed sign-ins for this user name. Try again in "
-            f"{_minutes((until - now).total_seconds())}.")
+    return (
+        "Too many failed sign-ins for this user name. Try again in "
+        f"{_minutes((until - now).total_seconds())}."
+    )
 
 
 def unlock(project: Project, actor: Mapping, name: str) -> None:
@@ -158,16 +170,14 @@ def oidc_user(project: Project, claims: Mapping[str, Any]) -> dict:
     deactivated identity is refused with a message naming what to ask for.
     """
     store = project.store
-    candidates = [str(claims[k]) for k in ("email", "preferred_username", "name")
-                  if claims.get(k)]
+    candidates = [str(claims[k]) for k in ("email", "preferred_username", "name") if claims.get(k)]
     for candidate in candidates:
         user = store.user(candidate)
         if user is not None:
             if not user["active"]:
                 raise SignInError(f"The account {user['name']} is deactivated.")
             with store.transaction():
-                store.audit("sign_in", user_id=user["id"], target=user["name"],
-                            detail={"method": "oidc"})
+                store.audit("sign_in", user_id=user["id"], target=user["name"], detail={"method": "oidc"})
             return user
     shown = candidates[0] if candidates else "this identity"
     raise SignInError(f"No RAScore account for {shown}: ask an admin to add one with that name.")
@@ -186,8 +196,9 @@ class SessionRecord:
     data: dict = field(default_factory=dict)
 
 
-def begin(state: MutableMapping, user: Mapping, method: str = "password",
-          now: float | None = None) -> SessionRecord:
+def begin(
+    state: MutableMapping, user: Mapping, method: str = "password", now: float | None = None
+) -> SessionRecord:
     """Start a session for a signed-in user."""
     moment = time.time() if now is None else now
     record = SessionRecord(int(user["id"]), str(user["name"]), method, moment, moment)
@@ -197,8 +208,14 @@ def begin(state: MutableMapping, user: Mapping, method: str = "password",
     return record
 
 
-def current_user(project: Project, state: MutableMapping, *, policy: Policy | None = None,
-                 now: float | None = None, touch: bool = True) -> dict | None:
+def current_user(
+    project: Project,
+    state: MutableMapping,
+    *,
+    policy: Policy | None = None,
+    now: float | None = None,
+    touch: bool = True,
+) -> dict | None:
     """The signed-in, active user of this tab, or None (idle sessions end here)."""
     record = state.get(STATE_KEY)
     if not isinstance(record, SessionRecord):
@@ -225,8 +242,11 @@ def end(project: Project, state: MutableMapping, reason: str = "sign_out") -> No
     if isinstance(record, SessionRecord):
         with project.store.transaction():
             sql.release(project.store, record.user_id)
-            project.store.audit(f"session.{reason}" if reason != "sign_out" else "sign_out",
-                                user_id=record.user_id, target=record.name)
+            project.store.audit(
+                f"session.{reason}" if reason != "sign_out" else "sign_out",
+                user_id=record.user_id,
+                target=record.name,
+            )
     prefixes = ("rascore.", "label.", "adj.", "admin.")
     for key in [k for k in list(state.keys()) if str(k).startswith(prefixes)]:
         del state[key]

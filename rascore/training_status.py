@@ -14,6 +14,7 @@ history is accumulated here from the successive rows a page reads (``job_view``)
 process and job, so a page that watches from the start sees every epoch whose figures reached
 the row.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,11 +38,13 @@ HEAD_CHOICES: tuple[str, ...] = ("softmax", "ordinal")
 MAX_EPOCHS = 500
 HEARTBEAT_FRESH_S = 30.0  # a running job whose heartbeat is older has lost its worker (probably)
 QUEUED_WAIT_S = 60.0  # a job queued longer than this with no live worker: say so
-WORKER_HELP = ("Training runs in a separate worker process, never in the web app. Start one in a "
-               "terminal with the app's environment (the same RASCORE_DATA / RASCORE_DB): "
-               "`rascore worker` (it waits for jobs; `rascore worker --once` runs one and exits). "
-               "A job whose worker stopped is marked failed when a worker next starts; the active "
-               "model never changes on a failure.")
+WORKER_HELP = (
+    "Training runs in a separate worker process, never in the web app. Start one in a "
+    "terminal with the app's environment (the same RASCORE_DATA / RASCORE_DB): "
+    "`rascore worker` (it waits for jobs; `rascore worker --once` runs one and exits). "
+    "A job whose worker stopped is marked failed when a worker next starts; the active "
+    "model never changes on a failure."
+)
 
 
 class TrainingError(ValueError):
@@ -90,17 +93,25 @@ def label_counts(store: Store, user: Mapping, modality: str) -> dict:
     for row in store.references(mod.code):
         grade = int(row["combined"] if mod.target == "EOSS" else row["sh"])
         counts[row["cohort"]][grade] += 1
-    return {"modality": mod.code, "target": mod.target, "cohorts": counts,
-            "total": {c: sum(v) for c, v in counts.items()},
-            "missing_grades": {c: [g for g, n in enumerate(v) if n == 0] for c, v in counts.items()}}
+    return {
+        "modality": mod.code,
+        "target": mod.target,
+        "cohorts": counts,
+        "total": {c: sum(v) for c, v in counts.items()},
+        "missing_grades": {c: [g for g, n in enumerate(v) if n == 0] for c, v in counts.items()},
+    }
 
 
 # ------------------------------------------------------------------ versions and their figures
 def _val_figures(metrics: dict) -> dict:
     val = (metrics or {}).get("validation") or {}
     aucs = val.get("auc") or {}
-    return {"n": val.get("n"), "auc": {g: _num(aucs.get(str(g), aucs.get(g))) for g in scale.GRADES},
-            "macro_auc": _num(val.get("macro_auc")), "accuracy": _num(val.get("accuracy"))}
+    return {
+        "n": val.get("n"),
+        "auc": {g: _num(aucs.get(str(g), aucs.get(g))) for g in scale.GRADES},
+        "macro_auc": _num(val.get("macro_auc")),
+        "accuracy": _num(val.get("accuracy")),
+    }
 
 
 def _test_entry(metrics: dict, cohort: str) -> dict:
@@ -118,17 +129,29 @@ def figure_rows(version: Mapping) -> list[dict]:
     rows = []
     val = _val_figures(metrics)
     if metrics.get("validation"):
-        reasons = {g: "grade absent from (or alone in) the validation split"
-                   for g, a in val["auc"].items() if a is None}
-        rows.append({"split": "validation", "n": val["n"],
-                     **{f"AUC {g}": fmt(a) for g, a in val["auc"].items()},
-                     "macro AUC": fmt(val["macro_auc"]), "accuracy": fmt(val["accuracy"]),
-                     "kappa (quadratic)": "", "reasons": _reason_text(reasons)})
+        reasons = {
+            g: "grade absent from (or alone in) the validation split"
+            for g, a in val["auc"].items()
+            if a is None
+        }
+        rows.append(
+            {
+                "split": "validation",
+                "n": val["n"],
+                **{f"AUC {g}": fmt(a) for g, a in val["auc"].items()},
+                "macro AUC": fmt(val["macro_auc"]),
+                "accuracy": fmt(val["accuracy"]),
+                "kappa (quadratic)": "",
+                "reasons": _reason_text(reasons),
+            }
+        )
     for cohort in ("test1", "test2"):
         entry = _test_entry(metrics, cohort)
-        for source, label in (("model", cohort),
-                              ("model_pd_reference", f"{cohort}: model against the PD reference"),
-                              ("pd_colour_rule", f"{cohort}: PD-only colour rule (PD reference)")):
+        for source, label in (
+            ("model", cohort),
+            ("model_pd_reference", f"{cohort}: model against the PD reference"),
+            ("pd_colour_rule", f"{cohort}: PD-only colour rule (PD reference)"),
+        ):
             figures = entry.get(source)
             if not figures:
                 continue
@@ -138,20 +161,29 @@ def figure_rows(version: Mapping) -> list[dict]:
                 value = _num(cell.get("auc"))
                 if value is None:
                     n_pos = cell.get("n_pos")
-                    reasons[grade] = (f"no case of grade {grade}" if n_pos == 0 else
-                                      f"every case is grade {grade}" if n_pos == entry.get("n")
-                                      else "undefined")
+                    reasons[grade] = (
+                        f"no case of grade {grade}"
+                        if n_pos == 0
+                        else f"every case is grade {grade}"
+                        if n_pos == entry.get("n")
+                        else "undefined"
+                    )
                     aucs[grade] = "undefined"
                 else:
                     low, high = _num(cell.get("ci_low")), _num(cell.get("ci_high"))
                     ci = f" ({low:.2f}-{high:.2f})" if low is not None and high is not None else ""
                     aucs[grade] = f"{value:.3f}{ci}"
-            rows.append({"split": label, "n": entry.get("n"),
-                         **{f"AUC {g}": aucs[g] for g in scale.GRADES},
-                         "macro AUC": fmt(figures.get("macro_auc")),
-                         "accuracy": fmt(figures.get("accuracy")),
-                         "kappa (quadratic)": fmt(figures.get("kappa_quadratic")),
-                         "reasons": _reason_text(reasons)})
+            rows.append(
+                {
+                    "split": label,
+                    "n": entry.get("n"),
+                    **{f"AUC {g}": aucs[g] for g in scale.GRADES},
+                    "macro AUC": fmt(figures.get("macro_auc")),
+                    "accuracy": fmt(figures.get("accuracy")),
+                    "kappa (quadratic)": fmt(figures.get("kappa_quadratic")),
+                    "reasons": _reason_text(reasons),
+                }
+            )
     return rows
 
 
@@ -175,14 +207,23 @@ def version_history(store: Store, user: Mapping, modality: str) -> list[dict]:
     for row in registry.list_versions(store, modality):
         metrics = row["metrics"] or {}
         training = metrics.get("training") or {}
-        out.append({
-            "version": row["version"], "active": row["active"], "created_at": row["created_at"],
-            "preset": row["preset"], "architecture": row["architecture"],
-            "val macro AUC": _num(registry.validation_auc(metrics)),
-            **{f"{c} macro AUC": _num((_test_entry(metrics, c).get("model") or {}).get("macro_auc"))
-               for c in ("test1", "test2")},
-            "epochs": training.get("epochs_run"), "job": row["job_id"], "id": row["id"],
-        })
+        out.append(
+            {
+                "version": row["version"],
+                "active": row["active"],
+                "created_at": row["created_at"],
+                "preset": row["preset"],
+                "architecture": row["architecture"],
+                "val macro AUC": _num(registry.validation_auc(metrics)),
+                **{
+                    f"{c} macro AUC": _num((_test_entry(metrics, c).get("model") or {}).get("macro_auc"))
+                    for c in ("test1", "test2")
+                },
+                "epochs": training.get("epochs_run"),
+                "job": row["job_id"],
+                "id": row["id"],
+            }
+        )
     return out
 
 
@@ -210,8 +251,12 @@ def promote_version(store: Store, modality: str, version: int, user_id: int | No
         if current is not None and current["id"] == target["id"]:
             raise TrainingError(f"{code} v{version} is already the active model.")
         registry.activate_version(store, code, int(version), user_id=user_id)
-        store.audit("model.promote", user_id=user_id, target=f"{code}/v{version}",
-                    detail={"from": current["version"] if current else None, "to": int(version)})
+        store.audit(
+            "model.promote",
+            user_id=user_id,
+            target=f"{code}/v{version}",
+            detail={"from": current["version"] if current else None, "to": int(version)},
+        )
     return {"modality": code, "from": current["version"] if current else None, "to": int(version)}
 
 
@@ -225,12 +270,17 @@ def rollback_version(store: Store, modality: str, user_id: int | None = None) ->
             raise TrainingError(f"No {code} version is active: there is nothing to roll back.")
         earlier = [r for r in registry.list_versions(store, code) if r["version"] < current["version"]]
         if not earlier:
-            raise TrainingError(f"{code} v{current['version']} is the oldest version: there is no "
-                                "earlier one to go back to.")
+            raise TrainingError(
+                f"{code} v{current['version']} is the oldest version: there is no earlier one to go back to."
+            )
         target = earlier[0]
         registry.activate_version(store, code, target["version"], user_id=user_id)
-        store.audit("model.rollback", user_id=user_id, target=f"{code}/v{target['version']}",
-                    detail={"from": current["version"], "to": target["version"]})
+        store.audit(
+            "model.rollback",
+            user_id=user_id,
+            target=f"{code}/v{target['version']}",
+            detail={"from": current["version"], "to": target["version"]},
+        )
     return {"modality": code, "from": current["version"], "to": target["version"]}
 
 
@@ -248,8 +298,15 @@ def set_policy(store: Store, user: Mapping, value: str) -> None:
 
 
 # ------------------------------------------------------------------ jobs
-def submit(store: Store, user: Mapping, modality: str, preset: str = "auto", epochs: int | None = None,
-           head: str = "softmax", nproc: int = 1) -> int:
+def submit(
+    store: Store,
+    user: Mapping,
+    modality: str,
+    preset: str = "auto",
+    epochs: int | None = None,
+    head: str = "softmax",
+    nproc: int = 1,
+) -> int:
     """Queue a retraining of one modality (train permission; audited); returns the job id.
 
     ``nproc`` > 1 asks the worker to train on that many processes under torchrun (one GPU each on
@@ -268,13 +325,16 @@ def submit(store: Store, user: Mapping, modality: str, preset: str = "auto", epo
         raise TrainingError(f"Processes must be between 1 and {MAX_NPROC}.")
     labels = label_counts(store, user, code)
     if labels["total"]["train"] < 4:
-        raise TrainingError(f"{code} has {labels['total']['train']} labelled training items; a "
-                            "retraining needs at least 4 (set reference labels first).")
+        raise TrainingError(
+            f"{code} has {labels['total']['train']} labelled training items; a "
+            "retraining needs at least 4 (set reference labels first)."
+        )
     for status in ("queued", "running"):
         busy = job_sql.listing(store, 1, status=status, modality=code)
         if busy:
-            raise TrainingError(f"{code} already has a {status} job (#{busy[0]['id']}): wait for it "
-                                "or cancel it first.")
+            raise TrainingError(
+                f"{code} already has a {status} job (#{busy[0]['id']}): wait for it or cancel it first."
+            )
     params: dict = {"head": head}
     if preset != "auto":
         params["preset"] = preset
@@ -300,15 +360,27 @@ def job_rows(store: Store, user: Mapping, modality: str | None = None, limit: in
     rows = []
     for job in job_sql.listing(store, limit, modality=scale.modality(modality).code if modality else None):
         progress, params = job["progress"], job["params"]
-        version = (registry.get_version_by_id(store, job["model_version_id"])
-                   if job["model_version_id"] else None)
-        rows.append({"job": job["id"], "modality": job["modality"], "status": job["status"],
-                     "preset": params.get("preset", "auto"), "epochs": params.get("epochs"),
-                     "head": params.get("head", "softmax"),
-                     "progress": (f"epoch {progress['epoch']}/{progress.get('epochs', '?')}"
-                                  if progress.get("epoch") else ""),
-                     "version": f"v{version['version']}" if version else "",
-                     "created": job["created_at"], "error": job["error"] or ""})
+        version = (
+            registry.get_version_by_id(store, job["model_version_id"]) if job["model_version_id"] else None
+        )
+        rows.append(
+            {
+                "job": job["id"],
+                "modality": job["modality"],
+                "status": job["status"],
+                "preset": params.get("preset", "auto"),
+                "epochs": params.get("epochs"),
+                "head": params.get("head", "softmax"),
+                "progress": (
+                    f"epoch {progress['epoch']}/{progress.get('epochs', '?')}"
+                    if progress.get("epoch")
+                    else ""
+                ),
+                "version": f"v{version['version']}" if version else "",
+                "created": job["created_at"],
+                "error": job["error"] or "",
+            }
+        )
     return rows
 
 
@@ -356,9 +428,14 @@ def _observe(key: tuple[str, int], progress: Mapping) -> _Trace:
             trace.loss[x] = float(progress["loss"])
         if phase == "validated":
             record = trace.epochs.setdefault(epoch, {})
-            record.update({"epoch": epoch, "val_auc": val_auc,
-                           "val_macro_auc": _num(progress.get("val_macro_auc")),
-                           "loss": _num(progress.get("loss"))})
+            record.update(
+                {
+                    "epoch": epoch,
+                    "val_auc": val_auc,
+                    "val_macro_auc": _num(progress.get("val_macro_auc")),
+                    "loss": _num(progress.get("loss")),
+                }
+            )
         elif phase == "train" and epoch > 1 and val_auc:
             # the steps of epoch e still carry the validation figures of epoch e - 1
             record = trace.epochs.setdefault(epoch - 1, {"epoch": epoch - 1})
@@ -373,9 +450,14 @@ def _history_from_row(history: list) -> list[dict]:
     out = []
     for entry in history:
         aucs = entry.get("val_auc") or {}
-        out.append({"epoch": int(entry["epoch"]), "loss": _num(entry.get("loss")),
-                    "val_macro_auc": _num(entry.get("val_macro_auc")),
-                    "val_auc": {int(g): _num(v) for g, v in aucs.items()}})
+        out.append(
+            {
+                "epoch": int(entry["epoch"]),
+                "loss": _num(entry.get("loss")),
+                "val_macro_auc": _num(entry.get("val_macro_auc")),
+                "val_auc": {int(g): _num(v) for g, v in aucs.items()},
+            }
+        )
     return out
 
 
@@ -414,17 +496,27 @@ class JobView:
         if self.status == "queued":
             return f"Job #{self.id} ({self.modality}) is queued, waiting for a worker."
         if self.status == "running":
-            where = (f"epoch {self.epoch}/{self.epochs}, step {self.step}/{self.steps}"
-                     if self.epoch else "loading the training data")
+            where = (
+                f"epoch {self.epoch}/{self.epochs}, step {self.step}/{self.steps}"
+                if self.epoch
+                else "loading the training data"
+            )
             eta = f", about {duration(self.eta_s)} left" if self.eta_s is not None else ""
             stop = " - stopping after the current step (cancel requested)" if self.cancel_requested else ""
             return f"Job #{self.id} ({self.modality}) is running: {where}{eta}{stop}."
         if self.status == "succeeded":
-            state = ("now the active model" if self.activated else
-                     "not promoted: the active version validates better" if self.activated is False
-                     else "registered")
-            return (f"Job #{self.id} ({self.modality}) succeeded: v{self.version}, {state}."
-                    if self.version else f"Job #{self.id} ({self.modality}) succeeded.")
+            state = (
+                "now the active model"
+                if self.activated
+                else "not promoted: the active version validates better"
+                if self.activated is False
+                else "registered"
+            )
+            return (
+                f"Job #{self.id} ({self.modality}) succeeded: v{self.version}, {state}."
+                if self.version
+                else f"Job #{self.id} ({self.modality}) succeeded."
+            )
         return f"Job #{self.id} ({self.modality}) {self.status}: {self.error or 'no reason recorded'}."
 
 
@@ -461,16 +553,27 @@ def job_view(store: Store, user: Mapping, job_id: int, now: datetime | None = No
         row = registry.get_version_by_id(store, job["model_version_id"])
         version = row["version"] if row else None
     return JobView(
-        id=job["id"], modality=job["modality"], status=job["status"], params=job["params"],
+        id=job["id"],
+        modality=job["modality"],
+        status=job["status"],
+        params=job["params"],
         phase=str(progress.get("phase") or ("waiting" if job["status"] == "queued" else "")),
-        fraction=float(fraction), epoch=epoch, epochs=epochs, step=step, steps=steps,
+        fraction=float(fraction),
+        epoch=epoch,
+        epochs=epochs,
+        step=step,
+        steps=steps,
         eta_s=_num(progress.get("eta_s")) if job["status"] == "running" else None,
         loss=_num(progress.get("loss")),
         heartbeat_age_s=_age_s(job["heartbeat_at"], now) if job["status"] == "running" else None,
-        history=history, loss_curve=sorted(trace.loss.items()), log_tail=job["log_tail"] or "",
-        error=job["error"], cancel_requested=bool(job["cancel_requested"]),
+        history=history,
+        loss_curve=sorted(trace.loss.items()),
+        log_tail=job["log_tail"] or "",
+        error=job["error"],
+        cancel_requested=bool(job["cancel_requested"]),
         version=version if version is not None else progress.get("version"),
-        activated=progress.get("activated"))
+        activated=progress.get("activated"),
+    )
 
 
 # ------------------------------------------------------------------ is a worker alive?
@@ -502,9 +605,13 @@ def worker_state(store: Store, now: datetime | None = None) -> WorkerState:
         stale = [(j, a) for j, a in zip(running, ages) if a is None or a > HEARTBEAT_FRESH_S]
         if stale:
             job, age = stale[0]
-            message = (f"Job #{job['id']} has had no heartbeat for {duration(age)}: its worker "
-                       "seems to have stopped. " + WORKER_HELP)
+            message = (
+                f"Job #{job['id']} has had no heartbeat for {duration(age)}: its worker "
+                "seems to have stopped. " + WORKER_HELP
+            )
         elif oldest is not None and oldest > QUEUED_WAIT_S:
-            message = (f"No worker is running: job #{queued[-1]['id']} has been queued for "
-                       f"{duration(oldest)}. " + WORKER_HELP)
+            message = (
+                f"No worker is running: job #{queued[-1]['id']} has been queued for "
+                f"{duration(oldest)}. " + WORKER_HELP
+            )
     return WorkerState(alive, len(running), len(queued), oldest, message)

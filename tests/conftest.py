@@ -1,4 +1,5 @@
 """Shared fixtures: every test that touches a project gets its own folder through the env vars."""
+
 from __future__ import annotations
 
 import os

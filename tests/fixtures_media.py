@@ -1,4 +1,5 @@
 """Helpers and fixtures for the media tests: real DICOM paths, crafted bad files, store listings."""
+
 from __future__ import annotations
 
 import hashlib
@@ -58,8 +59,12 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares width x height pixels (a decompression bomb when large)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
-            + png_chunk(b"IDAT", zlib.compress(b"\0" * 100)) + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def grey_png(seed: int = 0, shape: tuple[int, int] = (48, 64)) -> bytes:
@@ -104,12 +109,29 @@ def save_dicom(ds: Dataset, path: Path) -> Path:
 def identifying_values(path: Path) -> set[str]:
     """Identifying values of an original file and their words (>= 4 chars), read before ingest."""
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    keywords = ("PatientName", "PatientID", "PatientBirthDate", "PatientAddress", "InstitutionName",
-                "InstitutionAddress", "InstitutionalDepartmentName", "ReferringPhysicianName",
-                "PerformingPhysicianName", "NameOfPhysiciansReadingStudy", "OperatorsName",
-                "AccessionNumber", "StudyID", "StationName", "DeviceSerialNumber", "OtherPatientIDs",
-                "PatientTelephoneNumbers", "StudyDate", "SOPInstanceUID", "StudyInstanceUID",
-                "SeriesInstanceUID")
+    keywords = (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientAddress",
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "ReferringPhysicianName",
+        "PerformingPhysicianName",
+        "NameOfPhysiciansReadingStudy",
+        "OperatorsName",
+        "AccessionNumber",
+        "StudyID",
+        "StationName",
+        "DeviceSerialNumber",
+        "OtherPatientIDs",
+        "PatientTelephoneNumbers",
+        "StudyDate",
+        "SOPInstanceUID",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+    )
     values: set[str] = set()
     for keyword in keywords:
         value = str(ds.get(keyword) or "").strip()

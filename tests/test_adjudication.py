@@ -1,4 +1,5 @@
 """Adjudication: expert disagreements, setting the reference, pairwise kappa."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,7 @@ def test_set_reference_resolves_and_is_audited(project):
     assert reference["decided_by_name"] == "demo-expert"
     open_ids = [r["item_id"] for r in adjudication.disagreements(store, expert)]
     assert 3 not in open_ids and open_ids == [1, 2, 4]
-    all_ids = [r["item_id"] for r in adjudication.disagreements(store, expert,
-                                                               include_resolved=True)]
+    all_ids = [r["item_id"] for r in adjudication.disagreements(store, expert, include_resolved=True)]
     assert 3 in all_ids
     audit = store.audit_rows()[0]
     assert audit["action"] == "reference.adjudicate" and audit["user"] == "demo-expert"
@@ -72,15 +72,17 @@ def test_pairwise_kappa_matches_weighted_kappa_on_shared_items(project):
     assert result.readers == ["demo-reader", "expert-a", "expert-b"]
     a, b = result.readers.index("expert-a"), result.readers.index("expert-b")
     assert result.shared[a, b] == 16 and result.shared[0, a] == 8
-    grades = {(g["reader"], i["id"]): g for i in store.items()
-              for g in adjudication.grades(store, expert, i["id"], experts_only=False)}
+    grades = {
+        (g["reader"], i["id"]): g
+        for i in store.items()
+        for g in adjudication.grades(store, expert, i["id"], experts_only=False)
+    }
     target = {}
     for (name, item_id), g in grades.items():
         doppler = store.item(item_id)["modality"] in ("SPD", "DPD")
         target[(name, item_id)] = g["combined"] if doppler else g["sh"]
     ids = sorted({i for (_, i) in target})
-    expected = weighted_kappa([target[("expert-a", i)] for i in ids],
-                              [target[("expert-b", i)] for i in ids])
+    expected = weighted_kappa([target[("expert-a", i)] for i in ids], [target[("expert-b", i)] for i in ids])
     assert result.kappa[a, b] == pytest.approx(expected)
     assert np.allclose(result.kappa, result.kappa.T, equal_nan=True)
     pairs = result.pairs()

@@ -1,4 +1,5 @@
 """rascore.atomic.write_atomic: the whole new file or the old one, never a temporary left behind."""
+
 from __future__ import annotations
 
 import pytest

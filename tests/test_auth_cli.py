@@ -1,4 +1,5 @@
 """Accounts: bcrypt hashes, passwords only from stdin, sign-in, the env vars honoured by the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,29 @@ from tests.conftest import BIN, cli_env
 
 
 def run(data, *args, stdin: str | None = None):
-    return subprocess.run([str(BIN / "rascore"), *args], input=stdin, capture_output=True,
-                          text=True, env=cli_env(data), timeout=60)
+    return subprocess.run(
+        [str(BIN / "rascore"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cli_env(data),
+        timeout=60,
+    )
 
 
 def test_user_add_reads_password_from_stdin(project_env):
-    done = run(project_env, "user", "add", "lead-expert", "--role", "expert", "--level", "senior",
-               "--password-stdin", stdin="a long enough secret\n")
+    done = run(
+        project_env,
+        "user",
+        "add",
+        "lead-expert",
+        "--role",
+        "expert",
+        "--level",
+        "senior",
+        "--password-stdin",
+        stdin="a long enough secret\n",
+    )
     assert done.returncode == 0, done.stderr
     from rascore.store import Store
 
@@ -43,14 +60,18 @@ def test_password_never_from_argv(project_env):
     assert done.returncode == 2 and "--password-stdin" in done.stderr
 
 
-@pytest.mark.parametrize("name,password,message", [
-    ("ok-name", "short", "at least"),
-    ("<script>", "a long enough secret", "user name"),
-    ("x' OR 1=1 --", "a long enough secret", "user name"),
-])
+@pytest.mark.parametrize(
+    "name,password,message",
+    [
+        ("ok-name", "short", "at least"),
+        ("<script>", "a long enough secret", "user name"),
+        ("x' OR 1=1 --", "a long enough secret", "user name"),
+    ],
+)
 def test_bad_accounts_refused(project_env, name, password, message):
-    done = run(project_env, "user", "add", name, "--role", "reader", "--password-stdin",
-               stdin=password + "\n")
+    done = run(
+        project_env, "user", "add", name, "--role", "reader", "--password-stdin", stdin=password + "\n"
+    )
     assert done.returncode == 2 and message in done.stderr
     assert json.loads(run(project_env, "user", "list", "--json").stdout) == []
 
@@ -64,9 +85,19 @@ def test_env_vars_point_every_command_at_the_project(project_env, tmp_path):
     assert info["items_total"] == 0
 
 
-@pytest.mark.parametrize("command", [
-    [], ["demo"], ["ingest"], ["export"], ["user"], ["user", "add"], ["user", "passwd"], ["info"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["demo"],
+        ["ingest"],
+        ["export"],
+        ["user"],
+        ["user", "add"],
+        ["user", "passwd"],
+        ["info"],
+    ],
+)
 def test_help_on_every_subcommand(project_env, command):
     done = run(project_env, *command, "--help")
     assert done.returncode == 0 and "usage: rascore" in done.stdout

@@ -1,4 +1,5 @@
 """Online backup while readers write, restore into a new folder, and the app's library on it."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -25,8 +26,17 @@ def _pad(project: Project, n: int) -> None:
             path = project.media.media_path(sha, "png")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"stand-in")
-            store.add_media(sha, format="png", kind="image", nbytes=1, frames=1, height=8,
-                            width=8, fps=None, meta={"pad": "x" * 200})
+            store.add_media(
+                sha,
+                format="png",
+                kind="image",
+                nbytes=1,
+                frames=1,
+                height=8,
+                width=8,
+                fps=None,
+                meta={"pad": "x" * 200},
+            )
             store.add_item(media_sha256=sha, modality="SGS", cohort="train", frames=1, fps=None)
 
 
@@ -36,9 +46,19 @@ def _model(project: Project) -> None:
     folder.mkdir(parents=True)
     (folder / "model.pt").write_bytes(b"weights")
     (folder / "card.md").write_text("# SGS v1\n")
-    registry.register_version(project.store, modality="SGS", version=1, path="SGS/v1/model.pt",
-                              card_path="SGS/v1/card.md", preset="tiny", architecture="x",
-                              metrics={}, job_id=None, activate="always", user_id=None)
+    registry.register_version(
+        project.store,
+        modality="SGS",
+        version=1,
+        path="SGS/v1/model.pt",
+        card_path="SGS/v1/card.md",
+        preset="tiny",
+        architecture="x",
+        metrics={},
+        job_id=None,
+        activate="always",
+        user_id=None,
+    )
 
 
 class _Writers:
@@ -62,8 +82,14 @@ class _Writers:
                 claim = labelling.next_item(store, user, modality="SGS", after=after)
                 if claim is None:
                     return
-                labelling.submit(store, user, claim.item_id, 1 + claim.item_id % 3,
-                                 reason="note <b>'; DROP TABLE x;--", seconds=1.0)
+                labelling.submit(
+                    store,
+                    user,
+                    claim.item_id,
+                    1 + claim.item_id % 3,
+                    reason="note <b>'; DROP TABLE x;--",
+                    seconds=1.0,
+                )
                 after = claim.position
                 with self.lock:
                     self.count += 1

@@ -1,5 +1,6 @@
 """``rascore metrics`` and ``rascore icc`` on CSVs in tmp_path: documented keys, library values,
 one-line errors with exit code 2."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,14 @@ def predictions(n: int = 150, seed: int = 0, models=("SGS", "DPD"), grades=(0, 1
         logits[np.arange(n), y] += 1.5
         p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         for i in range(n):
-            rows.append({"model": model, "case": f"c{i:03d}", "y_true": int(y[i]),
-                         **{f"p{g}": p[i, g] for g in range(4)}})
+            rows.append(
+                {
+                    "model": model,
+                    "case": f"c{i:03d}",
+                    "y_true": int(y[i]),
+                    **{f"p{g}": p[i, g] for g in range(4)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -48,14 +55,14 @@ def test_metrics_json_keys_and_values_equal_the_library(tmp_path, capsys):
     probs = {m: frame[frame.model == m][columns].to_numpy() for m in ("SGS", "DPD")}
     library = per_grade_auc_models(y, probs, n_boot=200, seed=3)
     for name, model in report["models"].items():
-        assert {"n", "per_grade", "macro_auc", "accuracy", "kappa_linear",
-                "kappa_quadratic"} <= set(model)
+        assert {"n", "per_grade", "macro_auc", "accuracy", "kappa_linear", "kappa_quadratic"} <= set(model)
         assert model["n"] == 150 and list(model["per_grade"]) == ["0", "1", "2", "3"]
         for grade, entry in model["per_grade"].items():
             expected = library[name][int(grade)]
             assert {"auc", "ci_low", "ci_high"} <= set(entry)
             assert (entry["auc"], entry["ci_low"], entry["ci_high"]) == pytest.approx(
-                (expected.auc, expected.ci_low, expected.ci_high), abs=1e-12)
+                (expected.auc, expected.ci_low, expected.ci_high), abs=1e-12
+            )
         predicted = probs[name].argmax(axis=1)
         assert model["accuracy"] == pytest.approx(np.mean(predicted == y))
         assert model["kappa_linear"] == pytest.approx(weighted_kappa(y, predicted, "linear"))
@@ -96,7 +103,8 @@ def test_patient_column_clusters_intervals_and_tests(tmp_path, capsys):
     for grade, entry in report["models"]["DPD"]["per_grade"].items():
         expected = library["DPD"][int(grade)]
         assert (entry["ci_low"], entry["ci_high"]) == pytest.approx(
-            (expected.ci_low, expected.ci_high), abs=1e-12)
+            (expected.ci_low, expected.ci_high), abs=1e-12
+        )
         assert entry["n_excluded"] == expected.n_boot_excluded
     rows = report["delong"]
     assert {r["method"] for r in rows} == {"obuchowski"}
@@ -123,8 +131,9 @@ def test_patient_must_agree_across_models(tmp_path, capsys):
 
 def test_case_column_aligns_shuffled_models(tmp_path, capsys):
     frame = predictions(seed=1)
-    shuffled = pd.concat([frame[frame.model == "SGS"],
-                          frame[frame.model == "DPD"].sample(frac=1.0, random_state=0)])
+    shuffled = pd.concat(
+        [frame[frame.model == "SGS"], frame[frame.model == "DPD"].sample(frac=1.0, random_state=0)]
+    )
     frame.to_csv(tmp_path / "a.csv", index=False)
     shuffled.to_csv(tmp_path / "b.csv", index=False)
     first = run_json(capsys, ["metrics", str(tmp_path / "a.csv"), "--json", "--n-boot", "50"])
@@ -155,20 +164,27 @@ def test_readable_table_lists_models_and_delong(tmp_path, capsys):
     assert "model SGS" in out and "model DPD" in out and "DeLong" in out and "95% CI" in out
 
 
-@pytest.mark.parametrize("content, message", [
-    ("y_true,p0,p1,p2\n1,0.1,0.2,0.7\n", "missing column(s) p3"),
-    ("y_true,p0,p1,p2,p3\n1,0.1,abc,0.7,0.1\n", "column p1 is not numeric (line 2: 'abc')"),
-    ("y_true,p0,p1,p2,p3\n5,0.1,0.1,0.7,0.1\n", "y_true must be a grade 0-3 (line 2: 5)"),
-    ("y_true,p0,p1,p2,p3\n1.5,0.1,0.1,0.7,0.1\n", "y_true must be a grade 0-3"),
-    ("y_true,p0,p1,p2,p3\n1,0.1,0.1,0.7,0.1\n2,,0.1,0.7,0.1\n", "line 3 has no value in column p0"),
-    ("y_true,p0,p1,p2,p3\n", "no data rows"),
-    ("", "the file is empty"),
-    ("model,y_true,p0,p1,p2,p3\na,1,.1,.2,.3,.4\na,2,.1,.2,.3,.4\nb,1,.1,.2,.3,.4\n",
-     "model b has 1 rows but model a has 2"),
-    ("model,y_true,p0,p1,p2,p3\na,1,.1,.2,.3,.4\nb,2,.1,.2,.3,.4\n", "disagree on y_true"),
-    ("model,case,y_true,p0,p1,p2,p3\na,x,1,.1,.2,.3,.4\nb,y,1,.1,.2,.3,.4\n",
-     "model b does not have the same cases"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("y_true,p0,p1,p2\n1,0.1,0.2,0.7\n", "missing column(s) p3"),
+        ("y_true,p0,p1,p2,p3\n1,0.1,abc,0.7,0.1\n", "column p1 is not numeric (line 2: 'abc')"),
+        ("y_true,p0,p1,p2,p3\n5,0.1,0.1,0.7,0.1\n", "y_true must be a grade 0-3 (line 2: 5)"),
+        ("y_true,p0,p1,p2,p3\n1.5,0.1,0.1,0.7,0.1\n", "y_true must be a grade 0-3"),
+        ("y_true,p0,p1,p2,p3\n1,0.1,0.1,0.7,0.1\n2,,0.1,0.7,0.1\n", "line 3 has no value in column p0"),
+        ("y_true,p0,p1,p2,p3\n", "no data rows"),
+        ("", "the file is empty"),
+        (
+            "model,y_true,p0,p1,p2,p3\na,1,.1,.2,.3,.4\na,2,.1,.2,.3,.4\nb,1,.1,.2,.3,.4\n",
+            "model b has 1 rows but model a has 2",
+        ),
+        ("model,y_true,p0,p1,p2,p3\na,1,.1,.2,.3,.4\nb,2,.1,.2,.3,.4\n", "disagree on y_true"),
+        (
+            "model,case,y_true,p0,p1,p2,p3\na,x,1,.1,.2,.3,.4\nb,y,1,.1,.2,.3,.4\n",
+            "model b does not have the same cases",
+        ),
+    ],
+)
 def test_bad_metrics_csv_is_one_line_on_stderr_exit_2(tmp_path, capsys, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -197,7 +213,8 @@ def test_icc_json_equals_library_with_target_ids(tmp_path, capsys):
         assert set(report[form]) == {"icc", "ci_low", "ci_high"}
         got, want = report[form], expected[form]
         assert (got["icc"], got["ci_low"], got["ci_high"]) == pytest.approx(
-            (want["icc"], want["ci_low"], want["ci_high"]))
+            (want["icc"], want["ci_low"], want["ci_high"])
+        )
     assert report["n_raters"] == 3 and report["n_targets"] == 30
     assert main(["icc", str(path)]) == 0
     table = capsys.readouterr().out

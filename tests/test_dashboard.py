@@ -1,5 +1,6 @@
 """rascore.dashboard: the right numbers for a known store, the incremental cache, honest undefined
 values, cross-modality comparisons only on the same cases, the reader study, and permissions."""
+
 from __future__ import annotations
 
 import time
@@ -43,7 +44,8 @@ def quiet(fn, *args, **kwargs):
 def test_overview_numbers_equal_rascore_evaluate_on_the_same_arrays(results):
     result = dashboard.overview(results.store, admin(results))
     assert {(s.modality, s.cohort) for s in result.sections} == {
-        (m, c) for m in ("SGS", "DGS", "SPD", "DPD") for c in ("test1", "test2")}
+        (m, c) for m in ("SGS", "DGS", "SPD", "DPD") for c in ("test1", "test2")
+    }
     assert result.missing == []
     for sec in result.sections:
         ids, y, probs = results.fixture["arrays"][(sec.modality, sec.cohort, 1)]
@@ -156,9 +158,11 @@ def test_between_modalities_every_matched_joint_against_the_joint_combined_eoss(
     # case 0 of test1 (SH 1, combined EOSS 3) is kept: every matched joint counts
     assert set(n.values()) == {24}
     assert {r["patients"] for r in result.cross} == {12}  # two joints a patient
-    assert any("SGS v1 vs SPD v1 on test1: all 24 matched joints compared against the combined "
-               "EOSS of the joint; on 1 of them a greyscale item's own SH reference differs"
-               in note for note in result.cross_notes)
+    assert any(
+        "SGS v1 vs SPD v1 on test1: all 24 matched joints compared against the combined "
+        "EOSS of the joint; on 1 of them a greyscale item's own SH reference differs" in note
+        for note in result.cross_notes
+    )
     assert not any("left out" in note for note in result.cross_notes)
     # the greyscale model's SH probabilities predict the joint's combined EOSS: for SGS against
     # SPD and DGS alike the reference is the Doppler items' combined grade (3 on case 0, not SH 0)
@@ -192,26 +196,30 @@ def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks
     assert ref.combined[key] == 3 and ref.sh[key] == 2 and ref.split == frozenset({key})
     assert ref.doppler_item[spd[1]] == 3 and ref.doppler_item[dpd[1]] == 1
     result = dashboard.overview(store, admin(results))
-    assert any("SGS v1 vs DGS v1 on test2: on 1 joints the Doppler items' references differ"
-               in note for note in result.cross_notes)
+    assert any(
+        "SGS v1 vs DGS v1 on test2: on 1 joints the Doppler items' references differ" in note
+        for note in result.cross_notes
+    )
     # a joint with no Doppler reference is left out of a greyscale pair, and counted
     sections = [s for s in result.sections if s.cohort == "test2" and s.modality in ("SGS", "DGS")]
     keys = {s.modality: dashboard._case_keys(store, s.modality, "test2") for s in sections}
-    lacking = dashboard.JointReference({k: v for k, v in ref.combined.items() if k != key},
-                                       ref.sh, {}, frozenset())
+    lacking = dashboard.JointReference(
+        {k: v for k, v in ref.combined.items() if k != key}, ref.sh, {}, frozenset()
+    )
     rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], lacking)
     assert {r["n"] for r in rows} == {23}
     assert any("1 of 24 matched joints left out" in note for note in notes)
     # ... unless its SH settles the combined EOSS (SH 0: no PD can count): case 0, SH 0
     zero = ("pt-test2-0", "MCP2", "R")
     assert ref.sh[zero] == 0
-    settled = dashboard.JointReference({k: v for k, v in ref.combined.items() if k != zero},
-                                       ref.sh, {}, frozenset())
+    settled = dashboard.JointReference(
+        {k: v for k, v in ref.combined.items() if k != zero}, ref.sh, {}, frozenset()
+    )
     rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], settled)
-    assert {r["n"] for r in rows} == {24} and {r["reference"] for r in rows} == {
-        dashboard.CROSS_REFERENCE}
-    assert any("on 1 joints without a Doppler item the combined EOSS is the SH reference" in note
-               for note in notes)
+    assert {r["n"] for r in rows} == {24} and {r["reference"] for r in rows} == {dashboard.CROSS_REFERENCE}
+    assert any(
+        "on 1 joints without a Doppler item the combined EOSS is the SH reference" in note for note in notes
+    )
     # no Doppler reference at all: the joint's SH, and the rows say so
     sh_only = dashboard.JointReference({}, ref.sh, {}, frozenset())
     rows, _ = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], sh_only)
@@ -219,32 +227,70 @@ def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks
 
 
 def test_case_matching_prefers_the_same_file_and_skips_ambiguous_keys():
-    a = {1: ("f1", ("p", "MCP2", "R")), 2: ("f2", ("p", "MCP3", "R")), 3: ("f3", ("q", "MCP2", "L")),
-         4: ("f4", ("q", "MCP2", "L")), 5: ("f5", None)}
-    b = {10: ("f9", ("p", "MCP2", "R")), 11: ("f2", ("x", "MCP3", "R")), 12: ("f8", ("q", "MCP2", "L")),
-         13: ("f5", ("z", "MCP3", "R"))}
+    a = {
+        1: ("f1", ("p", "MCP2", "R")),
+        2: ("f2", ("p", "MCP3", "R")),
+        3: ("f3", ("q", "MCP2", "L")),
+        4: ("f4", ("q", "MCP2", "L")),
+        5: ("f5", None),
+    }
+    b = {
+        10: ("f9", ("p", "MCP2", "R")),
+        11: ("f2", ("x", "MCP3", "R")),
+        12: ("f8", ("q", "MCP2", "L")),
+        13: ("f5", ("z", "MCP3", "R")),
+    }
     assert dashboard._match_cases(a, b) == [(1, 10), (2, 11), (5, 13)]
 
 
 def test_baseline_rows_from_stored_figures(results):
     result = dashboard.overview(results.store, admin(results))
     rows = dashboard.baseline_rows(result.sections)
-    assert rows == [{"scored": "SPD v1", "beside": "SPD v1", "cohort": "test1", "reference": "PD",
-                     "AUC 0": "0.810", "AUC 1": "undefined (n_pos 0)", "AUC 2": "0.740",
-                     "AUC 3": "0.950", "macro AUC": "0.833", "accuracy": "0.600"},
-                    {"scored": "PD-only colour rule", "beside": "SPD v1", "cohort": "test1",
-                     "reference": "PD", "AUC 0": "0.710", "AUC 1": "undefined (n_pos 0)",
-                     "AUC 2": "0.640", "AUC 3": "0.900", "macro AUC": "0.750", "accuracy": "0.500"}]
+    assert rows == [
+        {
+            "scored": "SPD v1",
+            "beside": "SPD v1",
+            "cohort": "test1",
+            "reference": "PD",
+            "AUC 0": "0.810",
+            "AUC 1": "undefined (n_pos 0)",
+            "AUC 2": "0.740",
+            "AUC 3": "0.950",
+            "macro AUC": "0.833",
+            "accuracy": "0.600",
+        },
+        {
+            "scored": "PD-only colour rule",
+            "beside": "SPD v1",
+            "cohort": "test1",
+            "reference": "PD",
+            "AUC 0": "0.710",
+            "AUC 1": "undefined (n_pos 0)",
+            "AUC 2": "0.640",
+            "AUC 3": "0.900",
+            "macro AUC": "0.750",
+            "accuracy": "0.500",
+        },
+    ]
 
 
 def test_published_figures_are_labelled_as_published():
     rows = dashboard.published_rows()
     assert [(r["grade"], r["best model (published)"], r["AUC (published)"]) for r in rows] == [
-        (0, "DPD", 0.87), (1, "SGS", 0.95), (2, "DGS", 0.74), (3, "SPD", 0.95)]
+        (0, "DPD", 0.87),
+        (1, "SGS", 0.95),
+        (2, "DGS", 0.74),
+        (3, "SPD", 0.95),
+    ]
     assert all("published" in key for r in rows for key in r if "AUC" in key)
     spd = dashboard.published_spd_sgs_rows()
-    assert spd[0] == {"cohort": "test1", "grade": 0, "SPD AUC (published)": 0.82,
-                      "SGS AUC (published)": 0.66, "source": "He et al. 2024"}
+    assert spd[0] == {
+        "cohort": "test1",
+        "grade": 0,
+        "SPD AUC (published)": 0.82,
+        "SGS AUC (published)": 0.66,
+        "source": "He et al. 2024",
+    }
 
 
 def test_reader_study_matches_rascore_evaluate_and_leaves_out_the_reference_experts(results):
@@ -265,19 +311,20 @@ def test_reader_study_matches_rascore_evaluate_and_leaves_out_the_reference_expe
         preds.update({int(i): int(p.argmax()) for i, p in zip(ids, probs)})
     levels = {"junior-1": "junior", "junior-2": "junior", "senior-1": "senior"}
     patients = {i: store.item(i)["patient"] for i in truth}
-    expected = quiet(reader_study, truth, reads, levels, {"SGS v1": preds}, n_boot=200,
-                     patients=patients)
+    expected = quiet(reader_study, truth, reads, levels, {"SGS v1": preds}, n_boot=200, patients=patients)
     for name in levels:
         assert out.study["raters"][name]["kappa_quadratic"] == pytest.approx(
-            expected["raters"][name]["kappa_quadratic"])
+            expected["raters"][name]["kappa_quadratic"]
+        )
         assert out.study["raters"][name]["icc"] == pytest.approx(expected["raters"][name]["icc"])
     assert out.study["models"]["SGS v1"]["beats"] == expected["models"]["SGS v1"]["beats"]
     for reader, c in out.study["models"]["SGS v1"]["vs_readers"].items():
         want = expected["models"]["SGS v1"]["vs_readers"][reader]
         assert (c["cluster"], c["n_clusters"]) == ("patient", 24)  # 48 images of 24 patients
         assert (c["p"], c["p_holm"], c["verdict"]) == (want["p"], want["p_holm"], want["verdict"])
-    assert dashboard.resampling_line(out) == ("Comparisons resample patients: 24 patients behind "
-                                              "the 48 reference items, 200 resamples.")
+    assert dashboard.resampling_line(out) == (
+        "Comparisons resample patients: 24 patients behind the 48 reference items, 200 resamples."
+    )
     rows = dashboard.reader_rows(out)
     assert [r["who"] for r in rows] == ["junior-1", "junior-2", "senior-1", "SGS v1"]
     assert rows[-1]["kind"] == "model"
@@ -287,8 +334,9 @@ def test_reader_study_matches_rascore_evaluate_and_leaves_out_the_reference_expe
     for row in versus:
         c = out.study["models"]["SGS v1"]["vs_readers"][row["reader"]]
         assert row["patients"] == 24 and row["verdict"] == c["verdict"]
-        assert row["interval (Holm level)"] == (f"{c['ci_low_holm']:.3f} to {c['ci_high_holm']:.3f} "
-                                                f"({100 * c['level']:.1f}%)")
+        assert row["interval (Holm level)"] == (
+            f"{c['ci_low_holm']:.3f} to {c['ci_high_holm']:.3f} ({100 * c['level']:.1f}%)"
+        )
     lines = dashboard.verdict_lines(out)
     assert len(lines) == 1 and lines[0].startswith("SGS v1 beats ")
     # with the experts included they appear, with a perfect agreement on their own reference
@@ -317,10 +365,12 @@ def test_sensitivity_specificity_rows_undefined_where_no_case(results):
 
 def test_a_reader_is_refused_by_the_library(results):
     reader = results.store.user("demo-reader")
-    for call in (lambda: dashboard.overview(results.store, reader),
-                 lambda: dashboard.section(results.store, reader, "SGS", "test1"),
-                 lambda: dashboard.version_choices(results.store, reader, "SGS"),
-                 lambda: dashboard.reader_results(results.store, reader)):
+    for call in (
+        lambda: dashboard.overview(results.store, reader),
+        lambda: dashboard.section(results.store, reader, "SGS", "test1"),
+        lambda: dashboard.version_choices(results.store, reader, "SGS"),
+        lambda: dashboard.reader_results(results.store, reader),
+    ):
         with pytest.raises(PermissionDenied, match="demo-reader \\(reader\\) may not see results"):
             call()
 

@@ -8,6 +8,7 @@ except case 0 of test1, whose SPD/DPD reference has PD 3 (combined EOSS 3 while 
 so the cross-modality comparison (against the joint's combined EOSS) must keep it, with grade 3
 for the greyscale models too. test2 has no grade 3 at all, so every grade-3 AUC there is undefined.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,23 +21,32 @@ from rascore.config import Settings
 from rascore.project import Project
 from rascore.store import registry
 
-PASSWORDS = {"demo-admin": "admin-password-1", "demo-expert": "expert-password-1",
-             "demo-reader": "reader-password-1"}
-READERS = {"junior-1": ("reader", "junior", 0.9), "junior-2": ("reader", "junior", 0.7),
-           "senior-1": ("reader", "senior", 0.15), "expert-a": ("expert", "expert", 0.0)}
+PASSWORDS = {
+    "demo-admin": "admin-password-1",
+    "demo-expert": "expert-password-1",
+    "demo-reader": "reader-password-1",
+}
+READERS = {
+    "junior-1": ("reader", "junior", 0.9),
+    "junior-2": ("reader", "junior", 0.7),
+    "senior-1": ("reader", "senior", 0.15),
+    "expert-a": ("expert", "expert", 0.0),
+}
 MODALITY_CODES = ("SGS", "DGS", "SPD", "DPD")
 
 
 def settings_for(root: Path) -> Settings:
     """Settings of a project folder."""
-    return Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models",
-                    device="cpu")
+    return Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
 
 
 def env_for(root: Path) -> dict[str, str]:
     """Environment variables that point the app at the project."""
-    return {"RASCORE_DATA": str(root), "RASCORE_DB": str(root / "rascore.db"),
-            "RASCORE_MODELS": str(root / "models")}
+    return {
+        "RASCORE_DATA": str(root),
+        "RASCORE_DB": str(root / "rascore.db"),
+        "RASCORE_MODELS": str(root / "models"),
+    }
 
 
 def noisy_probs(rng: np.random.Generator, grades: np.ndarray, skill: float) -> np.ndarray:
@@ -46,15 +56,29 @@ def noisy_probs(rng: np.random.Generator, grades: np.ndarray, skill: float) -> n
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def register(project: Project, modality: str, version: int, activate: str,
-             predictions: dict[int, list[float]], metrics: dict | None = None) -> int:
+def register(
+    project: Project,
+    modality: str,
+    version: int,
+    activate: str,
+    predictions: dict[int, list[float]],
+    metrics: dict | None = None,
+) -> int:
     """A model version without a checkpoint, with its stored predictions; returns its row id."""
     version_id, _ = registry.register_version(
-        project.store, modality=modality, version=version, path=f"{modality}/v{version}/model.pt",
-        card_path=None, preset="fast", architecture="fake-net",
-        metrics=metrics or {"validation": {"macro_auc": 0.5 + 0.1 * version}}, activate=activate)
-    registry.save_predictions(project.store, version_id,
-                              [(i, int(np.argmax(p)), p) for i, p in predictions.items()])
+        project.store,
+        modality=modality,
+        version=version,
+        path=f"{modality}/v{version}/model.pt",
+        card_path=None,
+        preset="fast",
+        architecture="fake-net",
+        metrics=metrics or {"validation": {"macro_auc": 0.5 + 0.1 * version}},
+        activate=activate,
+    )
+    registry.save_predictions(
+        project.store, version_id, [(i, int(np.argmax(p)), p) for i, p in predictions.items()]
+    )
     return version_id
 
 
@@ -75,12 +99,20 @@ def build_results_project(root: Path, n_cases: int = 24, seed: int = 0) -> Proje
             for case, grade in enumerate(grades.tolist()):
                 for code in MODALITY_CODES:
                     sha = hashlib.sha256(f"{cohort}-{case}-{code}".encode()).hexdigest()
-                    store.add_media(sha, format="png", kind="image", nbytes=1, frames=1, height=8,
-                                    width=8, fps=None)
-                    item = store.add_item(media_sha256=sha, modality=code, cohort=cohort,
-                                          frames=1, fps=None, patient=f"pt-{cohort}-{case // 2}",
-                                          joint=("MCP2", "MCP3")[case % 2], side="R",
-                                          source="demo")
+                    store.add_media(
+                        sha, format="png", kind="image", nbytes=1, frames=1, height=8, width=8, fps=None
+                    )
+                    item = store.add_item(
+                        media_sha256=sha,
+                        modality=code,
+                        cohort=cohort,
+                        frames=1,
+                        fps=None,
+                        patient=f"pt-{cohort}-{case // 2}",
+                        joint=("MCP2", "MCP3")[case % 2],
+                        side="R",
+                        source="demo",
+                    )
                     doppler = code in ("SPD", "DPD")
                     if doppler and case == 0 and cohort == "test1":
                         sh, pd = 1, 3  # combined EOSS 3, SH 1: differs from the greyscale target
@@ -108,15 +140,35 @@ def build_results_project(root: Path, n_cases: int = 24, seed: int = 0) -> Proje
             preds.update({int(i): p.tolist() for i, p in zip(ids, probs)})
         metrics = {"validation": {"macro_auc": 0.6}}
         if code == "SPD":
-            metrics["test"] = {"cohorts": {"test1": {"n": n_cases, "pd_colour_rule": {
-                "auc": {"0": {"auc": 0.71, "n_pos": 6}, "1": {"auc": None, "n_pos": 0},
-                        "2": {"auc": 0.64, "n_pos": 6}, "3": {"auc": 0.9, "n_pos": 6}},
-                "macro_auc": 0.75, "accuracy": 0.5}, "model_pd_reference": {
-                "auc": {"0": {"auc": 0.81, "n_pos": 6}, "1": {"auc": None, "n_pos": 0},
-                        "2": {"auc": 0.74, "n_pos": 6}, "3": {"auc": 0.95, "n_pos": 6}},
-                "macro_auc": 0.833, "accuracy": 0.6},
-                "calibration": {"ece_uncorrected": 0.25, "ece_corrected": 0.11},
-                "crops": {"crop": 20, "fallback": 4, "none": 0}}}}
+            metrics["test"] = {
+                "cohorts": {
+                    "test1": {
+                        "n": n_cases,
+                        "pd_colour_rule": {
+                            "auc": {
+                                "0": {"auc": 0.71, "n_pos": 6},
+                                "1": {"auc": None, "n_pos": 0},
+                                "2": {"auc": 0.64, "n_pos": 6},
+                                "3": {"auc": 0.9, "n_pos": 6},
+                            },
+                            "macro_auc": 0.75,
+                            "accuracy": 0.5,
+                        },
+                        "model_pd_reference": {
+                            "auc": {
+                                "0": {"auc": 0.81, "n_pos": 6},
+                                "1": {"auc": None, "n_pos": 0},
+                                "2": {"auc": 0.74, "n_pos": 6},
+                                "3": {"auc": 0.95, "n_pos": 6},
+                            },
+                            "macro_auc": 0.833,
+                            "accuracy": 0.6,
+                        },
+                        "calibration": {"ece_uncorrected": 0.25, "ece_corrected": 0.11},
+                        "crops": {"crop": 20, "fallback": 4, "none": 0},
+                    }
+                }
+            }
         register(project, code, 1, "always", preds, metrics)
     # a second SGS version, not active, on test1 only
     ids, y, _ = arrays[("SGS", "test1", 1)]

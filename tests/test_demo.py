@@ -1,4 +1,5 @@
 """`rascore demo --size small`: a ready project with items, readers, grades, reference and accounts."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,13 @@ from tests.conftest import BIN, cli_env
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo") / "project"
-    done = subprocess.run([str(BIN / "rascore"), "demo", "--size", "small", "--seed", "3", "--quiet"],
-                          capture_output=True, text=True, env=cli_env(data), timeout=600)
+    done = subprocess.run(
+        [str(BIN / "rascore"), "demo", "--size", "small", "--seed", "3", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=cli_env(data),
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return data, done.stdout
 
@@ -28,20 +34,40 @@ def test_sizes_cohorts_and_modalities(demo):
     per_cohort = dict(conn.execute("SELECT cohort, count(*) FROM items GROUP BY cohort"))
     assert per_cohort == SIZES["small"]
     for cohort, _n in SIZES["small"].items():
-        per_mod = [c for (c,) in conn.execute(
-            "SELECT count(*) FROM items WHERE cohort = ? GROUP BY modality", (cohort,))]
+        per_mod = [
+            c
+            for (c,) in conn.execute(
+                "SELECT count(*) FROM items WHERE cohort = ? GROUP BY modality", (cohort,)
+            )
+        ]
         assert len(per_mod) == 4 and max(per_mod) - min(per_mod) <= 1
     # the second test cohort comes from another scanner profile
-    profiles = dict(conn.execute("SELECT cohort, group_concat(DISTINCT scanner_profile) FROM items GROUP BY cohort"))
+    profiles = dict(
+        conn.execute("SELECT cohort, group_concat(DISTINCT scanner_profile) FROM items GROUP BY cohort")
+    )
     assert profiles["train"] == profiles["test1"] != profiles["test2"]
     # dynamic items are clips of several frames at a frame rate, static ones single frames
-    assert conn.execute("SELECT count(*) FROM items WHERE dynamic = 1 AND (frames < 8 OR fps IS NULL)").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM items WHERE dynamic = 1 AND (frames < 8 OR fps IS NULL)"
+        ).fetchone()[0]
+        == 0
+    )
     assert conn.execute("SELECT count(*) FROM items WHERE dynamic = 0 AND frames != 1").fetchone()[0] == 0
     # no patient is in two cohorts, and patients have several joints
-    assert conn.execute("SELECT count(*) FROM (SELECT patient FROM items GROUP BY patient"
-                        " HAVING count(DISTINCT cohort) > 1)").fetchone()[0] == 0
-    assert conn.execute("SELECT max(n) FROM (SELECT count(DISTINCT joint || side) AS n FROM items"
-                        " GROUP BY patient)").fetchone()[0] >= 2
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM (SELECT patient FROM items GROUP BY patient"
+            " HAVING count(DISTINCT cohort) > 1)"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        conn.execute(
+            "SELECT max(n) FROM (SELECT count(DISTINCT joint || side) AS n FROM items GROUP BY patient)"
+        ).fetchone()[0]
+        >= 2
+    )
 
 
 def test_readers_grades_and_reference(demo):
@@ -49,23 +75,38 @@ def test_readers_grades_and_reference(demo):
 
     data, _ = demo
     conn = sqlite3.connect(data / "rascore.db")
-    levels = dict(conn.execute("SELECT level, count(*) FROM users WHERE password_hash IS NULL GROUP BY level"))
+    levels = dict(
+        conn.execute("SELECT level, count(*) FROM users WHERE password_hash IS NULL GROUP BY level")
+    )
     assert levels == {"expert": 2, "senior": 4, "intermediate": 4, "junior": 4}
     n_items = sum(SIZES["small"].values())
     n_test = SIZES["small"]["test1"] + SIZES["small"]["test2"]
     assert conn.execute("SELECT count(*) FROM annotations").fetchone()[0] == 2 * n_items + 12 * n_test
     methods = dict(conn.execute("SELECT method, count(*) FROM current_reference GROUP BY method"))
-    assert sum(methods.values()) == n_items and methods.get("agreement", 0) > methods.get("adjudication", 0) > 0
+    assert (
+        sum(methods.values()) == n_items and methods.get("agreement", 0) > methods.get("adjudication", 0) > 0
+    )
     # PD items carry PD grades and a derived combined score; greyscale items none
-    assert conn.execute("SELECT count(*) FROM annotations a JOIN items i ON i.id = a.item_id"
-                        " WHERE i.modality IN ('SGS','DGS') AND a.pd IS NOT NULL").fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM annotations a JOIN items i ON i.id = a.item_id"
-                        " WHERE i.modality IN ('SPD','DPD') AND a.pd IS NULL").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM annotations a JOIN items i ON i.id = a.item_id"
+            " WHERE i.modality IN ('SGS','DGS') AND a.pd IS NOT NULL"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM annotations a JOIN items i ON i.id = a.item_id"
+            " WHERE i.modality IN ('SPD','DPD') AND a.pd IS NULL"
+        ).fetchone()[0]
+        == 0
+    )
     # readers' errors grow with inexperience: agreement with the reference by level
     rows = conn.execute(
         "SELECT u.level, avg(a.combined = r.combined) FROM latest_annotations a JOIN users u ON u.id = a.user_id"
         " JOIN current_reference r ON r.item_id = a.item_id JOIN items i ON i.id = a.item_id"
-        " WHERE i.cohort != 'train' GROUP BY u.level").fetchall()
+        " WHERE i.cohort != 'train' GROUP BY u.level"
+    ).fetchall()
     acc = dict(rows)
     assert acc["expert"] > acc["senior"] > acc["junior"]
 
@@ -78,8 +119,10 @@ def test_truth_masks_and_cache(demo, monkeypatch):
         if key.startswith("RASCORE_"):
             monkeypatch.setenv(key, value)
     conn = sqlite3.connect(data / "rascore.db")
-    rows = conn.execute("SELECT i.media_sha256, i.frames, g.mask_path, g.sh, g.pd FROM items i"
-                        " JOIN ground_truth g ON g.item_id = i.id").fetchall()
+    rows = conn.execute(
+        "SELECT i.media_sha256, i.frames, g.mask_path, g.sh, g.pd FROM items i"
+        " JOIN ground_truth g ON g.item_id = i.id"
+    ).fetchall()
     assert len(rows) == conn.execute("SELECT count(*) FROM items").fetchone()[0]
     project = open_project()
     for sha, frames, mask_path, sh, _pd in rows[:12]:
@@ -100,11 +143,21 @@ def test_demo_accounts_printed_once_and_sign_in(demo):
     store = Store(data / "rascore.db")
     for name, password in accounts.items():
         assert authenticate(store, name, password)["name"] == name
-    again = subprocess.run([str(BIN / "rascore"), "demo", "--size", "small", "--quiet"],
-                           capture_output=True, text=True, env=cli_env(data), timeout=60)
+    again = subprocess.run(
+        [str(BIN / "rascore"), "demo", "--size", "small", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=cli_env(data),
+        timeout=60,
+    )
     assert again.returncode == 2 and "already holds the demo" in again.stderr
-    absent = subprocess.run([str(BIN / "rascore"), "demo", "--if-absent"],
-                            capture_output=True, text=True, env=cli_env(data), timeout=60)
+    absent = subprocess.run(
+        [str(BIN / "rascore"), "demo", "--if-absent"],
+        capture_output=True,
+        text=True,
+        env=cli_env(data),
+        timeout=60,
+    )
     assert absent.returncode == 0 and "demo-admin" not in absent.stdout
 
 

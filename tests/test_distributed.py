@@ -5,6 +5,7 @@ and the collective flags on 2 spawned Gloo processes; a real ``rascore train`` u
 through the console script; a worker job with nproc=2 (torchrun with ``-m rascore.cli``), its
 validation and its cancellation. Children run with OMP_NUM_THREADS=1.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,33 @@ import torch
 
 from tests.conftest import BIN, cli_env
 
-TINY_ARGS = ["--modality", "SGS", "--preset", "fast", "--device", "cpu", "--epochs", "2",
-             "--size", "32", "40", "--weights", "none", "--batch-size", "4", "--json"]
-TINY_JOB = {"epochs": 2, "size": [32, 40], "net_width": 4, "batch_size": 4, "weights": "none",
-            "preset": "fast", "nproc": 2}
+TINY_ARGS = [
+    "--modality",
+    "SGS",
+    "--preset",
+    "fast",
+    "--device",
+    "cpu",
+    "--epochs",
+    "2",
+    "--size",
+    "32",
+    "40",
+    "--weights",
+    "none",
+    "--batch-size",
+    "4",
+    "--json",
+]
+TINY_JOB = {
+    "epochs": 2,
+    "size": [32, 40],
+    "net_width": 4,
+    "batch_size": 4,
+    "weights": "none",
+    "preset": "fast",
+    "nproc": 2,
+}
 SMALL = {"train": 5, "test1": 1, "test2": 1}
 
 
@@ -48,10 +72,10 @@ def test_shards_are_disjoint_slices_of_one_order():
 
     y = torch.tensor([0] * 9 + [1] * 3 + [2] * 2 + [3] * 7)
     counts = torch.bincount(y, minlength=4).double()
-    order = torch.multinomial((1.0 / counts)[y], len(y), True,
-                              generator=torch.Generator().manual_seed(3)).tolist()
-    batches = [list(balanced_batches(y, 4, torch.Generator().manual_seed(3), rank, 2))
-               for rank in (0, 1)]
+    order = torch.multinomial(
+        (1.0 / counts)[y], len(y), True, generator=torch.Generator().manual_seed(3)
+    ).tolist()
+    batches = [list(balanced_batches(y, 4, torch.Generator().manual_seed(3), rank, 2)) for rank in (0, 1)]
     taken = [[i for batch in rank_batches for i in batch] for rank_batches in batches]
     assert len(batches[0]) == len(batches[1]) == steps_per_epoch(len(y), 4, 2) == 2
     padded = order + order[:1]  # 21 items pad to 22: 11 per rank, two batches of 4 each
@@ -80,9 +104,16 @@ def test_environment_from_torchrun_variables():
 
 def _ddp_rank(rank: int, world_size: int, port: int) -> None:
     """One spawned Gloo process: DDP averages gradients; the flags are collective."""
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                       "OMP_NUM_THREADS": "1"})
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     torch.set_num_threads(1)
     import torch.distributed as dist
 
@@ -146,9 +177,22 @@ def test_torchrun_cli_trains_one_version_on_two_processes(project):
     build_tiny(project, "SGS", SMALL)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(BIN / "rascore"), "train", *TINY_ARGS],
-        env=_one_thread_env(project.settings.data_dir), capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(BIN / "rascore"),
+            "train",
+            *TINY_ARGS,
+        ],
+        env=_one_thread_env(project.settings.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)  # one JSON document: only rank 0 printed
     assert summary["version"] == 1 and summary["activated"] is True
@@ -177,8 +221,11 @@ def test_worker_runs_an_nproc_2_job_under_torchrun(project, monkeypatch):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     build_tiny(project, "SGS", SMALL)
-    for bad, reason in ((0, "nproc must be a whole number from 1 to 64, not 0"),
-                        ("two", "nproc must be a whole number"), (99, "nproc must be")):
+    for bad, reason in (
+        (0, "nproc must be a whole number from 1 to 64, not 0"),
+        ("two", "nproc must be a whole number"),
+        (99, "nproc must be"),
+    ):
         job_sql.submit(project.store, "train", "SGS", {**TINY_JOB, "nproc": bad})
         row = Worker(project).run_once()
         assert row["status"] == "failed" and reason in row["error"], row["error"]
@@ -191,8 +238,14 @@ def test_worker_runs_an_nproc_2_job_under_torchrun(project, monkeypatch):
     assert [h["epoch"] for h in row["progress"]["history"]] == [1, 2]
     assert row["progress"]["done"] and row["progress"]["model_version_id"] == active["id"]
     log = row["log_tail"]
-    for line in ("claimed by", "starting 2 training processes", "x 2 processes (gloo)",
-                 "registered SGS v1", "2 training processes finished", "succeeded"):
+    for line in (
+        "claimed by",
+        "starting 2 training processes",
+        "x 2 processes (gloo)",
+        "registered SGS v1",
+        "2 training processes finished",
+        "succeeded",
+    ):
         assert line in log, log
     assert log.index("claimed by") < log.index("registered SGS v1") < log.index("succeeded")
     path, _ = version_files(project, active)
@@ -210,8 +263,7 @@ def test_cancel_stops_every_process_and_publishes_nothing(project, monkeypatch):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     build_tiny(project, "SGS", SMALL)
-    job_id = job_sql.submit(project.store, "train", "SGS",
-                            {**TINY_JOB, "epochs": 500, "patience": 500})
+    job_id = job_sql.submit(project.store, "train", "SGS", {**TINY_JOB, "epochs": 500, "patience": 500})
 
     def cancel_after_first_epoch() -> None:
         deadline = time.monotonic() + 240
@@ -231,15 +283,18 @@ def test_cancel_stops_every_process_and_publishes_nothing(project, monkeypatch):
     assert row["progress"]["history"] and "cancelled between steps" in row["log_tail"]
     assert registry.list_versions(project.store, "SGS") == []
     assert not (project.settings.models_dir / "SGS").exists() or not any(
-        p.name.startswith("v") for p in (project.settings.models_dir / "SGS").iterdir())
+        p.name.startswith("v") for p in (project.settings.models_dir / "SGS").iterdir()
+    )
     print(f"cancelled run: {time.monotonic() - started:.1f} s")
 
 
 def test_failure_reason_reads_the_command_error():
     from rascore.jobs.torchrun import failure_reason, launch_command
 
-    output = ("[W init] something\nrascore train: DPD has 0 training items with a reference label\n"
-              "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \nrascore.cli FAILED\n")
+    output = (
+        "[W init] something\nrascore train: DPD has 0 training items with a reference label\n"
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \nrascore.cli FAILED\n"
+    )
     assert failure_reason(output, 1) == "DPD has 0 training items with a reference label"
     trace = "Traceback (most recent call last):\n  File x\nKeyError: 'oops'\n"
     assert failure_reason(trace, 1) == "KeyError: 'oops'"
@@ -251,12 +306,13 @@ def test_failure_reason_reads_the_command_error():
 
 def test_a_rank_exits_when_the_worker_is_gone(tmp_path):
     """``--parent-pid``: a training process whose worker died stops (KeyboardInterrupt first)."""
-    code = ("import sys, time\nfrom rascore.jobs.torchrun import exit_with\n"
-            "exit_with(int(sys.argv[1]), interval_s=0.1, grace_s=5)\nprint('ready', flush=True)\n"
-            "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(3)\n")
+    code = (
+        "import sys, time\nfrom rascore.jobs.torchrun import exit_with\n"
+        "exit_with(int(sys.argv[1]), interval_s=0.1, grace_s=5)\nprint('ready', flush=True)\n"
+        "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(3)\n"
+    )
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    rank = subprocess.Popen([sys.executable, "-c", code, str(worker.pid)], stdout=subprocess.PIPE,
-                            text=True)
+    rank = subprocess.Popen([sys.executable, "-c", code, str(worker.pid)], stdout=subprocess.PIPE, text=True)
     try:
         assert rank.stdout.readline().strip() == "ready"
         assert rank.poll() is None
@@ -292,8 +348,9 @@ def test_worker_side_terminates_on_cancel_and_reports_failures(project, monkeypa
         torchrun.run_under_torchrun(project, job, ctx, 2, poll_s=0.1, cancel_grace_s=0.5)
     assert time.monotonic() - started < 20 and "cancel: terminated" in ctx.log_tail
     # a failing command: its own one-line error becomes the reason
-    monkeypatch.setattr(torchrun, "launch_command",
-                        command("import sys; print('rascore train: no labels'); sys.exit(2)"))
+    monkeypatch.setattr(
+        torchrun, "launch_command", command("import sys; print('rascore train: no labels'); sys.exit(2)")
+    )
     job, ctx = claimed()
     with pytest.raises(RuntimeError, match="^no labels$"):
         torchrun.run_under_torchrun(project, job, ctx, 2, poll_s=0.1)

@@ -3,6 +3,7 @@
 EOSS.md: a static image is one frame at a random phase of the cardiac cycle (not the systolic
 peak a clip always holds), so one still can understate PD while the clip's best frame shows it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,7 +28,7 @@ def test_a_still_is_a_random_phase_and_a_clip_holds_the_peak():
     assert np.mean(np.isclose(still_pulse, 1.0, atol=0.01)) < 0.3
     assert min(still_pulse) < 0.8
     for clip in clips:
-        assert clip.pulse.max() == 1.0           # every clip passes the systolic peak
+        assert clip.pulse.max() == 1.0  # every clip passes the systolic peak
 
 
 def test_paired_specs_share_the_joint():
@@ -49,7 +50,7 @@ def test_clip_mask_oracle_grades_the_truth_and_a_still_may_understate():
     measured = diagnose.measure(pairs, workers=1)
     rows = measured["rows"]
     assert len(measured["model_view"]) >= 4
-    assert all(r["mask clip max"] == r["pd"] for r in rows)      # the best frame shows the truth
+    assert all(r["mask clip max"] == r["pd"] for r in rows)  # the best frame shows the truth
     assert all(r["mask still"] <= r["pd"] and r["mask clip model-view"] <= r["pd"] for r in rows)
     assert all(r["pixels still (PNG)"] == r["mask still"] for r in rows)  # lossless export
     assert all(r["CF clip max"] >= r["CF clip mean"] for r in rows)
@@ -81,8 +82,24 @@ def test_cli_train_summary_shows_the_pd_colour_rule(project_env, capsys):
     from tests.test_train import build_tiny
 
     build_tiny(open_project(), "SPD", {"train": 6, "test1": 2, "test2": 2})
-    args = ["train", "--modality", "SPD", "--preset", "fast", "--device", "cpu", "--epochs", "1",
-            "--size", "32", "40", "--weights", "none", "--batch-size", "8"]
+    args = [
+        "train",
+        "--modality",
+        "SPD",
+        "--preset",
+        "fast",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--size",
+        "32",
+        "40",
+        "--weights",
+        "none",
+        "--batch-size",
+        "8",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "test1 PD-only colour rule (PD reference): macro AUC" in out

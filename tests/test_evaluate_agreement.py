@@ -1,4 +1,5 @@
 """Accuracy, confusion, weighted kappa and sens/spec against scikit-learn; the NaN paths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,8 @@ def test_confusion_is_4x4_even_when_grades_are_missing():
 def test_weighted_kappa_equals_sklearn(weights, seed):
     ref, pred = gradings(300, seed)
     assert weighted_kappa(ref, pred, weights) == pytest.approx(
-        cohen_kappa_score(ref, pred, weights=weights), abs=1e-12)
+        cohen_kappa_score(ref, pred, weights=weights), abs=1e-12
+    )
 
 
 def test_weighted_kappa_uses_grade_distances_when_a_grade_is_absent():
@@ -79,8 +81,7 @@ def test_kappa_from_confusions_equals_sklearn_with_counts_as_weights(weights):
     for _ in range(5):
         w = rng.integers(0, 3, ref.size)
         many.append(confusion_matrix(ref, pred, labels=[0, 1, 2, 3], sample_weight=w))
-        expected.append(cohen_kappa_score(ref, pred, weights=weights, sample_weight=w,
-                                          labels=[0, 1, 2, 3]))
+        expected.append(cohen_kappa_score(ref, pred, weights=weights, sample_weight=w, labels=[0, 1, 2, 3]))
     np.testing.assert_allclose(kappa_from_confusions(np.array(many), weights), expected)
     assert np.isnan(kappa_from_confusions(np.diag([0, 5, 0, 0]), weights))
 
@@ -119,8 +120,7 @@ def test_patient_bootstrap_is_wider_than_the_item_bootstrap_on_correlated_joints
     assert (items["cluster"], items["n_clusters"]) == ("item", 180)
     assert (clustered["cluster"], clustered["n_clusters"]) == ("patient", 30)
     assert clustered["diff"] == items["diff"]  # the point estimate does not depend on the draw
-    width = {name: r["ci_high"] - r["ci_low"] for name, r in (("items", items),
-                                                                ("patients", clustered))}
+    width = {name: r["ci_high"] - r["ci_low"] for name, r in (("items", items), ("patients", clustered))}
     assert width["patients"] > 1.5 * width["items"]  # design effect of 6 joints sharing an error
     assert clustered["p"] > items["p"]
 
@@ -129,8 +129,9 @@ def test_one_joint_per_patient_is_the_item_bootstrap():
     ref, a = gradings(120, 7, p_wrong=0.3)
     _, b = gradings(120, 8, p_wrong=0.5)
     plain = paired_kappa_bootstrap(ref, a, b, n_boot=400, seed=3, keep_resamples=True)
-    alone = paired_kappa_bootstrap(ref, a, b, n_boot=400, seed=3, keep_resamples=True,
-                                   patients=[f"p{i}" for i in range(120)])
+    alone = paired_kappa_bootstrap(
+        ref, a, b, n_boot=400, seed=3, keep_resamples=True, patients=[f"p{i}" for i in range(120)]
+    )
     np.testing.assert_array_equal(plain["resamples"], alone["resamples"])
     assert alone["cluster"] == "patient" and alone["n_clusters"] == 120
 

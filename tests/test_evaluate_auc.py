@@ -1,5 +1,6 @@
 """Per-grade AUC: point estimates equal scikit-learn, bootstrap replicates equal weighted AUCs,
 CIs behave, undefined grades give NaN with a reason."""
+
 from __future__ import annotations
 
 import warnings
@@ -54,8 +55,7 @@ def test_each_bootstrap_replicate_is_the_weighted_auc_of_its_resample(n, ties):
         weights[weighted.case_of_row] = counts[:, r]
         kept = positive[weights > 0]
         if kept.any() and (~kept).any():
-            assert aucs[r] == pytest.approx(roc_auc_score(positive, scores, sample_weight=weights),
-                                            abs=1e-9)
+            assert aucs[r] == pytest.approx(roc_auc_score(positive, scores, sample_weight=weights), abs=1e-9)
         else:
             assert np.isnan(aucs[r])
     # unit weights give the plain AUC

@@ -1,4 +1,5 @@
 """Patient-clustered per-grade AUC intervals and paired AUC differences on shared resamples."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,11 @@ def _weighted_reps(y, scores, grade, patients, n_boot, seed):
         for col in counts.T:
             keep = col > 0
             positive = (y == grade)[keep]
-            reps.append(roc_auc_score(positive, scores[keep], sample_weight=col[keep])
-                        if 0 < positive.sum() < positive.size else np.nan)
+            reps.append(
+                roc_auc_score(positive, scores[keep], sample_weight=col[keep])
+                if 0 < positive.sum() < positive.size
+                else np.nan
+            )
     return np.array(reps)
 
 
@@ -73,8 +77,9 @@ def test_clustered_intervals_are_wider_on_clustered_data():
     y, p, patients = _cohort(4, n_patients=60, per=5)
     clustered = per_grade_auc(y, p, n_boot=400, seed=0, patients=patients)
     items = per_grade_auc(y, p, n_boot=400, seed=0)
-    wider = [clustered[g].ci_high - clustered[g].ci_low > items[g].ci_high - items[g].ci_low
-             for g in range(4)]
+    wider = [
+        clustered[g].ci_high - clustered[g].ci_low > items[g].ci_high - items[g].ci_low for g in range(4)
+    ]
     assert sum(wider) >= 3
 
 
@@ -93,8 +98,9 @@ def test_paired_difference_uses_the_same_resamples():
     q = 0.5 * p + 0.5 * np.roll(p, 1, axis=0)
     diffs = auc_differences(y, p, q, n_boot=50, seed=3, patients=patients)
     grade = 1
-    reps = (_weighted_reps(y, p[:, grade], grade, patients, 50, 3)
-            - _weighted_reps(y, q[:, grade], grade, patients, 50, 3))
+    reps = _weighted_reps(y, p[:, grade], grade, patients, 50, 3) - _weighted_reps(
+        y, q[:, grade], grade, patients, 50, 3
+    )
     low, high = np.quantile(reps[~np.isnan(reps)], [0.025, 0.975])
     assert diffs[grade].ci_low == pytest.approx(low, abs=1e-12)
     assert diffs[grade].ci_high == pytest.approx(high, abs=1e-12)
@@ -102,6 +108,8 @@ def test_paired_difference_uses_the_same_resamples():
     same = auc_differences(y, p, p, n_boot=50, seed=0, patients=patients)
     assert same["macro"].ci_low == 0.0 and same["macro"].ci_high == 0.0
     assert same["macro"].grades == (0, 1, 2, 3)
-    unpaired_width = (per_grade_auc(y, p, n_boot=50, seed=3, patients=patients)[grade].ci_high
-                      - per_grade_auc(y, p, n_boot=50, seed=3, patients=patients)[grade].ci_low)
+    unpaired_width = (
+        per_grade_auc(y, p, n_boot=50, seed=3, patients=patients)[grade].ci_high
+        - per_grade_auc(y, p, n_boot=50, seed=3, patients=patients)[grade].ci_low
+    )
     assert diffs[grade].ci_high - diffs[grade].ci_low < 2 * unpaired_width

@@ -1,4 +1,5 @@
 """Reliability curve, ECE and multi-class Brier score against hand computations and sklearn."""
+
 from __future__ import annotations
 
 import numpy as np

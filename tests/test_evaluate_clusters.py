@@ -1,4 +1,5 @@
 """Patient clusters and the patient bootstrap's count matrices."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """ICC table: the six forms equal pingouin's, mapped by Type; missing rows; the NaN paths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,11 +36,18 @@ def test_six_forms_equal_pingouin_by_type(seed):
     truth = rng.normal(0, 1, 25)
     ratings = truth[:, None] + rng.normal(0, 0.7, (25, 5)) + rng.normal(0, 0.3, 5)
     table = icc_table(ratings)
-    long = pd.DataFrame({"t": np.repeat(np.arange(25), 5), "r": np.tile(np.arange(5), 25),
-                         "x": ratings.ravel()})
+    long = pd.DataFrame(
+        {"t": np.repeat(np.arange(25), 5), "r": np.tile(np.arange(5), 25), "x": ratings.ravel()}
+    )
     ref = pingouin.intraclass_corr(long, "t", "r", "x").set_index("Type")
-    names = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",
-             "ICC1k": "ICC(1,k)", "ICC2k": "ICC(A,k)", "ICC3k": "ICC(C,k)"}
+    names = {
+        "ICC1": "ICC(1,1)",
+        "ICC2": "ICC(A,1)",
+        "ICC3": "ICC(C,1)",
+        "ICC1k": "ICC(1,k)",
+        "ICC2k": "ICC(A,k)",
+        "ICC3k": "ICC(C,k)",
+    }
     for form in ICC_FORMS:
         assert table[form]["icc"] == pytest.approx(ref.loc[names[form], "ICC"], abs=1e-12)
         low, high = ref.loc[names[form], "CI95"]
@@ -57,12 +65,15 @@ def test_rows_with_missing_ratings_are_dropped_with_a_note():
     assert table["ICC2"]["icc"] == pytest.approx(icc_table(ratings)["ICC2"]["icc"])
 
 
-@pytest.mark.parametrize("ratings, match", [
-    (np.arange(6.0).reshape(6, 1), "at least 2 raters"),
-    (np.array([[1.0, 2.0]]), "at least 2 complete targets"),
-    (np.full((5, 3), 2.0), "all ratings are equal"),
-    (np.array([[1.0, np.nan], [np.nan, 2.0], [3.0, 3.0]]), "at least 2 complete targets"),
-])
+@pytest.mark.parametrize(
+    "ratings, match",
+    [
+        (np.arange(6.0).reshape(6, 1), "at least 2 raters"),
+        (np.array([[1.0, 2.0]]), "at least 2 complete targets"),
+        (np.full((5, 3), 2.0), "all ratings are equal"),
+        (np.array([[1.0, np.nan], [np.nan, 2.0], [3.0, 3.0]]), "at least 2 complete targets"),
+    ],
+)
 def test_undefined_icc_is_nan_with_reason(ratings, match):
     with pytest.warns(UndefinedMetricWarning, match=match):
         table = icc_table(ratings)

@@ -1,5 +1,6 @@
 """Obuchowski's clustered AUC test: DeLong when every patient has one item, an independent
 transcription of the formulas, the patient bootstrap, and coverage on clustered data."""
+
 from __future__ import annotations
 
 import itertools
@@ -53,18 +54,23 @@ def _literal_covariance(positive, a, b, patients) -> tuple[float, float, float, 
     i01 = sum(1 for k in n if k)
 
     def cov(xs1, ys1, t1, xs2, ys2, t2):
-        s10 = i10 / ((i10 - 1) * big_m) * sum(
-            (xs1[k] - m[k] * t1) * (xs2[k] - m[k] * t2) for k in range(big_i))
-        s01 = i01 / ((i01 - 1) * big_n) * sum(
-            (ys1[k] - n[k] * t1) * (ys2[k] - n[k] * t2) for k in range(big_i))
-        s11_12 = big_i / (big_i - 1) * sum(
-            (xs1[k] - m[k] * t1) * (ys2[k] - n[k] * t2) for k in range(big_i))
-        s11_21 = big_i / (big_i - 1) * sum(
-            (xs2[k] - m[k] * t2) * (ys1[k] - n[k] * t1) for k in range(big_i))
+        s10 = (
+            i10 / ((i10 - 1) * big_m) * sum((xs1[k] - m[k] * t1) * (xs2[k] - m[k] * t2) for k in range(big_i))
+        )
+        s01 = (
+            i01 / ((i01 - 1) * big_n) * sum((ys1[k] - n[k] * t1) * (ys2[k] - n[k] * t2) for k in range(big_i))
+        )
+        s11_12 = big_i / (big_i - 1) * sum((xs1[k] - m[k] * t1) * (ys2[k] - n[k] * t2) for k in range(big_i))
+        s11_21 = big_i / (big_i - 1) * sum((xs2[k] - m[k] * t2) * (ys1[k] - n[k] * t1) for k in range(big_i))
         return s10 / big_m + s01 / big_n + (s11_12 + s11_21) / (big_m * big_n)
 
-    return (auc_a, auc_b, cov(xa, ya, auc_a, xa, ya, auc_a), cov(xb, yb, auc_b, xb, yb, auc_b),
-            cov(xa, ya, auc_a, xb, yb, auc_b))
+    return (
+        auc_a,
+        auc_b,
+        cov(xa, ya, auc_a, xa, ya, auc_a),
+        cov(xb, yb, auc_b, xb, yb, auc_b),
+        cov(xa, ya, auc_a, xb, yb, auc_b),
+    )
 
 
 def _clustered_cohort(rng, n_patients, per_patient, effect=1.0, spread=1.2):
@@ -124,8 +130,9 @@ def test_variance_agrees_with_the_patient_bootstrap():
     _, item_cov = delong_covariance(positive, a[None, :])
     clusters = Clusters.of(patients)
     weighted = WeightedAUC(a, positive)
-    reps = np.concatenate([weighted.gathered(src, clusters.codes)
-                           for src in per_cluster_count_chunks(clusters, 2000, 5)])
+    reps = np.concatenate(
+        [weighted.gathered(src, clusters.codes) for src in per_cluster_count_chunks(clusters, 2000, 5)]
+    )
     boot_var = np.nanvar(reps, ddof=1)
     assert cov[0, 0] == pytest.approx(boot_var, rel=0.15)
     assert cov[0, 0] > 1.5 * item_cov[0, 0]

@@ -1,4 +1,5 @@
 """Reader study: per-rater tables equal the underlying metrics, summary by level, model wins."""
+
 from __future__ import annotations
 
 import warnings
@@ -29,10 +30,13 @@ def study(seed: int = 0, n: int = 120):
                 out[item] = int(np.clip(grade + step, 0, 3))
         return out
 
-    reads = {"junior-1": noisy(0.6), "junior-2": noisy(0.5, keep=0.7),
-             "senior-1": noisy(0.2), "senior-2": noisy(0.25)}
-    levels = {"junior-1": "junior", "junior-2": "junior", "senior-1": "senior",
-              "senior-2": "senior"}
+    reads = {
+        "junior-1": noisy(0.6),
+        "junior-2": noisy(0.5, keep=0.7),
+        "senior-1": noisy(0.2),
+        "senior-2": noisy(0.25),
+    }
+    levels = {"junior-1": "junior", "junior-2": "junior", "senior-1": "senior", "senior-2": "senior"}
     models = {"DPD": noisy(0.1), "SGS": noisy(0.7)}
     return reference, reads, levels, models
 
@@ -52,7 +56,8 @@ def test_per_rater_values_equal_the_metrics_on_shared_items():
         assert row["kappa_quadratic"] == pytest.approx(weighted_kappa(ref, got, "quadratic"))
         icc = icc_table(np.column_stack([ref, got]))["ICC2"]
         assert (row["icc"], row["icc_ci_low"], row["icc_ci_high"]) == pytest.approx(
-            (icc["icc"], icc["ci_low"], icc["ci_high"]))
+            (icc["icc"], icc["ci_low"], icc["ci_high"])
+        )
         assert row["per_grade"] == sensitivity_specificity(ref, got)
         assert row["reasons"] == {}
     assert out["raters"]["junior-2"]["n"] < 120  # read a subset
@@ -67,7 +72,8 @@ def test_summary_by_level_is_mean_and_range():
         assert entry["raters"] == members and entry["n_raters"] == 2
         values = [out["raters"][r]["kappa_quadratic"] for r in members]
         assert entry["kappa_quadratic"] == pytest.approx(
-            {"mean": np.mean(values), "min": min(values), "max": max(values), "n": 2})
+            {"mean": np.mean(values), "min": min(values), "max": max(values), "n": 2}
+        )
     by_level = out["by_level"]
     assert by_level["senior"]["accuracy"]["mean"] > by_level["junior"]["accuracy"]["mean"]
 
@@ -90,20 +96,26 @@ def test_models_beat_readers_only_when_the_holm_adjusted_interval_excludes_zero(
     for model in ("DPD", "SGS"):
         versus = out["models"][model]["vs_readers"]
         assert [c["p_holm"] for c in versus.values()] == pytest.approx(
-            holm([c["p"] for c in versus.values()]))
+            holm([c["p"] for c in versus.values()])
+        )
         for rater, c in versus.items():
             items = [i for i in reference if i in reads[rater] and i in models[model]]
             ref = [reference[i] for i in items]
             assert c["n"] == len(items) and c["family"] == 4 and c["cluster"] == "item"
             assert c["kappa_model"] == pytest.approx(
-                weighted_kappa(ref, [models[model][i] for i in items], "quadratic"))
+                weighted_kappa(ref, [models[model][i] for i in items], "quadratic")
+            )
             assert c["kappa_reader"] == pytest.approx(
-                weighted_kappa(ref, [reads[rater][i] for i in items], "quadratic"))
+                weighted_kappa(ref, [reads[rater][i] for i in items], "quadratic")
+            )
             shown = c["p_holm"] < 0.05
             excludes = c["ci_low_holm"] > 0 or c["ci_high_holm"] < 0
             assert shown == excludes
-            assert c["verdict"] == (("model better" if c["ci_low_holm"] > 0 else "reader better")
-                                    if shown else "no difference shown")
+            assert c["verdict"] == (
+                ("model better" if c["ci_low_holm"] > 0 else "reader better")
+                if shown
+                else "no difference shown"
+            )
             assert c["beats"] == (c["verdict"] == "model better") == (rater in out["models"][model]["beats"])
             assert 0.95 <= c["level"] < 1 and 0 <= c["p"] <= c["p_holm"] <= 1
             assert c["ci_low_holm"] <= c["ci_low"] and c["ci_high_holm"] >= c["ci_high"]
@@ -139,8 +151,11 @@ def borderline(seed: int = 2, n: int = 80):
 
     model, reader = off(8), off(18)
     items = [f"img-{i}" for i in range(n)]
-    return (dict(zip(items, ref.tolist())), dict(zip(items, model.tolist())),
-            dict(zip(items, reader.tolist())))
+    return (
+        dict(zip(items, ref.tolist())),
+        dict(zip(items, model.tolist())),
+        dict(zip(items, reader.tolist())),
+    )
 
 
 def test_holm_adjustment_turns_a_borderline_win_into_no_difference_shown():
@@ -151,8 +166,7 @@ def test_holm_adjustment_turns_a_borderline_win_into_no_difference_shown():
     assert c["verdict"] == "model better" and c["p_holm"] == c["p"] and c["level"] == 0.95
     assert c["ci_low_holm"] > 0
     # the same reader's grades under a second name: two comparisons, each p doubled by Holm
-    pair = reader_study(reference, {"r1": reader, "r2": dict(reader)}, {}, {"m": model},
-                        n_boot=1000)
+    pair = reader_study(reference, {"r1": reader, "r2": dict(reader)}, {}, {"m": model}, n_boot=1000)
     for name in ("r1", "r2"):
         c2 = pair["models"]["m"]["vs_readers"][name]
         assert c2["p"] == c["p"] and c2["p_holm"] == pytest.approx(2 * c["p"])
@@ -164,8 +178,7 @@ def test_holm_adjustment_turns_a_borderline_win_into_no_difference_shown():
 def test_comparisons_resample_patients_when_given():
     reference, model, reader = borderline()
     patients = {item: f"pt-{k // 4}" for k, item in enumerate(reference)}  # 4 images a patient
-    out = reader_study(reference, {"r1": reader}, {}, {"m": model}, n_boot=1000,
-                       patients=patients)
+    out = reader_study(reference, {"r1": reader}, {}, {"m": model}, n_boot=1000, patients=patients)
     plain = reader_study(reference, {"r1": reader}, {}, {"m": model}, n_boot=1000)
     assert (out["cluster"], out["n_clusters"], out["n_without_patient"]) == ("patient", 20, 0)
     c, d = out["models"]["m"]["vs_readers"]["r1"], plain["models"]["m"]["vs_readers"]["r1"]
@@ -181,7 +194,8 @@ def test_other_icc_form_and_unspecified_level():
     ref = [reference[i] for i in reference]
     got = [reads["senior-1"][i] for i in reference]
     assert out["raters"]["senior-1"]["icc"] == pytest.approx(
-        icc_table(np.column_stack([ref, got]))["ICC3"]["icc"])
+        icc_table(np.column_stack([ref, got]))["ICC3"]["icc"]
+    )
     with pytest.raises(ValueError, match="icc_form"):
         reader_study(reference, reads, levels, models, icc_form="ICC9")
 

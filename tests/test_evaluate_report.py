@@ -1,5 +1,6 @@
 """The one model report: the same figures as the single metric functions, the macro AUC's grades,
 and every undefined value's reason kept through the JSON of model cards and validation."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,8 @@ def test_report_equals_the_single_functions():
     assert r.ece == expected_calibration_error(y, p)
     np.testing.assert_array_equal(r.confusion, confusion(y, predicted))
     assert r.macro.grades == (0, 1, 2, 3) and r.macro_auc == pytest.approx(
-        np.mean([a.auc for a in r.auc.values()]))
+        np.mean([a.auc for a in r.auc.values()])
+    )
     assert (r.cluster, r.n_clusters) == ("patient", 30)
     assert r.resampled == "Intervals resample patients: 30 patients, 90 items"
 
@@ -66,8 +68,9 @@ def test_cohort_report_json_keeps_every_reason():
     y[6:] = 1
     p = np.tile([0.7, 0.1, 0.1, 0.1], (12, 1))
     constant = np.zeros(12, dtype=int)  # the reference has two grades, the rule predicts one
-    report = json.loads(json.dumps(cohort_report(y, p, constant, n_boot=20,
-                                                 patients=[f"P{i // 2}" for i in range(12)])))
+    report = json.loads(
+        json.dumps(cohort_report(y, p, constant, n_boot=20, patients=[f"P{i // 2}" for i in range(12)]))
+    )
     assert report["auc"]["3"]["auc"] is None and "no case of grade 3" in report["auc"]["3"]["reason"]
     assert report["macro_n_grades"] == 2 and "3" in report["macro_left_out"]
     assert report["cluster"] == "patient" and report["n_clusters"] == 6

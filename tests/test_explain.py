@@ -1,4 +1,5 @@
 """Explanations: map shapes for stills and clips, pictures written, the cache, the CLI, the faithfulness helpers."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,12 +11,29 @@ import torch
 from PIL import Image
 
 from rascore.explain import (
-    ExplainCache, ExplainOptions, Explainer, GradeProbabilities, attribute, compute_maps, frame_importance,
-    gradcam_layer, input_attributions, model_input, to_image_size,
+    ExplainCache,
+    ExplainOptions,
+    Explainer,
+    GradeProbabilities,
+    attribute,
+    compute_maps,
+    frame_importance,
+    gradcam_layer,
+    input_attributions,
+    model_input,
+    to_image_size,
 )
 from rascore.explain.faithfulness import (
-    area_share, cascade_blocks, cascading_randomisation, infidelity_score, localisation, pointing_hit,
-    positive_share, randomised_copy, sensitivity_score, spearman,
+    area_share,
+    cascade_blocks,
+    cascading_randomisation,
+    infidelity_score,
+    localisation,
+    pointing_hit,
+    positive_share,
+    randomised_copy,
+    sensitivity_score,
+    spearman,
 )
 from rascore.nets import build_model
 from rascore.train.preprocess import Preprocessing
@@ -25,11 +43,25 @@ torch.set_num_threads(2)
 H, W = 48, 64  # decoded picture size of the hand-made items
 
 
-def prep_for(dynamic: bool, channels: int = 3, frames: int = 4, cache_frames: int = 8,
-             roi: tuple[float, float] | None = None) -> Preprocessing:
+def prep_for(
+    dynamic: bool,
+    channels: int = 3,
+    frames: int = 4,
+    cache_frames: int = 8,
+    roi: tuple[float, float] | None = None,
+) -> Preprocessing:
     """A small preprocessing: 32x40 inputs."""
-    return Preprocessing(32, 40, dynamic, frames if dynamic else 1, cache_frames if dynamic else 1,
-                         channels, (0.45, 0.45, 0.45), (0.25, 0.25, 0.25), roi=roi)
+    return Preprocessing(
+        32,
+        40,
+        dynamic,
+        frames if dynamic else 1,
+        cache_frames if dynamic else 1,
+        channels,
+        (0.45, 0.45, 0.45),
+        (0.25, 0.25, 0.25),
+        roi=roi,
+    )
 
 
 def picture(seed: int, frames: int = 1) -> np.ndarray:
@@ -41,7 +73,7 @@ def picture(seed: int, frames: int = 1) -> np.ndarray:
         grey[36:38] = 240
         rgb = np.repeat(grey[..., None], 3, axis=2)
         x0 = 10 + 3 * t
-        rgb[24:32, x0:x0 + 10] = (250, 140, 20)
+        rgb[24:32, x0 : x0 + 10] = (250, 140, 20)
         out[t] = rgb.astype(np.uint8)
     return out
 
@@ -66,9 +98,16 @@ def publish_model(project, modality: str, arch: str, seed: int, prep: Preprocess
     from rascore.train.versions import publish
 
     model = trained_free_model(arch, seed=seed)
-    checkpoint = make_checkpoint(model, modality=modality, prep=prep, args={"seed": seed}, metrics={},
-                                 snapshot={}, pretrained=None,
-                                 arch_options={"width": 4, "pooling": "attention"})
+    checkpoint = make_checkpoint(
+        model,
+        modality=modality,
+        prep=prep,
+        args={"seed": seed},
+        metrics={},
+        snapshot={},
+        pretrained=None,
+        arch_options={"width": 4, "pooling": "attention"},
+    )
     return publish(project, checkpoint, lambda version: f"# {modality} v{version}\n", activate="always")
 
 
@@ -78,13 +117,29 @@ def add_item(project, frames: np.ndarray, modality: str) -> int:
     sha = hashlib.sha256(frames.tobytes() + modality.encode()).hexdigest()
     project.media.write_cache(sha, frames)
     t = frames.shape[0]
-    store.add_media(sha, format="png" if t == 1 else "mp4", kind="image" if t == 1 else "clip",
-                    nbytes=frames.nbytes, frames=t, height=H, width=W, fps=15.0 if t > 1 else None)
-    return store.add_item(media_sha256=sha, modality=modality, cohort="test1", frames=t,
-                          fps=15.0 if t > 1 else None, patient="p1", source="import")
+    store.add_media(
+        sha,
+        format="png" if t == 1 else "mp4",
+        kind="image" if t == 1 else "clip",
+        nbytes=frames.nbytes,
+        frames=t,
+        height=H,
+        width=W,
+        fps=15.0 if t > 1 else None,
+    )
+    return store.add_item(
+        media_sha256=sha,
+        modality=modality,
+        cohort="test1",
+        frames=t,
+        fps=15.0 if t > 1 else None,
+        patient="p1",
+        source="import",
+    )
 
 
 # --- maps -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["ig", "gradcam", "occlusion"])
 def test_still_maps_have_input_then_image_resolution(method):
@@ -159,7 +214,7 @@ def test_frame_model_gives_one_map_per_frame_that_changes():
 def test_gradcam_layer_is_the_deepest_with_enough_cells():
     slim = build_model("slim_resnet18", width=4)
     assert gradcam_layer(slim, size=(256, 256))[0] == "backbone.layers.3"  # 8x8 cells
-    assert gradcam_layer(slim, size=(96, 128))[0] == "backbone.layers.2"   # last stage would be 3x4
+    assert gradcam_layer(slim, size=(96, 128))[0] == "backbone.layers.2"  # last stage would be 3x4
     assert gradcam_layer(build_model("resnet18"), size=(224, 224))[0] == "backbone.layer4"
     assert gradcam_layer(slim, name="backbone.layers.0")[0] == "backbone.layers.0"
     with pytest.raises(ValueError, match="no layer"):
@@ -185,6 +240,7 @@ def test_roi_maps_go_back_into_the_crop_box():
 
 
 # --- explainer, pictures, cache ----------------------------------------------------------------
+
 
 def test_item_explanation_writes_overlay_and_is_cached_until_a_new_version(project):
     prep = prep_for(False)
@@ -259,28 +315,77 @@ def test_cache_store_is_atomic(tmp_path):
 
 # --- command line ------------------------------------------------------------------------------
 
+
 def test_cli_explain_item_and_file(project, tmp_path, capsys):
     from rascore.cli import main
 
     publish_model(project, "SPD", "slim_resnet18", 0, prep_for(False))
     item = add_item(project, picture(8), "SPD")
     out = tmp_path / "figs" / "overlay.png"
-    assert main(["explain", "--item", str(item), "--method", "occlusion", "--window", "8", "--stride", "8",
-                 "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--item",
+                str(item),
+                "--method",
+                "occlusion",
+                "--window",
+                "8",
+                "--stride",
+                "8",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["method"] == "occlusion" and result["cached"] is False
     assert result["predicted"] == int(np.argmax(result["probabilities"])) == result["target"]
     assert result["paths"]["overlay"] == str(out) and Image.open(out).format == "PNG"
     assert result["importance"] is None and result["seconds"] > 0
 
-    assert main(["explain", "--item", str(item), "--method", "occlusion", "--window", "8", "--stride", "8",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--item",
+                str(item),
+                "--method",
+                "occlusion",
+                "--window",
+                "8",
+                "--stride",
+                "8",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["cached"] is True
 
     scan = tmp_path / "scan.png"
     Image.fromarray(picture(9)[0]).save(scan)
-    assert main(["explain", str(scan), "--modality", "SPD", "--method", "ig", "--target", "2",
-                 "--steps", "4", "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(scan),
+                "--modality",
+                "SPD",
+                "--method",
+                "ig",
+                "--target",
+                "2",
+                "--steps",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["target"] == 2 and result["modality"] == "SPD" and not result["cached"]
 
@@ -295,6 +400,7 @@ def test_cli_explain_item_and_file(project, tmp_path, capsys):
 
 
 # --- faithfulness helpers ----------------------------------------------------------------------
+
 
 def test_localisation_figures_on_hand_made_maps():
     mask = np.zeros((1, 10, 10), bool)
@@ -319,8 +425,14 @@ def test_cascade_goes_from_head_down():
     names = [n for n, _ in cascade_blocks(build_model("frames_slim_resnet18", width=4))]
     assert names[:3] == ["backbone.fc", "backbone.attention", "backbone.encoder.layers.3"]
     names = [n for n, _ in cascade_blocks(build_model("r3d_18"))]
-    assert names == ["backbone.fc", "backbone.layer4", "backbone.layer3", "backbone.layer2",
-                     "backbone.layer1", "backbone.stem"]
+    assert names == [
+        "backbone.fc",
+        "backbone.layer4",
+        "backbone.layer3",
+        "backbone.layer2",
+        "backbone.layer1",
+        "backbone.stem",
+    ]
     model = build_model("slim_resnet18", width=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     randomised = randomised_copy(model)
@@ -336,11 +448,13 @@ def test_randomisation_and_captum_metrics_run_on_a_small_model():
     assert steps[1].block == "backbone.fc"
     assert all(-1 <= s.spearman_abs <= 1 or np.isnan(s.spearman_abs) for s in steps)
     for method in ("ig", "gradcam"):
-        value = infidelity_score(model, prep, picture(10), method, 1, ExplainOptions(ig_steps=4),
-                                 n_perturb_samples=4)
+        value = infidelity_score(
+            model, prep, picture(10), method, 1, ExplainOptions(ig_steps=4), n_perturb_samples=4
+        )
         assert np.isfinite(value) and value >= 0
-        value = sensitivity_score(model, prep, picture(10), method, 1, ExplainOptions(ig_steps=4),
-                                  n_perturb_samples=2)
+        value = sensitivity_score(
+            model, prep, picture(10), method, 1, ExplainOptions(ig_steps=4), n_perturb_samples=2
+        )
         assert np.isfinite(value) and value >= 0
 
 

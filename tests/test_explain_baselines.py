@@ -1,4 +1,5 @@
 """Explanations that can find dark synovium: the IG baseline, Grad-CAM on logits, the deep clip stage, cache keys."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,15 @@ import torch
 from torch import nn
 
 from rascore.explain import (
-    ExplainOptions, Explainer, GradeProbabilities, GradeScores, attribute, compute_maps, grade_scores,
-    ig_baseline, model_input,
+    ExplainOptions,
+    Explainer,
+    GradeProbabilities,
+    GradeScores,
+    attribute,
+    compute_maps,
+    grade_scores,
+    ig_baseline,
+    model_input,
 )
 from rascore.nets.heads import grade_probabilities
 from tests.test_explain import add_item, picture, prep_for, publish_model, trained_free_model
@@ -111,7 +119,9 @@ def test_gradcam_reads_the_logit_so_a_saturated_prediction_still_has_a_map():
     assert float(on_probability.abs().sum()) == 0.0  # what Grad-CAM of the probability would show
     after = compute_maps(net, x, "gradcam", target)[0]
     assert float(after.sum()) > 0
-    assert torch.allclose(after / after.sum(), before / before.sum(), atol=1e-4)  # the logit scales, the map not
+    assert torch.allclose(
+        after / after.sum(), before / before.sum(), atol=1e-4
+    )  # the logit scales, the map not
 
 
 def test_ordinal_grade_scores_are_the_logits_of_the_cumulative_tasks():
@@ -121,7 +131,9 @@ def test_ordinal_grade_scores_are_the_logits_of_the_cumulative_tasks():
     assert torch.allclose(scores[:, 1:] - scores[:, :-1], z)  # grade g+1 over g: the log-odds of P(grade > g)
     # softmax of the scores is the grade distribution when the three tasks are independent
     p = torch.sigmoid(z)
-    independent = torch.stack([torch.prod(torch.where(torch.arange(3) < g, p, 1 - p), dim=1) for g in range(4)], 1)
+    independent = torch.stack(
+        [torch.prod(torch.where(torch.arange(3) < g, p, 1 - p), dim=1) for g in range(4)], 1
+    )
     assert torch.allclose(torch.softmax(scores, 1), independent / independent.sum(1, keepdim=True), atol=1e-6)
     assert torch.equal(grade_scores(z[:, :3], "softmax"), z[:, :3])
     model = trained_free_model("slim_resnet18", "ordinal", seed=1)
@@ -140,8 +152,13 @@ def test_clip_gradcam_at_the_deepest_stage_is_upsampled_to_every_frame():
     deep = attribute(model, prep, clip, "gradcam", options=ExplainOptions(gradcam_stage="deep"))
     assert deep.layer == "backbone.layer4"  # time 4 -> 1 there
     assert deep.maps.shape == (4, 32, 40) and np.isfinite(deep.maps).all() and deep.maps.sum() > 0
-    frames = attribute(trained_free_model("frames_slim_resnet18", seed=1), prep, clip, "gradcam",
-                       options=ExplainOptions(gradcam_stage="deep"))
+    frames = attribute(
+        trained_free_model("frames_slim_resnet18", seed=1),
+        prep,
+        clip,
+        "gradcam",
+        options=ExplainOptions(gradcam_stage="deep"),
+    )
     assert frames.layer == "backbone.encoder.layers.3" and frames.maps.shape == (4, 32, 40)
 
 
@@ -181,11 +198,16 @@ def test_a_baseline_is_never_served_from_another_baselines_cache(project, capsys
 
 # --- which method to trust ---------------------------------------------------------------------
 
-def figures(code: str, shares: list[float], finals: list[float], uniform: float = 0.04, randomised: float = 0.04):
+
+def figures(
+    code: str, shares: list[float], finals: list[float], uniform: float = 0.04, randomised: float = 0.04
+):
     from rascore.explain.faithfulness import VariantFigures
 
-    return [VariantFigures(f"M{i} v1", code, share, uniform, randomised, final)
-            for i, (share, final) in enumerate(zip(shares, finals))]
+    return [
+        VariantFigures(f"M{i} v1", code, share, uniform, randomised, final)
+        for i, (share, final) in enumerate(zip(shares, finals))
+    ]
 
 
 def test_trust_verdict_follows_the_numbers():
@@ -196,8 +218,9 @@ def test_trust_verdict_follows_the_numbers():
     line = trust_verdict(occlusion + ig)
     assert line.startswith("Trust Occlusion: on 3 of 3 models") and "0.67, 0.70, 0.60" in line
     # the same figures with the roles swapped give the other answer
-    swapped = figures("occlusion", [0.17, 0.22, 0.15], [0.67, 0.7, 0.6]) + figures("ig", [0.09, 0.06, 0.10],
-                                                                                    [0.02, 0.2, 0.04])
+    swapped = figures("occlusion", [0.17, 0.22, 0.15], [0.67, 0.7, 0.6]) + figures(
+        "ig", [0.09, 0.06, 0.10], [0.02, 0.2, 0.04]
+    )
     assert trust_verdict(swapped).startswith("Trust Integrated Gradients (blurred baseline): on 3 of 3")
     # a map below the randomised model's share does not localise, however it randomises
     weak = figures("gradcam", [0.03, 0.03, 0.03], [0.0, 0.0, 0.0])

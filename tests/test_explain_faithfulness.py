@@ -6,6 +6,7 @@ media cache instead of through PNG files to keep the test short. The reference l
 its true grade. A couple of epochs teach this network nothing (its loss stays at ln 4), so it trains
 16 short epochs at 48x72 pixels on the region of interest around the joint (a few seconds on 2 cores).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,11 @@ import torch
 
 from rascore.explain import ExplainOptions, GradeProbabilities, model_input
 from rascore.explain.faithfulness import (
-    cascading_randomisation, load_masks, localisation, map_at_image_size, randomised_copy,
+    cascading_randomisation,
+    load_masks,
+    localisation,
+    map_at_image_size,
+    randomised_copy,
 )
 
 torch.set_num_threads(2)
@@ -26,8 +31,17 @@ N_TRAIN, N_TEST = 160, 40
 # the synovium is at least twice its randomised copy's and 3 percentage points above it (measured: 0.115
 # against 0.033, with 0.042 for a uniform map over the crop).
 SHARE_RATIO, SHARE_GAP = 2.0, 0.03
-CONFIG = dict(epochs=16, size=(48, 72), net_width=8, lr=5e-3, batch_size=16, roi=(0.55, 0.6), weights="none",
-              patience=100, seed=0)
+CONFIG = dict(
+    epochs=16,
+    size=(48, 72),
+    net_width=8,
+    lr=5e-3,
+    batch_size=16,
+    roi=(0.55, 0.6),
+    weights="none",
+    patience=100,
+    seed=0,
+)
 
 
 def build_project(root):
@@ -37,8 +51,9 @@ def build_project(root):
     from rascore.synth import plan_cohort, render_item
 
     data = root / "project"
-    project = Project(Settings(db_path=data / "rascore.db", data_dir=data, models_dir=data / "models",
-                               device="cpu"))
+    project = Project(
+        Settings(db_path=data / "rascore.db", data_dir=data, models_dir=data / "models", device="cpu")
+    )
     truth_dir = project.settings.truth_dir
     truth_dir.mkdir(parents=True, exist_ok=True)
     store = project.store
@@ -56,13 +71,32 @@ def build_project(root):
                 sha = hashlib.sha256(sim.frames.tobytes()).hexdigest()
                 project.media.write_cache(sha, sim.frames)
                 _, height, width, _ = sim.frames.shape
-                store.add_media(sha, format="png", kind="image", nbytes=sim.frames.nbytes, frames=1,
-                                height=height, width=width, fps=None)
-                item = store.add_item(media_sha256=sha, modality="SPD", cohort=cohort, frames=1, fps=None,
-                                      patient=f"s{seed}-{spec.patient}", source="import")
+                store.add_media(
+                    sha,
+                    format="png",
+                    kind="image",
+                    nbytes=sim.frames.nbytes,
+                    frames=1,
+                    height=height,
+                    width=width,
+                    fps=None,
+                )
+                item = store.add_item(
+                    media_sha256=sha,
+                    modality="SPD",
+                    cohort=cohort,
+                    frames=1,
+                    fps=None,
+                    patient=f"s{seed}-{spec.patient}",
+                    source="import",
+                )
                 mask = f"truth/s{seed}-{spec.key}.npz"
-                np.savez_compressed(project.settings.data_dir / mask, synovium=sim.synovium,
-                                    doppler=sim.doppler, bone_line=sim.bone_line)
+                np.savez_compressed(
+                    project.settings.data_dir / mask,
+                    synovium=sim.synovium,
+                    doppler=sim.doppler,
+                    bone_line=sim.bone_line,
+                )
                 store.set_truth(item, spec.sh, spec.pd, mask)
                 store.set_reference(item, spec.sh, spec.pd, "import")
             seed += 1
@@ -105,9 +139,11 @@ def test_trained_model_attributes_the_synovium_more_than_its_randomised_copy(tra
         uniform.append(loc.synovium_area)
     assert len(shares["trained"]) >= 12
     share, share_random = np.nanmean(shares["trained"]), np.nanmean(shares["randomised"])
-    print(f"IG share in synovium: trained {share:.3f}, randomised {share_random:.3f}, "
-          f"uniform {np.mean(uniform):.3f}; pointing game {np.nanmean(hits['trained']):.2f} vs "
-          f"{np.nanmean(hits['randomised']):.2f}")
+    print(
+        f"IG share in synovium: trained {share:.3f}, randomised {share_random:.3f}, "
+        f"uniform {np.mean(uniform):.3f}; pointing game {np.nanmean(hits['trained']):.2f} vs "
+        f"{np.nanmean(hits['randomised']):.2f}"
+    )
     assert share >= SHARE_RATIO * share_random and share >= share_random + SHARE_GAP
     assert share > np.mean(uniform)
     assert np.nanmean(hits["trained"]) > np.nanmean(hits["randomised"])
@@ -120,8 +156,9 @@ def test_maps_of_the_trained_model_decorrelate_as_layers_are_randomised(trained)
     al. found for gradient-times-input), so for it only a fall is asserted.
     """
     project, model, prep = trained
-    rows = [r for r in project.store.items("SPD", "test1")
-            if load_masks(project, r["id"])["synovium"].any()][:2]
+    rows = [r for r in project.store.items("SPD", "test1") if load_masks(project, r["id"])["synovium"].any()][
+        :2
+    ]
     options = ExplainOptions(ig_steps=16, occlusion_window=12, occlusion_stride=12)
     finals: dict[str, list[float]] = {"gradcam": [], "occlusion": [], "ig": []}
     for row in rows:
@@ -141,8 +178,9 @@ def test_maps_of_the_trained_model_decorrelate_as_layers_are_randomised(trained)
     assert np.mean(finals["ig"]) < 0.8
 
 
-def test_faithfulness_script_runs_on_the_active_model_and_says_what_to_trust(trained, tmp_path, monkeypatch,
-                                                                             capsys):
+def test_faithfulness_script_runs_on_the_active_model_and_says_what_to_trust(
+    trained, tmp_path, monkeypatch, capsys
+):
     """bench/explain_faithfulness.py on a project's active model: the README's tables and a verdict from them."""
     import importlib.util
     import json
@@ -156,8 +194,16 @@ def test_faithfulness_script_runs_on_the_active_model_and_says_what_to_trust(tra
     project, model, prep = trained
     config = make_config("SPD", "fast", "cpu", **CONFIG)
     metrics = {"test": {"cohorts": {"test1": {"model": {"macro_auc": 0.75}}}}}
-    checkpoint = make_checkpoint(model, modality="SPD", prep=prep, args={}, metrics=metrics, snapshot={},
-                                 pretrained=None, arch_options={"width": config.net_width, "pooling": config.pooling})
+    checkpoint = make_checkpoint(
+        model,
+        modality="SPD",
+        prep=prep,
+        args={},
+        metrics=metrics,
+        snapshot={},
+        pretrained=None,
+        arch_options={"width": config.net_width, "pooling": config.pooling},
+    )
     publish(project, checkpoint, lambda version: f"# SPD v{version}\n", activate="always")
     settings = project.settings
     monkeypatch.setenv("RASCORE_DATA", str(settings.data_dir))
@@ -168,19 +214,46 @@ def test_faithfulness_script_runs_on_the_active_model_and_says_what_to_trust(tra
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out_json = tmp_path / "faithfulness.json"
-    assert bench.main(["--limit", "2", "--random-items", "1", "--metric-items", "0", "--steps", "4",
-                       "--cohort", "test1", "--variant", "ig", "--variant", "ig-black", "--variant", "gradcam",
-                       "--json", str(out_json)]) == 0
+    assert (
+        bench.main(
+            [
+                "--limit",
+                "2",
+                "--random-items",
+                "1",
+                "--metric-items",
+                "0",
+                "--steps",
+                "4",
+                "--cohort",
+                "test1",
+                "--variant",
+                "ig",
+                "--variant",
+                "ig-black",
+                "--variant",
+                "gradcam",
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     results = json.loads(out_json.read_text())
     assert [r["modality"] for r in results] == ["SPD"] and results[0]["n"] == 2
-    assert lines[0].startswith("Models (the active versions): SPD v1 slim_resnet18 (test1 macro AUC 0.75; n = 2)")
+    assert lines[0].startswith(
+        "Models (the active versions): SPD v1 slim_resnet18 (test1 macro AUC 0.75; n = 2)"
+    )
     rows = [line for line in lines if line.startswith("| SPD |")]
     assert len(rows) == 9  # three variants in the localisation, randomisation and Captum tables
     ig = results[0]["methods"]["ig"]
-    assert rows[0].startswith(f"| SPD | Integrated Gradients (blurred baseline) | {ig['share']:.3f} | {ig['area']:.3f} |")
+    assert rows[0].startswith(
+        f"| SPD | Integrated Gradients (blurred baseline) | {ig['share']:.3f} | {ig['area']:.3f} |"
+    )
     assert ig["settings"] == "s4-blur0.15" and results[0]["methods"]["ig-black"]["settings"] == "s4-black"
-    assert rows[3].endswith(f"| 1 | 1.00 | {ig['cascade'][1]['spearman_abs']:.2f} | "
-                            f"{ig['cascade'][-1]['spearman_abs']:.2f} |")
+    assert rows[3].endswith(
+        f"| 1 | 1.00 | {ig['cascade'][1]['spearman_abs']:.2f} | {ig['cascade'][-1]['spearman_abs']:.2f} |"
+    )
     assert lines[-1] == f"**{trust_verdict(bench.verdict_figures(results))}**"
     assert lines[-1].startswith("**Trust ")

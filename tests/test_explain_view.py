@@ -1,4 +1,5 @@
 """rascore.explain.view: items to pick, the active model, uploads decoded but not stored, pictures at native size."""
+
 from __future__ import annotations
 
 import io
@@ -30,12 +31,15 @@ def test_item_choices_filter_label_and_refuse_a_reader(project):
     still = add_item(project, picture(0), "SGS")
     clip = add_item(project, picture(1, frames=5), "DGS")
     sha = project.store.item(clip)["media_sha256"]  # the same file seen as another modality
-    other = project.store.add_item(media_sha256=sha, modality="SGS", cohort="train", frames=1,
-                                   fps=None, joint="MCP2", side="R")
+    other = project.store.add_item(
+        media_sha256=sha, modality="SGS", cohort="train", frames=1, fps=None, joint="MCP2", side="R"
+    )
     choices = view.item_choices(project, EXPERT, "SGS")
     assert [c["id"] for c in choices] == [still, other]
-    assert [c["label"] for c in choices] == [f"#{still} · test1 · still",
-                                             f"#{other} · train · MCP2 R · still"]
+    assert [c["label"] for c in choices] == [
+        f"#{still} · test1 · still",
+        f"#{other} · train · MCP2 R · still",
+    ]
     assert [c["id"] for c in view.item_choices(project, EXPERT, "sgs", "train")] == [other]
     assert view.item_choices(project, EXPERT, "DGS")[0]["label"] == f"#{clip} · test1 · 5 frames"
     with pytest.raises(PermissionDenied):

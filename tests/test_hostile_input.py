@@ -1,5 +1,6 @@
 """Hostile input through the upload functions, the command line and every text field: refused
 with a reason or stored verbatim as text, never executed, never served as anything but an image."""
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,18 @@ from tests.fixtures_media import grey_png, make_dicom
 from tests.test_labelling_fixtures import build_project
 
 ROOT = Path(__file__).resolve().parents[1]
-SQL_TEXTS = ("x'; DROP TABLE annotations; --", "\"); DELETE FROM users; --",
-             "1 OR 1=1", "%' UNION SELECT password_hash FROM users --", "Robert'); --")
-HTML_TEXTS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-              "</div><iframe src=javascript:alert(1)>")
+SQL_TEXTS = (
+    "x'; DROP TABLE annotations; --",
+    '"); DELETE FROM users; --',
+    "1 OR 1=1",
+    "%' UNION SELECT password_hash FROM users --",
+    "Robert'); --",
+)
+HTML_TEXTS = (
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "</div><iframe src=javascript:alert(1)>",
+)
 
 
 @pytest.fixture
@@ -33,8 +42,7 @@ def project(tmp_path):
 
 
 def _tables(project) -> list[tuple[str, str]]:
-    return project.store.conn.execute(
-        "SELECT type, name FROM sqlite_master ORDER BY type, name").fetchall()
+    return project.store.conn.execute("SELECT type, name FROM sqlite_master ORDER BY type, name").fetchall()
 
 
 def _intact(project, tables_before) -> None:
@@ -73,8 +81,9 @@ def test_zip_bomb_is_refused_and_leaves_nothing(project, tmp_path):
     with pytest.raises(admin.AdminError, match="entries"):
         admin.unpack_zip(many, dest, max_members=10)
     items = len(project.store.items())
-    report = admin.import_uploads(project, _admin(project), [("bomb.zip", bomb)],
-                                  modality="SGS", max_bytes=1_000_000)
+    report = admin.import_uploads(
+        project, _admin(project), [("bomb.zip", bomb)], modality="SGS", max_bytes=1_000_000
+    )
     assert report.rejected == 1 and "unpacks to" in report.rows[0]["reason"]
     assert len(project.store.items()) == items
 
@@ -84,7 +93,7 @@ def test_zip_bomb_with_lying_headers_is_stopped_while_unpacking(tmp_path):
     data = bytearray(_zip({"a.png": b"\0" * 5_000_000}))
     for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
         at = data.find(signature)
-        data[at + offset:at + offset + 4] = (100).to_bytes(4, "little")
+        data[at + offset : at + offset + 4] = (100).to_bytes(4, "little")
     dest = tmp_path / "unpack"
     dest.mkdir()
     with pytest.raises(admin.AdminError):
@@ -92,8 +101,9 @@ def test_zip_bomb_with_lying_headers_is_stopped_while_unpacking(tmp_path):
     assert not [p for p in dest.rglob("*") if p.is_file()]
 
 
-@pytest.mark.parametrize("member", ["../evil.png", "a/../../evil.png", "/tmp/evil.png",
-                                    "C:/evil.png", "..\\evil.png"])
+@pytest.mark.parametrize(
+    "member", ["../evil.png", "a/../../evil.png", "/tmp/evil.png", "C:/evil.png", "..\\evil.png"]
+)
 def test_zip_member_escaping_the_folder_is_refused(project, tmp_path, member):
     dest = tmp_path / "inner" / "unpack"
     dest.mkdir(parents=True)
@@ -114,8 +124,7 @@ def test_zip_with_a_link_member_is_refused(tmp_path):
     assert not [p for p in dest.rglob("*") if p.is_file() or p.is_symlink()]
 
 
-def test_manifest_path_escaping_its_folder_is_refused_through_the_cli(project, tmp_path,
-                                                                      monkeypatch, capsys):
+def test_manifest_path_escaping_its_folder_is_refused_through_the_cli(project, tmp_path, monkeypatch, capsys):
     folder = tmp_path / "scans"
     folder.mkdir()
     (tmp_path / "outside.png").write_bytes(grey_png(seed=3))
@@ -125,9 +134,11 @@ def test_manifest_path_escaping_its_folder_is_refused_through_the_cli(project, t
         writer.writerow(["path", "modality", "patient", "joint"])
         writer.writerow(["../outside.png", "SGS", "p1", "MCP2"])
         writer.writerow([str(tmp_path / "outside.png"), "SGS", "p1", "MCP2"])
-    for key, value in (("RASCORE_DATA", project.settings.data_dir),
-                       ("RASCORE_DB", project.settings.db_path),
-                       ("RASCORE_MODELS", project.settings.models_dir)):
+    for key, value in (
+        ("RASCORE_DATA", project.settings.data_dir),
+        ("RASCORE_DB", project.settings.db_path),
+        ("RASCORE_MODELS", project.settings.models_dir),
+    ):
         monkeypatch.setenv(key, str(value))
     items = len(project.store.items())
     code = cli_main(["ingest", "--manifest", str(manifest), "--quiet"])
@@ -145,8 +156,9 @@ def test_upload_over_the_size_limit_is_refused_before_decoding(project):
         ingest_bytes(big, "big.png", project.media, project.key, Limits(max_bytes=1000))
     assert not [p for p in project.settings.media_dir.rglob("*.png") if p.read_bytes() == big]
     zipped = _zip({"big.png": big})
-    report = admin.import_uploads(project, _admin(project), [("big.zip", zipped)],
-                                  modality="SGS", max_bytes=1000)
+    report = admin.import_uploads(
+        project, _admin(project), [("big.zip", zipped)], modality="SGS", max_bytes=1000
+    )
     assert report.rejected == 1 and report.imported == 0
 
 
@@ -154,8 +166,9 @@ def test_png_html_zip_polyglot_is_only_ever_an_image(project):
     tail = b"<html><script>alert(document.cookie)</script></html>"
     inner = _zip({"x.html": tail})
     polyglot = grey_png(seed=7) + tail + inner
-    report = admin.import_uploads(project, _admin(project), [("page.html", polyglot)],
-                                  modality="SGS", cohort="train")
+    report = admin.import_uploads(
+        project, _admin(project), [("page.html", polyglot)], modality="SGS", cohort="train"
+    )
     assert report.imported == 1, report.rows
     item = project.store.item(report.rows[0]["item_id"])
     assert item["format"] == "png"  # what the magic bytes say, whatever the name
@@ -169,8 +182,9 @@ def test_png_html_zip_polyglot_is_only_ever_an_image(project):
 def test_gif_javascript_polyglot_and_html_named_png_are_refused_or_images(project):
     gif_js = b"GIF89a/*\x00\x00\x00\x00*/=1;alert(1);//" + b"\x00" * 64
     html = b"<!doctype html><html><script>alert(1)</script></html>"
-    report = admin.import_uploads(project, _admin(project),
-                                  [("evil.gif", gif_js), ("evil.png", html)], modality="SGS")
+    report = admin.import_uploads(
+        project, _admin(project), [("evil.gif", gif_js), ("evil.png", html)], modality="SGS"
+    )
     assert report.imported == 0 and report.rejected == 2, report.rows
     for row in report.rows:
         assert row["reason"]
@@ -181,8 +195,7 @@ def test_gif_javascript_polyglot_and_html_named_png_are_refused_or_images(projec
     frames = [Image.fromarray(np.full((24, 32, 3), v, np.uint8)) for v in (40, 200)]
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=50)
     polyglot = buffer.getvalue() + b"<script>alert(1)</script>"
-    report = admin.import_uploads(project, _admin(project), [("clip.gif", polyglot)],
-                                  modality="DGS")
+    report = admin.import_uploads(project, _admin(project), [("clip.gif", polyglot)], modality="DGS")
     if report.imported:
         sha = project.store.item(report.rows[0]["item_id"])["media_sha256"]
         gif = labelling.clip_gif(project, sha)
@@ -218,8 +231,7 @@ def test_cli_refuses_a_markup_user_name(project, monkeypatch, capsys):
     monkeypatch.setenv("RASCORE_DATA", str(project.settings.data_dir))
     monkeypatch.setenv("RASCORE_DB", str(project.settings.db_path))
     monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-password\n"))
-    assert cli_main(["user", "add", "<script>alert(1)</script>", "--role", "admin",
-                     "--password-stdin"]) == 2
+    assert cli_main(["user", "add", "<script>alert(1)</script>", "--role", "admin", "--password-stdin"]) == 2
     assert "user name" in capsys.readouterr().err
     assert project.store.user("<script>alert(1)</script>") is None
 
@@ -235,8 +247,9 @@ def test_sql_and_markup_in_every_free_text_field_are_stored_verbatim(project):
         assert labelling.my_grade(store, reader, items[k])["reason"] == text
     note = texts[-1]
     adjudication.set_reference(store, expert, items[0], 2, None, note=note)
-    row = store.conn.execute("SELECT detail_json FROM audit_log WHERE action ="
-                             " 'reference.adjudicate' ORDER BY id DESC").fetchone()[0]
+    row = store.conn.execute(
+        "SELECT detail_json FROM audit_log WHERE action = 'reference.adjudicate' ORDER BY id DESC"
+    ).fetchone()[0]
     assert note in __import__("json").loads(row)["note"]
     # sign-in and search-like look-ups take the text as a value
     for text in texts:
@@ -283,7 +296,7 @@ def test_pages_never_render_user_data_as_html():
         for match in re.finditer(r"unsafe_allow_html\s*=\s*True", text):
             # allowed only for a literal constant: the call's first argument is a plain string
             start = text.rfind("st.", 0, match.start())
-            call = text[start:match.end()]
+            call = text[start : match.end()]
             if re.search(r"\{|\+|%|format\(|\bf[\"']", call) or not re.search(r"\([\"']", call):
                 offenders.append(f"{path.name}: {call[:80]}")
     assert not offenders, offenders

@@ -1,4 +1,5 @@
 """`rascore ingest`: files, folders and manifests; bad input rejected with nothing stored; de-identification."""
+
 from __future__ import annotations
 
 import csv
@@ -17,16 +18,28 @@ from pydicom.data import get_testdata_file
 
 from tests.conftest import BIN, cli_env
 
-REAL_DICOMS = ["examples_rgb_color.dcm", "examples_ybr_color.dcm", "examples_jpeg2k.dcm",
-               "examples_palette.dcm", "US1_UNCR.dcm", "US1_J2KR.dcm", "OBXXXX1A_2frame.dcm",
-               "OBXXXX1A_rle_2frame.dcm", "gdcm-US-ALOKA-16.dcm"]
+REAL_DICOMS = [
+    "examples_rgb_color.dcm",
+    "examples_ybr_color.dcm",
+    "examples_jpeg2k.dcm",
+    "examples_palette.dcm",
+    "US1_UNCR.dcm",
+    "US1_J2KR.dcm",
+    "OBXXXX1A_2frame.dcm",
+    "OBXXXX1A_rle_2frame.dcm",
+    "gdcm-US-ALOKA-16.dcm",
+]
 TABLES = ("media", "items", "annotations", "reference_labels", "users", "audit_log")
 
 
 def rascore(data: Path, *args: str):
-    return subprocess.run([str(BIN / "rascore"), *args, "--quiet"] if args[0] == "ingest" else
-                          [str(BIN / "rascore"), *args],
-                          capture_output=True, text=True, env=cli_env(data), timeout=300)
+    return subprocess.run(
+        [str(BIN / "rascore"), *args, "--quiet"] if args[0] == "ingest" else [str(BIN / "rascore"), *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(data),
+        timeout=300,
+    )
 
 
 def snapshot(data: Path) -> tuple:
@@ -37,8 +50,14 @@ def snapshot(data: Path) -> tuple:
         conn = sqlite3.connect(db)
         counts = tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)
         conn.close()
-    files = tuple(sorted(str(p.relative_to(data)) for sub in ("media", "cache")
-                         for p in (data / sub).rglob("*") if p.is_file()))
+    files = tuple(
+        sorted(
+            str(p.relative_to(data))
+            for sub in ("media", "cache")
+            for p in (data / sub).rglob("*")
+            if p.is_file()
+        )
+    )
     return counts, files
 
 
@@ -55,10 +74,17 @@ def clip_mp4(frames: int = 8, seed: int = 0) -> bytes:
 
 def bomb_png() -> bytes:
     """A tiny PNG whose header declares 100,000 x 100,000 pixels."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
 def dicom_without_pixels(tmp: Path) -> Path:
@@ -157,24 +183,46 @@ def test_manifest_rejects_bad_rows_and_imports_the_rest(project_env, tmp_path):
         (folder / "scans" / f"s{i}.png").write_bytes(grey_png(10 + i))
     outside = tmp_path / "outside.png"
     outside.write_bytes(grey_png(99))
-    manifest = write_manifest(folder, [
-        {"path": "scans/s0.png", "modality": "SPD", "cohort": "test2", "patient": "hospital-123",
-         "joint": "MCP2", "side": "R", "sh:reader-a": "2", "pd:reader-a": "1"},
-        {"path": "../outside.png", "modality": "SGS", "cohort": "train"},
-        {"path": str(outside), "modality": "SGS", "cohort": "train"},
-        {"path": "scans/s1.png", "modality": "XYZ", "cohort": "train"},
-        {"path": "scans/s1.png", "modality": "SGS", "cohort": "validation"},
-        {"path": "scans/s2.png", "modality": "SGS", "cohort": "train", "sh:reader-a": "5"},
-        {"path": "scans/s2.png", "modality": "SPD", "cohort": "train", "sh:reader-a": "0",
-         "pd:reader-a": "2"},
-    ])
+    manifest = write_manifest(
+        folder,
+        [
+            {
+                "path": "scans/s0.png",
+                "modality": "SPD",
+                "cohort": "test2",
+                "patient": "hospital-123",
+                "joint": "MCP2",
+                "side": "R",
+                "sh:reader-a": "2",
+                "pd:reader-a": "1",
+            },
+            {"path": "../outside.png", "modality": "SGS", "cohort": "train"},
+            {"path": str(outside), "modality": "SGS", "cohort": "train"},
+            {"path": "scans/s1.png", "modality": "XYZ", "cohort": "train"},
+            {"path": "scans/s1.png", "modality": "SGS", "cohort": "validation"},
+            {"path": "scans/s2.png", "modality": "SGS", "cohort": "train", "sh:reader-a": "5"},
+            {
+                "path": "scans/s2.png",
+                "modality": "SPD",
+                "cohort": "train",
+                "sh:reader-a": "0",
+                "pd:reader-a": "2",
+            },
+        ],
+    )
     before = snapshot(project_env)
     done = rascore(project_env, "ingest", "--manifest", str(manifest))
     assert done.returncode == 1
     assert done.stdout.strip() == "imported 1, duplicates 0, rejected 6"
     reasons = "\n".join(line for line in done.stderr.splitlines() if line.startswith("rejected"))
-    for expected in ("escapes", "absolute", "unknown modality", "unknown cohort", "0-3",
-                     "not a valid EOSS combination"):
+    for expected in (
+        "escapes",
+        "absolute",
+        "unknown modality",
+        "unknown cohort",
+        "0-3",
+        "not a valid EOSS combination",
+    ):
         assert expected in reasons, (expected, reasons)
     counts, files = snapshot(project_env)
     assert counts[1] - (before[0][1] if before[0] else 0) == 1  # one item
@@ -189,9 +237,16 @@ def test_import_then_export_labels_round_trip(project_env, tmp_path):
     rows = []
     for i in range(4):
         (folder / f"s{i}.png").write_bytes(grey_png(20 + i))
-        row = {"path": f"s{i}.png", "modality": "SPD" if i % 2 else "SGS", "cohort": "train",
-               "patient": f"p{i // 2}", "joint": "MCP3", "side": "L",
-               "sh:reader-a": str(i % 4), "sh:reader-b": str((i + 1) % 4)}
+        row = {
+            "path": f"s{i}.png",
+            "modality": "SPD" if i % 2 else "SGS",
+            "cohort": "train",
+            "patient": f"p{i // 2}",
+            "joint": "MCP3",
+            "side": "L",
+            "sh:reader-a": str(i % 4),
+            "sh:reader-b": str((i + 1) % 4),
+        }
         if i % 2:
             row.update({"pd:reader-a": "1", "pd:reader-b": "0", "reference_sh": "2", "reference_pd": "3"})
         rows.append(row)
@@ -206,7 +261,9 @@ def test_import_then_export_labels_round_trip(project_env, tmp_path):
     want = set()
     for row in rows:
         for reader in ("reader-a", "reader-b"):
-            want.add((row["joint"], row["modality"], reader, row[f"sh:{reader}"], row.get(f"pd:{reader}", "")))
+            want.add(
+                (row["joint"], row["modality"], reader, row[f"sh:{reader}"], row.get(f"pd:{reader}", ""))
+            )
     assert got == want
     combined = {r["reader"]: r["combined"] for r in exported if r["modality"] == "SPD" and r["sh"] == "1"}
     assert combined == {"reader-a": "1"}  # derived: SH 1, PD 1 -> 1
@@ -214,7 +271,9 @@ def test_import_then_export_labels_round_trip(project_env, tmp_path):
     assert len(patients) == 2 and all(p.startswith("pt-") for p in patients)
     ref = rascore(project_env, "export", "reference")
     ref_rows = list(csv.DictReader(io.StringIO(ref.stdout)))
-    assert [(r["sh"], r["pd"], r["combined"], r["method"]) for r in ref_rows] == [("2", "3", "3", "import")] * 2
+    assert [(r["sh"], r["pd"], r["combined"], r["method"]) for r in ref_rows] == [
+        ("2", "3", "3", "import")
+    ] * 2
     parquet = tmp_path / "labels.parquet"
     assert rascore(project_env, "export", "labels", "--out", str(parquet)).returncode == 0
     import pandas as pd
@@ -224,10 +283,24 @@ def test_import_then_export_labels_round_trip(project_env, tmp_path):
 
 def identifying_values(path: str) -> set[str]:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    keywords = ("PatientName", "PatientID", "PatientBirthDate", "PatientAddress", "InstitutionName",
-                "InstitutionAddress", "ReferringPhysicianName", "PerformingPhysicianName",
-                "OperatorsName", "AccessionNumber", "StudyID", "StationName", "DeviceSerialNumber",
-                "OtherPatientIDs", "PatientTelephoneNumbers", "InstitutionalDepartmentName")
+    keywords = (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientAddress",
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "PerformingPhysicianName",
+        "OperatorsName",
+        "AccessionNumber",
+        "StudyID",
+        "StationName",
+        "DeviceSerialNumber",
+        "OtherPatientIDs",
+        "PatientTelephoneNumbers",
+        "InstitutionalDepartmentName",
+    )
     values = set()
     for keyword in keywords:
         value = str(getattr(ds, keyword, "") or "").strip()
@@ -242,7 +315,11 @@ def test_real_ultrasound_dicoms_ingested_without_identity(project_env, tmp_path)
     assert all(paths), "pydicom and pydicom-data must provide every test file"
     secrets = set().union(*(identifying_values(p) for p in paths))
     assert secrets, "the test files carry identifying values to check for"
-    multi = [p for p in paths if pydicom.dcmread(p, stop_before_pixels=True).get("NumberOfFrames", 1) not in (None, "", 1, "1")]
+    multi = [
+        p
+        for p in paths
+        if pydicom.dcmread(p, stop_before_pixels=True).get("NumberOfFrames", 1) not in (None, "", 1, "1")
+    ]
     single = [p for p in paths if p not in multi]
     done = rascore(project_env, "ingest", *single, "--modality", "SPD", "--cohort", "test1")
     assert done.returncode == 0, done.stderr + done.stdout

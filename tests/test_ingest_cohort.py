@@ -1,5 +1,6 @@
 """One patient, one cohort: every import path refuses rows that would put a patient in a second
 cohort (manifest, second batch, DICOM patient IDs, Admin uploads); rows without a patient are kept."""
+
 from __future__ import annotations
 
 import io
@@ -32,13 +33,16 @@ def _study(folder: Path, rows: list[dict], seed: int = 300) -> Path:
 
 
 def test_manifest_rows_spanning_cohorts_are_refused_and_named_the_rest_imported(project_env, tmp_path):
-    manifest = _study(tmp_path / "study", [
-        {"path": "a.png", "modality": "SGS", "cohort": "train", "patient": "P1"},
-        {"path": "b.png", "modality": "SGS", "cohort": "test1", "patient": "P1"},
-        {"path": "c.png", "modality": "SGS", "cohort": "train", "patient": "P2"},
-        {"path": "d.png", "modality": "SGS", "cohort": "train", "patient": "P2"},
-        {"path": "e.png", "modality": "SGS", "cohort": "test2"},
-    ])
+    manifest = _study(
+        tmp_path / "study",
+        [
+            {"path": "a.png", "modality": "SGS", "cohort": "train", "patient": "P1"},
+            {"path": "b.png", "modality": "SGS", "cohort": "test1", "patient": "P1"},
+            {"path": "c.png", "modality": "SGS", "cohort": "train", "patient": "P2"},
+            {"path": "d.png", "modality": "SGS", "cohort": "train", "patient": "P2"},
+            {"path": "e.png", "modality": "SGS", "cohort": "test2"},
+        ],
+    )
     done = rascore(project_env, "ingest", "--manifest", str(manifest))
     assert done.returncode == 1, done.stderr
     assert done.stdout.strip() == "imported 3, duplicates 0, rejected 2"
@@ -59,19 +63,23 @@ def test_manifest_rows_spanning_cohorts_are_refused_and_named_the_rest_imported(
 
 
 def test_second_batch_cannot_move_a_stored_patient_to_another_cohort(project, tmp_path):
-    first = _study(tmp_path / "one", [
-        {"path": "a.png", "modality": "SPD", "cohort": "train", "patient": "P1", "sh:r": "1",
-         "pd:r": "0"}])
-    assert ingest(project, entries_from_manifest(first)).summary() == \
-        "imported 1, duplicates 0, rejected 0"
-    second = _study(tmp_path / "two", [
-        {"path": "b.png", "modality": "SGS", "cohort": "test1", "patient": "P1"},
-        {"path": "c.png", "modality": "SGS", "cohort": "train", "patient": "P1"},
-        {"path": "d.png", "modality": "SGS", "cohort": "test1", "patient": "P3"},
-    ], seed=310)
+    first = _study(
+        tmp_path / "one",
+        [{"path": "a.png", "modality": "SPD", "cohort": "train", "patient": "P1", "sh:r": "1", "pd:r": "0"}],
+    )
+    assert ingest(project, entries_from_manifest(first)).summary() == "imported 1, duplicates 0, rejected 0"
+    second = _study(
+        tmp_path / "two",
+        [
+            {"path": "b.png", "modality": "SGS", "cohort": "test1", "patient": "P1"},
+            {"path": "c.png", "modality": "SGS", "cohort": "train", "patient": "P1"},
+            {"path": "d.png", "modality": "SGS", "cohort": "test1", "patient": "P3"},
+        ],
+        seed=310,
+    )
     report = ingest(project, entries_from_manifest(second))
     assert report.summary() == "imported 2, duplicates 0, rejected 1"
-    (display, reason), = report.rejected
+    ((display, reason),) = report.rejected
     assert display == "manifest.csv:2 b.png"
     assert "already in cohort train (item 1)" in reason and "cohort test1" in reason
     assert sorted(map(sorted, _cohorts(project).values())) == [["test1"], ["train"]]
@@ -89,13 +97,10 @@ def test_dicom_patients_from_headers_stay_in_one_cohort(project, tmp_path):
     # the same patient in one batch across two cohorts: both files refused, before any is stored
     pixels = np.arange(16 * 20, dtype=np.uint8).reshape(16, 20)
     one = save_dicom(make_dicom(pixels, "MONOCHROME2", PatientID="H-77"), tmp_path / "one.dcm")
-    two = save_dicom(make_dicom(pixels[::-1].copy(), "MONOCHROME2", PatientID="H-77"),
-                     tmp_path / "two.dcm")
-    other = save_dicom(make_dicom(pixels.T.copy(), "MONOCHROME2", PatientID="H-78"),
-                       tmp_path / "other.dcm")
+    two = save_dicom(make_dicom(pixels[::-1].copy(), "MONOCHROME2", PatientID="H-77"), tmp_path / "two.dcm")
+    other = save_dicom(make_dicom(pixels.T.copy(), "MONOCHROME2", PatientID="H-78"), tmp_path / "other.dcm")
     stored = len([p for p in project.media.media_dir.rglob("*") if p.is_file()])
-    entries = (entries_from_paths([one, other], "SGS", "train")
-               + entries_from_paths([two], "SGS", "test2"))
+    entries = entries_from_paths([one, other], "SGS", "train") + entries_from_paths([two], "SGS", "test2")
     report = ingest(project, entries)
     assert sorted(d for d, _ in report.rejected) == sorted([str(one), str(two)])
     assert all("span cohorts" in r and str(one) in r and str(two) in r for _, r in report.rejected)
@@ -113,8 +118,9 @@ def test_items_without_patient_are_kept_and_reported(project, tmp_path):
     report = ingest(project, entries_from_paths([folder], "SGS", "train"))
     assert len(report.imported) == 3 and report.ok
     assert report.without_patient == 3
-    assert report.notes() == [("3 items have no patient id: each counts as its own patient in "
-                               "clustered statistics")]
+    assert report.notes() == [
+        ("3 items have no patient id: each counts as its own patient in clustered statistics")
+    ]
     more = ingest(project, entries_from_paths([tmp_path / "loose" / "s0.png"], "SGS", "test1"))
     assert more.duplicates and more.notes() == []  # a duplicate, not a cohort refusal
     (tmp_path / "x.png").write_bytes(grey_png(seed=499))
@@ -132,26 +138,39 @@ def test_admin_upload_refuses_a_patient_in_two_cohorts(project, tmp_path):
         for seed, name in enumerate(("a.png", "b.png", "c.png")):
             archive.writestr(name, grey_png(seed=600 + seed))
     seen = []
-    report = admin.import_uploads(project, boss, [("study.zip", buffer.getvalue())],
-                                  on_result=lambda done, total, row: seen.append((done, total)))
+    report = admin.import_uploads(
+        project,
+        boss,
+        [("study.zip", buffer.getvalue())],
+        on_result=lambda done, total, row: seen.append((done, total)),
+    )
     assert report.summary() == "imported 1, duplicates 0, rejected 2"
     assert seen == [(1, 3), (2, 3), (3, 3)]
     refused = [r for r in report.rows if r["status"] == "rejected"]
     assert [r["file"] for r in refused] == ["manifest.csv:2 a.png", "manifest.csv:3 b.png"]
     assert all("cohort" in r["reason"] for r in refused)
-    assert report.notes == [("1 item has no patient id: it counts as its own patient in "
-                             "clustered statistics")]
+    assert report.notes == [
+        ("1 item has no patient id: it counts as its own patient in clustered statistics")
+    ]
 
 
 def test_a_patient_already_split_gets_no_more_rows(project):
     store = project.store
-    store.add_media("a" * 64, format="png", kind="image", nbytes=1, frames=1, height=1, width=1,
-                    fps=None)
+    store.add_media("a" * 64, format="png", kind="image", nbytes=1, frames=1, height=1, width=1, fps=None)
     for cohort in ("train", "test1"):
-        store.add_item(media_sha256="a" * 64, modality="SGS" if cohort == "train" else "SPD",
-                       cohort=cohort, frames=1, fps=None, patient="pt-000000000001")
-    rows = [Placement("pt-000000000001", "train", "x.png"), Placement(None, "test2", "y.png"),
-            Placement("pt-000000000002", "test2", "z.png")]
+        store.add_item(
+            media_sha256="a" * 64,
+            modality="SGS" if cohort == "train" else "SPD",
+            cohort=cohort,
+            frames=1,
+            fps=None,
+            patient="pt-000000000001",
+        )
+    rows = [
+        Placement("pt-000000000001", "train", "x.png"),
+        Placement(None, "test2", "y.png"),
+        Placement("pt-000000000002", "test2", "z.png"),
+    ]
     refused = cohort_conflicts(store, rows)
     assert list(refused) == [0]
     assert "cohort test1 (item 2) and cohort train (item 1)" in refused[0]

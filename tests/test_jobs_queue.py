@@ -1,4 +1,5 @@
 """The durable job queue and worker with stand-in runners (the real training job is tested apart)."""
+
 from __future__ import annotations
 
 import threading
@@ -109,8 +110,15 @@ def test_every_validated_epoch_kept_in_history(project):
         for epoch in range(1, 6):
             for step in range(50):
                 ctx.on_progress({"epoch": epoch, "step": step, "loss": 1.0 / epoch, "phase": "train"})
-            ctx.on_progress({"epoch": epoch, "loss": 1.0 / epoch, "val_auc": {"0": 0.5 + epoch / 20},
-                             "val_macro_auc": 0.5 + epoch / 20, "phase": "validated"})
+            ctx.on_progress(
+                {
+                    "epoch": epoch,
+                    "loss": 1.0 / epoch,
+                    "val_auc": {"0": 0.5 + epoch / 20},
+                    "val_macro_auc": 0.5 + epoch / 20,
+                    "phase": "validated",
+                }
+            )
         return None
 
     job_sql.submit(project.store, "train", "SGS", {})

@@ -1,4 +1,5 @@
 """The labelling library: queue order and leases, grading rules, history, blinding, atlas."""
+
 from __future__ import annotations
 
 import json
@@ -49,11 +50,9 @@ def test_queue_filters_by_modality_and_cohort_and_ends(project):
     while claim is not None:
         seen.append(claim.item_id)
         labelling.submit(store, reader, claim.item_id, 1, 1)
-        claim = labelling.next_item(store, reader, modality="SPD", cohort="train",
-                                    after=claim.position)
+        claim = labelling.next_item(store, reader, modality="SPD", cohort="train", after=claim.position)
     items = {i["id"]: i for i in store.items()}
-    assert seen and all(items[i]["modality"] == "SPD" and items[i]["cohort"] == "train"
-                        for i in seen)
+    assert seen and all(items[i]["modality"] == "SPD" and items[i]["cohort"] == "train" for i in seen)
     assert len(seen) == len(store.items("SPD", "train"))
     assert labelling.progress(store, reader, "SPD", "train") == (len(seen), len(seen))
 
@@ -142,9 +141,14 @@ def test_queue_orders_by_model_uncertainty_when_predictions_exist(project):
     assert claim.item_id == sgs[0]
     claim = labelling.next_item(store, reader, after=claim.position)
     assert claim.position.phase == 1 and claim.item_id not in sgs[:2]
-    plan = " ".join(r[3] for r in store.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT item_id FROM predictions WHERE model_version_id = 1 ORDER BY "
-        + sql.CONFIDENCE_SQL + ", item_id"))
+    plan = " ".join(
+        r[3]
+        for r in store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT item_id FROM predictions WHERE model_version_id = 1 ORDER BY "
+            + sql.CONFIDENCE_SQL
+            + ", item_id"
+        )
+    )
     assert "predictions_confidence" in plan
 
 
@@ -190,8 +194,9 @@ def test_not_assessable_with_reason(project):
     store = project.store
     reader = _user(project, "demo-reader")
     item = store.items("DPD")[0]["id"]
-    labelling.submit(store, reader, item, None, None, not_assessable=True,
-                     reason="image quality too poor", seconds=1)
+    labelling.submit(
+        store, reader, item, None, None, not_assessable=True, reason="image quality too poor", seconds=1
+    )
     grade = labelling.my_grade(store, reader, item)
     assert grade["not_assessable"] == 1 and grade["reason"] == "image quality too poor"
     assert grade["sh"] is None
@@ -233,6 +238,7 @@ def test_atlas_and_images(project):
     png = labelling.frame_png(project, clip.sha256, 1, zoom=2)
     from PIL import Image
     import io
+
     image = Image.open(io.BytesIO(png))
     assert image.size == (clip.width * 2, clip.height * 2)
     assert labelling.thumbnail_png(project, clip.sha256, width=32)[:4] == b"\x89PNG"
@@ -245,8 +251,7 @@ def test_keep_alive_renews_only_when_half_the_lease_is_gone(project):
     claim = labelling.next_item(store, reader, lease_s=100, now=start)
     same = labelling.keep_alive(store, reader, claim, lease_s=100, now=start + timedelta(seconds=10))
     assert same is claim
-    later = labelling.keep_alive(store, reader, claim, lease_s=100,
-                                 now=start + timedelta(seconds=70))
+    later = labelling.keep_alive(store, reader, claim, lease_s=100, now=start + timedelta(seconds=70))
     assert later.expires_at > claim.expires_at
 
 

@@ -1,6 +1,7 @@
 """A tiny project for the labelling, adjudication and page tests: a few stills and clips of each
 modality imported through the real media layer, accounts of each role, two simulated experts who
 disagree on some items, and reference labels for the atlas. Builds in about a second."""
+
 from __future__ import annotations
 
 import io
@@ -14,10 +15,13 @@ from rascore.config import Settings
 from rascore.media import ingest_bytes
 from rascore.project import Project
 
-PASSWORDS = {"demo-admin": "admin-password-1", "demo-expert": "expert-password-1",
-             "demo-reader": "reader-password-1", "reader-two": "reader-password-2"}
-ROLES = {"demo-admin": "admin", "demo-expert": "expert", "demo-reader": "reader",
-         "reader-two": "reader"}
+PASSWORDS = {
+    "demo-admin": "admin-password-1",
+    "demo-expert": "expert-password-1",
+    "demo-reader": "reader-password-1",
+    "reader-two": "reader-password-2",
+}
+ROLES = {"demo-admin": "admin", "demo-expert": "expert", "demo-reader": "reader", "reader-two": "reader"}
 
 
 def _frame(rng: np.random.Generator, doppler: bool, height: int = 48, width: int = 64) -> np.ndarray:
@@ -34,17 +38,14 @@ def _encode(frames: list[np.ndarray]) -> tuple[bytes, str]:
     if len(images) == 1:
         images[0].save(buffer, format="PNG")
         return buffer.getvalue(), "png"
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=66,
-                   loop=0)
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=66, loop=0)
     return buffer.getvalue(), "gif"
 
 
-def build_project(root: Path, per_modality: int = 4, seed: int = 0,
-                  expert_grades: bool = True) -> Project:
+def build_project(root: Path, per_modality: int = 4, seed: int = 0, expert_grades: bool = True) -> Project:
     """Create the tiny project in ``root`` (items in id order SGS, DGS, SPD, DPD per round)."""
     root = Path(root)
-    settings = Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models",
-                        device="cpu")
+    settings = Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
     project = Project(settings)
     store = project.store
     rng = np.random.default_rng(seed)
@@ -53,19 +54,36 @@ def build_project(root: Path, per_modality: int = 4, seed: int = 0,
     experts = {n: store.add_user(n, "expert", "expert") for n in ("expert-a", "expert-b")}
     k = 0
     for round_ in range(per_modality):
-        for code, dynamic, doppler in (("SGS", False, False), ("DGS", True, False),
-                                       ("SPD", False, True), ("DPD", True, True)):
+        for code, dynamic, doppler in (
+            ("SGS", False, False),
+            ("DGS", True, False),
+            ("SPD", False, True),
+            ("DPD", True, True),
+        ):
             frames = [_frame(rng, doppler) for _ in range(4 if dynamic else 1)]
             data, ext = _encode(frames)
             result = ingest_bytes(data, f"item{k}.{ext}", project.media, project.key)
             with store.transaction():
-                store.add_media(result.sha256, format=result.format, kind=result.kind,
-                                nbytes=len(data), frames=result.frames, height=result.height,
-                                width=result.width, fps=result.fps)
-                item_id = store.add_item(media_sha256=result.sha256, modality=code,
-                                         cohort="train" if round_ < per_modality - 1 else "test1",
-                                         frames=result.frames, fps=result.fps, joint="MCP2",
-                                         side="R", source="demo")
+                store.add_media(
+                    result.sha256,
+                    format=result.format,
+                    kind=result.kind,
+                    nbytes=len(data),
+                    frames=result.frames,
+                    height=result.height,
+                    width=result.width,
+                    fps=result.fps,
+                )
+                item_id = store.add_item(
+                    media_sha256=result.sha256,
+                    modality=code,
+                    cohort="train" if round_ < per_modality - 1 else "test1",
+                    frames=result.frames,
+                    fps=result.fps,
+                    joint="MCP2",
+                    side="R",
+                    source="demo",
+                )
                 sh = round_ % 4
                 pd = min(sh, 1) if doppler else None
                 if round_ > 0:
@@ -75,7 +93,7 @@ def build_project(root: Path, per_modality: int = 4, seed: int = 0,
                 store.add_annotation(item_id, experts["expert-a"], sh, pd, seconds=5.0)
                 # expert-b disagrees on SH in the first round (items 1-4), agrees otherwise
                 other_sh = (sh + 1) % 4 if round_ == 0 else sh
-                other_pd = (min(other_sh, 1) if doppler else None)
+                other_pd = min(other_sh, 1) if doppler else None
                 store.add_annotation(item_id, experts["expert-b"], other_sh, other_pd, seconds=6.0)
             k += 1
     return project
@@ -83,8 +101,11 @@ def build_project(root: Path, per_modality: int = 4, seed: int = 0,
 
 def env_for(root: Path) -> dict[str, str]:
     """Environment variables that point the app at the tiny project."""
-    return {"RASCORE_DATA": str(root), "RASCORE_DB": str(Path(root) / "rascore.db"),
-            "RASCORE_MODELS": str(Path(root) / "models")}
+    return {
+        "RASCORE_DATA": str(root),
+        "RASCORE_DB": str(Path(root) / "rascore.db"),
+        "RASCORE_MODELS": str(Path(root) / "models"),
+    }
 
 
 def add_predictions(project: Project, modality: str, probs: dict[int, list[float]]) -> int:
@@ -96,18 +117,24 @@ def add_predictions(project: Project, modality: str, probs: dict[int, list[float
 
     store = project.store
     with store.transaction() as conn:
-        version = (conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions"
-                                " WHERE modality = ?", (modality,)).fetchone()[0])
-        cur = conn.execute("INSERT INTO model_versions (modality, version, path, created_at)"
-                           " VALUES (?,?,?,?)", (modality, version, "model.pt", utcnow()))
+        version = conn.execute(
+            "SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE modality = ?", (modality,)
+        ).fetchone()[0]
+        cur = conn.execute(
+            "INSERT INTO model_versions (modality, version, path, created_at) VALUES (?,?,?,?)",
+            (modality, version, "model.pt", utcnow()),
+        )
         version_id = int(cur.lastrowid)
-        conn.execute("INSERT INTO active_models (modality, model_version_id, changed_at)"
-                     " VALUES (?,?,?) ON CONFLICT(modality) DO UPDATE SET"
-                     " model_version_id = excluded.model_version_id", (modality, version_id,
-                                                                       utcnow()))
+        conn.execute(
+            "INSERT INTO active_models (modality, model_version_id, changed_at)"
+            " VALUES (?,?,?) ON CONFLICT(modality) DO UPDATE SET"
+            " model_version_id = excluded.model_version_id",
+            (modality, version_id, utcnow()),
+        )
         for item_id, p in probs.items():
-            conn.execute("INSERT INTO predictions (item_id, model_version_id, grade, probs_json,"
-                         " created_at) VALUES (?,?,?,?,?)",
-                         (item_id, version_id, max(range(4), key=p.__getitem__), json.dumps(p),
-                          utcnow()))
+            conn.execute(
+                "INSERT INTO predictions (item_id, model_version_id, grade, probs_json,"
+                " created_at) VALUES (?,?,?,?,?)",
+                (item_id, version_id, max(range(4), key=p.__getitem__), json.dumps(p), utcnow()),
+            )
     return version_id

@@ -1,4 +1,5 @@
 """Decoded-frame cache codec and the content-addressed store."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """De-identification of stored DICOM, deterministic keyed UIDs and pseudonyms, the project key."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,13 @@ from pydicom.uid import UID_dictionary
 from rascore.media import MediaStore, decode_file, ingest_file, load_or_create_key, pseudonym
 from rascore.media.deid import EMPTY, REMOVE
 from tests.fixtures_media import (
-    KEY, REAL_DICOMS, dicom_path, identifying_values, make_dicom, save_dicom, store,  # noqa: F401
+    KEY,
+    REAL_DICOMS,
+    dicom_path,
+    identifying_values,
+    make_dicom,
+    save_dicom,
+    store,  # noqa: F401
 )
 
 
@@ -31,8 +38,9 @@ def test_no_identifying_value_survives_anywhere(store):
     assert [s for s in secrets if s in text_of_results] == []
 
 
-@pytest.mark.parametrize("name", ["US1_UNCR.dcm", "examples_ybr_color.dcm", "gdcm-US-ALOKA-16.dcm",
-                                  "OBXXXX1A_rle_2frame.dcm"])
+@pytest.mark.parametrize(
+    "name", ["US1_UNCR.dcm", "examples_ybr_color.dcm", "gdcm-US-ALOKA-16.dcm", "OBXXXX1A_rle_2frame.dcm"]
+)
 def test_stored_dicom_is_valid_deidentified_and_decodes_the_same(store, name):
     result = ingest_file(dicom_path(name), store, KEY)
     stored = store.media_path(result.sha256)
@@ -43,8 +51,15 @@ def test_stored_dicom_is_valid_deidentified_and_decodes_the_same(store, name):
     assert re.fullmatch(r"pt-[0-9a-f]{12}", result.pseudonym)
     assert ds.preamble == b"\0" * 128
     private, uids = [], []
-    ds.walk(lambda d, e: private.append(e.tag) if e.tag.is_private else
-            uids.append(str(e.value)) if e.VR == "UI" and e.value and e.VM == 1 else None)
+    ds.walk(
+        lambda d, e: (
+            private.append(e.tag)
+            if e.tag.is_private
+            else uids.append(str(e.value))
+            if e.VR == "UI" and e.value and e.VM == 1
+            else None
+        )
+    )
     assert private == []
     for uid in uids:
         assert uid in UID_dictionary or uid.startswith("2.25."), uid
@@ -77,8 +92,10 @@ def test_a_stored_file_taken_back_in_is_a_duplicate(tmp_path, store):
 
 
 def test_pseudonyms_follow_the_patient_and_the_key(store):
-    same_patient = [ingest_file(dicom_path(n), store, KEY) for n in
-                    ("US1_UNCR.dcm", "US1_J2KR.dcm", "examples_rgb_color.dcm")]
+    same_patient = [
+        ingest_file(dicom_path(n), store, KEY)
+        for n in ("US1_UNCR.dcm", "US1_J2KR.dcm", "examples_rgb_color.dcm")
+    ]
     assert len({r.pseudonym for r in same_patient}) == 1
     assert len({r.sha256 for r in same_patient}) == 3
     other = ingest_file(dicom_path("examples_palette.dcm"), store, KEY)
@@ -100,11 +117,20 @@ def test_pseudonym_falls_back_to_name_and_birth_date(tmp_path, store):
 
 
 def test_nested_private_free_text_and_age_rules(tmp_path, store):
-    ds = make_dicom(np.full((8, 8), 3, np.uint8), "MONOCHROME2", PatientID="MRN-778812",
-                    PatientAge="095Y", PatientSex="F", OtherPatientIDs="X-99812",
-                    ProcessingFunction="MSK scan for MRN-778812", BodyPartExamined="HAND",
-                    InstitutionName="Riverside Clinic", Manufacturer="Riverside Imaging Ltd",
-                    ManufacturerModelName="Model-7", ImageLaterality="R")
+    ds = make_dicom(
+        np.full((8, 8), 3, np.uint8),
+        "MONOCHROME2",
+        PatientID="MRN-778812",
+        PatientAge="095Y",
+        PatientSex="F",
+        OtherPatientIDs="X-99812",
+        ProcessingFunction="MSK scan for MRN-778812",
+        BodyPartExamined="HAND",
+        InstitutionName="Riverside Clinic",
+        Manufacturer="Riverside Imaging Ltd",
+        ManufacturerModelName="Model-7",
+        ImageLaterality="R",
+    )
     ds.add_new(0x00091001, "LO", "private vendor note")
     item = Dataset()  # a kept sequence: its person name is emptied, its instance UID replaced
     item.CodeValue = "T-15000"
@@ -139,8 +165,15 @@ def test_profile_keyword_lists_are_real_dicom_keywords():
     from pydicom.datadict import tag_for_keyword
 
     assert [k for k in sorted(REMOVE | EMPTY) if tag_for_keyword(k) is None] == []
-    assert {"InstitutionName", "StationName", "DeviceSerialNumber", "OtherPatientIDs",
-            "PatientAddress", "OperatorsName", "PerformingPhysicianName"} <= REMOVE
+    assert {
+        "InstitutionName",
+        "StationName",
+        "DeviceSerialNumber",
+        "OtherPatientIDs",
+        "PatientAddress",
+        "OperatorsName",
+        "PerformingPhysicianName",
+    } <= REMOVE
 
 
 def test_key_is_created_once_with_private_mode(tmp_path):

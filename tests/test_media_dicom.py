@@ -1,4 +1,5 @@
 """DICOM decoding: the real ultrasound test files and each photometric/bit-depth/frame-rate path."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,10 @@ def test_power_doppler_colours_survive_and_lossless_codecs_agree():
     assert np.array_equal(decode_file(dicom_path("examples_jpeg2k.dcm")).frames, uncompressed)
     assert hot_pixels(decode_file(dicom_path("examples_rgb_color.dcm")).frames[0]) > 1000
     # RLE lossless palette equals the uncompressed palette file
-    assert np.array_equal(decode_file(dicom_path("OBXXXX1A_rle_2frame.dcm")).frames,
-                          decode_file(dicom_path("OBXXXX1A_2frame.dcm")).frames)
+    assert np.array_equal(
+        decode_file(dicom_path("OBXXXX1A_rle_2frame.dcm")).frames,
+        decode_file(dicom_path("OBXXXX1A_2frame.dcm")).frames,
+    )
 
 
 def test_jpeg_ybr_cine_keeps_frame_rate_and_grey_look():
@@ -72,8 +75,9 @@ def test_sixteen_bit_greyscale_window_else_min_max(tmp_path):
     pixels = np.linspace(1000, 3000, 32 * 40).reshape(32, 40).astype(np.uint16)
     stretched = decode_file(save_dicom(make_dicom(pixels, "MONOCHROME2"), tmp_path / "a.dcm")).frames
     assert stretched.min() == 0 and stretched.max() == 255
-    windowed = decode_file(save_dicom(make_dicom(pixels, "MONOCHROME2", WindowCenter=2000, WindowWidth=1000),
-                                      tmp_path / "b.dcm")).frames[0, ..., 0]
+    windowed = decode_file(
+        save_dicom(make_dicom(pixels, "MONOCHROME2", WindowCenter=2000, WindowWidth=1000), tmp_path / "b.dcm")
+    ).frames[0, ..., 0]
     assert (windowed[pixels <= 1490] == 0).all() and (windowed[pixels >= 2510] == 255).all()
     middle = windowed[(pixels > 1995) & (pixels < 2005)]
     assert np.all(np.abs(middle.astype(int) - 128) <= 3)
@@ -88,12 +92,15 @@ def test_uncompressed_ybr_full_converted_to_rgb(tmp_path):
     assert np.abs(decoded.frames.astype(int) - rgb).max() <= 3
 
 
-@pytest.mark.parametrize(("attributes", "fps"), [
-    ({"CineRate": 25, "FrameTime": 100.0, "RecommendedDisplayFrameRate": 15}, 25.0),
-    ({"FrameTime": 100.0, "RecommendedDisplayFrameRate": 15}, 10.0),
-    ({"RecommendedDisplayFrameRate": 15}, 15.0),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    ("attributes", "fps"),
+    [
+        ({"CineRate": 25, "FrameTime": 100.0, "RecommendedDisplayFrameRate": 15}, 25.0),
+        ({"FrameTime": 100.0, "RecommendedDisplayFrameRate": 15}, 10.0),
+        ({"RecommendedDisplayFrameRate": 15}, 15.0),
+        ({}, None),
+    ],
+)
 def test_dicom_frame_rate_sources(tmp_path, attributes, fps):
     pixels = np.zeros((3, 8, 8), np.uint8)
     pixels[1] = 100

@@ -1,4 +1,5 @@
 """Images and clips of every supported format round-trip through decode_file and ingest."""
+
 from __future__ import annotations
 
 import imageio.v3 as iio
@@ -67,11 +68,14 @@ def test_multipage_tiff_is_a_clip(tmp_path):
     assert np.array_equal(decoded.frames, clip)
 
 
-@pytest.mark.parametrize(("ext", "fmt", "kwargs"), [
-    (".mp4", "mp4", {"codec": "libx264", "fps": 12.5}),
-    (".avi", "avi", {"codec": "mjpeg", "fps": 10, "quality": 9}),
-    (".mov", "mov", {"codec": "libx264", "fps": 24}),
-])
+@pytest.mark.parametrize(
+    ("ext", "fmt", "kwargs"),
+    [
+        (".mp4", "mp4", {"codec": "libx264", "fps": 12.5}),
+        (".avi", "avi", {"codec": "mjpeg", "fps": 10, "quality": 9}),
+        (".mov", "mov", {"codec": "libx264", "fps": 24}),
+    ],
+)
 def test_video_keeps_frames_and_rate(tmp_path, ext, fmt, kwargs):
     clip = random_clip(10)
     path = tmp_path / f"clip{ext}"
@@ -87,7 +91,13 @@ def test_non_dicom_ingest_stores_original_bytes_without_its_name(tmp_path, store
     path = tmp_path / "patient-smith-right-mcp2.png"
     iio.imwrite(path, COLOUR)
     result = ingest_file(path, store, KEY)
-    assert (result.kind, result.format, result.frames, result.height, result.width) == ("image", "png", 1, 40, 56)
+    assert (result.kind, result.format, result.frames, result.height, result.width) == (
+        "image",
+        "png",
+        1,
+        40,
+        56,
+    )
     assert result.pseudonym is None
     stored = store.media_path(result.sha256)
     assert stored.read_bytes() == path.read_bytes()

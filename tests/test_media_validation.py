@@ -1,4 +1,5 @@
 """Bad inputs: one clear reason each, checked before decoding, and nothing of them stored."""
+
 from __future__ import annotations
 
 import io
@@ -11,7 +12,15 @@ import pytest
 
 from rascore.media import Limits, MediaError, decode_file, ingest_bytes, ingest_file
 from tests.fixtures_media import (
-    KEY, dicom_path, grey_png, listing, make_dicom, png_declaring, random_clip, save_dicom, store,  # noqa: F401
+    KEY,
+    dicom_path,
+    grey_png,
+    listing,
+    make_dicom,
+    png_declaring,
+    random_clip,
+    save_dicom,
+    store,  # noqa: F401
 )
 
 
@@ -62,7 +71,9 @@ def test_truncated_dicom_native_and_encapsulated(tmp_path, used_store):
 
 def test_html_saved_as_png(tmp_path, used_store):
     path = tmp_path / "scan.png"
-    path.write_bytes(b"<!DOCTYPE html>\n<html><head><title>Login</title></head><body>Session expired</body></html>")
+    path.write_bytes(
+        b"<!DOCTYPE html>\n<html><head><title>Login</title></head><body>Session expired</body></html>"
+    )
     error = assert_rejected(path, used_store, "HTML")
     assert ".png" in error.reason
 

@@ -1,4 +1,5 @@
 """Model factory, grade heads, local pretrained weights and the PD-only colour rule."""
+
 from __future__ import annotations
 
 import socket
@@ -8,8 +9,18 @@ import pytest
 import torch
 
 from rascore.nets import (
-    ARCHS, DYNAMIC_ARCHS, STATIC_ARCHS, ColourFractionRule, build_model, cumulative_to_grades,
-    example_input, grade_probabilities, head_loss, load_weights, ordinal_targets, resolve_weights,
+    ARCHS,
+    DYNAMIC_ARCHS,
+    STATIC_ARCHS,
+    ColourFractionRule,
+    build_model,
+    cumulative_to_grades,
+    example_input,
+    grade_probabilities,
+    head_loss,
+    load_weights,
+    ordinal_targets,
+    resolve_weights,
 )
 
 torch.set_num_threads(2)
@@ -18,6 +29,7 @@ torch.set_num_threads(2)
 @pytest.fixture
 def no_network(monkeypatch):
     """Any attempt to open a connection or use torch's downloader fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("network access attempted")
 
@@ -118,12 +130,12 @@ def _doppler_view(flow_rows: int) -> np.ndarray:
     cols = np.arange(52, 77)
     surface[cols] = 60 + (12 - np.abs(cols - 64))
     for c in range(128):
-        grey[surface[c]:surface[c] + 2, c] = 250
-        grey[surface[c] + 2:, c] = 20
+        grey[surface[c] : surface[c] + 2, c] = 250
+        grey[surface[c] + 2 :, c] = 20
         if 44 <= c < 84:
-            grey[48:surface[c], c] = 15
+            grey[48 : surface[c], c] = 15
     rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
-    rgb[48:48 + flow_rows, 44:84] = (255, 140, 0)
+    rgb[48 : 48 + flow_rows, 44:84] = (255, 140, 0)
     rgb[20:50, 4:8] = (255, 220, 0)  # a colour bar at the edge must not count
     rgb[5:9, 30:100] = (255, 160, 0)  # a subcutaneous vessel is not synovial flow
     return rgb
@@ -133,7 +145,7 @@ def _spots(columns: list[int], rows: int = 3) -> np.ndarray:
     """The Doppler view without flow, plus a ``rows`` x 3 px colour spot at each column in the synovium."""
     rgb = _doppler_view(0)
     for c in columns:
-        rgb[52:52 + rows, c:c + 3] = (255, 140, 0)
+        rgb[52 : 52 + rows, c : c + 3] = (255, 140, 0)
     return rgb
 
 

@@ -1,4 +1,5 @@
 """AppTest of the sign-in gate, navigation per role, labelling, adjudication and admin pages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,9 +39,23 @@ def page_as(project: Project, name: str, page: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("error", "warning", "success", "info", "markdown", "text",
-                                  "caption", "title", "subheader", "header", "toast")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in (
+            "error",
+            "warning",
+            "success",
+            "info",
+            "markdown",
+            "text",
+            "caption",
+            "title",
+            "subheader",
+            "header",
+            "toast",
+        )
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -59,8 +74,7 @@ def test_sign_in_gate_then_home_and_sign_out(project):
     assert "Your grading" in texts(at) and "Signed in as demo-reader (reader)" in texts(at)
     at.button(key="sign_out").click().run()
     assert at.text_input(key="sign_in.name") is not None
-    assert [r["action"] for r in project.store.audit_rows()[:3]] == [
-        "sign_out", "sign_in", "sign_in.failed"]
+    assert [r["action"] for r in project.store.audit_rows()[:3]] == ["sign_out", "sign_in", "sign_in.failed"]
 
 
 def test_sign_in_lock_shown(project, monkeypatch):
@@ -129,8 +143,9 @@ def test_pd_item_needs_pd_and_invalid_pair_refused(project):
     at.button(key="label.sh1").click().run()
     assert "Combined EOSS score: **2**" in texts(at)
     at.button(key="label.submit").click().run()
-    assert [(a["sh"], a["pd"], a["combined"])
-            for a in project.store.annotation_history(item_id, reader_id)] == [(1, 2, 2)]
+    assert [
+        (a["sh"], a["pd"], a["combined"]) for a in project.store.annotation_history(item_id, reader_id)
+    ] == [(1, 2, 2)]
 
 
 def test_back_and_edit_makes_a_history_row(project):
@@ -215,10 +230,13 @@ def test_single_sign_on_button_only_when_configured(project):
     plain = app_as(project, None)
     assert "Sign in with single sign-on" not in [b.label for b in plain.button]
     at = AppTest.from_file(APP, default_timeout=60)
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
-                          "cookie_secret": "x" * 32, "client_id": "rascore",
-                          "client_secret": "not-a-secret",
-                          "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration"}
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "rascore",
+        "client_secret": "not-a-secret",
+        "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
+    }
     at.run()
     assert not at.exception
     assert "Sign in with single sign-on" in [b.label for b in at.button]

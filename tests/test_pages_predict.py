@@ -1,5 +1,6 @@
 """AppTest of the Predict & explain page: the numbers it shows against rascore.explain, the method
 choice, a clip's frame slider and importance curve, no active model, a reader refused, uploads."""
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,9 @@ torch.set_num_threads(2)
 
 def small_prep(dynamic: bool) -> Preprocessing:
     """16x20 model inputs (4 frames for clips): Occlusion, the page's default, stays around a second."""
-    return Preprocessing(16, 20, dynamic, 4 if dynamic else 1, 4 if dynamic else 1, 3,
-                         (0.45, 0.45, 0.45), (0.25, 0.25, 0.25))
+    return Preprocessing(
+        16, 20, dynamic, 4 if dynamic else 1, 4 if dynamic else 1, 3, (0.45, 0.45, 0.45), (0.25, 0.25, 0.25)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,11 @@ def page_as(project, name: str) -> AppTest:
 
 def texts(at: AppTest) -> str:
     """Every message and text on the page, markdown escapes removed."""
-    parts = [e.value for kind in ("error", "warning", "success", "info", "markdown", "caption",
-                                  "title", "subheader") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("error", "warning", "success", "info", "markdown", "caption", "title", "subheader")
+        for e in getattr(at, kind)
+    ]
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
@@ -131,8 +136,10 @@ def test_clip_item_has_a_frame_slider_and_importance_curve(project):
     curve = chart(at, "Share of the positive attribution per frame")["data"][0]
     assert curve["x"] == expected.frame_index
     assert curve["y"] == pytest.approx(expected.importance)
-    assert captions(at)[:2] == [f"Original (frame {expected.frame_index[0]}, 64 x 48 px)",
-                                f"Occlusion: evidence for grade {expected.target}"]
+    assert captions(at)[:2] == [
+        f"Original (frame {expected.frame_index[0]}, 64 x 48 px)",
+        f"Occlusion: evidence for grade {expected.target}",
+    ]
     slider.set_value(len(expected.frame_index) - 1).run()
     assert not at.exception and not at.error
     last = expected.frame_index[-1]
@@ -198,7 +205,9 @@ def test_integrated_gradients_baseline_and_gradcam_stage_are_chosen_on_the_page(
 
     at = page_as(project, "demo-expert")
     keys = [s.key for s in at.selectbox]
-    assert "rascore.predict.baseline" not in keys and "rascore.predict.stage" not in keys  # occlusion: neither
+    assert (
+        "rascore.predict.baseline" not in keys and "rascore.predict.stage" not in keys
+    )  # occlusion: neither
     at.selectbox(key="rascore.predict.method").select("ig").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="rascore.predict.baseline").value == "blur"
@@ -224,5 +233,13 @@ def stored(project, options, method: str) -> bool:
 
     explainer = Explainer(project)
     sha = project.store.item(SGS_ITEM)["media_sha256"]
-    return explainer.cache.lookup(registered_model(project, "SGS").key, f"item{SGS_ITEM}-{sha[:12]}", method,
-                                  options.key(method), None) is not None
+    return (
+        explainer.cache.lookup(
+            registered_model(project, "SGS").key,
+            f"item{SGS_ITEM}-{sha[:12]}",
+            method,
+            options.key(method),
+            None,
+        )
+        is not None
+    )

@@ -1,6 +1,7 @@
 """AppTest of the Train, Dashboard and Reader-study pages: each page's main path, the numbers the
 dashboard shows against rascore.evaluate, a real (tiny) retraining queued from the Train page and
 run by the worker, and the refusals a reader meets."""
+
 from __future__ import annotations
 
 import re
@@ -46,9 +47,22 @@ def page_as(project, name: str, page: str) -> AppTest:
 
 def texts(at: AppTest) -> str:
     """Every message and text on the page, markdown escapes removed (as the browser shows it)."""
-    parts = [e.value for kind in ("error", "warning", "success", "info", "markdown", "text",
-                                  "caption", "title", "subheader", "header")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in (
+            "error",
+            "warning",
+            "success",
+            "info",
+            "markdown",
+            "text",
+            "caption",
+            "title",
+            "subheader",
+            "header",
+        )
+        for e in getattr(at, kind)
+    ]
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
@@ -92,15 +106,26 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
             row = table[(table.model == f"{code} v1") & (table.cohort == cohort)].iloc[0]
             patients = store_results.patients(project.store, ids.tolist())  # patient intervals
             for grade, r in per_grade_auc(y, probs, n_boot=1000, seed=0, patients=patients).items():
-                expected = ("undefined" if r.reason and r.n_pos == 0 else
-                            f"{r.auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})")
+                expected = (
+                    "undefined"
+                    if r.reason and r.n_pos == 0
+                    else f"{r.auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})"
+                )
                 assert row[f"grade {grade}"] == expected, (code, cohort, grade)
             if cohort == "test2":
                 assert "grade 3: no case of grade 3" in row["reason"]
     assert re.search(r"SGS test1: Intervals resample patients: \d+ patients, \d+ items", texts(at))
     summary = frame_with(at, "macro AUC", "kappa quadratic", "ECE")
-    assert list(summary.model) == ["SGS v1", "SGS v1", "DGS v1", "DGS v1", "SPD v1", "SPD v1",
-                                   "DPD v1", "DPD v1"]
+    assert list(summary.model) == [
+        "SGS v1",
+        "SGS v1",
+        "DGS v1",
+        "DGS v1",
+        "SPD v1",
+        "SPD v1",
+        "DPD v1",
+        "DPD v1",
+    ]
     baseline = frame_with(at, "beside", "AUC 0")
     assert baseline.iloc[0]["AUC 1"] == "undefined (n_pos 0)"
     cross = frame_with(at, "A", "B", "reference", "joints", "patients", "p")
@@ -116,8 +141,7 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
     v2 = registry.get_version(shared.store, "SGS", 2)["id"]
     chooser.select(v2).run()
     assert not at.exception
-    delong = next(e.value for e in at.dataframe if "B" in e.value.columns
-                  and "SGS v2" in set(e.value.B))
+    delong = next(e.value for e in at.dataframe if "B" in e.value.columns and "SGS v2" in set(e.value.B))
     assert "cohort" not in delong.columns  # the versions table, not the modalities one
     pairs = delong[(delong.A == "SGS v1") & (delong.B == "SGS v2")]
     assert list(pairs.grade) == ["0", "1", "2", "3", "macro"] and set(pairs.cases) == {24}
@@ -139,8 +163,10 @@ def test_dashboard_without_models_says_what_to_do(tmp_path, monkeypatch):
     assert "No model is active yet" in texts(at)
     readers = page_as(project, "demo-admin", "pages/readers.py")
     assert not readers.exception and not readers.dataframe
-    assert ("No reader has graded these 4 test items yet (expert-a, expert-b left out: their "
-            "grades make the reference), and no model is active" in texts(readers))
+    assert (
+        "No reader has graded these 4 test items yet (expert-a, expert-b left out: their "
+        "grades make the reference), and no model is active" in texts(readers)
+    )
 
 
 # ------------------------------------------------------------------ reader study
@@ -148,8 +174,7 @@ def test_reader_study_page_places_the_models_among_the_readers(results):
     at = page_as(results, "demo-admin", "pages/readers.py")
     assert not at.exception and not at.error
     table = frame_with(at, "who", "kind", "level", "kappa quadratic")
-    assert list(table.who) == ["junior-1", "junior-2", "senior-1", "SGS v1", "DGS v1", "SPD v1",
-                               "DPD v1"]
+    assert list(table.who) == ["junior-1", "junior-2", "senior-1", "SGS v1", "DGS v1", "SPD v1", "DPD v1"]
     assert "expert-a" in texts(at) and "left out" in texts(at)  # named as left out, not scored
     study = dashboard.reader_results(results.store, results.store.user("demo-admin"))
     for name in ("junior-1", "SGS v1"):
@@ -161,7 +186,10 @@ def test_reader_study_page_places_the_models_among_the_readers(results):
     versus = frame_with(at, "model", "reader", "interval (Holm level)", "p (Holm)", "verdict")
     assert versus.shape[0] == 12
     assert set(versus.verdict) <= {"model better", "reader better", "no difference shown"}
-    assert "Comparisons resample patients: 24 patients behind the 192 reference items, 1000 resamples." in texts(at)
+    assert (
+        "Comparisons resample patients: 24 patients behind the 192 reference items, 1000 resamples."
+        in texts(at)
+    )
     assert frame_with(at, "who", "sens 0", "spec 3").shape[0] == 7
     assert at.get("plotly_chart")
     # experts included: expert-a is now a row of the table
@@ -217,7 +245,10 @@ def test_train_page_queues_a_job_that_a_worker_runs(tmp_path, monkeypatch):
     assert not at.exception
     (job,) = job_sql.listing(project.store)
     assert (job["status"], job["modality"], job["params"]) == (
-        "queued", "SGS", {"preset": "fast", "epochs": 1, "head": "softmax"})
+        "queued",
+        "SGS",
+        {"preset": "fast", "epochs": 1, "head": "softmax"},
+    )
     assert f"Queued job #{job['id']}" in texts(at)
     assert f"Job #{job['id']} (SGS) is queued, waiting for a worker." in texts(at)
 

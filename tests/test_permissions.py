@@ -1,4 +1,5 @@
 """Roles are enforced inside the library functions that act, not by hiding buttons."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,9 @@ def project(tmp_path_factory):
 
 
 def test_role_matrix():
-    reader, expert, boss = ({"id": 1, "name": "x", "role": r, "active": 1}
-                            for r in ("reader", "expert", "admin"))
+    reader, expert, boss = (
+        {"id": 1, "name": "x", "role": r, "active": 1} for r in ("reader", "expert", "admin")
+    )
     assert allowed(reader, "grade") and not allowed(reader, "view_grades")
     for action in ("export", "adjudicate", "train", "manage_users", "import", "audit"):
         assert not allowed(reader, action)
@@ -89,8 +91,10 @@ def test_pages_for_each_role_only_lists_existing_files(tmp_path):
     (tmp_path / "pages").mkdir()
     for name in ("home", "label", "adjudicate", "admin", "train"):
         (tmp_path / "pages" / f"{name}.py").write_text("")
-    titles = {role: [p.title for p in permissions.pages_for({"role": role, "active": 1}, tmp_path)]
-              for role in ("reader", "expert", "admin")}
+    titles = {
+        role: [p.title for p in permissions.pages_for({"role": role, "active": 1}, tmp_path)]
+        for role in ("reader", "expert", "admin")
+    }
     assert titles["reader"] == ["Home", "Label"]
     assert titles["expert"] == ["Home", "Label", "Adjudicate", "Train", "Admin"]
     assert titles["admin"] == ["Home", "Label", "Adjudicate", "Train", "Admin"]

@@ -1,4 +1,5 @@
 """Admin actions: accounts and roles, safe zip uploads with a manifest, export, audit."""
+
 from __future__ import annotations
 
 import io
@@ -65,9 +66,11 @@ def test_safe_member_paths():
 
 
 def test_zip_traversal_links_and_bombs_are_refused(tmp_path):
-    for data, reason in ((_zip({"../evil.png": b"x"}), "leaves"),
-                         (_zip({"/abs.png": b"x"}), "absolute"),
-                         (_zip({"ok.png": b"x"}, links=("link.png",)), "links")):
+    for data, reason in (
+        (_zip({"../evil.png": b"x"}), "leaves"),
+        (_zip({"/abs.png": b"x"}), "absolute"),
+        (_zip({"ok.png": b"x"}, links=("link.png",)), "links"),
+    ):
         dest = tmp_path / reason
         dest.mkdir()
         with pytest.raises(AdminError, match=reason):
@@ -88,17 +91,26 @@ def test_zip_traversal_links_and_bombs_are_refused(tmp_path):
 def test_zip_with_manifest_imports_and_reports_each_file(project):
     store = project.store
     boss = store.user("demo-admin")
-    manifest = ("path,modality,cohort,patient,joint,side,sh:expert-a,pd:expert-a\n"
-                "scans/one.png,SPD,test2,P-1,MCP2,L,2,1\n"
-                "scans/two.png,SGS,test2,P-1,MCP3,R,1,\n"
-                "scans/missing.png,SGS,train,P-2,MCP2,R,,\n"
-                "../outside.png,SGS,train,P-2,MCP2,R,,\n"
-                "scans/bad.png,SGS,train,P-3,MCP2,R,,\n")
-    data = _zip({"study/manifest.csv": manifest.encode(), "study/scans/one.png": _png(1),
-                 "study/scans/two.png": _png(2), "study/scans/bad.png": b"<html>no</html>"})
+    manifest = (
+        "path,modality,cohort,patient,joint,side,sh:expert-a,pd:expert-a\n"
+        "scans/one.png,SPD,test2,P-1,MCP2,L,2,1\n"
+        "scans/two.png,SGS,test2,P-1,MCP3,R,1,\n"
+        "scans/missing.png,SGS,train,P-2,MCP2,R,,\n"
+        "../outside.png,SGS,train,P-2,MCP2,R,,\n"
+        "scans/bad.png,SGS,train,P-3,MCP2,R,,\n"
+    )
+    data = _zip(
+        {
+            "study/manifest.csv": manifest.encode(),
+            "study/scans/one.png": _png(1),
+            "study/scans/two.png": _png(2),
+            "study/scans/bad.png": b"<html>no</html>",
+        }
+    )
     seen = []
-    report = admin.import_uploads(project, boss, [("study.zip", data)],
-                                  on_result=lambda done, total, row: seen.append((done, total)))
+    report = admin.import_uploads(
+        project, boss, [("study.zip", data)], on_result=lambda done, total, row: seen.append((done, total))
+    )
     assert report.imported == 2 and report.rejected == 3
     assert seen[-1] == (5, 5)
     reasons = {r["file"]: r["reason"] for r in report.rows if r["status"] == "rejected"}
@@ -107,7 +119,9 @@ def test_zip_with_manifest_imports_and_reports_each_file(project):
     assert any("HTML" in (r or "") or "not an image" in (r or "") for r in reasons.values())
     new = [store.item(r["item_id"]) for r in report.rows if r["status"] == "imported"]
     assert {(i["modality"], i["cohort"], i["source"]) for i in new} == {
-        ("SPD", "test2", "upload"), ("SGS", "test2", "upload")}  # one patient, one cohort
+        ("SPD", "test2", "upload"),
+        ("SGS", "test2", "upload"),
+    }  # one patient, one cohort
     assert all(i["patient"].startswith("pt-") for i in new)  # pseudonymised, never "P-1"
     spd = next(i for i in new if i["modality"] == "SPD")
     grade = store.latest_annotations(spd["id"])[0]
@@ -120,8 +134,9 @@ def test_zip_with_manifest_imports_and_reports_each_file(project):
 
 def test_loose_files_take_the_chosen_modality(project):
     boss = project.store.user("demo-admin")
-    report = admin.import_uploads(project, boss, [("a.png", _png(5)), ("a.png", _png(6)),
-                                                  ("../../b.png", _png(7))], "SGS", "test1")
+    report = admin.import_uploads(
+        project, boss, [("a.png", _png(5)), ("a.png", _png(6)), ("../../b.png", _png(7))], "SGS", "test1"
+    )
     assert report.imported == 3
     assert all(project.store.item(r["item_id"])["cohort"] == "test1" for r in report.rows)
     with pytest.raises(AdminError):

@@ -1,4 +1,5 @@
 """Sign-in: rate limit per user name persisted in the store, idle expiry, sign-out, OIDC mapping."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -38,20 +39,36 @@ def test_lock_after_failures_survives_a_restart_and_ends(project):
     # a new process: a fresh Project on the same files still sees the lock
     restarted = Project(project.settings)
     with pytest.raises(SignInLocked, match="Try again in 2 minutes"):
-        session.sign_in(restarted, "demo-expert", PASSWORDS["demo-expert"], policy=POLICY,
-                        now=start + timedelta(seconds=5))
+        session.sign_in(
+            restarted,
+            "demo-expert",
+            PASSWORDS["demo-expert"],
+            policy=POLICY,
+            now=start + timedelta(seconds=5),
+        )
     # the same name in other letter case is the same name
     with pytest.raises(SignInLocked):
-        session.sign_in(restarted, "DEMO-EXPERT", PASSWORDS["demo-expert"], policy=POLICY,
-                        now=start + timedelta(seconds=6))
+        session.sign_in(
+            restarted,
+            "DEMO-EXPERT",
+            PASSWORDS["demo-expert"],
+            policy=POLICY,
+            now=start + timedelta(seconds=6),
+        )
     # other names are not affected
     assert session.sign_in(restarted, "demo-reader", PASSWORDS["demo-reader"], policy=POLICY)
     # after the lock: the right password works and the count starts again
     later = start + timedelta(seconds=POLICY.lock_s + 1)
-    assert session.sign_in(restarted, "demo-expert", PASSWORDS["demo-expert"], policy=POLICY,
-                           now=later)["role"] == "expert"
-    assert restarted.store.conn.execute(
-        "SELECT count(*) FROM sign_in_attempts WHERE name = 'demo-expert'").fetchone()[0] == 0
+    assert (
+        session.sign_in(restarted, "demo-expert", PASSWORDS["demo-expert"], policy=POLICY, now=later)["role"]
+        == "expert"
+    )
+    assert (
+        restarted.store.conn.execute(
+            "SELECT count(*) FROM sign_in_attempts WHERE name = 'demo-expert'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_unknown_names_are_limited_too(project):

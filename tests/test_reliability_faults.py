@@ -1,5 +1,6 @@
 """Faults: a long writer holding the database, a full disk while storing a scan or publishing a
 checkpoint, and the server restarted in the middle of a reader's session."""
+
 from __future__ import annotations
 
 import errno
@@ -26,6 +27,7 @@ def project(tmp_path):
 
 def _hold_write_lock(db: Path, seconds: float, ready: threading.Event) -> threading.Thread:
     """Another connection holds BEGIN IMMEDIATE (the write lock) for ``seconds``."""
+
     def hold() -> None:
         conn = sqlite3.connect(db, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
@@ -42,9 +44,11 @@ def _hold_write_lock(db: Path, seconds: float, ready: threading.Event) -> thread
 
 def _state(store) -> tuple[int, int, int]:
     one = store.conn.execute
-    return (one("SELECT count(*) FROM annotations").fetchone()[0],
-            one("SELECT count(*) FROM audit_log").fetchone()[0],
-            one("SELECT count(*) FROM reservations").fetchone()[0])
+    return (
+        one("SELECT count(*) FROM annotations").fetchone()[0],
+        one("SELECT count(*) FROM audit_log").fetchone()[0],
+        one("SELECT count(*) FROM reservations").fetchone()[0],
+    )
 
 
 def test_grade_waits_for_a_long_writer_within_the_busy_timeout(project):
@@ -60,8 +64,13 @@ def test_grade_waits_for_a_long_writer_within_the_busy_timeout(project):
     holder.join()
     assert waited >= 1.0  # it waited for the lock instead of failing at once
     assert labelling.my_grade(store, reader, claim.item_id)["id"] == annotation
-    assert store.conn.execute("SELECT count(*) FROM audit_log WHERE action = 'annotation.add'"
-                              " AND target = ?", (str(claim.item_id),)).fetchone()[0] == 1
+    assert (
+        store.conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'annotation.add' AND target = ?",
+            (str(claim.item_id),),
+        ).fetchone()[0]
+        == 1
+    )
 
 
 class _FullDiskOS:
@@ -99,8 +108,9 @@ def test_full_disk_while_storing_a_scan(project, monkeypatch, fail_on):
     cache_before = _files(project.settings.cache_dir)
     items_before = len(project.store.items())
     monkeypatch.setattr(atomic, "os", _FullDiskOS(fail_on))  # every atomic write: media, then cache
-    report = admin.import_uploads(project, admin_user, [("scan.png", grey_png(seed=99))],
-                                  modality="SGS", cohort="train")
+    report = admin.import_uploads(
+        project, admin_user, [("scan.png", grey_png(seed=99))], modality="SGS", cohort="train"
+    )
     assert report.rejected == 1 and report.imported == 0
     assert "No space left on device" in report.rows[0]["reason"]
     assert "scan.png" in report.rows[0]["file"]
@@ -108,14 +118,20 @@ def test_full_disk_while_storing_a_scan(project, monkeypatch, fail_on):
     assert _files(project.settings.cache_dir) == cache_before
     assert len(project.store.items()) == items_before
     monkeypatch.undo()
-    again = admin.import_uploads(project, admin_user, [("scan.png", grey_png(seed=99))],
-                                 modality="SGS", cohort="train")
+    again = admin.import_uploads(
+        project, admin_user, [("scan.png", grey_png(seed=99))], modality="SGS", cohort="train"
+    )
     assert again.imported == 1  # the same file goes in once there is room
 
 
 def _checkpoint(modality: str = "SGS") -> dict:
-    return {"modality": modality, "arch": "tiny", "args": {"preset": "tiny"},
-            "metrics": {"val": {"auc_macro": 0.7}}, "model": {"w": [1.0, 2.0]}}
+    return {
+        "modality": modality,
+        "arch": "tiny",
+        "args": {"preset": "tiny"},
+        "metrics": {"val": {"auc_macro": 0.7}},
+        "model": {"w": [1.0, 2.0]},
+    }
 
 
 def test_full_disk_while_publishing_a_checkpoint(project, monkeypatch):

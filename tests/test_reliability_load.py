@@ -3,6 +3,7 @@ stored exactly once, edit history complete, and no item served to two readers wh
 
 ``run_load`` is shared with bench/bench_load.py, which runs it longer and prints latencies.
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,9 @@ from rascore.store import Store
 def build_load_project(root: Path, items: int = 3000, readers: int = 12) -> Project:
     """A project of ``items`` greyscale stills (stand-in media rows) and ``readers`` readers."""
     root = Path(root)
-    project = Project(Settings(db_path=root / "rascore.db", data_dir=root,
-                               models_dir=root / "models", device="cpu"))
+    project = Project(
+        Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
+    )
     store = project.store
     for k in range(readers):
         auth.add_user(store, f"reader-{k:02d}", "reader", "junior")
@@ -30,8 +32,7 @@ def build_load_project(root: Path, items: int = 3000, readers: int = 12) -> Proj
     with store.transaction():
         for k in range(items):
             sha = f"{k + 1:064x}"
-            store.add_media(sha, format="png", kind="image", nbytes=1, frames=1, height=8,
-                            width=8, fps=None)
+            store.add_media(sha, format="png", kind="image", nbytes=1, frames=1, height=8, width=8, fps=None)
             store.add_item(media_sha256=sha, modality="SGS", cohort="train", frames=1, fps=None)
     labelling.set_max_readers(store, admin, 1)  # exclusive: two readers never race one item
     return project
@@ -56,8 +57,9 @@ class LoadResult:
         return float(np.percentile(arr, 50)), float(np.percentile(arr, 95)), float(arr.max())
 
 
-def run_load(db: Path, readers: list[str], seconds: float, edit_every: int = 4,
-             think_s: float = 0.02) -> LoadResult:
+def run_load(
+    db: Path, readers: list[str], seconds: float, edit_every: int = 4, think_s: float = 0.02
+) -> LoadResult:
     """Each reader in its own thread and Store connection: claim, grade, sometimes go back and
     edit the previous grade, for ``seconds``, looking at each item ``think_s`` before grading;
     records every submit and checks leases live."""
@@ -146,12 +148,14 @@ def check_store(store: Store, result: LoadResult) -> list[str]:
         expected = [None] + [r["id"] for r in chain[:-1]]
         if [r["supersedes"] for r in chain] != expected:
             problems.append(f"broken history on {key}: {[(r['id'], r['supersedes']) for r in chain]}")
-    per_item = store._rows("SELECT item_id, count(DISTINCT user_id) AS n FROM annotations"
-                           " GROUP BY item_id HAVING n > 1")
+    per_item = store._rows(
+        "SELECT item_id, count(DISTINCT user_id) AS n FROM annotations GROUP BY item_id HAVING n > 1"
+    )
     if per_item:
         problems.append(f"items graded by two readers under exclusive assignment: {per_item[:5]}")
-    audits = store._one("SELECT count(*) AS n FROM audit_log WHERE action IN"
-                        " ('annotation.add','annotation.edit')")["n"]
+    audits = store._one(
+        "SELECT count(*) AS n FROM audit_log WHERE action IN ('annotation.add','annotation.edit')"
+    )["n"]
     if audits != len(ids):
         problems.append(f"{audits} audit rows for {len(ids)} grades")
     return problems

@@ -1,5 +1,6 @@
 """Who may do what, checked in the library functions themselves (not the pages), and the audit
 row each action writes: who and when, in a log that refuses UPDATE and DELETE."""
+
 from __future__ import annotations
 
 import json
@@ -33,17 +34,29 @@ def project(tmp_path_factory):
     project = build_project(tmp_path_factory.mktemp("roles") / "project", per_modality=6)
     store = project.store
     for version in (1, 2):
-        registry.register_version(store, modality="SGS", version=version,
-                                  path=f"SGS/v{version}/model.pt", card_path=None, preset="tiny",
-                                  architecture="x", metrics={}, job_id=None,
-                                  activate="always" if version == 1 else "never", user_id=None)
+        registry.register_version(
+            store,
+            modality="SGS",
+            version=version,
+            path=f"SGS/v{version}/model.pt",
+            card_path=None,
+            preset="tiny",
+            architecture="x",
+            metrics={},
+            job_id=None,
+            activate="always" if version == 1 else "never",
+            user_id=None,
+        )
     return project
 
 
 def _users(project) -> dict[str, dict]:
     store = project.store
-    return {"reader": store.user("demo-reader"), "expert": store.user("demo-expert"),
-            "admin": store.user("demo-admin")}
+    return {
+        "reader": store.user("demo-reader"),
+        "expert": store.user("demo-expert"),
+        "admin": store.user("demo-admin"),
+    }
 
 
 def _do(project, action: str, user: dict, k: int):
@@ -74,15 +87,24 @@ def _do(project, action: str, user: dict, k: int):
     if action == "manage_users":
         return admin.add_account(store, user, f"made-by-{(user or {}).get('role')}-{k}", "reader", None, None)
     if action == "import":
-        return admin.import_uploads(project, user, [(f"s{k}.png", grey_png(seed=500 + k))],
-                                    modality="SGS", cohort="train")
+        return admin.import_uploads(
+            project, user, [(f"s{k}.png", grey_png(seed=500 + k))], modality="SGS", cohort="train"
+        )
     raise AssertionError(action)
 
 
 def test_the_matrix_matches_permissions():
-    need = {"grade": "grade", "see_others_grades": "view_grades", "adjudicate": "adjudicate",
-            "export": "export", "train_submit": "train", "cancel_job": "train",
-            "promote": "train", "manage_users": "manage_users", "import": "import"}
+    need = {
+        "grade": "grade",
+        "see_others_grades": "view_grades",
+        "adjudicate": "adjudicate",
+        "export": "export",
+        "train_submit": "train",
+        "cancel_job": "train",
+        "promote": "train",
+        "manage_users": "manage_users",
+        "import": "import",
+    }
     for action, permission in need.items():
         assert set(ACTIONS[permission]) == EXPECTED[action], action
 
@@ -106,13 +128,17 @@ def test_each_role_may_or_may_not(project, action):
 def test_a_refused_action_writes_nothing(project):
     store = project.store
     reader = _users(project)["reader"]
-    before = [store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-              for t in ("reference_labels", "jobs", "users", "items", "audit_log")]
+    before = [
+        store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("reference_labels", "jobs", "users", "items", "audit_log")
+    ]
     for action in ("adjudicate", "train_submit", "manage_users", "import", "export", "promote"):
         with pytest.raises(PermissionDenied):
             _do(project, action, reader, 7)
-    after = [store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-             for t in ("reference_labels", "jobs", "users", "items", "audit_log")]
+    after = [
+        store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("reference_labels", "jobs", "users", "items", "audit_log")
+    ]
     assert after == before
 
 
@@ -149,8 +175,9 @@ def test_role_change_and_deactivation_are_audited(project):
     admin.add_account(store, actor, "role-change", "reader", None, None)
     admin.change_role(store, actor, "role-change", "expert")
     admin.set_active(store, actor, "role-change", False)
-    rows = store._rows("SELECT action, user_id, target, detail_json FROM audit_log"
-                       " WHERE target = 'role-change' ORDER BY id")
+    rows = store._rows(
+        "SELECT action, user_id, target, detail_json FROM audit_log WHERE target = 'role-change' ORDER BY id"
+    )
     assert [r["action"] for r in rows] == ["user.add", "user.role", "user.deactivate"]
     assert all(r["user_id"] == actor["id"] for r in rows)
     assert json.loads(rows[1]["detail_json"]) == {"from": "reader", "to": "expert"}

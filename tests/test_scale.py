@@ -1,4 +1,5 @@
 """The EOSS rules: combined score on all 16 pairs, targets per modality, PD spot rules."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,10 +8,22 @@ from rascore import scale
 
 # D'Agostino 2017 Table 4, written out pair by pair (None: invalid, flagged).
 EXPECTED = {
-    (0, 0): 0, (0, 1): None, (0, 2): None, (0, 3): None,
-    (1, 0): 1, (1, 1): 1, (1, 2): 2, (1, 3): 3,
-    (2, 0): 2, (2, 1): 2, (2, 2): 2, (2, 3): 3,
-    (3, 0): 3, (3, 1): 3, (3, 2): 3, (3, 3): 3,
+    (0, 0): 0,
+    (0, 1): None,
+    (0, 2): None,
+    (0, 3): None,
+    (1, 0): 1,
+    (1, 1): 1,
+    (1, 2): 2,
+    (1, 3): 3,
+    (2, 0): 2,
+    (2, 1): 2,
+    (2, 2): 2,
+    (2, 3): 3,
+    (3, 0): 3,
+    (3, 1): 3,
+    (3, 2): 3,
+    (3, 3): 3,
 }
 
 
@@ -52,11 +65,22 @@ def test_definitions_cover_every_grade():
         assert all(len(text) > 10 for text in definitions.values())
 
 
-@pytest.mark.parametrize("single,confluent,coverage,grade", [
-    (0, 0, 0.0, 0), (1, 0, 0.01, 1), (3, 0, 0.05, 1), (4, 0, 0.05, 2), (0, 2, 0.1, 1),
-    (0, 3, 0.1, 2), (2, 1, 0.1, 1), (3, 1, 0.1, 2), (0, 1, 0.4, 1), (5, 2, 0.3, 2),
-    (0, 1, 0.6, 3),
-])
+@pytest.mark.parametrize(
+    "single,confluent,coverage,grade",
+    [
+        (0, 0, 0.0, 0),
+        (1, 0, 0.01, 1),
+        (3, 0, 0.05, 1),
+        (4, 0, 0.05, 2),
+        (0, 2, 0.1, 1),
+        (0, 3, 0.1, 2),
+        (2, 1, 0.1, 1),
+        (3, 1, 0.1, 2),
+        (0, 1, 0.4, 1),
+        (5, 2, 0.3, 2),
+        (0, 1, 0.6, 3),
+    ],
+)
 def test_pd_spot_rules(single, confluent, coverage, grade):
     assert scale.pd_grade_from_spots(single, confluent, coverage) == grade
 

@@ -1,4 +1,5 @@
 """The store: migrations, pragmas, append-only tables, derived combined score, concurrent writers."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -30,8 +31,18 @@ def test_migrations_idempotent_and_pragmas(tmp_path):
     assert names[0] == "001_initial"
     assert names == [m.name for m in migrations._migrations]  # each applied once, in order
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"media", "items", "users", "annotations", "reference_labels", "model_versions",
-            "predictions", "jobs", "audit_log", "ground_truth"} <= tables
+    assert {
+        "media",
+        "items",
+        "users",
+        "annotations",
+        "reference_labels",
+        "model_versions",
+        "predictions",
+        "jobs",
+        "audit_log",
+        "ground_truth",
+    } <= tables
 
 
 def test_foreign_keys_enforced(tmp_path):
@@ -82,7 +93,8 @@ def test_invalid_grades_refused_by_library_and_schema(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):
         store.conn.execute(
             "INSERT INTO annotations (item_id, user_id, sh, pd, created_at) VALUES (?,?,0,1,'t')",
-            (item, reader))
+            (item, reader),
+        )
     assert store.annotation_history(item, reader) == []
     na = store.add_annotation(item, reader, None, None, not_assessable=True, reason="motion blur")
     assert store.annotation_history(item, reader)[0]["id"] == na
@@ -132,5 +144,6 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     chains = store.conn.execute(
         "SELECT count(*) FROM annotations a WHERE supersedes IS NOT NULL AND NOT EXISTS"
         " (SELECT 1 FROM annotations b WHERE b.id = a.supersedes AND b.item_id = a.item_id"
-        " AND b.user_id = a.user_id)").fetchone()[0]
+        " AND b.user_id = a.user_id)"
+    ).fetchone()[0]
     assert chains == 0

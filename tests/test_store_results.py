@@ -1,5 +1,6 @@
 """rascore.store.results: the dashboard's polled fingerprint is re-queried only after a commit,
 and sees commits from this connection, another connection and another thread."""
+
 from __future__ import annotations
 
 import threading
@@ -17,10 +18,8 @@ def store(tmp_path):
 
 
 def add_item(store: Store, n: int) -> int:
-    store.add_media(f"{n:064x}", format="png", kind="image", nbytes=1, frames=1, height=8,
-                    width=8, fps=None)
-    return store.add_item(media_sha256=f"{n:064x}", modality="SGS", cohort="test1", frames=1,
-                          fps=None)
+    store.add_media(f"{n:064x}", format="png", kind="image", nbytes=1, frames=1, height=8, width=8, fps=None)
+    return store.add_item(media_sha256=f"{n:064x}", modality="SGS", cohort="test1", frames=1, fps=None)
 
 
 def counting(monkeypatch) -> list:

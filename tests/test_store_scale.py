@@ -5,6 +5,7 @@ with executemany in one transaction, then every SQL statement that the Label pag
 claim, a grade write and the reference lookups run is captured and its EXPLAIN QUERY PLAN checked:
 no full scan of annotations, items, reference_labels, predictions or reservations.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_store_scale",
-                                               ROOT / "bench" / "bench_store_scale.py")
+_spec = importlib.util.spec_from_file_location("bench_store_scale", ROOT / "bench" / "bench_store_scale.py")
 scale_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scale_bench)
 
@@ -41,8 +41,12 @@ def plans(big_store):
     return scale_bench.collect_plans(big_store, reader, admin)
 
 
-LABEL_PATHS = ("next item (first, resume)", "next item (after position)",
-               "annotation write (submit)", "reference lookups")
+LABEL_PATHS = (
+    "next item (first, resume)",
+    "next item (after position)",
+    "annotation write (submit)",
+    "reference lookups",
+)
 
 
 @pytest.mark.parametrize("path", LABEL_PATHS)
@@ -67,8 +71,11 @@ def test_grade_write_finds_the_previous_grade_by_index(plans):
 def test_dashboard_section_loads_use_indexes(plans):
     """Per-section queries (reference rows, prediction rows, section fingerprint) search by index;
     only the global fingerprint's count(*) reads a whole (covering) index."""
-    rows = [(sql, plan) for sql, plan in plans["dashboard fingerprints and loads"]
-            if not sql.lstrip().startswith("SELECT (SELECT max(id) FROM reference_labels)")]
+    rows = [
+        (sql, plan)
+        for sql, plan in plans["dashboard fingerprints and loads"]
+        if not sql.lstrip().startswith("SELECT (SELECT max(id) FROM reference_labels)")
+    ]
     assert rows
     assert scale_bench.full_scans({"dashboard": rows}) == []
 

@@ -1,4 +1,5 @@
 """Cohort planning: sizes, modality split, patients, prevalence, determinism, shared joint truth."""
+
 from __future__ import annotations
 
 import collections

@@ -4,6 +4,7 @@ Inside the synovium, within the PSF's reach of it, and in the tendon a distended
 nowhere else (colour box, distractors, furniture, the speckle of later clip frames). Stills and
 every clip frame, greyscale and power Doppler, both scanner profiles.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def test_another_grade_changes_only_the_synovium_and_its_margin(modality, scanne
         a, b = render_item(spec), render_item(at_grade(spec, *second))
         assert a.spec.seed == b.spec.seed and b.spec.sh == second[0]
         assert changes_outside(a, b).tolist() == [0] * len(a.frames), spec.key
-        assert (a.frames != b.frames).any()                     # the grade did change the picture
+        assert (a.frames != b.frames).any()  # the grade did change the picture
         assert a.colour_box == b.colour_box
         assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.pulse, b.pulse)
         # the margin stays small: the rest of the field (most of it) must not change
@@ -43,7 +44,7 @@ def test_the_check_catches_a_cue_outside_the_synovium():
     spec = example_spec(1, 1, "SPD", seed=2)
     a, b = render_item(spec), render_item(at_grade(spec, 3, 3))
     moved = b.frames.copy()
-    moved[0, 20, 40:60] = (1, 254, 3)                           # a mark somewhere else
+    moved[0, 20, 40:60] = (1, 254, 3)  # a mark somewhere else
     b.frames = moved
     assert changes_outside(a, b)[0] == 20
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 """Clips carry information a frame lacks: pulsatile Doppler makes single frames understate PD."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def test_max_over_frames_beats_a_random_frame():
         inside = (item.doppler & item.synovium).reshape(16, -1).sum(axis=1)
         t = int(rng.integers(16))
         assert inside.max() >= inside[t]
-        waxing += inside.max() > inside.min()       # the signal waxes and wanes
+        waxing += inside.max() > inside.min()  # the signal waxes and wanes
         assert grade_from_masks(item) == (spec.sh, spec.pd)
         single = pd_from_mask(item.doppler[t], item.synovium[t], item.mm_per_px)
         assert single <= spec.pd

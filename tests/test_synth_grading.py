@@ -1,4 +1,5 @@
 """EOSS rules on masks: hand-made geometry, and every rendered item grades back to its truth."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,39 +16,39 @@ VALID = [(sh, pd) for sh in range(4) for pd in range(4) if scale.is_valid_pair(s
 def _mask(top_of_column) -> np.ndarray:
     m = np.zeros((120, 140), dtype=bool)
     for x in range(40, 101):
-        m[int(round(top_of_column(x))):70, x] = True
+        m[int(round(top_of_column(x))) : 70, x] = True
     return m
 
 
 def test_sh_rules_on_hand_made_masks():
     assert sh_from_mask(np.zeros((120, 140), dtype=bool), LINE) == 0
-    assert sh_from_mask(_mask(lambda x: 55), LINE) == 1                               # below the line
-    assert sh_from_mask(_mask(lambda x: 44), LINE) == 2                               # beyond, flat
-    assert sh_from_mask(_mask(lambda x: 47 - 8 * ((x - 70) / 30) ** 2), LINE) == 2    # concave top
-    assert sh_from_mask(_mask(lambda x: 32 + 12 * ((x - 70) / 30) ** 2), LINE) == 3   # convex top
+    assert sh_from_mask(_mask(lambda x: 55), LINE) == 1  # below the line
+    assert sh_from_mask(_mask(lambda x: 44), LINE) == 2  # beyond, flat
+    assert sh_from_mask(_mask(lambda x: 47 - 8 * ((x - 70) / 30) ** 2), LINE) == 2  # concave top
+    assert sh_from_mask(_mask(lambda x: 32 + 12 * ((x - 70) / 30) ** 2), LINE) == 3  # convex top
 
 
 def test_pd_rules_on_hand_made_spots():
     syn = np.zeros((100, 100), dtype=bool)
     syn[20:80, 20:80] = True
-    s = 0.1                                  # mm per px: single spot <= 10 px
+    s = 0.1  # mm per px: single spot <= 10 px
     dop = np.zeros_like(syn)
     assert pd_from_mask(dop, syn, s) == 0
     for y in (25, 40, 55):
-        dop[y:y + 2, 30:32] = True           # three single spots
+        dop[y : y + 2, 30:32] = True  # three single spots
     assert pd_from_mask(dop, syn, s) == 1
-    dop[70:72, 70:72] = True                 # a fourth single spot
+    dop[70:72, 70:72] = True  # a fourth single spot
     assert pd_from_mask(dop, syn, s) == 2
     conf = np.zeros_like(syn)
     conf[30:35, 30:40] = True
-    conf[60:65, 30:40] = True                # two confluent spots
+    conf[60:65, 30:40] = True  # two confluent spots
     assert pd_from_mask(conf, syn, s) == 1
-    conf[45:47, 60:62] = True                # plus one single
+    conf[45:47, 60:62] = True  # plus one single
     assert pd_from_mask(conf, syn, s) == 2
     big = syn.copy()
-    big[20:45, 20:80] = False                # 58% covered
+    big[20:45, 20:80] = False  # 58% covered
     assert pd_from_mask(big, syn, s) == 3
-    assert pd_from_mask(dop & ~syn, syn, s) == 0   # signal outside the synovium does not count
+    assert pd_from_mask(dop & ~syn, syn, s) == 0  # signal outside the synovium does not count
 
 
 @pytest.mark.parametrize("modality", ["SGS", "DGS", "SPD", "DPD"])

@@ -7,6 +7,7 @@ so the fast preset's network (tiny here) trained on it reaches macro AUC at most
 renders. The same run with a small grade-dependent mark outside the region (a planted local cue,
 as the colour box once was) must find it: the check can fail.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,12 @@ from rascore.train.loop import TrainData, evaluate, fit, validation_metrics
 
 LIMIT = 0.6
 # (SH, PD) pairs per combined EOSS grade, cycled so that every grade is equally common
-PAIRS = {0: [(0, 0)], 1: [(1, 0), (1, 1)], 2: [(2, 1), (1, 2), (2, 2), (2, 0)],
-         3: [(3, 1), (2, 3), (3, 3), (1, 3), (3, 0), (3, 2)]}
+PAIRS = {
+    0: [(0, 0)],
+    1: [(1, 0), (1, 1)],
+    2: [(2, 1), (1, 2), (2, 2), (2, 0)],
+    3: [(3, 1), (2, 3), (3, 3), (1, 3), (3, 0), (3, 2)],
+}
 N_TRAIN, N_VAL, N_TEST = 64, 16, 64
 
 
@@ -33,7 +38,7 @@ def _specs(n: int, offset: int):
     for i in range(n):
         grade = i % 4
         sh, pd = PAIRS[grade][(i // 4) % len(PAIRS[grade])]
-        profile = "scanner-B" if (i // 4) % 2 else "scanner-A"   # both profiles in every grade
+        profile = "scanner-B" if (i // 4) % 2 else "scanner-A"  # both profiles in every grade
         specs.append(example_spec(sh, pd, "SPD", seed=offset + i, profile=profile))
     return specs
 
@@ -41,7 +46,7 @@ def _specs(n: int, offset: int):
 def _mark(frames: np.ndarray, grade: int) -> np.ndarray:
     """A planted cue: a small grey patch whose place along the field's bottom edge gives the grade."""
     out = frames.copy()
-    out[:, 168:184, 40 + 44 * grade:64 + 44 * grade] = 230
+    out[:, 168:184, 40 + 44 * grade : 64 + 44 * grade] = 230
     return out
 
 
@@ -53,16 +58,27 @@ def renders():
 
 
 def _macro_auc(renders, marked: bool) -> float:
-    config = make_config("SPD", preset="fast", device="cpu", epochs=16, size=(48, 64), net_width=8,
-                         batch_size=16, weights="none", roi="none", patience=16, seed=0)
+    config = make_config(
+        "SPD",
+        preset="fast",
+        device="cpu",
+        epochs=16,
+        size=(48, 64),
+        net_width=8,
+        batch_size=16,
+        weights="none",
+        roi="none",
+        patience=16,
+        seed=0,
+    )
     prep = preprocessing_for(config)
 
     def arrays(part):
         x = torch.stack([prep.array(_mark(f, g) if marked else f) for f, g in part])
         return Arrays(x, torch.tensor([g for _, g in part]), list(range(len(part))))
 
-    train, val = arrays(renders[:N_TRAIN]), arrays(renders[N_TRAIN:N_TRAIN + N_VAL])
-    test = arrays(renders[N_TRAIN + N_VAL:])
+    train, val = arrays(renders[:N_TRAIN]), arrays(renders[N_TRAIN : N_TRAIN + N_VAL])
+    test = arrays(renders[N_TRAIN + N_VAL :])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

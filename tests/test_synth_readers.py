@@ -1,4 +1,5 @@
 """Simulated readers: who reads what, valid grades, accuracy by experience, adjudication."""
+
 from __future__ import annotations
 
 import collections
@@ -61,22 +62,26 @@ def test_accuracy_falls_with_inexperience(study):
         ks = list(got)
         kappa[name] = cohen_kappa_score([spec_of[k].sh for k in ks], [got[k].sh for k in ks])
         errors = np.array([abs(spec_of[k].sh - got[k].sh) for k in ks])
-        assert (errors <= 1).mean() > 0.96            # mostly +-1 errors
+        assert (errors <= 1).mean() > 0.96  # mostly +-1 errors
     level = {r.name: r.level for r in READERS}
-    mean = {lv: np.mean([k for n, k in kappa.items() if level[n] == lv])
-            for lv in ("expert", "senior", "intermediate", "junior")}
+    mean = {
+        lv: np.mean([k for n, k in kappa.items() if level[n] == lv])
+        for lv in ("expert", "senior", "intermediate", "junior")
+    }
     assert 0.8 <= kappa["expert-a"] <= 0.95 and 0.8 <= kappa["expert-b"] <= 0.95
     assert mean["expert"] > mean["senior"] > mean["intermediate"] > mean["junior"]
     assert mean["junior"] < 0.6
     juniors = sorted(k for n, k in kappa.items() if level[n] == "junior")
-    assert juniors[-1] - juniors[0] > 0.01           # readers at one level differ
+    assert juniors[-1] - juniors[0] > 0.01  # readers at one level differ
     secs = {lv: np.median([r.seconds for r in reads if level[r.reader] == lv]) for lv in mean}
     assert secs["junior"] > secs["expert"]
 
 
 def test_deterministic(study):
     specs, reads = study
-    assert simulate_reads(specs[:50], seed=0) == [r for r in reads if r.item_key in {s.key for s in specs[:50]}]
+    assert simulate_reads(specs[:50], seed=0) == [
+        r for r in reads if r.item_key in {s.key for s in specs[:50]}
+    ]
     assert simulate_reads(specs[:50], seed=1) != simulate_reads(specs[:50], seed=0)
 
 
@@ -84,12 +89,16 @@ def test_adjudicate():
     spec = example_spec(2, 1, "SPD", seed=0)
     agree = [Read("expert-a", spec.key, 1, 1, 9.0), Read("expert-b", spec.key, 1, 1, 8.0)]
     assert adjudicate(spec, agree) == (1, 1, "agreement")
-    differ = [Read("expert-a", spec.key, 1, 1, 9.0), Read("expert-b", spec.key, 2, 1, 8.0),
-              Read("junior-1", spec.key, 3, 3, 20.0)]
+    differ = [
+        Read("expert-a", spec.key, 1, 1, 9.0),
+        Read("expert-b", spec.key, 2, 1, 8.0),
+        Read("junior-1", spec.key, 3, 3, 20.0),
+    ]
     assert adjudicate(spec, differ) == (2, *reference_grades(spec)[1:], "adjudication")
     grey = example_spec(3, 2, "DGS", seed=0)
-    assert adjudicate(grey, [Read("expert-a", grey.key, 2, None, 9.0),
-                             Read("expert-b", grey.key, 3, None, 8.0)]) == (3, None, "adjudication")
+    assert adjudicate(
+        grey, [Read("expert-a", grey.key, 2, None, 9.0), Read("expert-b", grey.key, 3, None, 8.0)]
+    ) == (3, None, "adjudication")
     with pytest.raises(ValueError, match="expert-b"):
         adjudicate(spec, agree[:1])
 
@@ -108,11 +117,11 @@ def test_adjudication_grades_what_a_low_phase_still_shows(sh, pd):
     spec = _still_below_its_peak(sh, pd)
     item = render_item(spec)
     shown = item.shown_pd
-    assert shown < pd and item.pulse[0] < 1.0      # the still was taken below the systolic peak
+    assert shown < pd and item.pulse[0] < 1.0  # the still was taken below the systolic peak
     assert grading.pd_from_mask(item.doppler[0], item.synovium[0], item.mm_per_px) == shown
     reads = [Read("expert-a", spec.key, sh, pd, 9.0), Read("expert-b", spec.key, sh, shown, 8.0)]
     ref_sh, ref_pd, method = adjudicate(spec, reads)
-    assert (ref_sh, ref_pd, method) == (sh, shown, "adjudication")   # not the hidden peak
+    assert (ref_sh, ref_pd, method) == (sh, shown, "adjudication")  # not the hidden peak
     assert scale.combined(ref_sh, ref_pd) == max(sh, shown) < scale.combined(sh, pd)
 
 
@@ -139,7 +148,7 @@ def test_adjudicated_references_never_exceed_what_the_item_shows(study):
             below += pd < spec.pd
         else:
             assert pd is None
-    assert below > 0       # some adjudicated stills show less than the joint's peak, and say so
+    assert below > 0  # some adjudicated stills show less than the joint's peak, and say so
 
 
 def test_reference_mostly_agreement(study):

@@ -1,4 +1,5 @@
 """Rendering: frame format, grey vs colour rules, determinism, jitter-tracking masks, profiles."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,11 @@ from rascore.synth.shortcuts import coloured
 
 @pytest.fixture(scope="module")
 def items():
-    specs = [example_spec(sh, pd, mod, seed=11) for mod in ("SGS", "DGS", "SPD", "DPD")
-             for sh, pd in ((0, 0), (2, 2), (3, 3))]
+    specs = [
+        example_spec(sh, pd, mod, seed=11)
+        for mod in ("SGS", "DGS", "SPD", "DPD")
+        for sh, pd in ((0, 0), (2, 2), (3, 3))
+    ]
     return {(it.spec.modality, it.spec.sh): it for it in map(render_item, specs)}
 
 
@@ -44,12 +48,12 @@ def test_colour_only_in_doppler_box_and_bar(items):
             continue
         y0, x0, y1, x1 = it.colour_box
         allowed = np.zeros((192, 256), dtype=bool)
-        allowed[y0 + 1:y1, x0 + 1:x1] = True
-        allowed[COLOUR_BAR_Y[0]:COLOUR_BAR_Y[1], prof.colour_bar_x:prof.colour_bar_x + 5] = True
+        allowed[y0 + 1 : y1, x0 + 1 : x1] = True
+        allowed[COLOUR_BAR_Y[0] : COLOUR_BAR_Y[1], prof.colour_bar_x : prof.colour_bar_x + 5] = True
         for t, frame in enumerate(it.frames):
             col = coloured(frame)
             assert not (col & ~allowed).any()
-            assert col[COLOUR_BAR_Y[0]:COLOUR_BAR_Y[1], prof.colour_bar_x].all()
+            assert col[COLOUR_BAR_Y[0] : COLOUR_BAR_Y[1], prof.colour_bar_x].all()
             # the truth Doppler mask is coloured synovium, and every synovium pixel is in the box
             assert not (it.doppler[t] & ~it.synovium[t]).any()
             assert col[it.doppler[t]].all()
@@ -105,6 +109,6 @@ def test_scanner_b_differs():
     a = render_item(example_spec(2, 2, "SPD", seed=2, profile="scanner-A"))
     b = render_item(example_spec(2, 2, "SPD", seed=2, profile="scanner-B"))
     bar_b = PROFILES["scanner-B"].colour_bar_x
-    assert coloured(b.frames[0])[COLOUR_BAR_Y[0]:COLOUR_BAR_Y[1], bar_b].all()
+    assert coloured(b.frames[0])[COLOUR_BAR_Y[0] : COLOUR_BAR_Y[1], bar_b].all()
     assert not coloured(a.frames[0])[:, bar_b].any()
     assert b.mm_per_px != a.mm_per_px

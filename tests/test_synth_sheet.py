@@ -1,4 +1,5 @@
 """The contact sheet and the realism check are written as real PNGs."""
+
 from __future__ import annotations
 
 import numpy as np

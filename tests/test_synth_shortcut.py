@@ -9,6 +9,7 @@ several seeds). The same on frames whose joint region is in-painted (a grade fou
 outside the joint). Local cues are the counterfactual and in-painted-network tests'
 (test_synth_counterfactual.py, test_synth_inpainted.py).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,7 @@ from rascore.synth import plan_cohort, render_many
 from rascore.synth.shortcuts import shortcut_report
 
 LIMIT = 0.6
-PER_GRADE = {"SGS": 20, "SPD": 20, "DGS": 12, "DPD": 12}   # per target grade and cohort
+PER_GRADE = {"SGS": 20, "SPD": 20, "DGS": 12, "DPD": 12}  # per target grade and cohort
 COHORTS = {"train": "scanner-A", "test2": "scanner-B"}
 
 
@@ -28,10 +29,11 @@ def _specs(modality: str):
     chosen = []
     for cohort, profile in COHORTS.items():
         for grade in scale.GRADES:
-            pool = [s for s in planned if s.cohort == cohort
-                    and scale.target_grade(modality, s.sh, s.pd) == grade]
+            pool = [
+                s for s in planned if s.cohort == cohort and scale.target_grade(modality, s.sh, s.pd) == grade
+            ]
             assert len(pool) >= PER_GRADE[modality] and {s.scanner_profile for s in pool} == {profile}
-            chosen += pool[:PER_GRADE[modality]]
+            chosen += pool[: PER_GRADE[modality]]
     return chosen
 
 
@@ -45,8 +47,12 @@ def reports():
 def test_shortcut_features_do_not_solve_the_task(reports, modality):
     rep = reports[modality]
     print(modality, {k: round(v, 3) for k, v in rep.items()})
-    for key in ("shortcut_logistic", "shortcut_boosting", "inpainted_shortcut_logistic",
-                "inpainted_shortcut_boosting"):
+    for key in (
+        "shortcut_logistic",
+        "shortcut_boosting",
+        "inpainted_shortcut_logistic",
+        "inpainted_shortcut_boosting",
+    ):
         assert rep[key] <= LIMIT, key
 
 

@@ -1,4 +1,5 @@
 """End to end on a tiny hand-made project: train -> register -> evaluate -> predict, via library and CLI."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,12 +13,14 @@ from rascore import scale
 
 torch.set_num_threads(2)
 
-TINY = dict(arch=None, epochs=2, batch_size=8, size=(32, 40), net_width=4, weights="none",
-            patience=5, lr=3e-3)
+TINY = dict(
+    arch=None, epochs=2, batch_size=8, size=(32, 40), net_width=4, weights="none", patience=5, lr=3e-3
+)
 
 
-def tiny_frames(rng: np.random.Generator, sh: int, pd: int, frames: int = 1,
-                height: int = 48, width: int = 64) -> np.ndarray:
+def tiny_frames(
+    rng: np.random.Generator, sh: int, pd: int, frames: int = 1, height: int = 48, width: int = 64
+) -> np.ndarray:
     """A caricature of a dorsal joint view: speckle, a bright bone surface with a V-shaped joint
     recess, dark synovium filling it and rising with SH, orange Doppler pixels covering a share of
     it growing with PD."""
@@ -29,10 +32,10 @@ def tiny_frames(rng: np.random.Generator, sh: int, pd: int, frames: int = 1,
         grey = rng.gamma(2.0, 30.0, size=(height, width)).clip(0, 200)
         synovium = np.zeros((height, width), bool)
         for c in cols:
-            grey[surface[c]:surface[c] + 2, c] = 245
-            grey[surface[c] + 2:, c] *= 0.15
+            grey[surface[c] : surface[c] + 2, c] = 245
+            grey[surface[c] + 2 :, c] *= 0.15
             if sh and abs(c - centre) <= 4 + 3 * sh:
-                synovium[int(height * 0.65) - 3 * sh:surface[c], c] = True
+                synovium[int(height * 0.65) - 3 * sh : surface[c], c] = True
         grey[synovium] *= 0.2
         rgb = np.repeat(grey[..., None], 3, axis=2)
         if pd:
@@ -42,23 +45,40 @@ def tiny_frames(rng: np.random.Generator, sh: int, pd: int, frames: int = 1,
     return out
 
 
-def add_cached_item(project, frames: np.ndarray, modality: str, cohort: str, patient: str,
-                    sh: int, pd: int | None) -> int:
+def add_cached_item(
+    project, frames: np.ndarray, modality: str, cohort: str, patient: str, sh: int, pd: int | None
+) -> int:
     """Put decoded frames straight into the media cache and the store, with a reference label."""
     store = project.store
     sha = hashlib.sha256(frames.tobytes() + modality.encode()).hexdigest()
     project.media.write_cache(sha, frames)
     t, h, w, _ = frames.shape
-    store.add_media(sha, format="png" if t == 1 else "mp4", kind="image" if t == 1 else "clip",
-                    nbytes=frames.nbytes, frames=t, height=h, width=w, fps=15.0 if t > 1 else None)
-    item = store.add_item(media_sha256=sha, modality=modality, cohort=cohort, frames=t,
-                          fps=15.0 if t > 1 else None, patient=patient, source="import")
+    store.add_media(
+        sha,
+        format="png" if t == 1 else "mp4",
+        kind="image" if t == 1 else "clip",
+        nbytes=frames.nbytes,
+        frames=t,
+        height=h,
+        width=w,
+        fps=15.0 if t > 1 else None,
+    )
+    item = store.add_item(
+        media_sha256=sha,
+        modality=modality,
+        cohort=cohort,
+        frames=t,
+        fps=15.0 if t > 1 else None,
+        patient=patient,
+        source="import",
+    )
     store.set_reference(item, sh, pd if scale.modality(modality).doppler else None, "import")
     return item
 
 
-def build_tiny(project, modality: str, per_grade: dict[str, int] | None = None, seed: int = 0,
-               frames: int = 1) -> None:
+def build_tiny(
+    project, modality: str, per_grade: dict[str, int] | None = None, seed: int = 0, frames: int = 1
+) -> None:
     """Items of every grade in train (several patients), test1 and test2."""
     rng = np.random.default_rng(seed)
     per_grade = per_grade or {"train": 8, "test1": 3, "test2": 3}
@@ -71,8 +91,15 @@ def build_tiny(project, modality: str, per_grade: dict[str, int] | None = None, 
                     if doppler and grade == 0:
                         pd = 0
                     patient = f"{cohort}-p{k % 6}"
-                    add_cached_item(project, tiny_frames(rng, sh, pd, frames), modality, cohort,
-                                    patient, sh, pd if doppler else None)
+                    add_cached_item(
+                        project,
+                        tiny_frames(rng, sh, pd, frames),
+                        modality,
+                        cohort,
+                        patient,
+                        sh,
+                        pd if doppler else None,
+                    )
 
 
 def tiny_config(modality: str, **overrides):
@@ -93,8 +120,7 @@ def test_train_register_evaluate_predict(project, tmp_path):
 
     build_tiny(project, "SPD")
     seen = []
-    outcome = run_training(project, tiny_config("SPD"), on_progress=seen.append, n_boot=50,
-                           baseline=True)
+    outcome = run_training(project, tiny_config("SPD"), on_progress=seen.append, n_boot=50, baseline=True)
     assert outcome.published.version == 1 and outcome.published.activated
     assert {"epoch", "epochs", "step", "steps", "loss", "val_auc", "eta_s"} <= set(seen[0])
     assert seen[-1]["phase"] == "validated" and set(seen[-1]["val_auc"]) == {0, 1, 2, 3}
@@ -111,7 +137,9 @@ def test_train_register_evaluate_predict(project, tmp_path):
             assert {"macro_auc", "accuracy", "kappa_linear", "kappa_quadratic", "ece"} <= set(figures)
         # the PD-only colour rule is scored against the PD reference of the same items
         assert sum(entry["pd_class_counts"]) == 12
-        assert np.asarray(entry["pd_colour_rule"]["confusion"]).sum(axis=1).tolist() == entry["pd_class_counts"]
+        assert (
+            np.asarray(entry["pd_colour_rule"]["confusion"]).sum(axis=1).tolist() == entry["pd_class_counts"]
+        )
         # calibration before and after the sampling-prior correction; every item cropped or not
         assert entry["calibration"]["ece_corrected"] == entry["model"]["ece"]
         assert entry["calibration"]["ece_uncorrected"] is not None
@@ -170,8 +198,25 @@ def test_cli_train_evaluate_predict_models(project_env, tmp_path, capsys):
 
     project = open_project()
     build_tiny(project, "SGS", {"train": 6, "test1": 2, "test2": 2})
-    args = ["train", "--modality", "SGS", "--preset", "fast", "--device", "cpu", "--epochs", "1",
-            "--size", "32", "40", "--weights", "none", "--batch-size", "8", "--json"]
+    args = [
+        "train",
+        "--modality",
+        "SGS",
+        "--preset",
+        "fast",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--size",
+        "32",
+        "40",
+        "--weights",
+        "none",
+        "--batch-size",
+        "8",
+        "--json",
+    ]
     assert main(args) == 0
     trained = json.loads(capsys.readouterr().out)
     assert trained["version"] == 1 and trained["activated"] is True
@@ -184,8 +229,23 @@ def test_cli_train_evaluate_predict_models(project_env, tmp_path, capsys):
     listed = json.loads(capsys.readouterr().out)
     assert [(r["version"], r["active"]) for r in listed] == [(2, True), (1, False)]
 
-    assert main(["evaluate", "--modality", "SGS", "--version", "1", "--cohort", "test1",
-                 "--n-boot", "20", "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--modality",
+                "SGS",
+                "--version",
+                "1",
+                "--cohort",
+                "test1",
+                "--n-boot",
+                "20",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["version"] == 1 and set(report["cohorts"]) == {"test1"}
     assert report["predictions_stored"] == 8 and "baseline" not in report["cohorts"]["test1"]

@@ -1,4 +1,5 @@
 """Probabilities corrected for class-balanced sampling, and the joint crop's fallback."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,13 @@ def test_sampling_prior_is_what_balanced_batches_draw():
     from rascore.train.data import balanced_batches
 
     y = torch.tensor([0] * 60 + [1] * 30 + [3] * 10)
-    drawn = torch.cat([torch.tensor(b) for _ in range(30)
-                       for b in balanced_batches(y, 20, torch.Generator().manual_seed(_))])
+    drawn = torch.cat(
+        [
+            torch.tensor(b)
+            for _ in range(30)
+            for b in balanced_batches(y, 20, torch.Generator().manual_seed(_))
+        ]
+    )
     shares = torch.bincount(y[drawn], minlength=4).double() / len(drawn)
     assert np.allclose(shares.numpy(), sampling_prior([60, 30, 0, 10]), atol=0.03)
     prior = PriorCorrection((60, 30, 0, 10))
@@ -47,8 +53,15 @@ def test_checkpoint_prior_corrects_probabilities_and_old_checkpoints_stay_raw(he
     model = build_model("slim_resnet18", head, width=4)
     prep = Preprocessing(16, 16, False, 1, 1, channels=3, mean=(0.5,) * 3, std=(0.25,) * 3)
     prior = PriorCorrection((50, 30, 15, 5))
-    kwargs = dict(modality="SPD", prep=prep, args={}, metrics={}, snapshot={}, pretrained=None,
-                  arch_options={"width": 4})
+    kwargs = dict(
+        modality="SPD",
+        prep=prep,
+        args={},
+        metrics={},
+        snapshot={},
+        pretrained=None,
+        arch_options={"width": 4},
+    )
     new, _ = model_from_checkpoint(make_checkpoint(model, prior=prior.to_dict(), **kwargs))
     old, _ = model_from_checkpoint(make_checkpoint(model, **kwargs))  # no stored prior
     x = torch.randn(3, 3, 16, 16)

@@ -1,4 +1,5 @@
 """Checkpoints, versions and promotion, the patient split, preprocessing and augmentation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,7 @@ def test_preprocessing_layouts_and_frame_sampling():
     from rascore.train.preprocess import Preprocessing
 
     clip = tiny_frames(np.random.default_rng(0), 2, 2, frames=5)
-    prep = Preprocessing(24, 32, True, frames=3, cache_frames=6, channels=3,
-                         mean=(0.5,) * 3, std=(0.25,) * 3)
+    prep = Preprocessing(24, 32, True, frames=3, cache_frames=6, channels=3, mean=(0.5,) * 3, std=(0.25,) * 3)
     x = prep.array(clip)
     assert x.dtype == torch.uint8 and tuple(x.shape) == (3, 6, 24, 32)
     assert prep.frame_index(False).tolist() == [1, 3, 5]
@@ -147,9 +147,16 @@ def test_if_better_promotion_compares_validation_auc(project):
 
     def add(version, auc, policy="if-better"):
         return registry.register_version(
-            project.store, modality="DGS", version=version, path=f"DGS/v{version}/model.pt",
-            card_path=None, preset="fast", architecture="x",
-            metrics={"validation": {"macro_auc": auc}}, activate=policy)
+            project.store,
+            modality="DGS",
+            version=version,
+            path=f"DGS/v{version}/model.pt",
+            card_path=None,
+            preset="fast",
+            architecture="x",
+            metrics={"validation": {"macro_auc": auc}},
+            activate=policy,
+        )
 
     assert add(1, 0.70)[1] is True  # nothing active yet
     assert add(2, 0.65)[1] is False
@@ -198,10 +205,9 @@ def test_preprocessing_box_names_the_region_the_network_sees():
     frames = tiny_frames(np.random.default_rng(3), 2, 0, frames=3, height=96, width=128)
     full = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3)
     assert full.box(frames) == (0, 0, 96, 128)
-    cropped = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3,
-                            roi=(0.5, 0.5))
+    cropped = Preprocessing(24, 32, False, 1, 1, channels=1, mean=(0.5,) * 3, std=(0.25,) * 3, roi=(0.5, 0.5))
     top, left, h, w = cropped.box(frames)
-    region = frames[1:2, top:top + h, left:left + w]  # the middle frame, cropped by hand
+    region = frames[1:2, top : top + h, left : left + w]  # the middle frame, cropped by hand
     assert torch.equal(cropped.array(frames), full.array(np.ascontiguousarray(region)))
     assert cropped.source_index(3).tolist() == [1]
     assert Preprocessing.from_dict(cropped.to_dict()) == cropped

@@ -1,5 +1,6 @@
 """rascore.training_status: labels per modality, jobs (submit, cancel, live progress and history),
 promotion and rollback in one transaction, the promotion policy, worker liveness, permissions."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, UTC
@@ -61,12 +62,15 @@ def test_submit_queues_a_job_with_its_parameters_and_audits_it(project):
     assert several["params"] == {"head": "softmax", "nproc": 2}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"preset": "huge"}, "preset must be one of"),
-    ({"epochs": 0}, "Epochs must be between 1 and"),
-    ({"head": "sigmoid"}, "head must be one of"),
-    ({"nproc": 0}, "Processes must be between 1 and"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"preset": "huge"}, "preset must be one of"),
+        ({"epochs": 0}, "Epochs must be between 1 and"),
+        ({"head": "sigmoid"}, "head must be one of"),
+        ({"nproc": 0}, "Processes must be between 1 and"),
+    ],
+)
 def test_submit_refuses_bad_parameters(project, kwargs, message):
     with pytest.raises(TrainingError, match=message):
         ts.submit(project.store, who(project, "demo-expert"), "SGS", **kwargs)
@@ -82,7 +86,9 @@ def test_submit_refuses_a_second_job_and_too_few_labels(project, tmp_path):
     with pytest.raises(TrainingError, match="already has a running job"):
         ts.submit(project.store, expert, "SGS")
     small = build_results_project(tmp_path / "small", n_cases=3)
-    with pytest.raises(TrainingError, match="SGS has 3 labelled training items; a retraining needs at least 4"):
+    with pytest.raises(
+        TrainingError, match="SGS has 3 labelled training items; a retraining needs at least 4"
+    ):
         ts.submit(small.store, small.store.user("demo-expert"), "SGS")
 
 
@@ -151,15 +157,17 @@ def test_policy_is_for_admins(project):
 
 def test_a_reader_may_do_none_of_it(project):
     reader = who(project, "demo-reader")
-    calls = [lambda: ts.label_counts(project.store, reader, "SGS"),
-             lambda: ts.submit(project.store, reader, "SGS"),
-             lambda: ts.cancel(project.store, reader, 1),
-             lambda: ts.promote(project.store, reader, "SGS", 2),
-             lambda: ts.rollback(project.store, reader, "SGS"),
-             lambda: ts.version_history(project.store, reader, "SGS"),
-             lambda: ts.active_version(project.store, reader, "SGS"),
-             lambda: ts.job_rows(project.store, reader),
-             lambda: ts.job_view(project.store, reader, 1)]
+    calls = [
+        lambda: ts.label_counts(project.store, reader, "SGS"),
+        lambda: ts.submit(project.store, reader, "SGS"),
+        lambda: ts.cancel(project.store, reader, 1),
+        lambda: ts.promote(project.store, reader, "SGS", 2),
+        lambda: ts.rollback(project.store, reader, "SGS"),
+        lambda: ts.version_history(project.store, reader, "SGS"),
+        lambda: ts.active_version(project.store, reader, "SGS"),
+        lambda: ts.job_rows(project.store, reader),
+        lambda: ts.job_view(project.store, reader, 1),
+    ]
     for call in calls:
         with pytest.raises(PermissionDenied, match="may not start training"):
             call()
@@ -179,15 +187,34 @@ def test_version_history_and_active_figures(project):
 
 
 def test_figure_rows_of_a_trained_version():
-    version = {"metrics": {
-        "validation": {"n": 5, "auc": {"0": 1.0, "1": 0.5, "2": 0.25, "3": None},
-                       "macro_auc": 0.58, "accuracy": 0.4},
-        "test": {"cohorts": {"test2": {"n": 8, "model": {
-            "auc": {"0": {"auc": 0.8, "ci_low": 0.5, "ci_high": 1.0, "n_pos": 3},
-                    "1": {"auc": 0.6, "ci_low": 0.2, "ci_high": 0.9, "n_pos": 3},
-                    "2": {"auc": 0.7, "ci_low": None, "ci_high": None, "n_pos": 2},
-                    "3": {"auc": None, "ci_low": None, "ci_high": None, "n_pos": 0}},
-            "macro_auc": 0.7, "accuracy": 0.5, "kappa_quadratic": 0.61}}}}}}
+    version = {
+        "metrics": {
+            "validation": {
+                "n": 5,
+                "auc": {"0": 1.0, "1": 0.5, "2": 0.25, "3": None},
+                "macro_auc": 0.58,
+                "accuracy": 0.4,
+            },
+            "test": {
+                "cohorts": {
+                    "test2": {
+                        "n": 8,
+                        "model": {
+                            "auc": {
+                                "0": {"auc": 0.8, "ci_low": 0.5, "ci_high": 1.0, "n_pos": 3},
+                                "1": {"auc": 0.6, "ci_low": 0.2, "ci_high": 0.9, "n_pos": 3},
+                                "2": {"auc": 0.7, "ci_low": None, "ci_high": None, "n_pos": 2},
+                                "3": {"auc": None, "ci_low": None, "ci_high": None, "n_pos": 0},
+                            },
+                            "macro_auc": 0.7,
+                            "accuracy": 0.5,
+                            "kappa_quadratic": 0.61,
+                        },
+                    }
+                }
+            },
+        }
+    }
     rows = ts.figure_rows(version)
     assert [r["split"] for r in rows] == ["validation", "test2"]
     assert rows[0]["AUC 3"] == "undefined" and "grade 3" in rows[0]["reasons"]
@@ -197,8 +224,17 @@ def test_figure_rows_of_a_trained_version():
 
 
 def _progress(epoch, step, phase, loss, val_auc, **extra):
-    return {"epoch": epoch, "epochs": 3, "step": step, "steps": 2, "loss": loss,
-            "val_auc": val_auc, "eta_s": 10.0, "phase": phase, **extra}
+    return {
+        "epoch": epoch,
+        "epochs": 3,
+        "step": step,
+        "steps": 2,
+        "loss": loss,
+        "val_auc": val_auc,
+        "eta_s": 10.0,
+        "phase": phase,
+        **extra,
+    }
 
 
 def test_job_view_accumulates_the_epoch_history_from_successive_rows(project):
@@ -210,12 +246,14 @@ def test_job_view_accumulates_the_epoch_history_from_successive_rows(project):
     job_sql.claim(store, "w")
     e1 = {"0": 0.6, "1": 0.7, "2": None, "3": 0.5}
     e2 = {"0": 0.8, "1": 0.75, "2": None, "3": 0.6}
-    rows = [_progress(1, 1, "train", 1.4, {}),
-            _progress(1, 2, "validated", 1.3, e1, val_macro_auc=0.6),
-            _progress(2, 1, "train", 1.2, e1),
-            # epoch 2's "validated" row was never written (the worker throttles its writes);
-            # epoch 3's steps still carry epoch 2's figures
-            _progress(3, 1, "train", 1.0, e2)]
+    rows = [
+        _progress(1, 1, "train", 1.4, {}),
+        _progress(1, 2, "validated", 1.3, e1, val_macro_auc=0.6),
+        _progress(2, 1, "train", 1.2, e1),
+        # epoch 2's "validated" row was never written (the worker throttles its writes);
+        # epoch 3's steps still carry epoch 2's figures
+        _progress(3, 1, "train", 1.0, e2),
+    ]
     for progress in rows:
         job_sql.heartbeat(store, job_id, progress, "a log line")
         view = ts.job_view(store, expert, job_id)
@@ -238,8 +276,10 @@ def test_job_view_uses_a_history_list_when_the_row_has_one(project):
     store, expert = project.store, who(project, "demo-expert")
     job_id = ts.submit(store, expert, "SGS")
     job_sql.claim(store, "w")
-    history = [{"epoch": 1, "loss": 1.1, "val_macro_auc": 0.7, "val_auc": {"0": 0.7}},
-               {"epoch": 2, "loss": 0.9, "val_macro_auc": 0.8, "val_auc": {"0": 0.8}}]
+    history = [
+        {"epoch": 1, "loss": 1.1, "val_macro_auc": 0.7, "val_auc": {"0": 0.7}},
+        {"epoch": 2, "loss": 0.9, "val_macro_auc": 0.8, "val_auc": {"0": 0.8}},
+    ]
     job_sql.heartbeat(store, job_id, _progress(3, 1, "train", 0.8, {"0": 0.8}, history=history))
     view = ts.job_view(store, expert, job_id)
     assert [(h["epoch"], h["val_auc"][0]) for h in view.history] == [(1, 0.7), (2, 0.8)]

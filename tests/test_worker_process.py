@@ -1,4 +1,5 @@
 """Retraining through the queue with the real training job: promotion, failure reasons, kill -9."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,14 @@ from rascore.store import registry
 from tests.conftest import BIN, cli_env
 from tests.test_train import build_tiny
 
-TINY_JOB = {"epochs": 2, "size": [32, 40], "net_width": 4, "batch_size": 8, "weights": "none",
-            "preset": "fast"}
+TINY_JOB = {
+    "epochs": 2,
+    "size": [32, 40],
+    "net_width": 4,
+    "batch_size": 8,
+    "weights": "none",
+    "preset": "fast",
+}
 
 
 def version_dirs(project) -> list[str]:
@@ -48,12 +55,15 @@ def test_kill_9_mid_training_leaves_active_model_and_recovers(project):
     Worker(project).run_once()
     before = version_dirs(project)
     assert before == ["v1"]
-    long_job = job_sql.submit(project.store, "train", "SGS", {**TINY_JOB, "epochs": 500,
-                                                              "patience": 500})
+    long_job = job_sql.submit(project.store, "train", "SGS", {**TINY_JOB, "epochs": 500, "patience": 500})
     env = cli_env(project.settings.data_dir)
-    worker = subprocess.Popen([str(BIN / "rascore"), "worker", "--poll", "0.2", "--heartbeat", "0.5"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [str(BIN / "rascore"), "worker", "--poll", "0.2", "--heartbeat", "0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -73,8 +83,13 @@ def test_kill_9_mid_training_leaves_active_model_and_recovers(project):
     assert version_dirs(project) == before  # no partial checkpoint is visible
     assert registry.active_version(project.store, "SGS")["version"] == 1
     time.sleep(1.5)
-    restarted = subprocess.run([str(BIN / "rascore"), "worker", "--once", "--stale-after", "1"],
-                               env=env, capture_output=True, text=True, timeout=120)
+    restarted = subprocess.run(
+        [str(BIN / "rascore"), "worker", "--once", "--stale-after", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert restarted.returncode == 0, restarted.stderr
     assert f"recovered stale jobs: {long_job}" in restarted.stderr
     row = job_sql.get(project.store, long_job)
@@ -85,8 +100,13 @@ def test_kill_9_mid_training_leaves_active_model_and_recovers(project):
 
 def test_cli_submit_list_cancel(project_env):
     def rascore(*args):
-        return subprocess.run([str(BIN / "rascore"), *args], capture_output=True, text=True,
-                              env=cli_env(project_env), timeout=60)
+        return subprocess.run(
+            [str(BIN / "rascore"), *args],
+            capture_output=True,
+            text=True,
+            env=cli_env(project_env),
+            timeout=60,
+        )
 
     assert rascore("jobs", "submit", "--modality", "SGS", "--epochs", "1").stdout.strip() == "queued job 1"
     listed = rascore("jobs", "list")

@@ -3,6 +3,7 @@
 A subcommand module adds its parser with ``sub.add_parser(...)`` and sets ``func`` to a callable
 taking the parsed ``argparse.Namespace`` and returning an exit code.
 """
+
 from __future__ import annotations
 
 import argparse

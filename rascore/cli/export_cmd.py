@@ -1,4 +1,5 @@
 """``rascore export``: labels and the reference standard as CSV (stdout or a file) or Parquet."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,13 +14,16 @@ from rascore.project import open_project
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``export labels|reference``."""
     parser = sub.add_parser(
-        "export", help="export labels or the reference standard",
+        "export",
+        help="export labels or the reference standard",
         description="Export each reader's current grades (labels) or the reference standard. "
-        "Patients appear only as pseudonyms.")
+        "Patients appear only as pseudonyms.",
+    )
     parser.add_argument("table", choices=sorted(export.TABLES))
     parser.add_argument("--out", type=Path, help="file to write (default: CSV on standard output)")
-    parser.add_argument("--format", choices=("csv", "parquet"),
-                        help="default: from --out's extension, else csv")
+    parser.add_argument(
+        "--format", choices=("csv", "parquet"), help="default: from --out's extension, else csv"
+    )
     parser.set_defaults(func=_export)
 
 

@@ -1,4 +1,5 @@
 """``rascore info``: the project's paths and counts (items per modality and cohort, readers, labels)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,11 @@ from rascore.project import open_project
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``info``."""
-    parser = sub.add_parser("info", help="show the project's paths and counts",
-                            description="Show where the project lives and what it holds.")
+    parser = sub.add_parser(
+        "info",
+        help="show the project's paths and counts",
+        description="Show where the project lives and what it holds.",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=_info)
 
@@ -29,6 +33,8 @@ def _info(args: argparse.Namespace) -> int:
     for key, n in sorted(counts["items"].items()):
         print(f"  {key:<12} {n}")
     print("users    " + ", ".join(f"{role} {n}" for role, n in sorted(counts["users"].items())))
-    print(f"annotations {counts['annotations']} on {counts['annotated_items']} items; "
-          f"reference labels {counts['reference_labels']}")
+    print(
+        f"annotations {counts['annotations']} on {counts['annotated_items']} items; "
+        f"reference labels {counts['reference_labels']}"
+    )
     return 0

@@ -1,4 +1,5 @@
 """``rascore ingest``: import files, folders or a manifest CSV, with a per-file report."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,23 +15,29 @@ from rascore.scale import COHORTS, MODALITIES
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``ingest``."""
     parser = sub.add_parser(
-        "ingest", help="import scans (DICOM, images, clips)",
+        "ingest",
+        help="import scans (DICOM, images, clips)",
         description="Import scans: files, folders (recursive) or a manifest CSV with columns "
         "path, modality, cohort, patient, joint, side and optional readers' grades "
         "sh:NAME, pd:NAME and reference_sh, reference_pd. Paths in a manifest are relative to "
         "its folder. Each bad file is reported on one line and skipped; the exit code is 1 when "
         "anything was rejected. A patient belongs to one cohort: rows that would put a patient "
-        "(manifest patient or DICOM patient ID) in a second cohort are refused.")
+        "(manifest patient or DICOM patient ID) in a second cohort are refused.",
+    )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
     parser.add_argument("--manifest", type=Path, metavar="CSV")
-    parser.add_argument("--modality", type=str.upper, choices=tuple(MODALITIES),
-                        help="modality of the files given as PATH")
-    parser.add_argument("--cohort", choices=COHORTS, default="train",
-                        help="cohort of the files given as PATH (default train)")
-    parser.add_argument("--max-frames", type=int, default=None,
-                        help="refuse clips with more frames (default 2000)")
-    parser.add_argument("--max-pixels", type=int, default=None,
-                        help="refuse frames with more pixels (default 40 million)")
+    parser.add_argument(
+        "--modality", type=str.upper, choices=tuple(MODALITIES), help="modality of the files given as PATH"
+    )
+    parser.add_argument(
+        "--cohort", choices=COHORTS, default="train", help="cohort of the files given as PATH (default train)"
+    )
+    parser.add_argument(
+        "--max-frames", type=int, default=None, help="refuse clips with more frames (default 2000)"
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, default=None, help="refuse frames with more pixels (default 40 million)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_ingest)
 
@@ -65,8 +72,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(entries), unit="file", disable=args.quiet or None, file=sys.stderr,
-               leave=False)
+    bar = tqdm(total=len(entries), unit="file", disable=args.quiet or None, file=sys.stderr, leave=False)
 
     def report(entry, status, reason, item_id):
         bar.update(1)

@@ -1,4 +1,5 @@
 """``rascore worker`` and ``rascore jobs``: the retraining queue from the command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,34 +15,50 @@ from rascore.scale import MODALITIES
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``worker`` and ``jobs submit|list|watch|cancel|policy``."""
     worker = sub.add_parser(
-        "worker", help="run queued jobs (training)",
+        "worker",
+        help="run queued jobs (training)",
         description="Claim queued jobs one at a time and run them. Running claims whose heartbeat "
-        "is older than --stale-after are failed (or re-queued with --requeue-stale) at start.")
+        "is older than --stale-after are failed (or re-queued with --requeue-stale) at start.",
+    )
     worker.add_argument("--once", action="store_true", help="run at most one job, then exit")
     worker.add_argument("--max-jobs", type=int, help="exit after this many jobs")
     worker.add_argument("--poll", type=float, default=2.0, help="seconds between polls (default 2)")
     worker.add_argument("--heartbeat", type=float, default=5.0, help="seconds between heartbeats")
-    worker.add_argument("--stale-after", type=float, default=60.0,
-                        help="a running claim without heartbeat for this long is dead (default 60)")
-    worker.add_argument("--requeue-stale", action="store_true",
-                        help="queue dead claims again instead of failing them")
+    worker.add_argument(
+        "--stale-after",
+        type=float,
+        default=60.0,
+        help="a running claim without heartbeat for this long is dead (default 60)",
+    )
+    worker.add_argument(
+        "--requeue-stale", action="store_true", help="queue dead claims again instead of failing them"
+    )
     worker.set_defaults(func=_worker)
 
-    jobs = sub.add_parser("jobs", help="submit and follow jobs",
-                          description="Submit, list, watch and cancel retraining jobs.")
+    jobs = sub.add_parser(
+        "jobs", help="submit and follow jobs", description="Submit, list, watch and cancel retraining jobs."
+    )
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
-    submit = jobs_sub.add_parser("submit", help="queue a retraining",
-                                 description="Queue a retraining of one modality model.")
+    submit = jobs_sub.add_parser(
+        "submit", help="queue a retraining", description="Queue a retraining of one modality model."
+    )
     submit.add_argument("--modality", required=True, type=str.upper, choices=tuple(MODALITIES))
     submit.add_argument("--preset", choices=("fast", "paper"))
     submit.add_argument("--epochs", type=int)
     submit.add_argument("--head", choices=("softmax", "ordinal"))
     submit.add_argument("--seed", type=int)
-    submit.add_argument("--nproc", type=int, metavar="N",
-                        help="train on N processes of the worker's machine under torchrun "
-                             "(DistributedDataParallel; one GPU each on CUDA, Gloo on CPU); default 1")
-    submit.add_argument("--activate", choices=("if-better", "always"),
-                        help="promotion policy for this job (default: the project's policy)")
+    submit.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of the worker's machine under torchrun "
+        "(DistributedDataParallel; one GPU each on CUDA, Gloo on CPU); default 1",
+    )
+    submit.add_argument(
+        "--activate",
+        choices=("if-better", "always"),
+        help="promotion policy for this job (default: the project's policy)",
+    )
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(func=_submit)
 
@@ -50,21 +67,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
 
-    watch = jobs_sub.add_parser("watch", help="follow a job until it ends",
-                                description="Follow a job's progress until it ends.")
+    watch = jobs_sub.add_parser(
+        "watch", help="follow a job until it ends", description="Follow a job's progress until it ends."
+    )
     watch.add_argument("id", type=int)
     watch.add_argument("--interval", type=float, default=1.0)
     watch.set_defaults(func=_watch)
 
-    cancel = jobs_sub.add_parser("cancel", help="cancel a job",
-                                 description="Cancel a queued job, or stop a running one between steps.")
+    cancel = jobs_sub.add_parser(
+        "cancel", help="cancel a job", description="Cancel a queued job, or stop a running one between steps."
+    )
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=_cancel)
 
-    policy = jobs_sub.add_parser("policy", help="show or set the promotion policy",
-                                 description="if-better: a new version becomes active only if its "
-                                 "validation macro AUC is at least the active one's; always: it "
-                                 "always does.")
+    policy = jobs_sub.add_parser(
+        "policy",
+        help="show or set the promotion policy",
+        description="if-better: a new version becomes active only if its "
+        "validation macro AUC is at least the active one's; always: it "
+        "always does.",
+    )
     policy.add_argument("value", nargs="?", choices=("if-better", "always"))
     policy.set_defaults(func=_policy)
 
@@ -72,8 +94,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _worker(args: argparse.Namespace) -> int:
     from rascore.jobs import Worker
 
-    worker = Worker(open_project(), poll_s=args.poll, heartbeat_s=args.heartbeat,
-                    stale_after_s=args.stale_after, requeue_stale=args.requeue_stale)
+    worker = Worker(
+        open_project(),
+        poll_s=args.poll,
+        heartbeat_s=args.heartbeat,
+        stale_after_s=args.stale_after,
+        requeue_stale=args.requeue_stale,
+    )
     recovered = worker.recover()
     if recovered:
         print(f"recovered stale jobs: {', '.join(map(str, recovered))}", file=sys.stderr)
@@ -97,8 +124,11 @@ def _submit(args: argparse.Namespace) -> int:
 
     if args.nproc is not None and not 1 <= args.nproc <= MAX_NPROC:
         raise CliError(f"--nproc must be from 1 to {MAX_NPROC}")
-    params = {k: getattr(args, k) for k in ("preset", "epochs", "head", "seed", "activate", "nproc")
-              if getattr(args, k) is not None}
+    params = {
+        k: getattr(args, k)
+        for k in ("preset", "epochs", "head", "seed", "activate", "nproc")
+        if getattr(args, k) is not None
+    }
     job_id = job_sql.submit(open_project().store, "train", args.modality, params)
     print(json.dumps({"id": job_id, "status": "queued"}) if args.json else f"queued job {job_id}")
     return 0
@@ -148,8 +178,9 @@ def _watch(args: argparse.Namespace) -> int:
             done = (progress.get("epoch", 1) - 1) * progress["steps"] + progress.get("step", 0)
             bar.total = total
             bar.update(max(0, done - bar.n))
-        bar.set_postfix_str(job["status"] + (f" loss {progress['loss']:.3f}"
-                                             if progress.get("loss") is not None else ""))
+        bar.set_postfix_str(
+            job["status"] + (f" loss {progress['loss']:.3f}" if progress.get("loss") is not None else "")
+        )
         if job["status"] in ("succeeded", "failed", "cancelled"):
             break
         time.sleep(args.interval)

@@ -15,6 +15,7 @@ or one named target/id/case/item/image, holds target ids); writes the six Shrout
 
 JSON output writes NaN as ``null`` with a ``"reason"`` key beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,10 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     metrics.add_argument("file", type=Path, metavar="FILE.csv")
     metrics.add_argument("--json", action="store_true", help="write JSON instead of a table")
-    metrics.add_argument("--n-boot", type=int, default=1000, metavar="N",
-                         help="bootstrap resamples for the AUC CIs (default 1000)")
-    metrics.add_argument("--seed", type=int, default=0, metavar="S",
-                         help="seed of the bootstrap (default 0)")
+    metrics.add_argument(
+        "--n-boot",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for the AUC CIs (default 1000)",
+    )
+    metrics.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap (default 0)")
     metrics.set_defaults(func=run_metrics)
 
     icc = sub.add_parser(
@@ -112,8 +117,7 @@ def _numeric_column(frame: Any, column: str, path: Path, allow_missing: bool = F
     bad = values.isna() & ~empty
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
-        raise CliError(f"{path}: column {column} is not numeric "
-                       f"(line {row + 2}: {_shown(raw.iloc[row])})")
+        raise CliError(f"{path}: column {column} is not numeric (line {row + 2}: {_shown(raw.iloc[row])})")
     if not allow_missing and empty.any():
         row = int(empty.to_numpy().nonzero()[0][0])
         raise CliError(f"{path}: line {row + 2} has no value in column {column}")
@@ -140,14 +144,17 @@ def load_predictions_with_patients(path: Path) -> tuple[Any, dict[str, Any], lis
     frame = _read_csv(path)
     missing = [c for c in ("y_true", *PROB_COLUMNS) if c not in frame.columns]
     if missing:
-        raise CliError(f"{path}: missing column(s) {', '.join(missing)} "
-                       f"(need y_true, {', '.join(PROB_COLUMNS)}; optional model, case, patient)")
+        raise CliError(
+            f"{path}: missing column(s) {', '.join(missing)} "
+            f"(need y_true, {', '.join(PROB_COLUMNS)}; optional model, case, patient)"
+        )
     y_true = _numeric_column(frame, "y_true", path)
     bad = ~y_true.isin([0, 1, 2, 3])
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
-        raise CliError(f"{path}: y_true must be a grade 0-3 (line {row + 2}: "
-                       f"{_shown(frame['y_true'].iloc[row])})")
+        raise CliError(
+            f"{path}: y_true must be a grade 0-3 (line {row + 2}: {_shown(frame['y_true'].iloc[row])})"
+        )
     frame["y_true"] = y_true.astype(int)
     for column in PROB_COLUMNS:
         frame[column] = _numeric_column(frame, column, path)
@@ -170,27 +177,31 @@ def load_predictions_with_patients(path: Path) -> tuple[Any, dict[str, Any], lis
             if len(dupes):
                 raise CliError(f"{path}: model {name} lists case {dupes.iloc[0]!r} twice")
             if set(group["case"]) != set(order):
-                raise CliError(f"{path}: model {name} does not have the same cases as "
-                               f"model {first_name}")
+                raise CliError(f"{path}: model {name} does not have the same cases as model {first_name}")
         aligned = {name: g.set_index("case").loc[order] for name, g in groups.items()}
         y_ref = aligned[first_name]["y_true"].to_numpy()
         for name, group in aligned.items():
             differ = np.flatnonzero(group["y_true"].to_numpy() != y_ref)
             if differ.size:
-                raise CliError(f"{path}: models {first_name} and {name} disagree on y_true "
-                               f"for case {order[differ[0]]!r}")
+                raise CliError(
+                    f"{path}: models {first_name} and {name} disagree on y_true for case {order[differ[0]]!r}"
+                )
     else:
         aligned = {name: g.reset_index(drop=True) for name, g in groups.items()}
         first_name, first = next(iter(aligned.items()))
         y_ref = first["y_true"].to_numpy()
         for name, group in aligned.items():
             if len(group) != len(first):
-                raise CliError(f"{path}: model {name} has {len(group)} rows but model "
-                               f"{first_name} has {len(first)}; add a case column to align them")
+                raise CliError(
+                    f"{path}: model {name} has {len(group)} rows but model "
+                    f"{first_name} has {len(first)}; add a case column to align them"
+                )
             differ = np.flatnonzero(group["y_true"].to_numpy() != y_ref)
             if differ.size:
-                raise CliError(f"{path}: models {first_name} and {name} disagree on y_true "
-                               f"at case {differ[0] + 1} of each; add a case column to align them")
+                raise CliError(
+                    f"{path}: models {first_name} and {name} disagree on y_true "
+                    f"at case {differ[0] + 1} of each; add a case column to align them"
+                )
     probs = {name: g[list(PROB_COLUMNS)].to_numpy(dtype=float) for name, g in aligned.items()}
     return y_ref.astype(int), probs, _patients(aligned, first_name, path)
 
@@ -202,17 +213,21 @@ def _patients(aligned: dict[str, Any], first_name: str, path: Path) -> list | No
         return None
 
     def ids(group: Any) -> list:
-        return [None if (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
-                else str(v).strip() for v in group["patient"].tolist()]
+        return [
+            None if (isinstance(v, float) and math.isnan(v)) or not str(v).strip() else str(v).strip()
+            for v in group["patient"].tolist()
+        ]
 
     reference = ids(first)
     for name, group in aligned.items():
         other = ids(group)
         differ = [i for i, (a, b) in enumerate(zip(reference, other)) if a != b]
         if differ:
-            raise CliError(f"{path}: models {first_name} and {name} give case {differ[0] + 1} "
-                           f"different patients ({reference[differ[0]]!r} and "
-                           f"{other[differ[0]]!r})")
+            raise CliError(
+                f"{path}: models {first_name} and {name} give case {differ[0] + 1} "
+                f"different patients ({reference[differ[0]]!r} and "
+                f"{other[differ[0]]!r})"
+            )
     return reference
 
 
@@ -227,8 +242,7 @@ def load_ratings(path: Path) -> tuple[Any, list[str]]:
     if non_numeric or first.lower() in ID_COLUMN_NAMES:
         frame = frame.drop(columns=[first])
     columns = list(frame.columns)
-    matrix = pd.DataFrame({c: _numeric_column(frame, c, path, allow_missing=True)
-                           for c in columns})
+    matrix = pd.DataFrame({c: _numeric_column(frame, c, path, allow_missing=True) for c in columns})
     return matrix.to_numpy(dtype=float), columns
 
 
@@ -241,8 +255,9 @@ def _grade_entry(entry: dict) -> dict:
     return {k: entry[k] for k in keys if k in entry}
 
 
-def compute_metrics(y_true: Any, probs: dict[str, Any], n_boot: int, seed: int,
-                    patients: list | None = None) -> dict:
+def compute_metrics(
+    y_true: Any, probs: dict[str, Any], n_boot: int, seed: int, patients: list | None = None
+) -> dict:
     """The ``rascore metrics`` report as a dict (NaN still NaN; see ``to_json``)."""
     from rascore.evaluate import UndefinedMetricWarning
     from rascore.evaluate.auc import auc_differences
@@ -269,32 +284,44 @@ def compute_metrics(y_true: Any, probs: dict[str, Any], n_boot: int, seed: int,
                 "ece": figures["ece"],
             }
             reasons = [f"{key}: {reason}" for key, reason in (figures.get("reasons") or {}).items()]
-            reasons += [f"macro_auc: grade {g} left out ({r})"
-                        for g, r in figures["macro_left_out"].items()]
+            reasons += [f"macro_auc: grade {g} left out ({r})" for g, r in figures["macro_left_out"].items()]
             if reasons:
                 entry["reason"] = "; ".join(reasons)
             models[name] = entry
         delong = []
         for a, b in itertools.combinations(probs, 2):
-            diffs = auc_differences(y_true, probs[a], probs[b], n_boot=n_boot, seed=seed,
-                                    patients=patients)
+            diffs = auc_differences(y_true, probs[a], probs[b], n_boot=n_boot, seed=seed, patients=patients)
             rows = paired_auc_per_grade(y_true, probs[a], probs[b], patients)
             rows.append(paired_macro_test(y_true, probs[a], probs[b], patients))
             for row in rows:
                 diff = diffs[row["grade"]]
-                item = {"a": a, "b": b, "grade": row["grade"], "method": row["method"],
-                        "z": row["z"], "p": row["p"], "auc_a": row["auc_a"],
-                        "auc_b": row["auc_b"], "diff": row["auc_a"] - row["auc_b"],
-                        "diff_ci_low": diff.ci_low, "diff_ci_high": diff.ci_high,
-                        "n_excluded": diff.n_boot_excluded}
+                item = {
+                    "a": a,
+                    "b": b,
+                    "grade": row["grade"],
+                    "method": row["method"],
+                    "z": row["z"],
+                    "p": row["p"],
+                    "auc_a": row["auc_a"],
+                    "auc_b": row["auc_b"],
+                    "diff": row["auc_a"] - row["auc_b"],
+                    "diff_ci_low": diff.ci_low,
+                    "diff_ci_high": diff.ci_high,
+                    "n_excluded": diff.n_boot_excluded,
+                }
                 if row["grade"] == "macro":
                     item["grades"] = row["grades"]
                 if row["reason"]:
                     item["reason"] = row["reason"]
                 delong.append(item)
     line = next(iter(reports.values())).resampled if reports else ""
-    return {"cluster": clusters.kind, "n_clusters": clusters.n_clusters, "resampled": line,
-            "models": models, "delong": delong}
+    return {
+        "cluster": clusters.kind,
+        "n_clusters": clusters.n_clusters,
+        "resampled": line,
+        "models": models,
+        "delong": delong,
+    }
 
 
 def to_json(report: Any) -> str:
@@ -337,34 +364,49 @@ def _print_metrics(report: dict, out: Any) -> None:
     print(file=out)
     for name, model in report["models"].items():
         print(f"model {name}  (n = {model['n']})", file=out)
-        print(f"  {'grade':<6}{'AUC':>7}  {'95% CI':<15}{'n_pos':>7}{'n_neg':>7}{'excluded':>10}",
-              file=out)
+        print(f"  {'grade':<6}{'AUC':>7}  {'95% CI':<15}{'n_pos':>7}{'n_neg':>7}{'excluded':>10}", file=out)
         for grade, g in model["per_grade"].items():
             ci = f"{_fmt(g['ci_low'])}-{_fmt(g['ci_high'])}"
-            line = (f"  {grade:<6}{_fmt(g['auc']):>7}  {ci:<15}{g['n_pos']:>7}{g['n_neg']:>7}"
-                    f"{g.get('n_excluded', 0):>10}")
+            line = (
+                f"  {grade:<6}{_fmt(g['auc']):>7}  {ci:<15}{g['n_pos']:>7}{g['n_neg']:>7}"
+                f"{g.get('n_excluded', 0):>10}"
+            )
             if g.get("reason"):
                 line += f"  ({g['reason']})"
             print(line, file=out)
-        print(f"  macro AUC {_fmt(model['macro_auc'])} ({model['macro_n_grades']} grades)   "
-              f"accuracy {_fmt(model['accuracy'])}   "
-              f"kappa linear {_fmt(model['kappa_linear'])}   "
-              f"quadratic {_fmt(model['kappa_quadratic'])}   ECE {_fmt(model['ece'])}", file=out)
+        print(
+            f"  macro AUC {_fmt(model['macro_auc'])} ({model['macro_n_grades']} grades)   "
+            f"accuracy {_fmt(model['accuracy'])}   "
+            f"kappa linear {_fmt(model['kappa_linear'])}   "
+            f"quadratic {_fmt(model['kappa_quadratic'])}   ECE {_fmt(model['ece'])}",
+            file=out,
+        )
         if model.get("reason"):
             print(f"  ({model['reason']})", file=out)
         print(file=out)
     if report["delong"]:
-        method = ("Obuchowski's clustered test (patients)" if report["cluster"] == "patient"
-                  else "DeLong's test (items independent)")
-        print(f"Paired AUC test, {method}, per grade and macro (two-sided); "
-              "difference a - b with its paired bootstrap 95% CI", file=out)
-        print(f"  {'a':<12}{'b':<12}{'grade':<7}{'AUC a':>7}{'AUC b':>7}{'diff':>8}  "
-              f"{'95% CI':<16}{'z':>7}{'p':>9}", file=out)
+        method = (
+            "Obuchowski's clustered test (patients)"
+            if report["cluster"] == "patient"
+            else "DeLong's test (items independent)"
+        )
+        print(
+            f"Paired AUC test, {method}, per grade and macro (two-sided); "
+            "difference a - b with its paired bootstrap 95% CI",
+            file=out,
+        )
+        print(
+            f"  {'a':<12}{'b':<12}{'grade':<7}{'AUC a':>7}{'AUC b':>7}{'diff':>8}  "
+            f"{'95% CI':<16}{'z':>7}{'p':>9}",
+            file=out,
+        )
         for row in report["delong"]:
             ci = f"{_fmt(row['diff_ci_low'])} to {_fmt(row['diff_ci_high'])}"
-            line = (f"  {row['a']:<12}{row['b']:<12}{row['grade']!s:<7}{_fmt(row['auc_a']):>7}"
-                    f"{_fmt(row['auc_b']):>7}{_fmt(row['diff']):>8}  {ci:<16}"
-                    f"{_fmt(row['z'], 2):>7}{_fmt_p(row['p']):>9}")
+            line = (
+                f"  {row['a']:<12}{row['b']:<12}{row['grade']!s:<7}{_fmt(row['auc_a']):>7}"
+                f"{_fmt(row['auc_b']):>7}{_fmt(row['diff']):>8}  {ci:<16}"
+                f"{_fmt(row['z'], 2):>7}{_fmt_p(row['p']):>9}"
+            )
             if row.get("reason"):
                 line += f"  ({row['reason']})"
             print(line, file=out)
@@ -372,8 +414,7 @@ def _print_metrics(report: dict, out: Any) -> None:
 
 def _print_icc(table: dict, raters: list[str], out: Any) -> None:
     """Readable table of the six ICC forms."""
-    print(f"{table['n_targets']} targets x {table['n_raters']} raters "
-          f"({', '.join(raters)})", file=out)
+    print(f"{table['n_targets']} targets x {table['n_raters']} raters ({', '.join(raters)})", file=out)
     if table.get("note"):
         print(f"note: {table['note']}", file=out)
     print(f"  {'form':<7}{'ICC':>7}  {'95% CI':<18}meaning", file=out)

@@ -4,6 +4,7 @@
 ...``): the processes train together with DistributedDataParallel and rank 0 alone shows the
 progress bar, publishes the version and prints the summary (rascore.train.distributed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,9 +18,19 @@ from rascore.scale import MODALITIES
 _MODALITIES = list(MODALITIES)
 PRESET_NAMES = ("fast", "paper")
 HEAD_NAMES = ("softmax", "ordinal")
-ARCH_NAMES = ("slim_resnet18", "resnet18", "resnet34", "resnet50", "frames_slim_resnet18",
-              "frames_resnet18", "frames_resnet34", "frames_resnet50", "r3d_18", "mc3_18",
-              "r2plus1d_18")
+ARCH_NAMES = (
+    "slim_resnet18",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "frames_slim_resnet18",
+    "frames_resnet18",
+    "frames_resnet34",
+    "frames_resnet50",
+    "r3d_18",
+    "mc3_18",
+    "r2plus1d_18",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,23 +40,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     # Static lists, so that building the parser never imports torch (every command starts fast);
     # tests/test_nets.py checks they match rascore.nets and rascore.train.
 
-    p = sub.add_parser("train", help="train a modality model on the current reference labels",
-                       description="Train one modality model, test it on test1/test2, register it "
-                       "as a new version and activate it if its validation macro AUC is at least "
-                       "the active one's. Under torchrun (torchrun --nproc_per_node=N -m rascore.cli "
-                       "train ...) the N processes train one model together (DistributedDataParallel; "
-                       "NCCL on GPUs, Gloo on CPUs) and rank 0 publishes it; --batch-size is per process.")
-    p.add_argument("--modality", type=str.upper, choices=_MODALITIES,
-                   help="required unless --job gives it")
-    p.add_argument("--preset", choices=[*PRESET_NAMES, "auto"], default="auto",
-                   help="paper (GPU) or fast (CPU); auto picks by device")
+    p = sub.add_parser(
+        "train",
+        help="train a modality model on the current reference labels",
+        description="Train one modality model, test it on test1/test2, register it "
+        "as a new version and activate it if its validation macro AUC is at least "
+        "the active one's. Under torchrun (torchrun --nproc_per_node=N -m rascore.cli "
+        "train ...) the N processes train one model together (DistributedDataParallel; "
+        "NCCL on GPUs, Gloo on CPUs) and rank 0 publishes it; --batch-size is per process.",
+    )
+    p.add_argument("--modality", type=str.upper, choices=_MODALITIES, help="required unless --job gives it")
+    p.add_argument(
+        "--preset",
+        choices=[*PRESET_NAMES, "auto"],
+        default="auto",
+        help="paper (GPU) or fast (CPU); auto picks by device",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default $RASCORE_DEVICE or auto)")
     p.add_argument("--head", choices=HEAD_NAMES, default="softmax")
     p.add_argument("--arch", choices=ARCH_NAMES)
-    p.add_argument("--weights", default="auto",
-                   help="local pretrained weights file; 'auto' uses a file in the torch hub cache if "
-                        "present, 'none' trains from scratch; never downloads")
+    p.add_argument(
+        "--weights",
+        default="auto",
+        help="local pretrained weights file; 'auto' uses a file in the torch hub cache if "
+        "present, 'none' trains from scratch; never downloads",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -53,33 +73,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, help="frames a clip model sees per pass")
     p.add_argument("--activate", choices=ACTIVATE_POLICIES, default="if-better")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--job", type=int, metavar="ID",
-                   help="train the parameters of claimed job ID, reporting into its row (how the "
-                        "worker runs a job with nproc > 1 under torchrun)")
+    p.add_argument(
+        "--job",
+        type=int,
+        metavar="ID",
+        help="train the parameters of claimed job ID, reporting into its row (how the "
+        "worker runs a job with nproc > 1 under torchrun)",
+    )
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # the worker, for --job
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="score a model version on the test cohorts",
-                       description="Per-grade AUC with 95% bootstrap CI, macro AUC, accuracy, "
-                       "confusion matrix, weighted kappa and ECE (before and after the sampling-prior "
-                       "correction) per test cohort, crops and fallbacks of the joint crop; the PD-only "
-                       "colour rule beside SPD/DPD models, against the PD reference. Stores the "
-                       "predictions.")
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model version on the test cohorts",
+        description="Per-grade AUC with 95% bootstrap CI, macro AUC, accuracy, "
+        "confusion matrix, weighted kappa and ECE (before and after the sampling-prior "
+        "correction) per test cohort, crops and fallbacks of the joint crop; the PD-only "
+        "colour rule beside SPD/DPD models, against the PD reference. Stores the "
+        "predictions.",
+    )
     p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
-    p.add_argument("--cohort", choices=["test1", "test2"], action="append",
-                   help="cohort to evaluate (repeatable; default both)")
+    p.add_argument(
+        "--cohort",
+        choices=["test1", "test2"],
+        action="append",
+        help="cohort to evaluate (repeatable; default both)",
+    )
     p.add_argument("--version", type=int, help="model version (default: the active one)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--device", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("predict", help="grade one file with the active model",
-                       description="Decode a file as ingest does and print each grade's probability "
-                       "and the predicted grade from the active model of its modality.")
+    p = sub.add_parser(
+        "predict",
+        help="grade one file with the active model",
+        description="Decode a file as ingest does and print each grade's probability "
+        "and the predicted grade from the active model of its modality.",
+    )
     p.add_argument("file")
-    p.add_argument("--modality", type=str.upper, choices=_MODALITIES,
-                   help="default: guessed (clip or still; colour Doppler or greyscale)")
+    p.add_argument(
+        "--modality",
+        type=str.upper,
+        choices=_MODALITIES,
+        help="default: guessed (clip or still; colour Doppler or greyscale)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_predict)
 
@@ -89,14 +127,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--modality", type=str.upper, choices=_MODALITIES)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_models_list)
-    q = models_sub.add_parser("promote", help="make a version the active one",
-                              description="Make a version the active model of its modality "
-                              "(one transaction, audited).")
+    q = models_sub.add_parser(
+        "promote",
+        help="make a version the active one",
+        description="Make a version the active model of its modality (one transaction, audited).",
+    )
     q.add_argument("version", type=int)
     q.add_argument("--modality", type=str.upper, choices=_MODALITIES, required=True)
     q.set_defaults(func=_models_promote)
-    q = models_sub.add_parser("rollback", help="go back to the previous version",
-                              description="Activate the newest version older than the active one.")
+    q = models_sub.add_parser(
+        "rollback",
+        help="go back to the previous version",
+        description="Activate the newest version older than the active one.",
+    )
     q.add_argument("--modality", type=str.upper, choices=_MODALITIES, required=True)
     q.set_defaults(func=_models_rollback)
     models.set_defaults(func=lambda args: (models.print_help(), 2)[1])
@@ -117,8 +160,7 @@ class _Bar:
 
         total = info["epochs"] * info["steps"]
         if self.bar is None:
-            self.bar = tqdm(total=total, file=sys.stderr, unit="step", dynamic_ncols=True,
-                            desc="training")
+            self.bar = tqdm(total=total, file=sys.stderr, unit="step", dynamic_ncols=True, desc="training")
         done = (info["epoch"] - 1) * info["steps"] + info["step"]
         self.bar.update(max(0, done - self.bar.n))
         postfix = {"epoch": f"{info['epoch']}/{info['epochs']}", "loss": f"{info['loss']:.3f}"}
@@ -169,10 +211,20 @@ def _train(args: argparse.Namespace) -> int:
     if size is not None and len(size) not in (1, 2):
         raise CliError("--size takes a height and optionally a width")
     try:
-        config = make_config(args.modality, args.preset, _device(args, project), epochs=args.epochs,
-                             head=args.head, arch=args.arch, weights=args.weights, seed=args.seed,
-                             batch_size=args.batch_size, lr=args.lr, frames=args.frames,
-                             size=(size[0] if len(size) == 1 else tuple(size)) if size else None)
+        config = make_config(
+            args.modality,
+            args.preset,
+            _device(args, project),
+            epochs=args.epochs,
+            head=args.head,
+            arch=args.arch,
+            weights=args.weights,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            frames=args.frames,
+            size=(size[0] if len(size) == 1 else tuple(size)) if size else None,
+        )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     bar = _Bar() if env.is_main else None  # under torchrun the other ranks stay quiet
@@ -195,32 +247,47 @@ def _train(args: argparse.Namespace) -> int:
     val = summary["validation"]
     state = "active" if summary["activated"] else "not activated (the active version validates better)"
     training = summary.get("training") or {}
-    processes = (f", {training['world_size']} processes ({training.get('backend')})"
-                 if (training.get("world_size") or 1) > 1 else "")
-    print(f"{summary['modality']} v{summary['version']} ({config.arch}, {config.head} head, "
-          f"preset {config.preset}{processes}): {state}")
-    print(f"  validation macro AUC {_fmt(val['macro_auc'])}, accuracy {_fmt(val['accuracy'])}, "
-          "per grade " + ", ".join(f"{g}: {_fmt(v)}" for g, v in val["auc"].items()))
+    processes = (
+        f", {training['world_size']} processes ({training.get('backend')})"
+        if (training.get("world_size") or 1) > 1
+        else ""
+    )
+    print(
+        f"{summary['modality']} v{summary['version']} ({config.arch}, {config.head} head, "
+        f"preset {config.preset}{processes}): {state}"
+    )
+    print(
+        f"  validation macro AUC {_fmt(val['macro_auc'])}, accuracy {_fmt(val['accuracy'])}, "
+        "per grade " + ", ".join(f"{g}: {_fmt(v)}" for g, v in val["auc"].items())
+    )
     for cohort, entry in summary["test"]["cohorts"].items():
         if "model" in entry:
-            print(f"  {cohort}: macro AUC {_fmt(entry['model']['macro_auc'])}, "
-                  f"accuracy {_fmt(entry['model']['accuracy'])}")
+            print(
+                f"  {cohort}: macro AUC {_fmt(entry['model']['macro_auc'])}, "
+                f"accuracy {_fmt(entry['model']['accuracy'])}"
+            )
         if entry.get("model_pd_reference"):
             pdref = entry["model_pd_reference"]
-            print(f"  {cohort} model against the PD reference: macro AUC {_fmt(pdref['macro_auc'])}, "
-                  f"accuracy {_fmt(pdref['accuracy'])}")
+            print(
+                f"  {cohort} model against the PD reference: macro AUC {_fmt(pdref['macro_auc'])}, "
+                f"accuracy {_fmt(pdref['accuracy'])}"
+            )
         if entry.get("pd_colour_rule"):
             base = entry["pd_colour_rule"]
-            print(f"  {cohort} PD-only colour rule (PD reference): macro AUC {_fmt(base['macro_auc'])}, "
-                  f"accuracy {_fmt(base['accuracy'])}, per grade " + ", ".join(
-                      f"{g}: {_fmt(v['auc'])}" for g, v in base["auc"].items()))
+            print(
+                f"  {cohort} PD-only colour rule (PD reference): macro AUC {_fmt(base['macro_auc'])}, "
+                f"accuracy {_fmt(base['accuracy'])}, per grade "
+                + ", ".join(f"{g}: {_fmt(v['auc'])}" for g, v in base["auc"].items())
+            )
     print(f"  card: {summary['card']}")
     return 0
 
 
-_COHORT_ROWS = (("model", "model ({target} reference)"),
-                ("model_pd_reference", "model against the PD reference"),
-                ("pd_colour_rule", "PD-only colour rule (PD reference)"))
+_COHORT_ROWS = (
+    ("model", "model ({target} reference)"),
+    ("model_pd_reference", "model against the PD reference"),
+    ("pd_colour_rule", "PD-only colour rule (PD reference)"),
+)
 
 
 def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
@@ -228,27 +295,38 @@ def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
     print(f"{cohort} (n={entry['n']}, {target} grades 0-3: {entry['class_counts']}{pd_counts})")
     crops = entry.get("crops")
     if crops:
-        print(f"  joint crop: {crops.get('crop', 0)} cropped, {crops.get('fallback', 0)} fell back to "
-              f"the full frame (weak joint fit), {crops.get('none', 0)} without a crop")
+        print(
+            f"  joint crop: {crops.get('crop', 0)} cropped, {crops.get('fallback', 0)} fell back to "
+            f"the full frame (weak joint fit), {crops.get('none', 0)} without a crop"
+        )
     calibration = entry.get("calibration")
     if calibration:
         after = calibration.get("ece_corrected")
-        print(f"  calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the sampling-prior "
-              f"correction, " + (f"{_fmt(after)} after" if after is not None else
-                                 "no correction (checkpoint without a stored training prior)"))
+        print(
+            f"  calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the sampling-prior "
+            f"correction, "
+            + (
+                f"{_fmt(after)} after"
+                if after is not None
+                else "no correction (checkpoint without a stored training prior)"
+            )
+        )
     for name, label in _COHORT_ROWS:
         figures = entry.get(name)
         if not figures:
             continue
         aucs = "  ".join(
             f"{g}: {_fmt(a['auc'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]"
-            for g, a in figures["auc"].items())
+            for g, a in figures["auc"].items()
+        )
         print(f"  {label.format(target=target)}: AUC {aucs}")
         if figures.get("resampled"):
             print(f"    {figures['resampled']}")
-        print(f"    macro AUC {_fmt(figures['macro_auc'])}  accuracy {_fmt(figures['accuracy'])}  "
-              f"kappa linear {_fmt(figures['kappa_linear'])}  quadratic "
-              f"{_fmt(figures['kappa_quadratic'])}  ECE {_fmt(figures['ece'])}")
+        print(
+            f"    macro AUC {_fmt(figures['macro_auc'])}  accuracy {_fmt(figures['accuracy'])}  "
+            f"kappa linear {_fmt(figures['kappa_linear'])}  quadratic "
+            f"{_fmt(figures['kappa_quadratic'])}  ECE {_fmt(figures['ece'])}"
+        )
         print(f"    confusion (rows reference 0-3, columns predicted): {figures['confusion']}")
         for key, reason in (figures.get("reasons") or {}).items():
             print(f"    {key} undefined: {reason}")
@@ -272,8 +350,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     model, prep = model_from_checkpoint(checkpoint)
     cohorts = tuple(dict.fromkeys(args.cohort)) if args.cohort else TEST_COHORTS
-    evaluation = evaluate_model(project, model, prep, row["modality"], cohorts, device=device,
-                                n_boot=args.n_boot)
+    evaluation = evaluate_model(
+        project, model, prep, row["modality"], cohorts, device=device, n_boot=args.n_boot
+    )
     registry.save_predictions(project.store, row["id"], evaluation.predictions)
     metrics = dict(row["metrics"])
     test = dict(metrics.get("test") or {"modality": row["modality"], "cohorts": {}})
@@ -283,10 +362,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     _, card = version_files(project, row)
     if card is not None:
         write_text_atomic(card, render_card({**checkpoint, "metrics": metrics}, row["version"]))
-    report = {"modality": row["modality"], "version": row["version"],
-              "model_version_id": row["id"], "target": evaluation.report["target"],
-              "prior_corrected": evaluation.report["prior_corrected"],
-              "cohorts": evaluation.report["cohorts"], "predictions_stored": len(evaluation.predictions)}
+    report = {
+        "modality": row["modality"],
+        "version": row["version"],
+        "model_version_id": row["id"],
+        "target": evaluation.report["target"],
+        "prior_corrected": evaluation.report["prior_corrected"],
+        "cohorts": evaluation.report["cohorts"],
+        "predictions_stored": len(evaluation.predictions),
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -309,8 +393,10 @@ def _predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{args.file}: {prediction.modality} v{prediction.version}, {prediction.item} grade "
-          f"{prediction.grade} ({prediction.crop_note})")
+    print(
+        f"{args.file}: {prediction.modality} v{prediction.version}, {prediction.item} grade "
+        f"{prediction.grade} ({prediction.crop_note})"
+    )
     for grade, p in enumerate(prediction.probabilities):
         print(f"  grade {grade}: {p:.3f}")
     return 0
@@ -321,13 +407,25 @@ def _models_list(args: argparse.Namespace) -> int:
 
     project = open_project()
     rows = registry.list_versions(project.store, args.modality)
-    out = [{"modality": r["modality"], "version": r["version"], "active": r["active"],
-            "id": r["id"], "architecture": r["architecture"], "preset": r["preset"],
-            "created_at": r["created_at"], "path": r["path"], "card_path": r["card_path"],
+    out = [
+        {
+            "modality": r["modality"],
+            "version": r["version"],
+            "active": r["active"],
+            "id": r["id"],
+            "architecture": r["architecture"],
+            "preset": r["preset"],
+            "created_at": r["created_at"],
+            "path": r["path"],
+            "card_path": r["card_path"],
             "val_macro_auc": (r["metrics"].get("validation") or {}).get("macro_auc"),
-            "test_macro_auc": {c: (e.get("model") or {}).get("macro_auc") for c, e in
-                               ((r["metrics"].get("test") or {}).get("cohorts") or {}).items()}}
-           for r in rows]
+            "test_macro_auc": {
+                c: (e.get("model") or {}).get("macro_auc")
+                for c, e in ((r["metrics"].get("test") or {}).get("cohorts") or {}).items()
+            },
+        }
+        for r in rows
+    ]
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -337,8 +435,10 @@ def _models_list(args: argparse.Namespace) -> int:
     for r in out:
         mark = "*" if r["active"] else " "
         tests = ", ".join(f"{c} {_fmt(v)}" for c, v in r["test_macro_auc"].items())
-        print(f"{mark} {r['modality']} v{r['version']:<3} {r['architecture']:<22} {r['preset'] or '':<6} "
-              f"val AUC {_fmt(r['val_macro_auc'])}  test AUC {tests or 'n/a'}  {r['created_at']}")
+        print(
+            f"{mark} {r['modality']} v{r['version']:<3} {r['architecture']:<22} {r['preset'] or '':<6} "
+            f"val AUC {_fmt(r['val_macro_auc'])}  test AUC {tests or 'n/a'}  {r['created_at']}"
+        )
     print("* active")
     return 0
 

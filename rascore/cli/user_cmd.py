@@ -1,4 +1,5 @@
 """``rascore user``: add accounts and set passwords (read from stdin or a prompt, never argv)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,25 +14,34 @@ from rascore.project import open_project
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``user add``, ``user passwd`` and ``user list``."""
-    parser = sub.add_parser("user", help="manage accounts",
-                            description="Manage accounts. Passwords are read from standard input "
-                            "(--password-stdin) or a prompt, never from the command line.")
+    parser = sub.add_parser(
+        "user",
+        help="manage accounts",
+        description="Manage accounts. Passwords are read from standard input "
+        "(--password-stdin) or a prompt, never from the command line.",
+    )
     user_sub = parser.add_subparsers(dest="user_command", metavar="ACTION", required=True)
 
-    add = user_sub.add_parser("add", help="create an account",
-                              description="Create an account with a bcrypt-hashed password.")
+    add = user_sub.add_parser(
+        "add", help="create an account", description="Create an account with a bcrypt-hashed password."
+    )
     add.add_argument("name", help="user name (letters, digits, . _ @ -)")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--level", choices=LEVELS, help="experience level (reader study)")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     add.set_defaults(func=_add)
 
-    passwd = user_sub.add_parser("passwd", help="set a user's password",
-                                 description="Set a user's password.")
+    passwd = user_sub.add_parser("passwd", help="set a user's password", description="Set a user's password.")
     passwd.add_argument("name")
-    passwd.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input")
+    passwd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     passwd.set_defaults(func=_passwd)
 
     listing = user_sub.add_parser("list", help="list accounts", description="List accounts.")

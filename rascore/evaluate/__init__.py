@@ -8,6 +8,7 @@ Metrics are plain functions taking numpy arrays and returning floats, dicts or s
 dataclasses. An undefined value is NaN with a reason (and an ``UndefinedMetricWarning``), never
 an exception and never a made-up number.
 """
+
 from __future__ import annotations
 
 from rascore.evaluate.agreement import (
@@ -47,12 +48,38 @@ from rascore.evaluate.reader_study import grading_summary, reader_study
 from rascore.evaluate.undefined import UndefinedMetricWarning, UndefinedValue, reason_of
 
 __all__ = [
-    "AUCDifference", "auc_differences", "obuchowski_covariance", "obuchowski_test",
-    "paired_auc_per_grade", "paired_macro_test",
-    "DeLongResult", "GradeAUC", "ICC_FORMS", "ROCPoints", "ReliabilityCurve",
-    "UndefinedMetricWarning", "UndefinedValue", "accuracy", "brier_score", "confusion",
-    "delong_covariance", "delong_per_grade", "delong_test", "expected_calibration_error",
-    "grading_summary", "icc_table", "kappa_from_confusions", "macro_auc", "macro_from",
-    "paired_kappa_bootstrap", "per_grade_auc", "per_grade_auc_models", "reader_study",
-    "reason_of", "reliability_curve", "roc_points", "sensitivity_specificity", "weighted_kappa",
+    "AUCDifference",
+    "auc_differences",
+    "obuchowski_covariance",
+    "obuchowski_test",
+    "paired_auc_per_grade",
+    "paired_macro_test",
+    "DeLongResult",
+    "GradeAUC",
+    "ICC_FORMS",
+    "ROCPoints",
+    "ReliabilityCurve",
+    "UndefinedMetricWarning",
+    "UndefinedValue",
+    "accuracy",
+    "brier_score",
+    "confusion",
+    "delong_covariance",
+    "delong_per_grade",
+    "delong_test",
+    "expected_calibration_error",
+    "grading_summary",
+    "icc_table",
+    "kappa_from_confusions",
+    "macro_auc",
+    "macro_from",
+    "paired_kappa_bootstrap",
+    "per_grade_auc",
+    "per_grade_auc_models",
+    "reader_study",
+    "reason_of",
+    "reliability_curve",
+    "roc_points",
+    "sensitivity_specificity",
+    "weighted_kappa",
 ]

@@ -4,6 +4,7 @@ Grades are the EOSS grades 0-3. Every function passes ``labels=(0, 1, 2, 3)`` to
 without it a weighted kappa on data lacking a grade would measure distances between the grades
 present (0, 2, 3 would be one step apart), not between the grades themselves.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,7 @@ def weighted_kappa(a: ArrayLike, b: ArrayLike, weights: str = "linear") -> float
         value = float(cohen_kappa_score(first, second, labels=LABELS, weights=weights))
     if np.isnan(value):
         return undefined(
-            "expected chance agreement is perfect (both gradings constant and equal): "
-            "kappa is 0/0"
+            "expected chance agreement is perfect (both gradings constant and equal): kappa is 0/0"
         )
     return value
 
@@ -99,8 +99,9 @@ def _cell_matrix(truth: np.ndarray, pred: np.ndarray) -> sparse.csr_matrix:
     """(16, n) sparse one-hot of each item's confusion cell: times an (n, B) count matrix, it
     gives the B resamples' confusions as (16, B) counts (sparse: a dense product is ~30x slower)."""
     n = truth.size
-    return sparse.csr_matrix((np.ones(n, dtype=np.int64), (truth * N_GRADES + pred, np.arange(n))),
-                             shape=(N_GRADES * N_GRADES, n))
+    return sparse.csr_matrix(
+        (np.ones(n, dtype=np.int64), (truth * N_GRADES + pred, np.arange(n))), shape=(N_GRADES * N_GRADES, n)
+    )
 
 
 def percentile_interval(values: ArrayLike, alpha: float = 0.05) -> tuple[float, float]:
@@ -181,10 +182,18 @@ def paired_kappa_bootstrap(
     kappa_a = weighted_kappa(ref, first, weights)
     kappa_b = weighted_kappa(ref, second, weights)
     out: dict = {
-        "n": int(ref.size), "kappa_a": kappa_a, "kappa_b": kappa_b,
-        "diff": kappa_a - kappa_b, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan,
-        "cluster": clusters.kind, "n_clusters": clusters.n_clusters,
-        "n_boot_used": 0, "n_boot_excluded": 0, "reason": None,
+        "n": int(ref.size),
+        "kappa_a": kappa_a,
+        "kappa_b": kappa_b,
+        "diff": kappa_a - kappa_b,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "p": np.nan,
+        "cluster": clusters.kind,
+        "n_clusters": clusters.n_clusters,
+        "n_boot_used": 0,
+        "n_boot_excluded": 0,
+        "reason": None,
     }
     if keep_resamples:
         out["resamples"] = np.empty(0)
@@ -222,9 +231,15 @@ def sensitivity_specificity(y_true: ArrayLike, y_pred: ArrayLike) -> dict[int, d
     for grade in GRADES:
         pos, called = truth == grade, pred == grade
         n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-        sens = (float((called & pos).sum() / n_pos) if n_pos else UndefinedValue(
-            f"no reference item of grade {grade}: sensitivity undefined"))
-        spec = (float((~called & ~pos).sum() / n_neg) if n_neg else UndefinedValue(
-            f"every reference item is grade {grade}: specificity undefined"))
+        sens = (
+            float((called & pos).sum() / n_pos)
+            if n_pos
+            else UndefinedValue(f"no reference item of grade {grade}: sensitivity undefined")
+        )
+        spec = (
+            float((~called & ~pos).sum() / n_neg)
+            if n_neg
+            else UndefinedValue(f"every reference item is grade {grade}: specificity undefined")
+        )
         out[grade] = {"sensitivity": sens, "specificity": spec, "n_pos": n_pos, "n_neg": n_neg}
     return out

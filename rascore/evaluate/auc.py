@@ -9,6 +9,7 @@ items. Resamples holding no case of a grade (or only cases of it) are excluded f
 interval and counted in ``n_boot_excluded``. ``auc_differences`` gives AUC(a) - AUC(b) per grade
 and for the macro average with a paired bootstrap CI (both models on the same resamples).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,14 @@ class _Replicates:
     reps: dict[tuple[str, int], np.ndarray]
 
 
-def _replicates(grades: np.ndarray, probs: Mapping[str, np.ndarray], clusters: Clusters,
-                n_boot: int, seed: int, paired: bool) -> _Replicates:
+def _replicates(
+    grades: np.ndarray,
+    probs: Mapping[str, np.ndarray],
+    clusters: Clusters,
+    n_boot: int,
+    seed: int,
+    paired: bool,
+) -> _Replicates:
     """Every defined (model, grade) AUC and its n_boot replicates.
 
     Patient clusters (or ``paired``): one stream of per-patient counts read by every AUC
@@ -156,8 +163,7 @@ def per_grade_auc_models(
             reason = _undefined_reason(grade, n_pos, n_neg)
             if reason is not None:
                 undefined(f"{name}: {reason}")
-                results[name][grade] = GradeAUC(np.nan, np.nan, np.nan, n_pos, n_neg, reason,
-                                                **common)
+                results[name][grade] = GradeAUC(np.nan, np.nan, np.nan, n_pos, n_neg, reason, **common)
                 continue
             reps = found.reps[(name, grade)]
             valid = reps[~np.isnan(reps)]
@@ -168,39 +174,70 @@ def per_grade_auc_models(
                 reason = NO_BOOT_REASON
             elif valid.size == 0:
                 low = high = np.nan
-                reason = (f"all {n_boot} resamples of {unit} lacked grade {grade} or the other "
-                          "grades: no confidence interval")
+                reason = (
+                    f"all {n_boot} resamples of {unit} lacked grade {grade} or the other "
+                    "grades: no confidence interval"
+                )
                 undefined(f"{name}: {reason}")
             else:
                 low, high = np.quantile(valid, [alpha / 2.0, 1.0 - alpha / 2.0])
             results[name][grade] = GradeAUC(
-                found.points[(name, grade)], float(low), float(high), n_pos, n_neg, reason,
-                n_boot_used=int(valid.size), n_boot_excluded=excluded, **common,
+                found.points[(name, grade)],
+                float(low),
+                float(high),
+                n_pos,
+                n_neg,
+                reason,
+                n_boot_used=int(valid.size),
+                n_boot_excluded=excluded,
+                **common,
             )
     return results
 
 
 def per_grade_auc(
-    y_true: ArrayLike, probs: ArrayLike, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
     patients: Sequence[object] | None = None,
 ) -> dict[int, GradeAUC]:
     """One model's AUC of each grade 0-3 against the rest, with percentile bootstrap CIs."""
-    return per_grade_auc_models(y_true, {"model": probs}, n_boot=n_boot, seed=seed, ci=ci,
-                                patients=patients)["model"]
+    return per_grade_auc_models(y_true, {"model": probs}, n_boot=n_boot, seed=seed, ci=ci, patients=patients)[
+        "model"
+    ]
 
 
-def _difference(reps_a: np.ndarray, reps_b: np.ndarray, auc_a: float, auc_b: float,
-                clusters: Clusters, n_boot: int, ci: float,
-                grades: tuple[int, ...] = ()) -> AUCDifference:
+def _difference(
+    reps_a: np.ndarray,
+    reps_b: np.ndarray,
+    auc_a: float,
+    auc_b: float,
+    clusters: Clusters,
+    n_boot: int,
+    ci: float,
+    grades: tuple[int, ...] = (),
+) -> AUCDifference:
     """The paired difference of two sets of replicates from the same resamples."""
     diff = reps_a - reps_b
     valid = diff[~np.isnan(diff)]
-    common = dict(n_boot_used=int(valid.size), n_boot_excluded=int(diff.size - valid.size),
-                  n_clusters=clusters.n_clusters, cluster=clusters.kind, grades=grades)
+    common = dict(
+        n_boot_used=int(valid.size),
+        n_boot_excluded=int(diff.size - valid.size),
+        n_clusters=clusters.n_clusters,
+        cluster=clusters.kind,
+        grades=grades,
+    )
     if n_boot == 0 or valid.size == 0:
-        reason = NO_BOOT_REASON if n_boot == 0 else (
-            f"every one of the {n_boot} resamples lacked a grade or the other grades: "
-            "no confidence interval")
+        reason = (
+            NO_BOOT_REASON
+            if n_boot == 0
+            else (
+                f"every one of the {n_boot} resamples lacked a grade or the other grades: "
+                "no confidence interval"
+            )
+        )
         if n_boot:
             undefined(reason)
         return AUCDifference(auc_a, auc_b, auc_a - auc_b, np.nan, np.nan, reason=reason, **common)
@@ -210,8 +247,13 @@ def _difference(reps_a: np.ndarray, reps_b: np.ndarray, auc_a: float, auc_b: flo
 
 
 def auc_differences(
-    y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike, n_boot: int = 1000, seed: int = 0,
-    ci: float = 0.95, patients: Sequence[object] | None = None,
+    y_true: ArrayLike,
+    probs_a: ArrayLike,
+    probs_b: ArrayLike,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    patients: Sequence[object] | None = None,
 ) -> dict[int | str, AUCDifference]:
     """AUC(a) - AUC(b) per grade and for the macro average, with paired bootstrap CIs.
 
@@ -232,24 +274,43 @@ def auc_differences(
     for grade in GRADES:
         reason = _undefined_reason(grade, *found.counts[grade])
         if reason is not None:
-            out[grade] = AUCDifference(np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0,
-                                       clusters.n_clusters, clusters.kind, reason)
+            out[grade] = AUCDifference(
+                np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0, clusters.n_clusters, clusters.kind, reason
+            )
             continue
         defined.append(grade)
-        out[grade] = _difference(found.reps[("a", grade)], found.reps[("b", grade)],
-                                 found.points[("a", grade)], found.points[("b", grade)],
-                                 clusters, n_boot, ci)
+        out[grade] = _difference(
+            found.reps[("a", grade)],
+            found.reps[("b", grade)],
+            found.points[("a", grade)],
+            found.points[("b", grade)],
+            clusters,
+            n_boot,
+            ci,
+        )
     if not defined:
         reason = "no grade has both positive and negative cases: macro AUC is undefined"
-        out["macro"] = AUCDifference(np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0,
-                                     clusters.n_clusters, clusters.kind, reason)
+        out["macro"] = AUCDifference(
+            np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0, clusters.n_clusters, clusters.kind, reason
+        )
         return out
-    macro = {side: (float(np.mean([found.points[(side, g)] for g in defined])),
-                    np.mean([found.reps[(side, g)] for g in defined], axis=0)
-                    if n_boot else np.empty(0))
-             for side in ("a", "b")}
-    out["macro"] = _difference(macro["a"][1], macro["b"][1], macro["a"][0], macro["b"][0],
-                               clusters, n_boot, ci, grades=tuple(defined))
+    macro = {
+        side: (
+            float(np.mean([found.points[(side, g)] for g in defined])),
+            np.mean([found.reps[(side, g)] for g in defined], axis=0) if n_boot else np.empty(0),
+        )
+        for side in ("a", "b")
+    }
+    out["macro"] = _difference(
+        macro["a"][1],
+        macro["b"][1],
+        macro["a"][0],
+        macro["b"][0],
+        clusters,
+        n_boot,
+        ci,
+        grades=tuple(defined),
+    )
     return out
 
 

@@ -24,6 +24,7 @@ that of a paired case bootstrap: use these replicates for per-AUC confidence int
 per-patient counts of a patient bootstrap, ``rascore.evaluate.clusters``): then every grade and
 model sees the very same resamples, which paired differences and macro averages need.
 """
+
 from __future__ import annotations
 
 import math
@@ -113,9 +114,7 @@ class WeightedAUC:
         slots_ext = np.append(slots, self.m_len * self.k_len)  # "every x case below"
         self._lo = self._gather_index(slots_ext[below])
         self._hi = self._gather_index(slots_ext[below_or_tied]) if self.has_ties else None
-        self._slab_len = [
-            int(np.clip(nx - k * self.m_len, 0, self.m_len)) for k in range(self.k_len)
-        ]
+        self._slab_len = [int(np.clip(nx - k * self.m_len, 0, self.m_len)) for k in range(self.k_len)]
 
     def _gather_index(self, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat index into the within-block prefix array and block index for each slot."""
@@ -149,8 +148,7 @@ class WeightedAUC:
             raise ValueError(f"source_of_case must name a source for each of {self.n} cases")
         # gather slab by slab from the small (cache-resident) per-patient matrix: measured
         # several times faster than gathering all n rows first
-        return self._weighted(lambda start, stop: source.take(src[start:stop], axis=0),
-                              source.shape[1])
+        return self._weighted(lambda start, stop: source.take(src[start:stop], axis=0), source.shape[1])
 
     def _weighted(self, rows, b: int) -> np.ndarray:
         """The b weighted AUCs, reading count rows ``rows(start, stop)`` (per ``case_of_row``)."""

@@ -5,6 +5,7 @@ probability and it is right when that grade is the reference grade. Cases fall i
 ``n_bins`` equal-width bins of confidence, bin m holding confidences in ((m-1)/M, m/M] (the first
 bin also holds 0). ECE is the count-weighted mean gap |accuracy - confidence| over the bins.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,6 +10,7 @@ Such an (n_items, B) count matrix plugs into everything that takes case-bootstra
 An item without a patient id is its own cluster (it is resampled alone); ``Clusters.kind`` says
 whether any patient id was given at all ("patient") or every item stands alone ("item").
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -105,15 +106,17 @@ def per_cluster_counts(rng: np.random.Generator, clusters: Clusters, n_resamples
     return np.ascontiguousarray(per_cluster.T, dtype=COUNT_DTYPE)  # (k, B)
 
 
-def cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None,
-                         chunk_cols: int | None = None) -> Iterator[np.ndarray]:
+def cluster_count_chunks(
+    clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None, chunk_cols: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield the n_boot patient resamples as (n_items, chunk) count matrices, from ``seed``."""
     for per_cluster in per_cluster_count_chunks(clusters, n_boot, seed, chunk_cols):
         yield per_cluster[clusters.codes]
 
 
-def per_cluster_count_chunks(clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None,
-                             chunk_cols: int | None = None) -> Iterator[np.ndarray]:
+def per_cluster_count_chunks(
+    clusters: Clusters, n_boot: int, seed: int | np.random.Generator | None, chunk_cols: int | None = None
+) -> Iterator[np.ndarray]:
     """The resamples of ``cluster_count_chunks`` (same seed, same draws) as per-patient
     (n_clusters, chunk) counts: item i's count is row ``clusters.codes[i]``."""
     rng = np.random.default_rng(seed)

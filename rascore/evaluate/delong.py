@@ -14,6 +14,7 @@ S10 and S01 the sample covariance matrices (ddof 1) of the components across mod
 statistic is z = (AUC_a - AUC_b) / sqrt(Var_a + Var_b - 2 Cov_ab), two-sided normal p-value.
 Checked against R pROC's ``roc.test`` on pROC's ``aSAH`` data (tests/test_evaluate_delong.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,11 +90,15 @@ def delong_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLi
         undefined(f"{reason}: AUCs and DeLong's test are undefined")
         return DeLongResult(np.nan, np.nan, np.nan, np.nan, reason=f"{reason}: AUC undefined")
     if m < 2 or n < 2:
-        reason = (f"DeLong's variance needs at least 2 positive and 2 negative cases, "
-                  f"got {m} and {n}")
+        reason = f"DeLong's variance needs at least 2 positive and 2 negative cases, got {m} and {n}"
         undefined(reason)
-        return DeLongResult(float(roc_auc_score(positive, a)), float(roc_auc_score(positive, b)),
-                            np.nan, np.nan, reason=reason)
+        return DeLongResult(
+            float(roc_auc_score(positive, a)),
+            float(roc_auc_score(positive, b)),
+            np.nan,
+            np.nan,
+            reason=reason,
+        )
     aucs, cov = delong_covariance(positive, np.vstack([a, b]))
     var_diff = cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]
     auc_a, auc_b = float(aucs[0]), float(aucs[1])
@@ -120,6 +125,14 @@ def delong_per_grade(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike) 
     rows = []
     for grade in GRADES:
         result = delong_test(grades == grade, pa[:, grade], pb[:, grade])
-        rows.append({"grade": grade, "auc_a": result.auc_a, "auc_b": result.auc_b,
-                     "z": result.z, "p": result.p, "reason": result.reason})
+        rows.append(
+            {
+                "grade": grade,
+                "auc_a": result.auc_a,
+                "auc_b": result.auc_b,
+                "z": result.z,
+                "p": result.p,
+                "reason": result.reason,
+            }
+        )
     return rows

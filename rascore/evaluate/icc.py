@@ -6,6 +6,7 @@ single rater; ICC3 = ICC(C,1) two-way mixed, consistency, single rater; ICC1k, I
 same for the mean of the k raters. Older pingouin names (ICC1, ICC2, ...) are accepted as well.
 pingouin rounds its CI95 column to 2 decimals by default; the bounds here are unrounded.
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,12 @@ from rascore.evaluate.undefined import undefined
 
 ICC_FORMS: tuple[str, ...] = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
 PINGOUIN_TYPES: dict[str, str] = {
-    "ICC(1,1)": "ICC1", "ICC(A,1)": "ICC2", "ICC(C,1)": "ICC3",
-    "ICC(1,k)": "ICC1k", "ICC(A,k)": "ICC2k", "ICC(C,k)": "ICC3k",
+    "ICC(1,1)": "ICC1",
+    "ICC(A,1)": "ICC2",
+    "ICC(C,1)": "ICC3",
+    "ICC(1,k)": "ICC1k",
+    "ICC(A,k)": "ICC2k",
+    "ICC(C,k)": "ICC3k",
     **{form: form for form in ICC_FORMS},
 }
 
@@ -51,8 +56,7 @@ def _unrounded_ci() -> Iterator[None]:
 def _nan_table(reason: str) -> dict[str, dict]:
     """All six forms NaN, each with the reason beside it."""
     undefined(reason, stacklevel=4)
-    return {f: {"icc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "reason": reason}
-            for f in ICC_FORMS}
+    return {f: {"icc": np.nan, "ci_low": np.nan, "ci_high": np.nan, "reason": reason} for f in ICC_FORMS}
 
 
 def icc_table(ratings: ArrayLike) -> dict:
@@ -81,11 +85,13 @@ def icc_table(ratings: ArrayLike) -> dict:
         return {**_nan_table("all ratings are equal: ICC is 0/0"), **meta}
     import pingouin  # imported here: it is slow to import and only ICC needs it
 
-    long = pd.DataFrame({
-        "target": np.repeat(np.arange(n_targets), n_raters),
-        "rater": np.tile(np.arange(n_raters), n_targets),
-        "rating": arr.ravel(),
-    })
+    long = pd.DataFrame(
+        {
+            "target": np.repeat(np.arange(n_targets), n_raters),
+            "rater": np.tile(np.arange(n_raters), n_targets),
+            "rating": arr.ravel(),
+        }
+    )
     with warnings.catch_warnings(), _unrounded_ci():
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.filterwarnings("ignore", module="pingouin")  # its pandas deprecation notices
@@ -100,8 +106,10 @@ def icc_table(ratings: ArrayLike) -> dict:
             entry["reason"] = "zero variance between and within targets: ICC is 0/0"
             undefined(f"{form}: {entry['reason']}")
         elif np.isnan(low) or np.isnan(high):
-            entry["reason"] = ("no residual variance (raters agree exactly or differ by a "
-                               "constant): the F-based confidence interval is undefined")
+            entry["reason"] = (
+                "no residual variance (raters agree exactly or differ by a "
+                "constant): the F-based confidence interval is undefined"
+            )
             undefined(f"{form}: {entry['reason']}")
         table[form] = entry
     return {**{f: table[f] for f in ICC_FORMS}, **meta}

@@ -1,4 +1,5 @@
 """Validation of metric inputs: grades 0-3 and per-grade probability matrices, as numpy arrays."""
+
 from __future__ import annotations
 
 import numpy as np

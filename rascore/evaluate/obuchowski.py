@@ -21,6 +21,7 @@ positive sets differ. Its variance sums the covariances of the per-grade AUCs, e
 a sum over patients of that grade's centred component z_i = (X_i - m_i A) / M + (Y_i - n_i A) / N:
 between two different grades Cov = I / (I - 1) sum_i z_i z'_i (within one grade the formula above).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -66,8 +67,7 @@ def _parts(positive: np.ndarray, scores: np.ndarray, codes: np.ndarray, n_cluste
     y = np.stack([np.bincount(code_neg, weights=row, minlength=n_clusters) for row in v01])
     dx = x - m_i[None, :] * aucs[:, None]
     dy = y - n_i[None, :] * aucs[:, None]
-    return _Parts(aucs, dx, dy, m, n, int(np.count_nonzero(m_i)), int(np.count_nonzero(n_i)),
-                  n_clusters)
+    return _Parts(aucs, dx, dy, m, n, int(np.count_nonzero(m_i)), int(np.count_nonzero(n_i)), n_clusters)
 
 
 def _check(parts: _Parts) -> str | None:
@@ -75,8 +75,10 @@ def _check(parts: _Parts) -> str | None:
     if parts.m == 0 or parts.n == 0:
         return "no positive case" if parts.m == 0 else "no negative case"
     if parts.i10 < 2 or parts.i01 < 2:
-        return (f"Obuchowski's variance needs positives in at least 2 patients and negatives in "
-                f"at least 2, got {parts.i10} and {parts.i01}")
+        return (
+            f"Obuchowski's variance needs positives in at least 2 patients and negatives in "
+            f"at least 2, got {parts.i10} and {parts.i01}"
+        )
     return None
 
 
@@ -89,8 +91,9 @@ def _covariance(parts: _Parts) -> np.ndarray:
     return s10 / m + s01 / n + (s11 + s11.T) / (m * n)
 
 
-def obuchowski_covariance(y_true_binary: ArrayLike, scores: ArrayLike,
-                          patients: Sequence[object] | Clusters | None) -> tuple[np.ndarray, np.ndarray]:
+def obuchowski_covariance(
+    y_true_binary: ArrayLike, scores: ArrayLike, patients: Sequence[object] | Clusters | None
+) -> tuple[np.ndarray, np.ndarray]:
     """AUCs (k,) and Obuchowski's clustered covariance (k, k) of k score vectors (k, n).
 
     Raises ValueError when the variance is undefined (a class absent, or present in fewer
@@ -108,8 +111,9 @@ def obuchowski_covariance(y_true_binary: ArrayLike, scores: ArrayLike,
     return parts.aucs, _covariance(parts)
 
 
-def _z_test(auc_a: float, auc_b: float, var_a: float, var_b: float, cov_ab: float,
-            what: str) -> tuple[float, float, str | None]:
+def _z_test(
+    auc_a: float, auc_b: float, var_a: float, var_b: float, cov_ab: float, what: str
+) -> tuple[float, float, str | None]:
     """z and two-sided p of auc_a - auc_b, or NaN with a reason for a zero variance."""
     var_diff = var_a + var_b - 2.0 * cov_ab
     scale = max(var_a + var_b, np.finfo(float).tiny)
@@ -123,8 +127,12 @@ def _z_test(auc_a: float, auc_b: float, var_a: float, var_b: float, cov_ab: floa
     return float(z), float(2.0 * norm.sf(abs(z))), None
 
 
-def obuchowski_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike,
-                    patients: Sequence[object] | Clusters | None) -> DeLongResult:
+def obuchowski_test(
+    y_true_binary: ArrayLike,
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
+    patients: Sequence[object] | Clusters | None,
+) -> DeLongResult:
     """Paired test of AUC(scores_a) = AUC(scores_b) on the same items, clustered by patient.
 
     Undefined parts are NaN with a reason, as in ``delong_test``.
@@ -133,13 +141,17 @@ def obuchowski_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: Arr
     a = as_scores(scores_a, positive.size, "scores_a")
     b = as_scores(scores_b, positive.size, "scores_b")
     clusters = Clusters.of(patients, positive.size)
-    parts = _parts(positive, np.vstack([a, b]), clusters.codes, clusters.n_clusters) \
-        if positive.any() and (~positive).any() else None
+    parts = (
+        _parts(positive, np.vstack([a, b]), clusters.codes, clusters.n_clusters)
+        if positive.any() and (~positive).any()
+        else None
+    )
     if parts is None:
         reason = "no positive case" if not positive.any() else "no negative case"
         undefined(f"{reason}: AUCs and Obuchowski's test are undefined")
-        return DeLongResult(np.nan, np.nan, np.nan, np.nan, reason=f"{reason}: AUC undefined",
-                            method="obuchowski")
+        return DeLongResult(
+            np.nan, np.nan, np.nan, np.nan, reason=f"{reason}: AUC undefined", method="obuchowski"
+        )
     auc_a, auc_b = float(parts.aucs[0]), float(parts.aucs[1])
     reason = _check(parts)
     if reason is not None:
@@ -151,8 +163,12 @@ def obuchowski_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: Arr
     return DeLongResult(auc_a, auc_b, z, p, reason=reason, method="obuchowski", **common)
 
 
-def paired_auc_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike,
-                    patients: Sequence[object] | Clusters | None = None) -> DeLongResult:
+def paired_auc_test(
+    y_true_binary: ArrayLike,
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
+    patients: Sequence[object] | Clusters | None = None,
+) -> DeLongResult:
     """Obuchowski's clustered test when patient ids are given, else DeLong's (items independent)."""
     positive = as_binary(y_true_binary)
     clusters = Clusters.of(patients, positive.size)
@@ -161,8 +177,12 @@ def paired_auc_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: Arr
     return delong_test(positive, scores_a, scores_b)
 
 
-def paired_auc_per_grade(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike,
-                         patients: Sequence[object] | Clusters | None = None) -> list[dict]:
+def paired_auc_per_grade(
+    y_true: ArrayLike,
+    probs_a: ArrayLike,
+    probs_b: ArrayLike,
+    patients: Sequence[object] | Clusters | None = None,
+) -> list[dict]:
     """The paired AUC test per EOSS grade (that grade against the rest) between two models.
 
     One dict per grade: grade, auc_a, auc_b, z, p, method ("obuchowski" with patient ids,
@@ -175,13 +195,23 @@ def paired_auc_per_grade(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLi
     rows = []
     for grade in GRADES:
         r = paired_auc_test(grades == grade, pa[:, grade], pb[:, grade], clusters)
-        rows.append({"grade": grade, "auc_a": r.auc_a, "auc_b": r.auc_b, "z": r.z, "p": r.p,
-                     "method": r.method, "reason": r.reason})
+        rows.append(
+            {
+                "grade": grade,
+                "auc_a": r.auc_a,
+                "auc_b": r.auc_b,
+                "z": r.z,
+                "p": r.p,
+                "method": r.method,
+                "reason": r.reason,
+            }
+        )
     return rows
 
 
-def macro_covariance(y_true: ArrayLike, probs: Sequence[ArrayLike],
-                     patients: Sequence[object] | Clusters | None) -> tuple[np.ndarray, np.ndarray, list[int], dict[int, str]]:
+def macro_covariance(
+    y_true: ArrayLike, probs: Sequence[ArrayLike], patients: Sequence[object] | Clusters | None
+) -> tuple[np.ndarray, np.ndarray, list[int], dict[int, str]]:
     """Macro AUCs (k,) of k models, their clustered covariance (k, k), the grades averaged and
     the grades left out with the reason (a class absent, or in fewer than 2 patients)."""
     grades = as_grades(y_true)
@@ -194,8 +224,9 @@ def macro_covariance(y_true: ArrayLike, probs: Sequence[ArrayLike],
     for grade in GRADES:
         positive = grades == grade
         if not positive.any() or positive.all():
-            left_out[grade] = f"no case of grade {grade}" if not positive.any() else \
-                f"every case is grade {grade}"
+            left_out[grade] = (
+                f"no case of grade {grade}" if not positive.any() else f"every case is grade {grade}"
+            )
             continue
         parts = _parts(positive, np.vstack([p[:, grade] for p in mats]), clusters.codes, i)
         reason = _check(parts)
@@ -221,8 +252,12 @@ def macro_covariance(y_true: ArrayLike, probs: Sequence[ArrayLike],
     return aucs, cov / g**2, kept, left_out
 
 
-def paired_macro_test(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike,
-                      patients: Sequence[object] | Clusters | None = None) -> dict:
+def paired_macro_test(
+    y_true: ArrayLike,
+    probs_a: ArrayLike,
+    probs_b: ArrayLike,
+    patients: Sequence[object] | Clusters | None = None,
+) -> dict:
     """Paired test of macro AUC(a) = macro AUC(b): z, p, the grades averaged and left out.
 
     The variance is Obuchowski's with patient ids and, without, the same estimator with each
@@ -232,13 +267,22 @@ def paired_macro_test(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike,
     clusters = Clusters.of(patients, grades.size)
     method = "obuchowski" if clusters.kind == "patient" else "delong"
     aucs, cov, kept, left_out = macro_covariance(grades, [probs_a, probs_b], clusters)
-    out = {"grade": "macro", "auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "z": np.nan,
-           "p": np.nan, "method": method, "grades": kept,
-           "left_out": {str(g): r for g, r in left_out.items()}, "reason": None}
+    out = {
+        "grade": "macro",
+        "auc_a": float(aucs[0]),
+        "auc_b": float(aucs[1]),
+        "z": np.nan,
+        "p": np.nan,
+        "method": method,
+        "grades": kept,
+        "left_out": {str(g): r for g, r in left_out.items()},
+        "reason": None,
+    }
     if not kept:
         out["reason"] = "no grade has both classes in at least 2 patients: macro AUC test undefined"
         undefined(out["reason"])
         return out
-    out["z"], out["p"], out["reason"] = _z_test(out["auc_a"], out["auc_b"], float(cov[0, 0]),
-                                                float(cov[1, 1]), float(cov[0, 1]), "macro AUC")
+    out["z"], out["p"], out["reason"] = _z_test(
+        out["auc_a"], out["auc_b"], float(cov[0, 0]), float(cov[1, 1]), float(cov[0, 1]), "macro AUC"
+    )
     return out

@@ -35,6 +35,7 @@ Choices made here, all per item (image or clip), grades 0-3:
 * the summary by experience level gives the mean and range (min, max) over the raters of that
   level, skipping raters whose value is undefined.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
@@ -112,8 +113,7 @@ def _spread(values: list[float]) -> dict:
     defined = [float(v) for v in values if v is not None and not np.isnan(v)]
     if not defined:
         return {"mean": np.nan, "min": np.nan, "max": np.nan, "n": 0}
-    return {"mean": float(np.mean(defined)), "min": min(defined), "max": max(defined),
-            "n": len(defined)}
+    return {"mean": float(np.mean(defined)), "min": min(defined), "max": max(defined), "n": len(defined)}
 
 
 def _holm_decisions(versus: dict[str, dict], alpha: float) -> None:
@@ -124,14 +124,25 @@ def _holm_decisions(versus: dict[str, dict], alpha: float) -> None:
     """
     defined = [r for r, c in versus.items() if not np.isnan(c["p"])]
     family = len(defined)
-    adjusted = (dict(zip(defined, multicomp([versus[r]["p"] for r in defined], alpha=alpha,
-                                            method="holm")[1]))
-                if defined else {})
+    adjusted = (
+        dict(zip(defined, multicomp([versus[r]["p"] for r in defined], alpha=alpha, method="holm")[1]))
+        if defined
+        else {}
+    )
     for rater, c in versus.items():
         resamples = c.pop("resamples")
-        c.update({"family": family, "p_holm": np.nan, "alpha_local": np.nan, "level": np.nan,
-                  "ci_low_holm": np.nan, "ci_high_holm": np.nan, "verdict": UNDEFINED_VERDICT,
-                  "beats": False})
+        c.update(
+            {
+                "family": family,
+                "p_holm": np.nan,
+                "alpha_local": np.nan,
+                "level": np.nan,
+                "ci_low_holm": np.nan,
+                "ci_high_holm": np.nan,
+                "verdict": UNDEFINED_VERDICT,
+                "beats": False,
+            }
+        )
         if rater not in adjusted or np.isnan(c["diff"]):
             continue
         p, p_holm = float(c["p"]), float(adjusted[rater])
@@ -146,8 +157,15 @@ def _holm_decisions(versus: dict[str, dict], alpha: float) -> None:
         tail = max(tail, far + 1) if shown else min(tail, max(far, 1))
         ordered = np.sort(resamples)
         low, high = float(ordered[tail - 1]), float(ordered[ordered.size - tail])
-        c.update({"p_holm": p_holm, "alpha_local": local, "level": 1.0 - local,
-                  "ci_low_holm": low, "ci_high_holm": high})
+        c.update(
+            {
+                "p_holm": p_holm,
+                "alpha_local": local,
+                "level": 1.0 - local,
+                "ci_low_holm": low,
+                "ci_high_holm": high,
+            }
+        )
         if shown:  # the interval excludes 0: its side says who is better
             c["verdict"] = MODEL_BETTER if low > 0 else READER_BETTER
             c["beats"] = low > 0
@@ -199,8 +217,12 @@ def reader_study(
         for rater, grades in reads.items():
             items = [i for i in reference if i in preds and i in grades]
             comparison = paired_kappa_bootstrap(
-                [reference[i] for i in items], [preds[i] for i in items],
-                [grades[i] for i in items], "quadratic", n_boot=n_boot, seed=seed,
+                [reference[i] for i in items],
+                [preds[i] for i in items],
+                [grades[i] for i in items],
+                "quadratic",
+                n_boot=n_boot,
+                seed=seed,
                 patients=None if patients is None else [patients.get(i) for i in items],
                 keep_resamples=True,
             )
@@ -211,9 +233,16 @@ def reader_study(
         summary["beats"] = [rater for rater, c in versus.items() if c["beats"]]
         summary["vs_readers"] = versus
         models[model] = summary
-    clusters = Clusters.of(None if patients is None else [patients.get(i) for i in reference],
-                           len(reference))
-    return {"icc_form": icc_form, "n_reference": len(reference), "alpha": alpha,
-            "cluster": clusters.kind, "n_clusters": clusters.n_clusters,
-            "n_without_patient": clusters.n_without_patient, "n_boot": n_boot,
-            "raters": raters, "by_level": by_level, "models": models}
+    clusters = Clusters.of(None if patients is None else [patients.get(i) for i in reference], len(reference))
+    return {
+        "icc_form": icc_form,
+        "n_reference": len(reference),
+        "alpha": alpha,
+        "cluster": clusters.kind,
+        "n_clusters": clusters.n_clusters,
+        "n_without_patient": clusters.n_without_patient,
+        "n_boot": n_boot,
+        "raters": raters,
+        "by_level": by_level,
+        "models": models,
+    }

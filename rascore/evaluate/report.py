@@ -8,6 +8,7 @@ top-label ECE. The model cards (``rascore.train.evaluation``), the Dashboard
 figures here, so a figure means the same everywhere and an undefined one keeps its reason
 (``ModelReport.reasons``, and ``to_dict`` writes them beside the NaNs).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -55,8 +56,11 @@ def macro_of(per_grade: Mapping[int, GradeAUC]) -> MacroAUC:
     grades = tuple(g for g, r in per_grade.items() if not np.isnan(r.auc))
     left_out = {g: (r.reason or "undefined") for g, r in per_grade.items() if np.isnan(r.auc)}
     if not grades:
-        return MacroAUC(UndefinedValue("no grade has both positive and negative cases: macro AUC "
-                                       "is undefined"), (), left_out)
+        return MacroAUC(
+            UndefinedValue("no grade has both positive and negative cases: macro AUC is undefined"),
+            (),
+            left_out,
+        )
     return MacroAUC(float(np.mean([per_grade[g].auc for g in grades])), grades, left_out)
 
 
@@ -95,20 +99,36 @@ class ModelReport:
         """Plain types (NaN stays NaN), every undefined value with its reason beside it."""
         per_grade = {}
         for grade, r in self.auc.items():
-            entry = {"auc": r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high, "n_pos": r.n_pos,
-                     "n_neg": r.n_neg, "n_clusters": r.n_clusters, "cluster": r.cluster,
-                     "n_boot_used": r.n_boot_used, "n_excluded": r.n_boot_excluded}
+            entry = {
+                "auc": r.auc,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "n_pos": r.n_pos,
+                "n_neg": r.n_neg,
+                "n_clusters": r.n_clusters,
+                "cluster": r.cluster,
+                "n_boot_used": r.n_boot_used,
+                "n_excluded": r.n_boot_excluded,
+            }
             if r.reason:
                 entry["reason"] = r.reason
             per_grade[str(grade)] = entry
-        out = {"n": self.n, "cluster": self.cluster, "n_clusters": self.n_clusters,
-               "resampled": self.resampled, "auc": per_grade,
-               "macro_auc": float(self.macro.value), "macro_grades": list(self.macro.grades),
-               "macro_n_grades": self.macro.n_grades,
-               "macro_left_out": {str(g): r for g, r in self.macro.left_out.items()},
-               "accuracy": float(self.accuracy), "confusion": self.confusion.tolist(),
-               "kappa_linear": float(self.kappa_linear),
-               "kappa_quadratic": float(self.kappa_quadratic), "ece": float(self.ece)}
+        out = {
+            "n": self.n,
+            "cluster": self.cluster,
+            "n_clusters": self.n_clusters,
+            "resampled": self.resampled,
+            "auc": per_grade,
+            "macro_auc": float(self.macro.value),
+            "macro_grades": list(self.macro.grades),
+            "macro_n_grades": self.macro.n_grades,
+            "macro_left_out": {str(g): r for g, r in self.macro.left_out.items()},
+            "accuracy": float(self.accuracy),
+            "confusion": self.confusion.tolist(),
+            "kappa_linear": float(self.kappa_linear),
+            "kappa_quadratic": float(self.kappa_quadratic),
+            "ece": float(self.ece),
+        }
         reasons = self.reasons()
         if reasons:
             out["reasons"] = reasons
@@ -119,11 +139,9 @@ def resampled_line(clusters: Clusters) -> str:
     """One line: what the intervals resample, e.g. 'Intervals resample patients: 31 patients,
     38 items'."""
     if clusters.kind == "patient":
-        text = (f"Intervals resample patients: {clusters.n_clusters} patients, "
-                f"{clusters.n_items} items")
+        text = f"Intervals resample patients: {clusters.n_clusters} patients, {clusters.n_items} items"
         if clusters.n_without_patient:
-            text += (f" ({clusters.n_without_patient} items without a patient id count as "
-                     "their own patient)")
+            text += f" ({clusters.n_without_patient} items without a patient id count as their own patient)"
         return text
     return f"Intervals resample items: {clusters.n_items} items, no patient ids"
 
@@ -155,19 +173,28 @@ def model_reports(
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-        per_model = per_grade_auc_models(grades, probs, n_boot=n_boot, seed=seed, ci=ci,
-                                         patients=patients) if grades.size else {}
+        per_model = (
+            per_grade_auc_models(grades, probs, n_boot=n_boot, seed=seed, ci=ci, patients=patients)
+            if grades.size
+            else {}
+        )
         for name, p in probs.items():
             given = predicted_by_model.get(name)
             predicted = p.argmax(axis=1) if given is None else as_grades(given, "predicted")
             per = per_model.get(name) or _no_cases()
             out[name] = ModelReport(
-                n=int(grades.size), auc=per, macro=macro_of(per),
-                accuracy=accuracy(grades, predicted), confusion=confusion(grades, predicted),
+                n=int(grades.size),
+                auc=per,
+                macro=macro_of(per),
+                accuracy=accuracy(grades, predicted),
+                confusion=confusion(grades, predicted),
                 kappa_linear=weighted_kappa(grades, predicted, "linear"),
                 kappa_quadratic=weighted_kappa(grades, predicted, "quadratic"),
-                ece=expected_calibration_error(grades, p), cluster=clusters.kind,
-                n_clusters=clusters.n_clusters, resampled=resampled)
+                ece=expected_calibration_error(grades, p),
+                cluster=clusters.kind,
+                n_clusters=clusters.n_clusters,
+                resampled=resampled,
+            )
     return out
 
 
@@ -177,18 +204,28 @@ def _no_cases() -> dict[int, GradeAUC]:
     return {g: GradeAUC(np.nan, np.nan, np.nan, 0, 0, reason) for g in range(4)}
 
 
-def model_report(y_true: ArrayLike, probs: ArrayLike, predicted: ArrayLike | None = None,
-                 n_boot: int = 1000, seed: int = 0, patients: Sequence[object] | None = None,
-                 ci: float = 0.95) -> ModelReport:
+def model_report(
+    y_true: ArrayLike,
+    probs: ArrayLike,
+    predicted: ArrayLike | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    patients: Sequence[object] | None = None,
+    ci: float = 0.95,
+) -> ModelReport:
     """The report of one model (see ``model_reports``)."""
-    return model_reports(y_true, {"model": probs}, {"model": predicted}, n_boot=n_boot, seed=seed,
-                         patients=patients, ci=ci)["model"]
+    return model_reports(
+        y_true, {"model": probs}, {"model": predicted}, n_boot=n_boot, seed=seed, patients=patients, ci=ci
+    )["model"]
 
 
 def point_report(y_true: ArrayLike, probs: ArrayLike) -> ModelReport:
     """The report without intervals (no resamples): for validation during training."""
     report = model_report(y_true, probs, n_boot=0)
-    report.auc = {g: r if r.reason != NO_BOOT_REASON else
-                  GradeAUC(r.auc, r.ci_low, r.ci_high, r.n_pos, r.n_neg, None, 0, 0,
-                           r.n_clusters, r.cluster) for g, r in report.auc.items()}
+    report.auc = {
+        g: r
+        if r.reason != NO_BOOT_REASON
+        else GradeAUC(r.auc, r.ci_low, r.ci_high, r.n_pos, r.n_neg, None, 0, 0, r.n_clusters, r.cluster)
+        for g, r in report.auc.items()
+    }
     return report

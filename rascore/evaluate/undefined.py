@@ -7,6 +7,7 @@ it. Functions returning a plain float return an ``UndefinedValue``: a float NaN 
 its ``reason`` (``reason_of(x)`` reads it, ``None`` for a defined value); structured results
 (``GradeAUC``, ICC tables, DeLong results) carry a ``reason`` field instead.
 """
+
 from __future__ import annotations
 
 import math

@@ -17,6 +17,7 @@ Maps come back at the model's input resolution, one per frame the model sees (on
 (the whole picture, or the region-of-interest crop around the joint when the checkpoint's
 preprocessing has one; outside it the attribution is zero).
 """
+
 from __future__ import annotations
 
 import time
@@ -73,17 +74,19 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
 class ExplainOptions:
     """Settings of the three methods; ``key(method)`` names the ones that change a method's map."""
 
-    ig_steps: int = 32                 # Riemann/Gauss-Legendre steps from the baseline
-    ig_baseline: str = "blur"          # blur | tissue | black (see the module docstring)
-    ig_blur_sigma: float = 0.15        # "blur": Gaussian sigma as a share of the input's short side
-    internal_batch_size: int = 16      # IG evaluates its steps in batches of this many inputs
-    smooth_samples: int = 0            # NoiseTunnel SmoothGrad samples around IG (0: plain IG)
-    smooth_stdev: float = 0.05         # NoiseTunnel noise, in [0, 1] pixel units
-    gradcam_layer: str | None = None   # dotted module name; None: chosen by ``gradcam_layer``
-    gradcam_stage: str = "fine"        # fine | deep: which stage ``gradcam_layer`` picks when no name is given
-    occlusion_window: int | None = None  # square, input pixels; None: 1/8 (still), 1/6 (clip) of the short side
+    ig_steps: int = 32  # Riemann/Gauss-Legendre steps from the baseline
+    ig_baseline: str = "blur"  # blur | tissue | black (see the module docstring)
+    ig_blur_sigma: float = 0.15  # "blur": Gaussian sigma as a share of the input's short side
+    internal_batch_size: int = 16  # IG evaluates its steps in batches of this many inputs
+    smooth_samples: int = 0  # NoiseTunnel SmoothGrad samples around IG (0: plain IG)
+    smooth_stdev: float = 0.05  # NoiseTunnel noise, in [0, 1] pixel units
+    gradcam_layer: str | None = None  # dotted module name; None: chosen by ``gradcam_layer``
+    gradcam_stage: str = "fine"  # fine | deep: which stage ``gradcam_layer`` picks when no name is given
+    occlusion_window: int | None = (
+        None  # square, input pixels; None: 1/8 (still), 1/6 (clip) of the short side
+    )
     occlusion_stride: int | None = None  # None: half the window (still), the window (clip)
-    perturbations_per_eval: int = 16   # occluded copies per forward pass
+    perturbations_per_eval: int = 16  # occluded copies per forward pass
 
     def __post_init__(self) -> None:
         _check_choice(self.ig_baseline, IG_BASELINES, "Integrated Gradients baseline")
@@ -115,8 +118,11 @@ class ExplainOptions:
         if method == "ig":
             return f"baseline: {IG_BASELINE_NAMES[self.ig_baseline]}"
         if method == "gradcam":
-            return f"layer: {self.gradcam_layer}" if self.gradcam_layer else \
-                f"layer: {GRADCAM_STAGE_NAMES[self.gradcam_stage]}"
+            return (
+                f"layer: {self.gradcam_layer}"
+                if self.gradcam_layer
+                else f"layer: {GRADCAM_STAGE_NAMES[self.gradcam_stage]}"
+            )
         return ""
 
 
@@ -176,8 +182,11 @@ def ig_baseline(x: torch.Tensor, options: ExplainOptions = ExplainOptions()) -> 
         spatial = tuple(range(2, x.dim()))
         tissue = (x.amax(dim=1, keepdim=True) > TISSUE_FLOOR).to(x.dtype)
         count = tissue.sum(dim=spatial, keepdim=True)
-        mean = torch.where(count > 0, (x * tissue).sum(dim=spatial, keepdim=True) / count.clamp_min(1),
-                           x.mean(dim=spatial, keepdim=True))
+        mean = torch.where(
+            count > 0,
+            (x * tissue).sum(dim=spatial, keepdim=True) / count.clamp_min(1),
+            x.mean(dim=spatial, keepdim=True),
+        )
         return mean.expand_as(x).contiguous()
     sigma = options.ig_blur_sigma * min(x.shape[-2:])
     sigmas = (0,) * (x.dim() - 2) + (sigma, sigma)
@@ -185,8 +194,9 @@ def ig_baseline(x: torch.Tensor, options: ExplainOptions = ExplainOptions()) -> 
     return torch.from_numpy(blurred).to(x.device, x.dtype)
 
 
-def model_input(prep: Preprocessing, frames: np.ndarray, device: torch.device | str = "cpu"
-                ) -> tuple[torch.Tensor, np.ndarray]:
+def model_input(
+    prep: Preprocessing, frames: np.ndarray, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, np.ndarray]:
     """Decoded frames -> the [0, 1] input the model sees, and which original frame each input frame is.
 
     Exactly the prediction path (``Preprocessing.array`` then ``batch`` with segment-centre frames),
@@ -224,8 +234,14 @@ MIN_CAM_CELLS = 4  # Grad-CAM reads the deepest stage with at least this many ce
 _CHOSEN_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _stage_shapes(net: nn.Module, candidates: list[tuple[str, nn.Module]], dynamic: bool, frames: int,
-                  height: int, width: int) -> dict[str, tuple[int, int, int]]:
+def _stage_shapes(
+    net: nn.Module,
+    candidates: list[tuple[str, nn.Module]],
+    dynamic: bool,
+    frames: int,
+    height: int,
+    width: int,
+) -> dict[str, tuple[int, int, int]]:
     """(time, height, width) each candidate outputs for an input of this size, from one small probe pass.
 
     The probe is 64x64 pixels (frames as given); each stage's spatial stride is read from it and
@@ -233,9 +249,12 @@ def _stage_shapes(net: nn.Module, candidates: list[tuple[str, nn.Module]], dynam
     """
     probe = 64
     sizes: dict[str, tuple[int, ...]] = {}
-    hooks = [module.register_forward_hook(
-        lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[2:])))
-        for name, module in candidates]
+    hooks = [
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[2:]))
+        )
+        for name, module in candidates
+    ]
     param = next(net.parameters())
     shape = (1, 3, max(frames, 1), probe, probe) if dynamic else (1, 3, probe, probe)
     try:
@@ -252,9 +271,14 @@ def _stage_shapes(net: nn.Module, candidates: list[tuple[str, nn.Module]], dynam
     return out
 
 
-def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
-                  size: tuple[int, int] = (224, 224), min_cells: int = MIN_CAM_CELLS,
-                  stage: str = "fine") -> tuple[str, nn.Module]:
+def gradcam_layer(
+    model: GradeNet,
+    frames: int = 1,
+    name: str | None = None,
+    size: tuple[int, int] = (224, 224),
+    min_cells: int = MIN_CAM_CELLS,
+    stage: str = "fine",
+) -> tuple[str, nn.Module]:
     """The layer Grad-CAM reads: (dotted name under ``model``, module).
 
     ``stage="deep"``: the deepest residual stage, whatever its size; a video network's map is then
@@ -296,15 +320,22 @@ def gradcam_layer(model: GradeNet, frames: int = 1, name: str | None = None,
     return memo[key], module
 
 
-def layer_for(model: GradeNet, prep: Preprocessing, x: torch.Tensor,
-              options: ExplainOptions = ExplainOptions()) -> tuple[str, nn.Module]:
+def layer_for(
+    model: GradeNet, prep: Preprocessing, x: torch.Tensor, options: ExplainOptions = ExplainOptions()
+) -> tuple[str, nn.Module]:
     """The Grad-CAM layer for model input ``x`` under ``options`` (its layer name, else its stage)."""
-    return gradcam_layer(model, x.shape[2] if prep.dynamic else 1, options.gradcam_layer,
-                         tuple(x.shape[-2:]), stage=options.gradcam_stage)
+    return gradcam_layer(
+        model,
+        x.shape[2] if prep.dynamic else 1,
+        options.gradcam_layer,
+        tuple(x.shape[-2:]),
+        stage=options.gradcam_stage,
+    )
 
 
-def occlusion_geometry(prep: Preprocessing, options: ExplainOptions, channels: int = 3
-                       ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def occlusion_geometry(
+    prep: Preprocessing, options: ExplainOptions, channels: int = 3
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Captum sliding window and strides: square patches over all channels, one frame at a time for clips."""
     short = min(prep.height, prep.width)
     window = min(short, options.occlusion_window or max(4, short // (6 if prep.dynamic else 8)))
@@ -320,9 +351,14 @@ def _per_frame(attr: torch.Tensor, dynamic: bool) -> torch.Tensor:
     return summed if dynamic else summed.unsqueeze(0)
 
 
-def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, target: int,
-                       options: ExplainOptions = ExplainOptions(),
-                       layer: tuple[str, nn.Module] | None = None) -> torch.Tensor:
+def input_attributions(
+    net: GradeProbabilities,
+    x: torch.Tensor,
+    method: str,
+    target: int,
+    options: ExplainOptions = ExplainOptions(),
+    layer: tuple[str, nn.Module] | None = None,
+) -> torch.Tensor:
     """Attributions shaped like ``x`` (B, C, [T,] H, W) for grade ``target`` (what Captum's metrics take).
 
     ig: signed Integrated Gradients of the grade probability from ``ig_baseline(x, options)``
@@ -339,18 +375,40 @@ def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, ta
     prep = net.prep
     if method == "ig":
         ig = IntegratedGradients(net)
-        kwargs = dict(baselines=ig_baseline(x, options), target=target, n_steps=options.ig_steps,
-                      internal_batch_size=options.internal_batch_size)
+        kwargs = dict(
+            baselines=ig_baseline(x, options),
+            target=target,
+            n_steps=options.ig_steps,
+            internal_batch_size=options.internal_batch_size,
+        )
         if options.smooth_samples:
-            return NoiseTunnel(ig).attribute(x, nt_type="smoothgrad", nt_samples=options.smooth_samples,
-                                             nt_samples_batch_size=1, stdevs=options.smooth_stdev,
-                                             **kwargs).detach()
+            return (
+                NoiseTunnel(ig)
+                .attribute(
+                    x,
+                    nt_type="smoothgrad",
+                    nt_samples=options.smooth_samples,
+                    nt_samples_batch_size=1,
+                    stdevs=options.smooth_stdev,
+                    **kwargs,
+                )
+                .detach()
+            )
         return ig.attribute(x, **kwargs).detach()
     if method == "occlusion":
         window, strides = occlusion_geometry(prep, options, x.shape[1])
-        return Occlusion(net).attribute(x, sliding_window_shapes=window, strides=strides,
-                                        baselines=float(x.mean()), target=target,
-                                        perturbations_per_eval=options.perturbations_per_eval).detach()
+        return (
+            Occlusion(net)
+            .attribute(
+                x,
+                sliding_window_shapes=window,
+                strides=strides,
+                baselines=float(x.mean()),
+                target=target,
+                perturbations_per_eval=options.perturbations_per_eval,
+            )
+            .detach()
+        )
     batch, channels = x.shape[:2]
     frames = x.shape[2] if prep.dynamic else 1
     name, module = layer or layer_for(net.model, prep, x, options)
@@ -363,9 +421,14 @@ def input_attributions(net: GradeProbabilities, x: torch.Tensor, method: str, ta
     return (cam / channels).expand_as(x)
 
 
-def compute_maps(net: GradeProbabilities, x: torch.Tensor, method: str, target: int,
-                 options: ExplainOptions = ExplainOptions(), layer: tuple[str, nn.Module] | None = None
-                 ) -> torch.Tensor:
+def compute_maps(
+    net: GradeProbabilities,
+    x: torch.Tensor,
+    method: str,
+    target: int,
+    options: ExplainOptions = ExplainOptions(),
+    layer: tuple[str, nn.Module] | None = None,
+) -> torch.Tensor:
     """Attribution maps (T, H, W) at input resolution for grade ``target`` of one input ``x`` (T = 1 for a still)."""
     if x.shape[0] != 1:
         raise ValueError("compute_maps explains one input at a time")
@@ -380,10 +443,10 @@ class Attribution:
     target: int
     predicted: int
     probabilities: list[float]
-    maps: np.ndarray          # float32 (T, h, w) at model input resolution (T = 1 for a still)
-    frame_index: np.ndarray   # (T,) index of each map's frame in the original clip
+    maps: np.ndarray  # float32 (T, h, w) at model input resolution (T = 1 for a still)
+    frame_index: np.ndarray  # (T,) index of each map's frame in the original clip
     box: tuple[int, int, int, int]  # (top, left, height, width) of the picture the model saw
-    layer: str | None         # Grad-CAM layer
+    layer: str | None  # Grad-CAM layer
     seconds: float
 
 
@@ -393,9 +456,15 @@ def predict_probabilities(net: GradeProbabilities, x: torch.Tensor) -> list[floa
         return [float(v) for v in net(x)[0].cpu()]
 
 
-def attribute(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: str,
-              target: int | None = None, options: ExplainOptions = ExplainOptions(),
-              device: torch.device | str = "cpu") -> Attribution:
+def attribute(
+    model: GradeNet,
+    prep: Preprocessing,
+    frames: np.ndarray,
+    method: str,
+    target: int | None = None,
+    options: ExplainOptions = ExplainOptions(),
+    device: torch.device | str = "cpu",
+) -> Attribution:
     """Explain one picture or clip: predicted grade, probabilities and the maps for ``target``.
 
     ``target`` None means the predicted grade. The model is switched to eval mode and moved to
@@ -417,13 +486,22 @@ def attribute(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: 
         layer_pair = layer_for(model, prep, x, options)
         layer = layer_pair[0]
     maps = compute_maps(net, x, method, target, options, layer_pair)
-    return Attribution(method, target, predicted, probabilities,
-                       maps.float().cpu().numpy().astype(np.float32), index, input_box(prep, frames),
-                       layer, time.perf_counter() - started)
+    return Attribution(
+        method,
+        target,
+        predicted,
+        probabilities,
+        maps.float().cpu().numpy().astype(np.float32),
+        index,
+        input_box(prep, frames),
+        layer,
+        time.perf_counter() - started,
+    )
 
 
-def to_image_size(maps: np.ndarray, height: int, width: int,
-                  box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def to_image_size(
+    maps: np.ndarray, height: int, width: int, box: tuple[int, int, int, int] | None = None
+) -> np.ndarray:
     """(T, h, w) maps -> (T, height, width): resized bilinearly onto ``box`` (default the whole picture), zero outside.
 
     The model input is a plain resize of the box, so this is its inverse.
@@ -434,11 +512,13 @@ def to_image_size(maps: np.ndarray, height: int, width: int,
         resized = maps.copy()
     else:
         tensor = torch.from_numpy(maps).unsqueeze(1)
-        resized = F.interpolate(tensor, size=(box_h, box_w), mode="bilinear", align_corners=False)[:, 0].numpy()
+        resized = F.interpolate(tensor, size=(box_h, box_w), mode="bilinear", align_corners=False)[
+            :, 0
+        ].numpy()
     if (top, left, box_h, box_w) == (0, 0, height, width):
         return resized
     out = np.zeros((maps.shape[0], height, width), np.float32)
-    out[:, top:top + box_h, left:left + box_w] = resized
+    out[:, top : top + box_h, left : left + box_w] = resized
     return out
 
 

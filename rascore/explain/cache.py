@@ -10,6 +10,7 @@ the sha256 of an unregistered checkpoint), so a new model version never reads an
 entries are stale and ``prune`` removes them. An entry is written into a temporary folder and
 renamed into place (a rename never half happens); when two processes race, the first rename wins.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,16 +42,19 @@ class ExplainCache:
 
     def method_dir(self, model_key: str, subject_key: str, method: str, settings_key: str) -> Path:
         """Folder of one method's entries for one model and scan."""
-        return (self.root / safe_name(model_key) / safe_name(subject_key)
-                / safe_name(f"{method}-{settings_key}"))
+        return (
+            self.root / safe_name(model_key) / safe_name(subject_key) / safe_name(f"{method}-{settings_key}")
+        )
 
-    def entry_dir(self, model_key: str, subject_key: str, method: str, settings_key: str,
-                  target: int) -> Path:
+    def entry_dir(
+        self, model_key: str, subject_key: str, method: str, settings_key: str, target: int
+    ) -> Path:
         """Folder of one entry (target grade given)."""
         return self.method_dir(model_key, subject_key, method, settings_key) / f"t{int(target)}"
 
-    def lookup(self, model_key: str, subject_key: str, method: str, settings_key: str,
-               target: int | None) -> tuple[Path, dict] | None:
+    def lookup(
+        self, model_key: str, subject_key: str, method: str, settings_key: str, target: int | None
+    ) -> tuple[Path, dict] | None:
         """(entry folder, meta) of a complete entry, or None. ``target`` None: the predicted grade's entry."""
         method_dir = self.method_dir(model_key, subject_key, method, settings_key)
         if target is None:
@@ -67,9 +71,17 @@ class ExplainCache:
             return None
         return entry, meta
 
-    def store(self, model_key: str, subject_key: str, method: str, settings_key: str, target: int,
-              meta: dict, write_files: Callable[[Path], dict[str, str]],
-              predicted: int | None = None) -> tuple[Path, dict]:
+    def store(
+        self,
+        model_key: str,
+        subject_key: str,
+        method: str,
+        settings_key: str,
+        target: int,
+        meta: dict,
+        write_files: Callable[[Path], dict[str, str]],
+        predicted: int | None = None,
+    ) -> tuple[Path, dict]:
         """Write an entry atomically; ``write_files(folder)`` writes its files and returns {role: name}.
 
         ``meta`` gets ``files`` added and is written last inside the temporary folder, then the

@@ -14,6 +14,7 @@
 - ``trust_verdict``: which method (``Variant``: a method with its settings) to trust, decided from
   the localisation and randomisation figures of the models measured.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,15 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from rascore.explain.attribution import (
-    METHOD_NAMES, ExplainOptions, GradeProbabilities, compute_maps, input_attributions, input_box, layer_for,
-    model_input, to_image_size,
+    METHOD_NAMES,
+    ExplainOptions,
+    GradeProbabilities,
+    compute_maps,
+    input_attributions,
+    input_box,
+    layer_for,
+    model_input,
+    to_image_size,
 )
 from rascore.nets.factory import GradeNet
 from rascore.train.preprocess import Preprocessing
@@ -54,8 +62,11 @@ def area_share(mask: np.ndarray, box: tuple[int, int, int, int] | None = None) -
         return float("nan")
     if box is not None:
         top, left, height, width = box
-        return float(mask[..., top:top + height, left:left + width].sum() / (mask.shape[0] * height * width)) \
-            if mask.ndim == 3 else float(mask[top:top + height, left:left + width].sum() / (height * width))
+        return (
+            float(mask[..., top : top + height, left : left + width].sum() / (mask.shape[0] * height * width))
+            if mask.ndim == 3
+            else float(mask[top : top + height, left : left + width].sum() / (height * width))
+        )
     return float(mask.mean())
 
 
@@ -144,14 +155,21 @@ class RandomisationStep:
 
     step: int
     block: str
-    spearman: float        # rank correlation of the signed maps with the trained model's
-    spearman_abs: float    # of their absolute values (Adebayo et al. report both)
+    spearman: float  # rank correlation of the signed maps with the trained model's
+    spearman_abs: float  # of their absolute values (Adebayo et al. report both)
 
 
-def cascading_randomisation(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: str,
-                            target: int, options: ExplainOptions = ExplainOptions(),
-                            seed: int = 0, device: str = "cpu", max_steps: int | None = None
-                            ) -> list[RandomisationStep]:
+def cascading_randomisation(
+    model: GradeNet,
+    prep: Preprocessing,
+    frames: np.ndarray,
+    method: str,
+    target: int,
+    options: ExplainOptions = ExplainOptions(),
+    seed: int = 0,
+    device: str = "cpu",
+    max_steps: int | None = None,
+) -> list[RandomisationStep]:
     """Re-initialise blocks from the head down, one more per step, and compare each map with the trained one.
 
     Works on a copy; ``model`` is untouched. Step 0 is the trained model (correlation 1).
@@ -169,8 +187,11 @@ def cascading_randomisation(model: GradeNet, prep: Preprocessing, frames: np.nda
         reinitialise(blocks[name])
         randomised.eval()
         maps = compute_maps(GradeProbabilities(randomised, prep), x, method, target, options).cpu().numpy()
-        steps.append(RandomisationStep(index, name, spearman(reference, maps),
-                                       spearman(np.abs(reference), np.abs(maps))))
+        steps.append(
+            RandomisationStep(
+                index, name, spearman(reference, maps), spearman(np.abs(reference), np.abs(maps))
+            )
+        )
     return steps
 
 
@@ -194,9 +215,17 @@ def gaussian_perturbation(std: float = 0.02, seed: int = 0):
     return perturb
 
 
-def infidelity_score(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: str, target: int,
-                     options: ExplainOptions = ExplainOptions(), n_perturb_samples: int = 16,
-                     noise_std: float = 0.02, device: str = "cpu") -> float:
+def infidelity_score(
+    model: GradeNet,
+    prep: Preprocessing,
+    frames: np.ndarray,
+    method: str,
+    target: int,
+    options: ExplainOptions = ExplainOptions(),
+    n_perturb_samples: int = 16,
+    noise_std: float = 0.02,
+    device: str = "cpu",
+) -> float:
     """Captum ``infidelity`` of one explanation (lower is better), attributions rescaled (``normalize=True``)."""
     from captum.metrics import infidelity
 
@@ -204,15 +233,30 @@ def infidelity_score(model: GradeNet, prep: Preprocessing, frames: np.ndarray, m
     net = GradeProbabilities(model, prep)
     x, _ = model_input(prep, frames, device)
     attributions = input_attributions(net, x, method, target, options)
-    value = infidelity(net, gaussian_perturbation(noise_std), x, attributions.contiguous(), target=target,
-                       n_perturb_samples=n_perturb_samples,
-                       max_examples_per_batch=min(8, n_perturb_samples), normalize=True)
+    value = infidelity(
+        net,
+        gaussian_perturbation(noise_std),
+        x,
+        attributions.contiguous(),
+        target=target,
+        n_perturb_samples=n_perturb_samples,
+        max_examples_per_batch=min(8, n_perturb_samples),
+        normalize=True,
+    )
     return float(value.reshape(-1)[0])
 
 
-def sensitivity_score(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: str, target: int,
-                      options: ExplainOptions = ExplainOptions(), n_perturb_samples: int = 4,
-                      radius: float = 0.02, device: str = "cpu") -> float:
+def sensitivity_score(
+    model: GradeNet,
+    prep: Preprocessing,
+    frames: np.ndarray,
+    method: str,
+    target: int,
+    options: ExplainOptions = ExplainOptions(),
+    n_perturb_samples: int = 4,
+    radius: float = 0.02,
+    device: str = "cpu",
+) -> float:
     """Captum ``sensitivity_max`` of one explanation (lower is steadier), maps scaled to unit total first.
 
     Each perturbed input is explained on its own (``max_examples_per_batch=1``); the maps are
@@ -234,8 +278,14 @@ def sensitivity_score(model: GradeNet, prep: Preprocessing, frames: np.ndarray, 
             out.append(attr / attr.abs().sum().clamp_min(1e-12))
         return torch.cat(out)
 
-    value = sensitivity_max(explain, x, perturb_radius=radius, n_perturb_samples=n_perturb_samples,
-                            max_examples_per_batch=1, target=target)
+    value = sensitivity_max(
+        explain,
+        x,
+        perturb_radius=radius,
+        n_perturb_samples=n_perturb_samples,
+        max_examples_per_batch=1,
+        target=target,
+    )
     return float(value.reshape(-1)[0])
 
 
@@ -243,16 +293,20 @@ def sensitivity_score(model: GradeNet, prep: Preprocessing, frames: np.ndarray, 
 class Localisation:
     """Where one map puts its positive attribution, against an item's truth masks."""
 
-    synovium_share: float   # share of positive attribution inside the synovium
-    synovium_area: float    # the share a uniform map would give
-    doppler_share: float    # inside the synovial Doppler signal (NaN without any)
+    synovium_share: float  # share of positive attribution inside the synovium
+    synovium_area: float  # the share a uniform map would give
+    doppler_share: float  # inside the synovial Doppler signal (NaN without any)
     doppler_area: float
-    pointing_hit: float     # 1/0, NaN without synovium
+    pointing_hit: float  # 1/0, NaN without synovium
 
 
-def localisation(heatmap: np.ndarray, masks: dict[str, np.ndarray], frame_index: np.ndarray,
-                 box: tuple[int, int, int, int] | None = None,
-                 tolerance: int = POINTING_TOLERANCE_PX) -> Localisation:
+def localisation(
+    heatmap: np.ndarray,
+    masks: dict[str, np.ndarray],
+    frame_index: np.ndarray,
+    box: tuple[int, int, int, int] | None = None,
+    tolerance: int = POINTING_TOLERANCE_PX,
+) -> Localisation:
     """Localisation figures of a (T, H, W) map at image resolution against the masks of the frames it shows.
 
     ``box``: the part of the picture the model saw (its ROI crop); the uniform-map reference is spread over it.
@@ -261,14 +315,24 @@ def localisation(heatmap: np.ndarray, masks: dict[str, np.ndarray], frame_index:
     doppler = masks["doppler"][np.asarray(frame_index)] & synovium
     if synovium.shape != np.shape(heatmap):
         raise ValueError(f"masks {synovium.shape} do not match the map {np.shape(heatmap)}")
-    return Localisation(positive_share(heatmap, synovium), area_share(synovium, box),
-                        positive_share(heatmap, doppler), area_share(doppler, box),
-                        pointing_hit(heatmap, synovium, tolerance))
+    return Localisation(
+        positive_share(heatmap, synovium),
+        area_share(synovium, box),
+        positive_share(heatmap, doppler),
+        area_share(doppler, box),
+        pointing_hit(heatmap, synovium, tolerance),
+    )
 
 
-def map_at_image_size(model: GradeNet, prep: Preprocessing, frames: np.ndarray, method: str, target: int,
-                      options: ExplainOptions = ExplainOptions(), device: str = "cpu"
-                      ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def map_at_image_size(
+    model: GradeNet,
+    prep: Preprocessing,
+    frames: np.ndarray,
+    method: str,
+    target: int,
+    options: ExplainOptions = ExplainOptions(),
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """(map (T, H, W) at the picture's resolution, frame index, box the model saw) for grade ``target``."""
     model = model.eval().to(device)
     x, index = model_input(prep, frames, device)
@@ -304,8 +368,13 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ig-tissue", "ig", f"{METHOD_NAMES['ig']} (tissue-mean baseline)", ig_baseline="tissue"),
     Variant("ig-black", "ig", f"{METHOD_NAMES['ig']} (black baseline)", ig_baseline="black"),
     Variant("gradcam", "gradcam", METHOD_NAMES["gradcam"], gradcam_stage="fine"),
-    Variant("gradcam-deep", "gradcam", f"{METHOD_NAMES['gradcam']} (deepest stage)", gradcam_stage="deep",
-            clips_only=True),
+    Variant(
+        "gradcam-deep",
+        "gradcam",
+        f"{METHOD_NAMES['gradcam']} (deepest stage)",
+        gradcam_stage="deep",
+        clips_only=True,
+    ),
     Variant("occlusion", "occlusion", METHOD_NAMES["occlusion"]),
 )
 DEFAULT_VARIANTS: tuple[str, ...] = ("ig", "ig-black", "gradcam", "gradcam-deep", "occlusion")
@@ -327,11 +396,11 @@ def variant(code: str) -> Variant:
 class VariantFigures:
     """What ``trust_verdict`` weighs for one variant on one model (means over its items; NaN when unmeasured)."""
 
-    model: str             # e.g. "SPD v3"
-    variant: str           # Variant.code
-    share: float           # positive attribution inside the synovium
-    uniform: float         # what a uniform map gives
-    randomised: float      # what the randomised model's map gives
+    model: str  # e.g. "SPD v3"
+    variant: str  # Variant.code
+    share: float  # positive attribution inside the synovium
+    uniform: float  # what a uniform map gives
+    randomised: float  # what the randomised model's map gives
     final_correlation: float  # Spearman of |map| with the trained one, every block re-initialised
 
     @property
@@ -376,21 +445,30 @@ def trust_verdict(figures: list[VariantFigures], limit: float = RANDOMISATION_LI
         rows = by_variant[code]
         tested = [f for f in rows if f.randomisation_tested]
         correlations = ", ".join(f"{f.final_correlation:.2f}" for f in tested) or "not run"
-        return (f"{variant(code).label}: localises on {sum(f.localises for f in rows)} of {len(rows)} "
-                f"(share {lift(rows):.1f}x a uniform map's), correlation after randomisation {correlations}")
+        return (
+            f"{variant(code).label}: localises on {sum(f.localises for f in rows)} of {len(rows)} "
+            f"(share {lift(rows):.1f}x a uniform map's), correlation after randomisation {correlations}"
+        )
 
-    scores = {code: (sum(trusted(f) for f in rows) / len(rows), len(rows), np.nan_to_num(lift(rows), nan=-1.0))
-              for code, rows in by_variant.items()}
+    scores = {
+        code: (sum(trusted(f) for f in rows) / len(rows), len(rows), np.nan_to_num(lift(rows), nan=-1.0))
+        for code, rows in by_variant.items()
+    }
     best = max(scores, key=lambda code: scores[code])
     if not any(f.randomisation_tested for f in figures):
         return "No verdict: the randomisation test was not run (--random-items 0)."
     others = "; ".join(summary(code) for code in by_variant if code != best)
     if scores[best][0] == 0:
-        return (f"Trust none of these maps on these models: no method both puts more attribution in the "
-                f"synovium than a uniform map and the randomised model, and changes when the model is "
-                f"randomised (correlation below {limit:g}). " + "; ".join(summary(c) for c in by_variant) + ".")
+        return (
+            f"Trust none of these maps on these models: no method both puts more attribution in the "
+            f"synovium than a uniform map and the randomised model, and changes when the model is "
+            f"randomised (correlation below {limit:g}). " + "; ".join(summary(c) for c in by_variant) + "."
+        )
     n = len(by_variant[best])
     count = sum(trusted(f) for f in by_variant[best])
-    return (f"Trust {variant(best).label}: on {count} of {n} models it puts more attribution in the "
-            f"synovium than a uniform map and the randomised model, and its map changes when the model is "
-            f"randomised (correlation below {limit:g}). {summary(best)}." + (f" Beside it: {others}." if others else ""))
+    return (
+        f"Trust {variant(best).label}: on {count} of {n} models it puts more attribution in the "
+        f"synovium than a uniform map and the randomised model, and its map changes when the model is "
+        f"randomised (correlation below {limit:g}). {summary(best)}."
+        + (f" Beside it: {others}." if others else "")
+    )

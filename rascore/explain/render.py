@@ -6,6 +6,7 @@ and the simulated cohort, draw orange to yellow). Only positive attribution (evi
 target grade) is painted; its opacity grows with its strength, so unimportant pixels show the
 original scan unchanged.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,7 +31,9 @@ def colour_lut(anchors: Sequence[tuple[float, tuple[int, int, int]]] = ICE_ANCHO
     positions = np.array([a[0] for a in anchors])
     colours = np.array([a[1] for a in anchors], dtype=float)
     v = np.linspace(0.0, 1.0, 256)
-    return np.stack([np.interp(v, positions, colours[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+    return (
+        np.stack([np.interp(v, positions, colours[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+    )
 
 
 _LUT = colour_lut()
@@ -71,7 +74,7 @@ def blend(frame: np.ndarray, heat: np.ndarray, max_alpha: float = 0.7, gamma: fl
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)
     if heat.shape != frame.shape[:2]:
         raise ValueError(f"heat map {heat.shape} does not match the frame {frame.shape[:2]}")
-    alpha = (max_alpha * heat ** gamma)[..., None]
+    alpha = (max_alpha * heat**gamma)[..., None]
     out = frame.astype(np.float32) * (1.0 - alpha) + colourise(heat).astype(np.float32) * alpha
     return out.round().clip(0, 255).astype(np.uint8)
 
@@ -101,8 +104,11 @@ def colour_bar(height: int, top_label: str, bottom_label: str = "0", width: int 
 def _upscale(image: np.ndarray, factor: int) -> np.ndarray:
     if factor <= 1:
         return image
-    return np.asarray(Image.fromarray(image).resize(
-        (image.shape[1] * factor, image.shape[0] * factor), Image.Resampling.NEAREST))
+    return np.asarray(
+        Image.fromarray(image).resize(
+            (image.shape[1] * factor, image.shape[0] * factor), Image.Resampling.NEAREST
+        )
+    )
 
 
 def _with_title(image: np.ndarray, title: str) -> np.ndarray:
@@ -112,7 +118,9 @@ def _with_title(image: np.ndarray, title: str) -> np.ndarray:
     return np.concatenate([np.asarray(strip), image], axis=0)
 
 
-def outline_box(image: np.ndarray, box: Sequence[int], colour: tuple[int, int, int] = (150, 150, 150)) -> np.ndarray:
+def outline_box(
+    image: np.ndarray, box: Sequence[int], colour: tuple[int, int, int] = (150, 150, 150)
+) -> np.ndarray:
     """Draw a dashed rectangle (top, left, height, width) on an RGB array: the region the model saw."""
     top, left, height, width = (int(v) for v in box)
     out = np.array(image, copy=True)
@@ -121,15 +129,22 @@ def outline_box(image: np.ndarray, box: Sequence[int], colour: tuple[int, int, i
     cols = np.arange(left, right + 1)
     rows = np.arange(top, bottom + 1)
     for y in (top, bottom):
-        out[y, cols[dash[:len(cols)]]] = colour
+        out[y, cols[dash[: len(cols)]]] = colour
     for x in (left, right):
-        out[rows[dash[:len(rows)]], x] = colour
+        out[rows[dash[: len(rows)]], x] = colour
     return out
 
 
-def overlay_panel(frames: np.ndarray, heat: np.ndarray, title: str, scale_label: str,
-                  captions: Sequence[str] | None = None, columns: int = 4,
-                  min_width: int = 384, box: Sequence[int] | None = None) -> np.ndarray:
+def overlay_panel(
+    frames: np.ndarray,
+    heat: np.ndarray,
+    title: str,
+    scale_label: str,
+    captions: Sequence[str] | None = None,
+    columns: int = 4,
+    min_width: int = 384,
+    box: Sequence[int] | None = None,
+) -> np.ndarray:
     """The overlay picture: each frame blended with its heat, in a grid, a colour bar and a title.
 
     ``frames`` (T, H, W, 3) uint8 and ``heat`` (T, H, W) in [0, 1]; a still is T = 1. Small
@@ -155,14 +170,19 @@ def overlay_panel(frames: np.ndarray, heat: np.ndarray, title: str, scale_label:
     grid = np.zeros((rows * th + (rows - 1) * 2, cols * tw + (cols - 1) * 2, 3), np.uint8)
     for t, tile in enumerate(tiles):
         r, c = divmod(t, cols)
-        grid[r * (th + 2):r * (th + 2) + th, c * (tw + 2):c * (tw + 2) + tw] = tile
+        grid[r * (th + 2) : r * (th + 2) + th, c * (tw + 2) : c * (tw + 2) + tw] = tile
     bar = colour_bar(grid.shape[0], scale_label)
     body = np.concatenate([grid, bar], axis=1)
     return _with_title(body, title)
 
 
-def importance_curve(frame_index: Sequence[int], importance: Sequence[float], n_frames: int,
-                     title: str, size: tuple[int, int] = (440, 220)) -> np.ndarray:
+def importance_curve(
+    frame_index: Sequence[int],
+    importance: Sequence[float],
+    n_frames: int,
+    title: str,
+    size: tuple[int, int] = (440, 220),
+) -> np.ndarray:
     """A line plot of each frame's share of the attribution against its frame number (RGB array)."""
     width, height = size
     image = Image.new("RGB", (width, height), (255, 255, 255))
@@ -192,7 +212,9 @@ def importance_curve(frame_index: Sequence[int], importance: Sequence[float], n_
             draw.text((x - half, bottom + 5), label, fill=(0, 0, 0), font=_font())
             last_right = x + half
     axis = "frame of the clip (dots: frames the model saw)"
-    draw.text(((left + right - _text_width(draw, axis)) / 2, bottom + 16), axis, fill=(80, 80, 80), font=_font())
+    draw.text(
+        ((left + right - _text_width(draw, axis)) / 2, bottom + 16), axis, fill=(80, 80, 80), font=_font()
+    )
     points = [point(f, v) for f, v in zip(frame_index, values)]
     if len(points) > 1:
         draw.line(points, fill=(20, 70, 200), width=2)
@@ -223,8 +245,11 @@ def save_animation(path: str | Path, images: Sequence[np.ndarray], fps: float = 
         stack = np.pad(stack, ((0, 0), (0, (-h) % 16), (0, (-w) % 16), (0, 0)))
         iio.imwrite(path, stack, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16)
         return path
-    frames = [Image.fromarray(f).quantize(colors=256, method=Image.Quantize.FASTOCTREE,
-                                          dither=Image.Dither.NONE) for f in stack]
-    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=int(round(1000 / fps)), loop=0)
+    frames = [
+        Image.fromarray(f).quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        for f in stack
+    ]
+    frames[0].save(
+        path, format="GIF", save_all=True, append_images=frames[1:], duration=int(round(1000 / fps)), loop=0
+    )
     return path

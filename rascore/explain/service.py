@@ -5,6 +5,7 @@
 ``$RASCORE_DATA/explain`` without loading the model or the frames; a new model version has a new
 key, so its explanations are computed afresh.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,11 +19,21 @@ import numpy as np
 
 from rascore.atomic import write_atomic
 from rascore.explain.attribution import (
-    METHOD_NAMES, ExplainOptions, attribute, check_method, frame_importance, to_image_size,
+    METHOD_NAMES,
+    ExplainOptions,
+    attribute,
+    check_method,
+    frame_importance,
+    to_image_size,
 )
 from rascore.explain.cache import ExplainCache
 from rascore.explain.render import (
-    display_scale, importance_curve, normalise_heat, overlay_panel, save_animation, save_png,
+    display_scale,
+    importance_curve,
+    normalise_heat,
+    overlay_panel,
+    save_animation,
+    save_png,
 )
 
 ANIMATION_FORMATS: tuple[str, ...] = ("gif", "mp4")
@@ -50,7 +61,11 @@ class ModelRef:
     @property
     def label(self) -> str:
         """Human name, e.g. ``SPD v3``."""
-        return f"{self.modality} v{self.version}" if self.version is not None else f"{self.modality} ({self.path.name})"
+        return (
+            f"{self.modality} v{self.version}"
+            if self.version is not None
+            else f"{self.modality} ({self.path.name})"
+        )
 
     def load(self):
         """(network in eval mode on the CPU, Preprocessing) from the checkpoint."""
@@ -76,8 +91,13 @@ def registered_model(project, modality: str, version: int | None = None) -> Mode
         raise LookupError(f"checkpoint of {row['modality']} v{row['version']} is missing: {path}") from None
     stamp = f"{row['id']}|{row['created_at']}|{row['path']}|{stat.st_size}|{stat.st_mtime_ns}"
     fingerprint = hashlib.sha256(stamp.encode()).hexdigest()[:12]
-    return ModelRef(path, f"{row['modality']}-v{row['version']}-{fingerprint}", row["modality"],
-                    int(row["version"]), int(row["id"]))
+    return ModelRef(
+        path,
+        f"{row['modality']}-v{row['version']}-{fingerprint}",
+        row["modality"],
+        int(row["version"]),
+        int(row["id"]),
+    )
 
 
 def checkpoint_model(path: str | Path) -> ModelRef:
@@ -105,13 +125,13 @@ class Explanation:
     n_frames: int
     importance: list[float] | None  # clips: share of positive attribution per frame shown
     layer: str | None
-    box: list[int]                  # (top, left, height, width) of the picture the model saw
-    scale: float                    # attribution at the top of the colour bar
-    paths: dict[str, str]           # overlay, heatmap, and for clips animation and importance
+    box: list[int]  # (top, left, height, width) of the picture the model saw
+    scale: float  # attribution at the top of the colour bar
+    paths: dict[str, str]  # overlay, heatmap, and for clips animation and importance
     options: dict
     cached: bool = False
-    seconds: float = 0.0            # this request, end to end
-    compute_seconds: float = 0.0    # the attribution itself when it was computed
+    seconds: float = 0.0  # this request, end to end
+    compute_seconds: float = 0.0  # the attribution itself when it was computed
     _heatmap: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -171,8 +191,14 @@ class Explainer:
     (and refreshes the cache). ``animation``: ``gif`` or ``mp4`` for clips.
     """
 
-    def __init__(self, project, device: str = "cpu", options: ExplainOptions = ExplainOptions(),
-                 use_cache: bool = True, animation: str = "gif") -> None:
+    def __init__(
+        self,
+        project,
+        device: str = "cpu",
+        options: ExplainOptions = ExplainOptions(),
+        use_cache: bool = True,
+        animation: str = "gif",
+    ) -> None:
         if animation not in ANIMATION_FORMATS:
             raise ValueError(f"animation must be one of {', '.join(ANIMATION_FORMATS)}")
         self.project = project
@@ -189,9 +215,16 @@ class Explainer:
             self._models[model.key] = model.load()
         return self._models[model.key]
 
-    def item(self, item_id: int, method: str, *, modality: str | None = None,
-             version: int | None = None, target: int | None = None,
-             options: ExplainOptions | None = None) -> Explanation:
+    def item(
+        self,
+        item_id: int,
+        method: str,
+        *,
+        modality: str | None = None,
+        version: int | None = None,
+        target: int | None = None,
+        options: ExplainOptions | None = None,
+    ) -> Explanation:
         """Explain a stored item with a version (default: the active one) of its modality's model.
 
         ``options``: this request's settings instead of the Explainer's (e.g. another IG baseline).
@@ -202,8 +235,15 @@ class Explainer:
             raise LookupError(f"no item {item_id}")
         model = registered_model(self.project, modality or row["modality"], version)
         sha = row["media_sha256"]
-        return self.explain(lambda: self._item_frames(sha, item_id), f"item{int(item_id)}-{sha[:12]}",
-                            model, method, target, started, options)
+        return self.explain(
+            lambda: self._item_frames(sha, item_id),
+            f"item{int(item_id)}-{sha[:12]}",
+            model,
+            method,
+            target,
+            started,
+            options,
+        )
 
     def _item_frames(self, sha: str, item_id: int) -> np.ndarray:
         media = self.project.media
@@ -214,9 +254,17 @@ class Explainer:
 
             return decode_bytes(media.read_bytes(sha), f"item {item_id}").frames
 
-    def file(self, path: str | Path, method: str, *, modality: str | None = None,
-             version: int | None = None, target: int | None = None,
-             checkpoint: str | Path | None = None, options: ExplainOptions | None = None) -> Explanation:
+    def file(
+        self,
+        path: str | Path,
+        method: str,
+        *,
+        modality: str | None = None,
+        version: int | None = None,
+        target: int | None = None,
+        checkpoint: str | Path | None = None,
+        options: ExplainOptions | None = None,
+    ) -> Explanation:
         """Explain a file, decoded as ingest does; modality guessed from its pixels when not given.
 
         ``checkpoint``: explain with that checkpoint file instead of a registered version.
@@ -245,9 +293,16 @@ class Explainer:
         subject = f"file-{file_sha256(path)[:16]}"
         return self.explain(frames, subject, model, method, target, started, options)
 
-    def explain(self, frames: Callable[[], np.ndarray] | np.ndarray, subject: str, model: ModelRef,
-                method: str, target: int | None = None, started: float | None = None,
-                options: ExplainOptions | None = None) -> Explanation:
+    def explain(
+        self,
+        frames: Callable[[], np.ndarray] | np.ndarray,
+        subject: str,
+        model: ModelRef,
+        method: str,
+        target: int | None = None,
+        started: float | None = None,
+        options: ExplainOptions | None = None,
+    ) -> Explanation:
         """The explanation of ``frames`` (or a callable giving them) by ``model``: cached or computed.
 
         The cache entry is keyed by the settings that change this method's map (``options.key``),
@@ -263,8 +318,12 @@ class Explainer:
                 folder, meta = hit
                 meta = dict(meta)
                 files = meta.pop("files")
-                return Explanation(**meta, paths={k: str(folder / v) for k, v in files.items()},
-                                   cached=True, seconds=time.perf_counter() - started)
+                return Explanation(
+                    **meta,
+                    paths={k: str(folder / v) for k, v in files.items()},
+                    cached=True,
+                    seconds=time.perf_counter() - started,
+                )
         pixels = frames() if callable(frames) else np.asarray(frames)
         net, prep = self.network(model)
         result = attribute(net, prep, pixels, method, target, options, self.device)
@@ -273,22 +332,46 @@ class Explainer:
         dynamic = prep.dynamic
         importance = frame_importance(heatmap).tolist() if dynamic else None
         explanation = Explanation(
-            method=method, target=result.target, predicted=result.predicted,
-            probabilities=result.probabilities, modality=model.modality, version=model.version,
-            model_key=model.key, subject=subject, frame_index=[int(i) for i in result.frame_index],
-            n_frames=int(pixels.shape[0]) if pixels.ndim == 4 else 1, importance=importance,
-            layer=result.layer, box=list(result.box), scale=display_scale(heatmap), paths={},
-            options={"method": method, "settings": settings, "device": str(self.device),
-                     "setting": options.describe(method)},
-            compute_seconds=result.seconds, _heatmap=heatmap)
+            method=method,
+            target=result.target,
+            predicted=result.predicted,
+            probabilities=result.probabilities,
+            modality=model.modality,
+            version=model.version,
+            model_key=model.key,
+            subject=subject,
+            frame_index=[int(i) for i in result.frame_index],
+            n_frames=int(pixels.shape[0]) if pixels.ndim == 4 else 1,
+            importance=importance,
+            layer=result.layer,
+            box=list(result.box),
+            scale=display_scale(heatmap),
+            paths={},
+            options={
+                "method": method,
+                "settings": settings,
+                "device": str(self.device),
+                "setting": options.describe(method),
+            },
+            compute_seconds=result.seconds,
+            _heatmap=heatmap,
+        )
         shown = pixels[result.frame_index] if pixels.ndim == 4 else pixels[None]
 
         def write(folder: Path) -> dict[str, str]:
             return self._write_files(folder, explanation, shown)
 
         predicted = result.predicted if target is None or target == result.predicted else None
-        folder, meta = self.cache.store(model.key, subject, method, settings, result.target,
-                                        _meta(explanation), write, predicted=predicted)
+        folder, meta = self.cache.store(
+            model.key,
+            subject,
+            method,
+            settings,
+            result.target,
+            _meta(explanation),
+            write,
+            predicted=predicted,
+        )
         explanation.paths = {k: str(folder / v) for k, v in meta["files"].items()}
         explanation.seconds = time.perf_counter() - started
         return explanation
@@ -296,27 +379,53 @@ class Explainer:
     def _write_files(self, folder: Path, explanation: Explanation, shown: np.ndarray) -> dict[str, str]:
         """Heat map, overlay and (clips) animation and importance curve into ``folder``."""
         heatmap = explanation.heatmap
-        np.savez_compressed(folder / "heatmap.npz", heatmap=heatmap.astype(np.float32),
-                            frame_index=np.asarray(explanation.frame_index))
+        np.savez_compressed(
+            folder / "heatmap.npz",
+            heatmap=heatmap.astype(np.float32),
+            frame_index=np.asarray(explanation.frame_index),
+        )
         heat = normalise_heat(heatmap, explanation.scale)
         p = explanation.probabilities[explanation.target]
-        who = f"{explanation.modality} v{explanation.version}" if explanation.version is not None \
+        who = (
+            f"{explanation.modality} v{explanation.version}"
+            if explanation.version is not None
             else explanation.modality
-        title = (f"{explanation.method_name} | {who} | grade {explanation.target} "
-                 f"(p={p:.2f}, predicted {explanation.predicted})")
+        )
+        title = (
+            f"{explanation.method_name} | {who} | grade {explanation.target} "
+            f"(p={p:.2f}, predicted {explanation.predicted})"
+        )
         label = f"{explanation.scale:.2g}"
         files = {"heatmap": "heatmap.npz", "overlay": "overlay.png"}
         if explanation.importance is None:
             save_png(folder / "overlay.png", overlay_panel(shown, heat, title, label, box=explanation.box))
             return files
-        captions = [f"frame {f}: {share:.0%}" for f, share in zip(explanation.frame_index, explanation.importance)]
-        save_png(folder / "overlay.png", overlay_panel(shown, heat, title, label, captions, box=explanation.box))
-        tiles = [overlay_panel(shown[t:t + 1], heat[t:t + 1], title, label, [captions[t]], box=explanation.box,
-                               min_width=256) for t in range(len(shown))]
+        captions = [
+            f"frame {f}: {share:.0%}" for f, share in zip(explanation.frame_index, explanation.importance)
+        ]
+        save_png(
+            folder / "overlay.png", overlay_panel(shown, heat, title, label, captions, box=explanation.box)
+        )
+        tiles = [
+            overlay_panel(
+                shown[t : t + 1],
+                heat[t : t + 1],
+                title,
+                label,
+                [captions[t]],
+                box=explanation.box,
+                min_width=256,
+            )
+            for t in range(len(shown))
+        ]
         name = f"animation.{self.animation}"
         save_animation(folder / name, tiles, fps=3.0)
-        curve = importance_curve(explanation.frame_index, explanation.importance, explanation.n_frames,
-                                 f"{explanation.method_name}: share of attribution per frame")
+        curve = importance_curve(
+            explanation.frame_index,
+            explanation.importance,
+            explanation.n_frames,
+            f"{explanation.method_name}: share of attribution per frame",
+        )
         save_png(folder / "importance.png", curve)
         files.update({"animation": name, "importance": "importance.png"})
         return files

@@ -5,6 +5,7 @@ checks ``view_models`` itself. Uploads are decoded exactly as ingest decodes the
 (``rascore.media.decode_bytes``) and are never stored: only their explanation is cached, under
 the same key ``Explainer.file`` gives the same bytes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,9 +82,18 @@ def item_choices(project, user, modality: str, cohort: str | None = None) -> lis
     """Items of a modality (optionally one cohort), id order, each with a ``label`` for a picker."""
     require(user, "view_models")
     rows = project.store.items(modality=modality, cohort=cohort or None)
-    return [{"id": int(r["id"]), "modality": r["modality"], "cohort": r["cohort"],
-             "joint": r.get("joint"), "side": r.get("side"), "frames": int(r["frames"] or 1),
-             "label": item_label(r)} for r in rows]
+    return [
+        {
+            "id": int(r["id"]),
+            "modality": r["modality"],
+            "cohort": r["cohort"],
+            "joint": r.get("joint"),
+            "side": r.get("side"),
+            "frames": int(r["frames"] or 1),
+            "label": item_label(r),
+        }
+        for r in rows
+    ]
 
 
 def reference_target(project, user, item_id: int) -> int | None:
@@ -99,7 +109,9 @@ def reference_target(project, user, item_id: int) -> int | None:
         return None
 
 
-def options_for(explainer: Explainer, baseline: str | None = None, stage: str | None = None) -> ExplainOptions:
+def options_for(
+    explainer: Explainer, baseline: str | None = None, stage: str | None = None
+) -> ExplainOptions:
     """The Explainer's settings with the page's choices: Integrated Gradients baseline, Grad-CAM stage."""
     changes = {}
     if baseline is not None:
@@ -109,8 +121,14 @@ def options_for(explainer: Explainer, baseline: str | None = None, stage: str | 
     return replace(explainer.options, **changes)
 
 
-def explain_item(explainer: Explainer, user, item_id: int, method: str,
-                 target: int | None = None, options: ExplainOptions | None = None) -> Explanation:
+def explain_item(
+    explainer: Explainer,
+    user,
+    item_id: int,
+    method: str,
+    target: int | None = None,
+    options: ExplainOptions | None = None,
+) -> Explanation:
     """The explanation of a stored item by its modality's active model (NoActiveModel when none)."""
     require(user, "view_models")
     row = explainer.project.store.item(int(item_id))
@@ -152,8 +170,15 @@ def guess_modality(frames: np.ndarray) -> str:
     return guess(frames)
 
 
-def explain_upload(explainer: Explainer, user, upload: Upload, method: str, modality: str | None = None,
-                   target: int | None = None, options: ExplainOptions | None = None) -> Explanation:
+def explain_upload(
+    explainer: Explainer,
+    user,
+    upload: Upload,
+    method: str,
+    modality: str | None = None,
+    target: int | None = None,
+    options: ExplainOptions | None = None,
+) -> Explanation:
     """The explanation of an upload by the active model of its modality (guessed when not given)."""
     require(user, "view_models")
     model = model_for(explainer.project, modality or guess_modality(upload.frames))
@@ -168,8 +193,9 @@ def shown_frame(explanation: Explanation, frames: np.ndarray, position: int) -> 
     return frames[explanation.frame_index[position]]
 
 
-def frame_pair(explanation: Explanation, frames: np.ndarray,
-               position: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def frame_pair(
+    explanation: Explanation, frames: np.ndarray, position: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(original, overlay) of one frame the model saw, both at the picture's native resolution.
 
     The overlay paints positive attribution on the frame with the explanation's colour scale

@@ -1,4 +1,5 @@
 """On-demand retraining: the durable job queue and the worker process."""
+
 from __future__ import annotations
 
 from rascore.jobs.context import Cancelled, JobContext

@@ -1,4 +1,5 @@
 """What a running job sees: progress reporting, a cancel check between steps, a log tail."""
+
 from __future__ import annotations
 
 import collections
@@ -16,8 +17,15 @@ class Cancelled(Exception):
 class JobContext:
     """Handed to a runner: ``on_progress`` and ``should_stop`` are the training loop's callbacks."""
 
-    def __init__(self, store: Store, job_id: int, *, progress_every_s: float = 1.0,
-                 cancel_every_s: float = 0.5, log_lines: int = 40) -> None:
+    def __init__(
+        self,
+        store: Store,
+        job_id: int,
+        *,
+        progress_every_s: float = 1.0,
+        cancel_every_s: float = 0.5,
+        log_lines: int = 40,
+    ) -> None:
         self.store = store
         self.job_id = job_id
         self.progress_every_s = progress_every_s
@@ -59,7 +67,8 @@ class JobContext:
         if progress.get("phase") == "validated" and progress.get("epoch"):
             epoch = progress["epoch"]
             self.history = [h for h in self.history if h["epoch"] != epoch] + [
-                {k: progress.get(k) for k in ("epoch", "loss", "val_auc", "val_macro_auc")}]
+                {k: progress.get(k) for k in ("epoch", "loss", "val_auc", "val_macro_auc")}
+            ]
             force = True
         self.progress = {**progress, "history": self.history} if self.history else dict(progress)
         now = time.monotonic()

@@ -9,6 +9,7 @@ its ranks) and SIGKILL after ``TERM_TIMEOUT_S``. Each rank also watches the work
 torchrun agent, and exits when either is gone, so a worker killed with ``kill -9`` leaves no
 training behind to keep the row's heartbeat alive or to publish a version for a failed job.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,18 @@ TERM_TIMEOUT_S = 45.0  # torchrun waits 30 s for its ranks before SIGKILL; then 
 
 def launch_command(job_id: int, nproc: int, parent_pid: int | None = None) -> list[str]:
     """torchrun (as ``python -m torch.distributed.run``, same interpreter) on ``rascore train --job``."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "rascore.cli", "train", "--job", str(job_id)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "rascore.cli",
+        "train",
+        "--job",
+        str(job_id),
+    ]
     if parent_pid is not None:
         command += ["--parent-pid", str(parent_pid)]
     return command
@@ -40,11 +51,15 @@ def launch_command(job_id: int, nproc: int, parent_pid: int | None = None) -> li
 def child_env(settings) -> dict[str, str]:
     """The worker's environment, pointed at the worker's project whatever the current directory."""
     env = dict(os.environ)
-    env.update({"RASCORE_DB": str(Path(settings.db_path).resolve()),
-                "RASCORE_DATA": str(Path(settings.data_dir).resolve()),
-                "RASCORE_MODELS": str(Path(settings.models_dir).resolve()),
-                "RASCORE_DEVICE": str(settings.device or "auto"),
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "RASCORE_DB": str(Path(settings.db_path).resolve()),
+            "RASCORE_DATA": str(Path(settings.data_dir).resolve()),
+            "RASCORE_MODELS": str(Path(settings.models_dir).resolve()),
+            "RASCORE_DEVICE": str(settings.device or "auto"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -72,14 +87,23 @@ def failure_reason(output: str, returncode: int) -> str:
         if "rascore train: " in line:
             return line.split("rascore train: ", 1)[1]
     for line in reversed(lines):
-        if re.match(r"^(\[rank\d+\]:)?[\w.]*(Error|Exception)\b[^:]*:", line) and "ChildFailedError" not in line:
+        if (
+            re.match(r"^(\[rank\d+\]:)?[\w.]*(Error|Exception)\b[^:]*:", line)
+            and "ChildFailedError" not in line
+        ):
             return line
-    return (f"the training processes exited with code {returncode}"
-            + (f": {lines[-1]}" if lines else ""))
+    return f"the training processes exited with code {returncode}" + (f": {lines[-1]}" if lines else "")
 
 
-def run_under_torchrun(project, job: dict, ctx: JobContext, nproc: int, *, poll_s: float = 0.5,
-                       cancel_grace_s: float = CANCEL_GRACE_S) -> int:
+def run_under_torchrun(
+    project,
+    job: dict,
+    ctx: JobContext,
+    nproc: int,
+    *,
+    poll_s: float = 0.5,
+    cancel_grace_s: float = CANCEL_GRACE_S,
+) -> int:
     """Run a claimed training job on ``nproc`` processes and return the registered version's id."""
     store = project.store
     ctx.log(f"starting {nproc} training processes (torchrun --standalone --nproc_per_node={nproc})")
@@ -88,8 +112,14 @@ def run_under_torchrun(project, job: dict, ctx: JobContext, nproc: int, *, poll_
     cancel_at: float | None = None
     terminated = False
     with tempfile.TemporaryFile() as output:
-        child = subprocess.Popen(command, env=child_env(project.settings), stdin=subprocess.DEVNULL,
-                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(
+            command,
+            env=child_env(project.settings),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             while True:
                 try:
@@ -110,8 +140,9 @@ def run_under_torchrun(project, job: dict, ctx: JobContext, nproc: int, *, poll_
     row = job_sql.get(store, job["id"])
     ctx.adopt(row)  # rank 0's progress, history and log lines
     if terminated:
-        ctx.log(f"the training processes were still running {cancel_grace_s:.0f} s after the "
-                "cancel: terminated")
+        ctx.log(
+            f"the training processes were still running {cancel_grace_s:.0f} s after the cancel: terminated"
+        )
     if returncode != 0 and (cancel_at is not None or row.get("cancel_requested")):
         raise Cancelled()
     if returncode != 0:
@@ -140,7 +171,7 @@ def exit_with(parent_pid: int, interval_s: float = 1.0, grace_s: float = 10.0) -
             return True
         try:  # a killed worker its parent has not reaped yet is a zombie (Linux)
             stat = Path(f"/proc/{pid}/stat").read_text()
-            return stat[stat.rindex(")") + 2:][:1] != "Z"
+            return stat[stat.rindex(")") + 2 :][:1] != "Z"
         except (OSError, ValueError):
             return True
 

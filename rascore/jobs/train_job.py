@@ -6,6 +6,7 @@ starts ``torchrun --standalone --nproc_per_node=N -m rascore.cli train --job ID`
 writes progress and checks for a cancel through the job row and registers the version, and the
 worker keeps the heartbeat, stops the processes on cancel and closes the row.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,19 @@ from rascore.store import jobs as job_sql
 PROMOTION_SETTING = "promotion_policy"
 POLICIES = ("if-better", "always")
 # What a job row may set; the rest comes from the preset (size and widths for small test runs).
-TRAIN_PARAMS = ("preset", "epochs", "head", "arch", "seed", "weights", "size", "net_width",
-                "batch_size", "patience", "nproc")
+TRAIN_PARAMS = (
+    "preset",
+    "epochs",
+    "head",
+    "arch",
+    "seed",
+    "weights",
+    "size",
+    "net_width",
+    "batch_size",
+    "patience",
+    "nproc",
+)
 # How a job runs rather than what it trains: not part of the TrainConfig.
 LAUNCH_PARAMS = ("nproc",)
 MAX_NPROC = 64
@@ -39,12 +51,15 @@ def job_config(project, job: dict):
     unknown = sorted(set(params) - set(TRAIN_PARAMS) - {"device", "activate"})
     if unknown:
         raise ValueError(f"unknown training parameter(s): {', '.join(unknown)}")
-    overrides = {k: params[k] for k in TRAIN_PARAMS
-                 if k not in LAUNCH_PARAMS and params.get(k) is not None}
+    overrides = {k: params[k] for k in TRAIN_PARAMS if k not in LAUNCH_PARAMS and params.get(k) is not None}
     if isinstance(overrides.get("size"), list):
         overrides["size"] = tuple(overrides["size"])
-    return make_config(job["modality"], preset=overrides.pop("preset", None),
-                       device=params.get("device") or project.settings.device, **overrides)
+    return make_config(
+        job["modality"],
+        preset=overrides.pop("preset", None),
+        device=params.get("device") or project.settings.device,
+        **overrides,
+    )
 
 
 def job_nproc(params: dict, device: str = "cpu") -> int:
@@ -69,17 +84,28 @@ def job_nproc(params: dict, device: str = "cpu") -> int:
 
 def _describe(config, processes: int = 1, backend: str | None = None) -> str:
     where = f"{config.device}" + (f" x {processes} processes ({backend})" if processes > 1 else "")
-    return (f"training {config.modality}: {config.arch}, preset {config.preset}, "
-            f"{config.epochs} epochs on {where}")
+    return (
+        f"training {config.modality}: {config.arch}, preset {config.preset}, "
+        f"{config.epochs} epochs on {where}"
+    )
 
 
 def _registered(ctx: JobContext, published) -> int:
     """Log the new version and write the final progress (read back by the worker under torchrun)."""
-    ctx.log(f"registered {published.modality} v{published.version}"
-            f" ({'active' if published.activated else 'not promoted'})")
-    ctx.on_progress({**ctx.progress, "done": True, "version": published.version,
-                     "activated": published.activated,
-                     "model_version_id": published.model_version_id}, force=True)
+    ctx.log(
+        f"registered {published.modality} v{published.version}"
+        f" ({'active' if published.activated else 'not promoted'})"
+    )
+    ctx.on_progress(
+        {
+            **ctx.progress,
+            "done": True,
+            "version": published.version,
+            "activated": published.activated,
+            "model_version_id": published.model_version_id,
+        },
+        force=True,
+    )
     return published.model_version_id
 
 
@@ -97,10 +123,15 @@ def run_train_job(project, job: dict, ctx: JobContext) -> int:
     params = job["params"]
     ctx.log(_describe(config))
     try:
-        outcome = run_training(project, config, on_progress=ctx.on_progress,
-                               should_stop=ctx.should_stop,
-                               activate=params.get("activate") or promotion_policy(project.store),
-                               job_id=job["id"], user_id=job.get("created_by"))
+        outcome = run_training(
+            project,
+            config,
+            on_progress=ctx.on_progress,
+            should_stop=ctx.should_stop,
+            activate=params.get("activate") or promotion_policy(project.store),
+            job_id=job["id"],
+            user_id=job.get("created_by"),
+        )
     except TrainingCancelled:
         raise Cancelled() from None
     return _registered(ctx, outcome.published)
@@ -120,8 +151,10 @@ def run_job_in_process_group(project, job_id: int) -> int | None:
     if job is None:
         raise ValueError(f"no job {job_id}")
     if job["kind"] != "train" or job["status"] != "running":
-        raise ValueError(f"job {job_id} is a {job['status']} {job['kind']} job; a worker claims a "
-                         "training job before it starts processes for it")
+        raise ValueError(
+            f"job {job_id} is a {job['status']} {job['kind']} job; a worker claims a "
+            "training job before it starts processes for it"
+        )
     config = job_config(project, job)
     env = distributed.environment()
     ctx = None
@@ -129,10 +162,15 @@ def run_job_in_process_group(project, job_id: int) -> int | None:
         ctx = JobContext(project.store, job_id)
         ctx.adopt(job)
         ctx.log(_describe(config, env.world_size, distributed.backend_for(config.device)))
-    outcome = run_training(project, config, on_progress=ctx.on_progress if ctx else None,
-                           should_stop=ctx.should_stop if ctx else None,
-                           activate=job["params"].get("activate") or promotion_policy(project.store),
-                           job_id=job_id, user_id=job.get("created_by"))
+    outcome = run_training(
+        project,
+        config,
+        on_progress=ctx.on_progress if ctx else None,
+        should_stop=ctx.should_stop if ctx else None,
+        activate=job["params"].get("activate") or promotion_policy(project.store),
+        job_id=job_id,
+        user_id=job.get("created_by"),
+    )
     if outcome is None or ctx is None:
         return None
     return _registered(ctx, outcome.published)

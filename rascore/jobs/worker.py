@@ -7,6 +7,7 @@ failed or cancelled job never touches the active model (the runner registers and
 the very end). On start, claims whose heartbeat went stale (a worker killed with ``kill -9``) are
 failed, or queued again, by policy.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,17 @@ def default_runners() -> dict[str, Runner]:
 class Worker:
     """One worker process; ``run_forever`` polls, ``run_once`` handles at most one job."""
 
-    def __init__(self, project: Project, *, name: str | None = None, poll_s: float = 2.0,
-                 heartbeat_s: float = 5.0, stale_after_s: float = 60.0, requeue_stale: bool = False,
-                 runners: dict[str, Runner] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        name: str | None = None,
+        poll_s: float = 2.0,
+        heartbeat_s: float = 5.0,
+        stale_after_s: float = 60.0,
+        requeue_stale: bool = False,
+        runners: dict[str, Runner] | None = None,
+    ) -> None:
         self.project = project
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.poll_s = poll_s
@@ -72,16 +81,17 @@ class Worker:
             version_id = self.runners[job["kind"]](self.project, job, ctx)
         except Cancelled:
             ctx.log("cancelled between steps")
-            job_sql.finish(self.store, job["id"], "cancelled", error="cancelled by a user",
-                           log_tail=ctx.log_tail)
+            job_sql.finish(
+                self.store, job["id"], "cancelled", error="cancelled by a user", log_tail=ctx.log_tail
+            )
         except Exception as exc:  # the reason goes into the row, the worker goes on
             ctx.log(traceback.format_exc(limit=3).strip().splitlines()[-1])
-            job_sql.finish(self.store, job["id"], "failed", error=_reason(exc),
-                           log_tail=ctx.log_tail)
+            job_sql.finish(self.store, job["id"], "failed", error=_reason(exc), log_tail=ctx.log_tail)
         else:
             ctx.log("succeeded")
-            job_sql.finish(self.store, job["id"], "succeeded", model_version_id=version_id,
-                           log_tail=ctx.log_tail)
+            job_sql.finish(
+                self.store, job["id"], "succeeded", model_version_id=version_id, log_tail=ctx.log_tail
+            )
         finally:
             done.set()
             beat.join()
@@ -103,5 +113,8 @@ class Worker:
 def _reason(exc: BaseException) -> str:
     """A failure reason a user can act on: the exception's own message, with its type."""
     message = str(exc).strip() or exc.__class__.__name__
-    return message if isinstance(exc, (ValueError, RuntimeError, FileNotFoundError)) else (
-        f"{exc.__class__.__name__}: {message}")
+    return (
+        message
+        if isinstance(exc, (ValueError, RuntimeError, FileNotFoundError))
+        else (f"{exc.__class__.__name__}: {message}")
+    )

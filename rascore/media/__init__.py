@@ -2,6 +2,7 @@
 
 Everything a caller needs is re-exported here; no database code lives in this package.
 """
+
 from __future__ import annotations
 
 from .cache import decode_frames, encode_frames

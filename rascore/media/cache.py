@@ -8,6 +8,7 @@ bench/bench_cache.py: zlib level 1 with the Z_RLE strategy compresses the speckl
 the default strategy at twice the write speed, while the default strategy decodes the long zero
 runs of the difference planes five times faster than Z_RLE, so each plane gets its best one.
 """
+
 from __future__ import annotations
 
 import struct
@@ -22,8 +23,12 @@ CACHE_EXT = ".rasf"
 _HEADER = struct.Struct("<4sBBxxIII")  # magic, version, codec, pad, T, H, W
 _LENGTHS = struct.Struct("<QQQ")
 
-STRATEGIES = {"default": zlib.Z_DEFAULT_STRATEGY, "rle": zlib.Z_RLE, "huffman": zlib.Z_HUFFMAN_ONLY,
-              "filtered": zlib.Z_FILTERED}
+STRATEGIES = {
+    "default": zlib.Z_DEFAULT_STRATEGY,
+    "rle": zlib.Z_RLE,
+    "huffman": zlib.Z_HUFFMAN_ONLY,
+    "filtered": zlib.Z_FILTERED,
+}
 
 
 class CacheFormatError(ValueError):
@@ -37,8 +42,9 @@ def _compress(plane: np.ndarray, level: int, strategy: int) -> bytes:
     return packer.compress(plane) + packer.flush()
 
 
-def encode_frames(frames: np.ndarray, level: int = 1, grey_strategy: str = "rle",
-                  diff_strategy: str = "default") -> bytes:
+def encode_frames(
+    frames: np.ndarray, level: int = 1, grey_strategy: str = "rle", diff_strategy: str = "default"
+) -> bytes:
     """Encode (T, H, W, 3) uint8 frames losslessly (see the module docstring)."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
@@ -74,7 +80,7 @@ def decode_frames(data: bytes) -> np.ndarray:
     planes: list[np.ndarray | None] = []
     view = memoryview(data)
     for length in lengths:
-        chunk = view[offset:offset + length]
+        chunk = view[offset : offset + length]
         offset += length
         if length == 0:
             planes.append(None)

@@ -1,4 +1,5 @@
 """Decode any supported scan (image, clip or DICOM) to uint8 frames, checking it first."""
+
 from __future__ import annotations
 
 import os

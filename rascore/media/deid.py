@@ -20,6 +20,7 @@ same bytes, and sha256 de-duplication works):
 - PatientIdentityRemoved = YES, DeidentificationMethod and its code sequence are set.
 Burned-in pixel text is out of scope (BurnedInAnnotation is left as the file states it).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,91 +37,244 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.uid import UID_dictionary
 
 PSEUDONYM_PATTERN = re.compile(r"^pt-[0-9a-f]{12}$")
-METHOD = ["RAScore de-identification 1", "PS3.15 Basic Profile", "Retain Patient Characteristics",
-          "keyed-hash UIDs and pseudonym"]
+METHOD = [
+    "RAScore de-identification 1",
+    "PS3.15 Basic Profile",
+    "Retain Patient Characteristics",
+    "keyed-hash UIDs and pseudonym",
+]
 
 #: Attributes deleted wherever they occur (PS3.15 Table E.1-1 actions X, and D/Z where not needed).
-REMOVE: frozenset[str] = frozenset({
-    # patient
-    "OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "PatientBirthName",
-    "PatientMotherBirthName", "PatientAddress", "PatientTelephoneNumbers", "PatientTelecomInformation",
-    "MilitaryRank", "BranchOfService", "MedicalRecordLocator", "PatientInsurancePlanCodeSequence",
-    "PatientPrimaryLanguageCodeSequence", "PatientReligiousPreference", "EthnicGroup", "Occupation",
-    "AdditionalPatientHistory", "PatientComments", "PatientBirthTime", "PatientSize", "PatientWeight",
-    "PatientState", "PregnancyStatus", "SmokingStatus", "MedicalAlerts", "Allergies", "SpecialNeeds",
-    "LastMenstrualDate", "CountryOfResidence", "RegionOfResidence", "CurrentPatientLocation",
-    "PatientInstitutionResidence", "ResponsiblePerson", "ResponsiblePersonRole",
-    "ResponsibleOrganization", "IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence",
-    "PatientBirthDateInAlternativeCalendar", "PatientDeathDateInAlternativeCalendar",
-    "PatientAlternativeCalendar", "ReferencedPatientSequence", "ReferencedPatientPhotoSequence",
-    "AdmittingDiagnosesDescription", "AdmittingDiagnosesCodeSequence", "AdmissionID",
-    "IssuerOfAdmissionIDSequence", "ServiceEpisodeID", "ServiceEpisodeDescription", "VisitComments",
-    "PatientTransportArrangements", "PatientSexNeutered", "ClinicalTrialSubjectID",
-    "ClinicalTrialSubjectReadingID", "ClinicalTrialSponsorName", "ClinicalTrialSiteName",
-    "ClinicalTrialSiteID", "ClinicalTrialProtocolEthicsCommitteeName",
-    "ClinicalTrialProtocolEthicsCommitteeApprovalNumber", "ClinicalTrialCoordinatingCenterName",
-    # people and places
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "InstitutionCodeSequence",
-    "InstitutionalDepartmentTypeCodeSequence", "ReferringPhysicianAddress",
-    "ReferringPhysicianTelephoneNumbers", "ReferringPhysicianIdentificationSequence",
-    "ConsultingPhysicianIdentificationSequence", "PhysiciansOfRecordIdentificationSequence",
-    "PerformingPhysicianIdentificationSequence", "PhysiciansReadingStudyIdentificationSequence",
-    "OperatorIdentificationSequence", "RequestingService", "RequestingServiceCodeSequence",
-    "ScheduledPerformingPhysicianIdentificationSequence", "PersonAddress", "PersonTelephoneNumbers",
-    "PersonTelecomInformation", "PersonIdentificationCodeSequence", "OrderEntererLocation",
-    "OrderCallbackPhoneNumber", "OrderCallbackTelecomInformation", "HumanPerformerOrganization",
-    "HumanPerformerCodeSequence", "VerifyingOrganization", "VerifyingObserverSequence",
-    "VerifyingObserverIdentificationCodeSequence", "ContentCreatorIdentificationCodeSequence",
-    "ParticipantSequence", "AuthorObserverSequence", "CustodialOrganizationSequence",
-    "ActualHumanPerformersSequence", "ScheduledHumanPerformersSequence",
-    "ConsultingPhysicianName", "PhysiciansOfRecord", "PerformingPhysicianName",
-    "NameOfPhysiciansReadingStudy", "OperatorsName", "RequestingPhysician",
-    "ScheduledPerformingPhysicianName", "PersonName", "OrderEnteredBy", "HumanPerformerName",
-    # equipment and stations
-    "StationName", "DeviceSerialNumber", "DeviceUID", "DeviceDescription", "DeviceLabel",
-    "DetectorID", "GantryID", "PlateID", "CassetteID", "SoftwareVersions", "StationAETitle",
-    "ScheduledStationAETitle", "PerformedStationAETitle", "ScheduledStationName",
-    "PerformedStationName", "ScheduledStationNameCodeSequence", "PerformedStationNameCodeSequence",
-    "ScheduledStationGeographicLocationCodeSequence", "PerformedStationGeographicLocationCodeSequence",
-    "PerformedLocation", "ScheduledProcedureStepLocation", "SourceSerialNumber",
-    "TransducerIdentificationSequence", "UDISequence", "UniqueDeviceIdentifier",
-    "TimezoneOffsetFromUTC",
-    # study, visit, request, procedure step
-    "StudyDescription", "SeriesDescription", "ProtocolName", "RequestedProcedureDescription",
-    "RequestedProcedureID", "RequestedProcedureComments", "RequestedProcedureLocation",
-    "ReasonForStudy", "ReasonForTheRequestedProcedure", "ReasonForRequestedProcedureCodeSequence",
-    "ImagingServiceRequestComments", "PlacerOrderNumberImagingServiceRequest",
-    "FillerOrderNumberImagingServiceRequest", "PerformedProcedureStepID",
-    "PerformedProcedureStepDescription", "CommentsOnThePerformedProcedureStep",
-    "ScheduledProcedureStepDescription", "ScheduledProcedureStepID", "RequestAttributesSequence",
-    "ReferencedStudySequence", "ReferencedPerformedProcedureStepSequence", "ProcedureCodeSequence",
-    "PerformedProcedureCodeSequence", "RequestedProcedureCodeSequence", "StudyComments",
-    "InterpretationText", "InterpretationDiagnosisDescription", "ResultsComments",
-    "ImageComments", "FrameComments", "DerivationDescription", "AcquisitionComments",
-    "AcquisitionDeviceProcessingDescription", "TextString", "TextComments", "TopicTitle",
-    "TopicSubject", "TopicAuthor", "TopicKeywords", "ContentSequence", "AcquisitionContextSequence",
-    "IconImageSequence", "ModifiedAttributesSequence", "OriginalAttributesSequence",
-    "DigitalSignaturesSequence", "MACParametersSequence", "EncryptedAttributesSequence",
-    "DataSetTrailingPadding", "ReferencedImageSequence", "SourceImageSequence",
-    "ReferencedSeriesSequence", "ReferencedInstanceSequence", "ReferencedSOPSequence",
-    "ReferencedFrameOfReferenceSequence", "StorageMediaFileSetID",
-    "DischargeDiagnosisDescription", "IdentifyingComments", "ClinicalTrialTimePointDescription",
-    "ClinicalTrialSeriesDescription", "ClinicalTrialSeriesID", "ClinicalTrialProtocolName",
-    "ClinicalTrialProtocolID", "ClinicalTrialTimePointID", "IssuerOfAccessionNumberSequence",
-    "ReferencedRequestSequence", "ReferencedVisitSequence", "ReferencedPatientAliasSequence",
-    "ConsentForClinicalTrialUseSequence", "PerformedProcedureStepStartDate",
-    "DistributionName", "DistributionAddress", "DestinationAE", "Arbitrary",
-    "PreMedication", "ScheduledPatientInstitutionResidence", "GraphicAnnotationSequence", "ContentLabel", "ContentDescription",
-})
+REMOVE: frozenset[str] = frozenset(
+    {
+        # patient
+        "OtherPatientIDs",
+        "OtherPatientIDsSequence",
+        "OtherPatientNames",
+        "PatientBirthName",
+        "PatientMotherBirthName",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "PatientTelecomInformation",
+        "MilitaryRank",
+        "BranchOfService",
+        "MedicalRecordLocator",
+        "PatientInsurancePlanCodeSequence",
+        "PatientPrimaryLanguageCodeSequence",
+        "PatientReligiousPreference",
+        "EthnicGroup",
+        "Occupation",
+        "AdditionalPatientHistory",
+        "PatientComments",
+        "PatientBirthTime",
+        "PatientSize",
+        "PatientWeight",
+        "PatientState",
+        "PregnancyStatus",
+        "SmokingStatus",
+        "MedicalAlerts",
+        "Allergies",
+        "SpecialNeeds",
+        "LastMenstrualDate",
+        "CountryOfResidence",
+        "RegionOfResidence",
+        "CurrentPatientLocation",
+        "PatientInstitutionResidence",
+        "ResponsiblePerson",
+        "ResponsiblePersonRole",
+        "ResponsibleOrganization",
+        "IssuerOfPatientID",
+        "IssuerOfPatientIDQualifiersSequence",
+        "PatientBirthDateInAlternativeCalendar",
+        "PatientDeathDateInAlternativeCalendar",
+        "PatientAlternativeCalendar",
+        "ReferencedPatientSequence",
+        "ReferencedPatientPhotoSequence",
+        "AdmittingDiagnosesDescription",
+        "AdmittingDiagnosesCodeSequence",
+        "AdmissionID",
+        "IssuerOfAdmissionIDSequence",
+        "ServiceEpisodeID",
+        "ServiceEpisodeDescription",
+        "VisitComments",
+        "PatientTransportArrangements",
+        "PatientSexNeutered",
+        "ClinicalTrialSubjectID",
+        "ClinicalTrialSubjectReadingID",
+        "ClinicalTrialSponsorName",
+        "ClinicalTrialSiteName",
+        "ClinicalTrialSiteID",
+        "ClinicalTrialProtocolEthicsCommitteeName",
+        "ClinicalTrialProtocolEthicsCommitteeApprovalNumber",
+        "ClinicalTrialCoordinatingCenterName",
+        # people and places
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "InstitutionCodeSequence",
+        "InstitutionalDepartmentTypeCodeSequence",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
+        "ReferringPhysicianIdentificationSequence",
+        "ConsultingPhysicianIdentificationSequence",
+        "PhysiciansOfRecordIdentificationSequence",
+        "PerformingPhysicianIdentificationSequence",
+        "PhysiciansReadingStudyIdentificationSequence",
+        "OperatorIdentificationSequence",
+        "RequestingService",
+        "RequestingServiceCodeSequence",
+        "ScheduledPerformingPhysicianIdentificationSequence",
+        "PersonAddress",
+        "PersonTelephoneNumbers",
+        "PersonTelecomInformation",
+        "PersonIdentificationCodeSequence",
+        "OrderEntererLocation",
+        "OrderCallbackPhoneNumber",
+        "OrderCallbackTelecomInformation",
+        "HumanPerformerOrganization",
+        "HumanPerformerCodeSequence",
+        "VerifyingOrganization",
+        "VerifyingObserverSequence",
+        "VerifyingObserverIdentificationCodeSequence",
+        "ContentCreatorIdentificationCodeSequence",
+        "ParticipantSequence",
+        "AuthorObserverSequence",
+        "CustodialOrganizationSequence",
+        "ActualHumanPerformersSequence",
+        "ScheduledHumanPerformersSequence",
+        "ConsultingPhysicianName",
+        "PhysiciansOfRecord",
+        "PerformingPhysicianName",
+        "NameOfPhysiciansReadingStudy",
+        "OperatorsName",
+        "RequestingPhysician",
+        "ScheduledPerformingPhysicianName",
+        "PersonName",
+        "OrderEnteredBy",
+        "HumanPerformerName",
+        # equipment and stations
+        "StationName",
+        "DeviceSerialNumber",
+        "DeviceUID",
+        "DeviceDescription",
+        "DeviceLabel",
+        "DetectorID",
+        "GantryID",
+        "PlateID",
+        "CassetteID",
+        "SoftwareVersions",
+        "StationAETitle",
+        "ScheduledStationAETitle",
+        "PerformedStationAETitle",
+        "ScheduledStationName",
+        "PerformedStationName",
+        "ScheduledStationNameCodeSequence",
+        "PerformedStationNameCodeSequence",
+        "ScheduledStationGeographicLocationCodeSequence",
+        "PerformedStationGeographicLocationCodeSequence",
+        "PerformedLocation",
+        "ScheduledProcedureStepLocation",
+        "SourceSerialNumber",
+        "TransducerIdentificationSequence",
+        "UDISequence",
+        "UniqueDeviceIdentifier",
+        "TimezoneOffsetFromUTC",
+        # study, visit, request, procedure step
+        "StudyDescription",
+        "SeriesDescription",
+        "ProtocolName",
+        "RequestedProcedureDescription",
+        "RequestedProcedureID",
+        "RequestedProcedureComments",
+        "RequestedProcedureLocation",
+        "ReasonForStudy",
+        "ReasonForTheRequestedProcedure",
+        "ReasonForRequestedProcedureCodeSequence",
+        "ImagingServiceRequestComments",
+        "PlacerOrderNumberImagingServiceRequest",
+        "FillerOrderNumberImagingServiceRequest",
+        "PerformedProcedureStepID",
+        "PerformedProcedureStepDescription",
+        "CommentsOnThePerformedProcedureStep",
+        "ScheduledProcedureStepDescription",
+        "ScheduledProcedureStepID",
+        "RequestAttributesSequence",
+        "ReferencedStudySequence",
+        "ReferencedPerformedProcedureStepSequence",
+        "ProcedureCodeSequence",
+        "PerformedProcedureCodeSequence",
+        "RequestedProcedureCodeSequence",
+        "StudyComments",
+        "InterpretationText",
+        "InterpretationDiagnosisDescription",
+        "ResultsComments",
+        "ImageComments",
+        "FrameComments",
+        "DerivationDescription",
+        "AcquisitionComments",
+        "AcquisitionDeviceProcessingDescription",
+        "TextString",
+        "TextComments",
+        "TopicTitle",
+        "TopicSubject",
+        "TopicAuthor",
+        "TopicKeywords",
+        "ContentSequence",
+        "AcquisitionContextSequence",
+        "IconImageSequence",
+        "ModifiedAttributesSequence",
+        "OriginalAttributesSequence",
+        "DigitalSignaturesSequence",
+        "MACParametersSequence",
+        "EncryptedAttributesSequence",
+        "DataSetTrailingPadding",
+        "ReferencedImageSequence",
+        "SourceImageSequence",
+        "ReferencedSeriesSequence",
+        "ReferencedInstanceSequence",
+        "ReferencedSOPSequence",
+        "ReferencedFrameOfReferenceSequence",
+        "StorageMediaFileSetID",
+        "DischargeDiagnosisDescription",
+        "IdentifyingComments",
+        "ClinicalTrialTimePointDescription",
+        "ClinicalTrialSeriesDescription",
+        "ClinicalTrialSeriesID",
+        "ClinicalTrialProtocolName",
+        "ClinicalTrialProtocolID",
+        "ClinicalTrialTimePointID",
+        "IssuerOfAccessionNumberSequence",
+        "ReferencedRequestSequence",
+        "ReferencedVisitSequence",
+        "ReferencedPatientAliasSequence",
+        "ConsentForClinicalTrialUseSequence",
+        "PerformedProcedureStepStartDate",
+        "DistributionName",
+        "DistributionAddress",
+        "DestinationAE",
+        "Arbitrary",
+        "PreMedication",
+        "ScheduledPatientInstitutionResidence",
+        "GraphicAnnotationSequence",
+        "ContentLabel",
+        "ContentDescription",
+    }
+)
 
 #: Attributes kept but emptied (type 2 in the US image IOD: must be present).
 EMPTY: frozenset[str] = frozenset({"AccessionNumber", "StudyID", "PatientBirthDate"})
 
 #: File meta elements that name the sending site.
-META_REMOVE = ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
-               "ReceivingApplicationEntityTitle", "SourcePresentationAddress",
-               "SendingPresentationAddress", "ReceivingPresentationAddress",
-               "PrivateInformationCreatorUID", "PrivateInformation")
+META_REMOVE = (
+    "SourceApplicationEntityTitle",
+    "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle",
+    "SourcePresentationAddress",
+    "SendingPresentationAddress",
+    "ReceivingPresentationAddress",
+    "PrivateInformationCreatorUID",
+    "PrivateInformation",
+)
 
 _FREE_TEXT_VRS = {"LO", "SH", "LT", "ST", "UT", "UC", "CS"}
 _ADDRESS_VRS = {"AE", "UR"}  # application entity titles and URLs name stations and hosts
@@ -176,17 +330,43 @@ def existing_pseudonym(ds: Dataset) -> str | None:
 
 #: Attributes whose original values (and their words) must not survive anywhere in the output.
 IDENTIFYING: tuple[str, ...] = (
-    "PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "PatientBirthDate", "PatientAddress",
-    "PatientTelephoneNumbers", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
-    "StationName", "DeviceSerialNumber", "PatientName", "OtherPatientNames", "PatientBirthName",
-    "PatientMotherBirthName", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
-    "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician", "ResponsiblePerson",
+    "PatientID",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "StudyID",
+    "PatientBirthDate",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+    "PatientName",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "NameOfPhysiciansReadingStudy",
+    "PhysiciansOfRecord",
+    "RequestingPhysician",
+    "ResponsiblePerson",
 )
 #: Coded elements the free-text safety net never touches (the output must stay a valid file).
-PROTECTED: frozenset[str] = frozenset({
-    "Modality", "PhotometricInterpretation", "SpecificCharacterSet", "PatientIdentityRemoved",
-    "LongitudinalTemporalInformationModified", "PatientSex", "PixelPresentation", "LossyImageCompression",
-})
+PROTECTED: frozenset[str] = frozenset(
+    {
+        "Modality",
+        "PhotometricInterpretation",
+        "SpecificCharacterSet",
+        "PatientIdentityRemoved",
+        "LongitudinalTemporalInformationModified",
+        "PatientSex",
+        "PixelPresentation",
+        "LossyImageCompression",
+    }
+)
 
 
 def identifying_words(ds: Dataset) -> list[str]:
@@ -200,7 +380,11 @@ def identifying_words(ds: Dataset) -> list[str]:
         value = ds.get(keyword)
         if value is None:
             continue
-        values = list(value) if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple)) else [value]
+        values = (
+            list(value)
+            if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple))
+            else [value]
+        )
         for item in values:
             text = str(item).strip()
             if len(text) >= 3:
@@ -216,9 +400,20 @@ def contains_identifier(text: str, words: list[str]) -> bool:
 
 
 def _is_kept_uid(uid: str, keyword: str) -> bool:
-    return uid in UID_dictionary or keyword.endswith("ClassUID") or keyword in (
-        "TransferSyntaxUID", "CodingSchemeUID", "ContextGroupExtensionCreatorUID", "MappingResourceUID",
-        "SOPClassesInStudy", "ReferencedTransferSyntaxUIDInFile", "SpecificCharacterSet")
+    return (
+        uid in UID_dictionary
+        or keyword.endswith("ClassUID")
+        or keyword
+        in (
+            "TransferSyntaxUID",
+            "CodingSchemeUID",
+            "ContextGroupExtensionCreatorUID",
+            "MappingResourceUID",
+            "SOPClassesInStudy",
+            "ReferencedTransferSyntaxUIDInFile",
+            "SpecificCharacterSet",
+        )
+    )
 
 
 def _clean(ds: Dataset, key: bytes, identifiers: list[str], remap_uids: bool = True) -> None:
@@ -281,8 +476,10 @@ def deidentify(ds: Dataset, key: bytes, pseudonym_value: str | None) -> None:
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = METHOD
     codes = []
-    for value, meaning in (("113100", "Basic Application Confidentiality Profile"),
-                           ("113108", "Retain Patient Characteristics Option")):
+    for value, meaning in (
+        ("113100", "Basic Application Confidentiality Profile"),
+        ("113108", "Retain Patient Characteristics Option"),
+    ):
         code = Dataset()
         code.CodeValue = value
         code.CodingSchemeDesignator = "DCM"

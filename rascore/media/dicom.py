@@ -1,4 +1,5 @@
 """DICOM through pydicom 3: header checks before any pixel is decoded, then uint8 RGB frames."""
+
 from __future__ import annotations
 
 import io
@@ -16,10 +17,19 @@ from .deid import contains_identifier, identifying_words
 from .errors import Limits, MediaError
 from .frames import Decoded, minmax_to_uint8, to_rgb_frames
 
-SUPPORTED_PHOTOMETRIC = frozenset({
-    "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT",
-    "YBR_PARTIAL_420", "PALETTE COLOR",
-})
+SUPPORTED_PHOTOMETRIC = frozenset(
+    {
+        "MONOCHROME1",
+        "MONOCHROME2",
+        "RGB",
+        "YBR_FULL",
+        "YBR_FULL_422",
+        "YBR_RCT",
+        "YBR_ICT",
+        "YBR_PARTIAL_420",
+        "PALETTE COLOR",
+    }
+)
 
 
 def _text(value: object) -> str:
@@ -71,7 +81,8 @@ def read_dicom(data: bytes, name: str, limits: Limits = Limits()) -> Dataset:
             raise MediaError(name, f"unsupported transfer syntax: {tsyntax.name or tsyntax}") from None
         if not decoder.is_available:
             raise MediaError(
-                name, f"unsupported transfer syntax: {tsyntax.name} ({tsyntax}) - no decoder for it is installed"
+                name,
+                f"unsupported transfer syntax: {tsyntax.name} ({tsyntax}) - no decoder for it is installed",
             )
     elif not tsyntax.is_transfer_syntax:
         raise MediaError(name, f"unsupported transfer syntax: {tsyntax}")
@@ -136,8 +147,10 @@ def dicom_meta(ds: Dataset) -> dict:
     """
     meta = _raw_meta(ds)
     words = identifying_words(ds)
-    return {k: (None if isinstance(v, str) and k in _TEXT_META and contains_identifier(v, words) else v)
-            for k, v in meta.items()}
+    return {
+        k: (None if isinstance(v, str) and k in _TEXT_META and contains_identifier(v, words) else v)
+        for k, v in meta.items()
+    }
 
 
 _TEXT_META = ("manufacturer", "manufacturer_model", "image_laterality", "body_part")
@@ -240,5 +253,6 @@ def decode_dicom(ds: Dataset, name: str) -> Decoded:
         values = values.astype(np.uint8) if bits <= 8 else minmax_to_uint8(values)
     rgb = to_rgb_frames(values, multi_frame=frames > 1)
     meta = dicom_meta(ds)
-    return Decoded(frames=rgb, fps=meta["fps"], kind="dicom", format="dicom", meta=meta,
-                   patient_key=patient_key(ds))
+    return Decoded(
+        frames=rgb, fps=meta["fps"], kind="dicom", format="dicom", meta=meta, patient_key=patient_key(ds)
+    )

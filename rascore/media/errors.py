@@ -1,4 +1,5 @@
 """The one error type of the media layer: a file name and one reason a user can act on."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,6 +45,5 @@ class Limits:
         if decoded > self.max_decoded_bytes:
             raise MediaError(
                 name,
-                f"too large once decoded: {decoded:,} bytes, over the limit of "
-                f"{self.max_decoded_bytes:,}",
+                f"too large once decoded: {decoded:,} bytes, over the limit of {self.max_decoded_bytes:,}",
             )

@@ -1,4 +1,5 @@
 """The decoded form every reader returns (uint8 frames x H x W x 3) and the conversions to it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

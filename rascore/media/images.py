@@ -1,4 +1,5 @@
 """Stills and multi-frame images (PNG, JPEG, TIFF, BMP, GIF) through Pillow and imageio.v3."""
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,11 @@ def _open(data: bytes, name: str, limits: Limits) -> Image.Image:
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow allows"
-        raise MediaError(name, f"decompression bomb: the header declares {size} per frame, "
-                               f"over the limit of {limits.max_pixels:,}") from None
+        raise MediaError(
+            name,
+            f"decompression bomb: the header declares {size} per frame, "
+            f"over the limit of {limits.max_pixels:,}",
+        ) from None
     except Image.UnidentifiedImageError:
         raise MediaError(name, "corrupt image: the header cannot be read") from None
     except _CORRUPT as exc:

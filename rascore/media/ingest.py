@@ -1,4 +1,5 @@
 """Take one scan in: sniff -> validate -> decode -> de-identify -> store -> cache, all or nothing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -111,17 +112,30 @@ def _remove(path: Path) -> None:
         pass  # not empty (other files) or already gone
 
 
-def ingest_bytes(data: bytes, name: str, store: MediaStore, key: bytes, limits: Limits = Limits()) -> IngestResult:
+def ingest_bytes(
+    data: bytes, name: str, store: MediaStore, key: bytes, limits: Limits = Limits()
+) -> IngestResult:
     """Ingest an upload held in memory; ``name`` only appears in error messages, never in the store."""
     stored, ext, decoded, alias = _prepare(bytes(data), name, key, limits)
     sha, is_new = _commit(store, stored, ext, decoded, name)
     frames, height, width = decoded.shape
-    return IngestResult(sha256=sha, is_new=is_new, kind=decoded.kind, format=decoded.format,
-                        frames=frames, height=height, width=width, fps=decoded.fps,
-                        pseudonym=alias, meta=dict(decoded.meta))
+    return IngestResult(
+        sha256=sha,
+        is_new=is_new,
+        kind=decoded.kind,
+        format=decoded.format,
+        frames=frames,
+        height=height,
+        width=width,
+        fps=decoded.fps,
+        pseudonym=alias,
+        meta=dict(decoded.meta),
+    )
 
 
-def ingest_file(path: str | PathLike[str], store: MediaStore, key: bytes, limits: Limits = Limits()) -> IngestResult:
+def ingest_file(
+    path: str | PathLike[str], store: MediaStore, key: bytes, limits: Limits = Limits()
+) -> IngestResult:
     """Ingest one file from disk (see ingest_bytes); raises MediaError and stores nothing if it is bad."""
     path = checked_path(path, limits)
     try:

@@ -1,4 +1,5 @@
 """Tell a file's real type from its first bytes (magic numbers), never from its extension."""
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,40 @@ _BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
 _DICOM_VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
-    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
-    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    b"AE",
+    b"AS",
+    b"AT",
+    b"CS",
+    b"DA",
+    b"DS",
+    b"DT",
+    b"FL",
+    b"FD",
+    b"IS",
+    b"LO",
+    b"LT",
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"PN",
+    b"SH",
+    b"SL",
+    b"SQ",
+    b"SS",
+    b"ST",
+    b"SV",
+    b"TM",
+    b"UC",
+    b"UI",
+    b"UL",
+    b"UN",
+    b"UR",
+    b"US",
+    b"UT",
+    b"UV",
 }
 _KNOWN_UNSUPPORTED: list[tuple[bytes, str]] = [
     (b"%PDF", "a PDF document"),
@@ -130,7 +162,10 @@ def sniff(source: bytes | bytearray | memoryview | str | PathLike[str], name: st
         if brand == b"qt  ":
             return "mov"
         if brand in _HEIF_BRANDS:
-            raise MediaError(name, f"HEIF/AVIF images ({brand.decode('latin-1').strip()}) are not supported (save it as PNG or JPEG)")
+            raise MediaError(
+                name,
+                f"HEIF/AVIF images ({brand.decode('latin-1').strip()}) are not supported (save it as PNG or JPEG)",
+            )
         return "mp4"
     if head[4:8] in _QUICKTIME_ATOMS:
         return "mov"

@@ -1,4 +1,5 @@
 """Content-addressed media store (sha256 of the stored bytes names the file) and its frame cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,9 @@ class MediaStore:
     writes stay atomic, only durability across a power cut is lost).
     """
 
-    def __init__(self, media_dir: str | PathLike[str], cache_dir: str | PathLike[str], fsync: bool = True) -> None:
+    def __init__(
+        self, media_dir: str | PathLike[str], cache_dir: str | PathLike[str], fsync: bool = True
+    ) -> None:
         self.media_dir = Path(media_dir)
         self.cache_dir = Path(cache_dir)
         self.fsync = fsync

@@ -1,4 +1,5 @@
 """Video clips (MP4, MOV, AVI) through imageio.v3 and the ffmpeg binary of imageio-ffmpeg."""
+
 from __future__ import annotations
 
 import math
@@ -37,13 +38,26 @@ def _ffmpeg_reason(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for line in lines:
         lowered = line.lower()
-        if any(k in lowered for k in ("moov atom not found", "invalid data", "no such", "could not find codec",
-                                      "decoder", "truncat", "end of file", "error")):
+        if any(
+            k in lowered
+            for k in (
+                "moov atom not found",
+                "invalid data",
+                "no such",
+                "could not find codec",
+                "decoder",
+                "truncat",
+                "end of file",
+                "error",
+            )
+        ):
             return line[:300]
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-def decode_video(source: bytes | str | os.PathLike[str], fmt: str, name: str, limits: Limits = Limits()) -> Decoded:
+def decode_video(
+    source: bytes | str | os.PathLike[str], fmt: str, name: str, limits: Limits = Limits()
+) -> Decoded:
     """Read size, frame rate and frame count from the container first, check limits, then decode."""
     with _as_path(source, fmt) as path:
         try:
@@ -70,7 +84,9 @@ def decode_video(source: bytes | str | os.PathLike[str], fmt: str, name: str, li
                 for frame in iio.imiter(path, plugin="FFMPEG"):
                     frames.append(np.asarray(frame))
                     if len(frames) > limits.max_frames:
-                        raise MediaError(name, f"too many frames: more than the limit of {limits.max_frames:,}")
+                        raise MediaError(
+                            name, f"too many frames: more than the limit of {limits.max_frames:,}"
+                        )
         except MediaError:
             raise
         except Exception as exc:

@@ -10,6 +10,7 @@ scale.PD_GRADE3_COVERAGE), on a clip's best frame (readers grade a clip at peak 
 PD only, so it is scored against the PD reference. Per-grade scores come from soft thresholds on
 the grade ordered within it by coverage, so AUCs can be computed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,12 @@ def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     low = x.min(axis=-1)
     delta = high - low
     safe = np.where(delta > 0, delta, 1.0)
-    hue = np.where(high == r, ((g - b) / safe) % 6.0,
-                   np.where(high == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)) * 60.0
+    hue = (
+        np.where(
+            high == r, ((g - b) / safe) % 6.0, np.where(high == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
+        )
+        * 60.0
+    )
     hue = np.where(delta > 0, hue, 0.0)
     saturation = np.where(high > 0, delta / np.where(high > 0, high, 1.0), 0.0)
     return hue, saturation, high
@@ -61,7 +66,7 @@ class JointFit:
 
     column: int
     row: int
-    dip: float   # depth of the bone-surface dip at the joint below the lower bone top, share of height
+    dip: float  # depth of the bone-surface dip at the joint below the lower bone top, share of height
     edge: float  # bone-edge contrast (grey levels, 0-255) at the two bone tops, the weaker of them
 
 
@@ -97,7 +102,10 @@ class ColourFractionRule:
         h, _ = grey.shape
         sigma = max(1.0, h / 96)
         start, stop = max(3, h // 48), max(8, h // 10)
-        top, bottom = int(self.bone_search[0] * h), max(int(self.bone_search[1] * h), int(self.bone_search[0] * h) + 1)
+        top, bottom = (
+            int(self.bone_search[0] * h),
+            max(int(self.bone_search[1] * h), int(self.bone_search[0] * h) + 1),
+        )
         pad = int(np.ceil(4 * sigma))
         r0, r1 = max(0, top - pad), min(h, bottom + stop + pad)
         smooth = ndimage.gaussian_filter(grey[r0:r1], sigma=sigma)
@@ -126,18 +134,24 @@ class ColourFractionRule:
         surface, strength = self.bone_surface(grey)
         surface = ndimage.median_filter(surface.astype(float), size=max(3, w // 32) | 1, mode="nearest")
         reach = max(4, int(self.joint_reach * w))
-        inner = surface[margin:w - margin]
+        inner = surface[margin : w - margin]
         pad = np.full(reach + 1, np.inf)
-        left = sliding_window_view(np.concatenate([pad[:reach], inner]), reach)[:inner.size].min(axis=1)
-        right = sliding_window_view(np.concatenate([inner, pad]), reach + 1)[:inner.size, 1:].min(axis=1)
+        left = sliding_window_view(np.concatenate([pad[:reach], inner]), reach)[: inner.size].min(axis=1)
+        right = sliding_window_view(np.concatenate([inner, pad]), reach + 1)[: inner.size, 1:].min(axis=1)
         depth = np.full(w, -np.inf)
         both = np.isfinite(left) & np.isfinite(right)
-        depth[margin:w - margin][both] = inner[both] - np.maximum(left, right)[both]
+        depth[margin : w - margin][both] = inner[both] - np.maximum(left, right)[both]
         joint = int(np.argmax(depth))
-        left_top = max(margin, joint - reach) + int(np.argmin(surface[max(margin, joint - reach):joint])) \
-            if joint > margin else joint
-        right_top = joint + 1 + int(np.argmin(surface[joint + 1:min(w - margin, joint + reach + 1)])) \
-            if joint + 1 < w - margin else joint
+        left_top = (
+            max(margin, joint - reach) + int(np.argmin(surface[max(margin, joint - reach) : joint]))
+            if joint > margin
+            else joint
+        )
+        right_top = (
+            joint + 1 + int(np.argmin(surface[joint + 1 : min(w - margin, joint + reach + 1)]))
+            if joint + 1 < w - margin
+            else joint
+        )
         return surface, joint, left_top, right_top, strength
 
     def fit_joint(self, rgb: np.ndarray) -> JointFit:
@@ -152,10 +166,11 @@ class ColourFractionRule:
         surface, joint, left_top, right_top, strength = self._joint_fit(darkest)
         h, w = darkest.shape
         half = max(1, w // 64)
-        edge = min(float(np.median(strength[max(0, c - half):c + half + 1])) for c in (left_top, right_top))
+        edge = min(float(np.median(strength[max(0, c - half) : c + half + 1])) for c in (left_top, right_top))
         dip = float(surface[joint] - max(surface[left_top], surface[right_top])) / h
-        return JointFit((left_top + right_top) // 2,
-                        int(round((surface[left_top] + surface[right_top]) / 2)), dip, edge)
+        return JointFit(
+            (left_top + right_top) // 2, int(round((surface[left_top] + surface[right_top]) / 2)), dip, edge
+        )
 
     def locate_joint(self, rgb: np.ndarray) -> tuple[int, int]:
         """(column, row) of the joint: the middle of the line joining the bone tops either side."""
@@ -185,8 +200,12 @@ class ColourFractionRule:
         below_surface = rows < surface[None, :] - 1
         recess = span & below_surface & (rows >= line[None, :]) & (cols > left_top) & (cols < right_top)
         window = span & below_surface & (rows >= line[None, :] - rise)
-        tissue = smooth[(rows < line[None, :] - 2) & (rows >= line[None, :] - 2 * rise)
-                        & (cols >= margin) & (cols < w - margin)]
+        tissue = smooth[
+            (rows < line[None, :] - 2)
+            & (rows >= line[None, :] - 2 * rise)
+            & (cols >= margin)
+            & (cols < w - margin)
+        ]
         if not window.any() or not tissue.size:
             return recess
         level = np.percentile(tissue, self.hypoechoic_percentile)
@@ -223,8 +242,9 @@ class ColourFractionRule:
         size = mm_per_px if mm_per_px else self.display_depth_mm / height
         return SINGLE_SPOT_MAX_MM2 / size**2
 
-    def frame_reading(self, doppler: np.ndarray, synovium: np.ndarray,
-                      mm_per_px: float | None = None) -> PdReading:
+    def frame_reading(
+        self, doppler: np.ndarray, synovium: np.ndarray, mm_per_px: float | None = None
+    ) -> PdReading:
         """PD reading of one frame's Doppler mask inside a synovium mask (the EOSS spot rules)."""
         area = int(synovium.sum())
         inside = doppler & synovium
@@ -235,8 +255,12 @@ class ColourFractionRule:
         sizes = sizes[sizes >= self.min_spot_px]
         single = int((sizes <= self.single_spot_max_px(doppler.shape[0], mm_per_px)).sum())
         coverage = float(inside.sum() / area)
-        return PdReading(pd_grade_from_spots(single, int(sizes.size) - single, coverage), coverage,
-                         single, int(sizes.size) - single)
+        return PdReading(
+            pd_grade_from_spots(single, int(sizes.size) - single, coverage),
+            coverage,
+            single,
+            int(sizes.size) - single,
+        )
 
     def read(self, frames: np.ndarray, mm_per_px: float | None = None) -> PdReading:
         """PD reading of an image (H, W, 3) or clip (T, H, W, 3): its best frame (grade, then coverage).

@@ -5,6 +5,7 @@ Dynamic (DGS, DPD): torchvision video ResNets r3d_18, mc3_18, r2plus1d_18 and th
 ``frames_*`` models (a 2D ResNet over T frames with temporal pooling); input (B, 3, T, H, W).
 Always ``weights=None``: pretrained weights come only from a local file (rascore.nets.pretrained).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -119,8 +120,7 @@ class GradeNet(nn.Module):
         return targets
 
 
-def build_model(arch: str, head: str = "softmax", *, width: int = 16,
-                pooling: str = "attention") -> GradeNet:
+def build_model(arch: str, head: str = "softmax", *, width: int = 16, pooling: str = "attention") -> GradeNet:
     """A freshly initialised network for ``arch`` with a ``head`` grade head (never downloads).
 
     ``width`` is the first-stage width of ``slim_resnet18`` (doubling per stage); ``pooling`` the
@@ -140,8 +140,9 @@ def build_model(arch: str, head: str = "softmax", *, width: int = 16,
     return GradeNet(backbone, arch, head)
 
 
-def example_input(arch: str, height: int = 32, width: int = 32, frames: int = 4,
-                  batch: int = 2) -> torch.Tensor:
+def example_input(
+    arch: str, height: int = 32, width: int = 32, frames: int = 4, batch: int = 2
+) -> torch.Tensor:
     """A random input of the right layout for ``arch`` (for shape checks and benchmarks)."""
     if arch_spec(arch).dynamic:
         return torch.randn(batch, 3, frames, height, width)

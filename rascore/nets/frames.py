@@ -3,6 +3,7 @@
 Much cheaper on a CPU than 3D convolutions; attention or max pooling lets a pulsatile Doppler
 peak in one frame decide, which a single still can miss.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,15 +15,19 @@ POOLINGS: tuple[str, ...] = ("mean", "max", "attention")
 class FrameNet(nn.Module):
     """(B, 3, T, H, W) clip -> per-frame 2D features -> pooled over T -> linear head."""
 
-    def __init__(self, encoder: nn.Module, num_features: int, num_outputs: int,
-                 pooling: str = "attention") -> None:
+    def __init__(
+        self, encoder: nn.Module, num_features: int, num_outputs: int, pooling: str = "attention"
+    ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown temporal pooling {pooling!r}; expected one of {POOLINGS}")
         self.encoder = encoder
         self.pooling = pooling
-        self.attention = (nn.Sequential(nn.Linear(num_features, 64), nn.Tanh(), nn.Linear(64, 1))
-                          if pooling == "attention" else None)
+        self.attention = (
+            nn.Sequential(nn.Linear(num_features, 64), nn.Tanh(), nn.Linear(64, 1))
+            if pooling == "attention"
+            else None
+        )
         self.fc = nn.Linear(num_features, num_outputs)
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 Both heads end in 4 grade probabilities that sum to 1, so every metric treats them alike.
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,8 +60,9 @@ def reweight(probs: torch.Tensor, ratio: torch.Tensor | None) -> torch.Tensor:
     return weighted / weighted.sum(dim=1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)
 
 
-def head_loss(logits: torch.Tensor, grades: torch.Tensor, head: str,
-              label_smoothing: float = 0.0) -> torch.Tensor:
+def head_loss(
+    logits: torch.Tensor, grades: torch.Tensor, head: str, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Training loss: cross-entropy for softmax, mean binary cross-entropy over the ordinal tasks."""
     logits = logits.float()
     if check_head(head) == "softmax":

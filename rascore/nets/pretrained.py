@@ -2,6 +2,7 @@
 
 Nothing here downloads: torchvision's weight enums are read only for the file name they would use.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -92,7 +93,6 @@ def load_weights(net: GradeNet, path: str | Path) -> dict:
             best_target, best = target, found
     total = sum(1 for k in best_target.state_dict() if not k.startswith("fc."))
     if total == 0 or len(best) < total / 2:
-        raise ValueError(f"weights file {path} does not fit {net.arch}: "
-                         f"{len(best)} of {total} tensors match")
+        raise ValueError(f"weights file {path} does not fit {net.arch}: {len(best)} of {total} tensors match")
     best_target.load_state_dict(best, strict=False)
     return {"file": str(path), "sha256": file_sha256(path), "loaded": len(best), "total": total}

@@ -3,6 +3,7 @@
 torchvision's ResNet fixes its widths at 64-512; this keeps its block, stem and initialisation
 but takes the widths as a parameter, so the fast preset stays a ResNet-type network.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,8 +16,12 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 class SlimResNet(nn.Module):
     """ResNet with basic blocks and configurable widths: stem, 4 stages, global pool, linear head."""
 
-    def __init__(self, num_classes: int = 4, layers: Sequence[int] = (2, 2, 2, 2),
-                 widths: Sequence[int] = (16, 32, 64, 128)) -> None:
+    def __init__(
+        self,
+        num_classes: int = 4,
+        layers: Sequence[int] = (2, 2, 2, 2),
+        widths: Sequence[int] = (16, 32, 64, 128),
+    ) -> None:
         super().__init__()
         if len(layers) != len(widths):
             raise ValueError("layers and widths need one entry per stage")

@@ -1,4 +1,5 @@
 """SQLite store: schema, migrations and every query of the product."""
+
 from __future__ import annotations
 
 from rascore.store.db import connect, utcnow, write_transaction

@@ -4,6 +4,7 @@ Every connection: WAL journal, foreign keys on, a busy timeout. Transactions are
 (``isolation_level=None``); a read-then-write runs in ``BEGIN IMMEDIATE`` so that it takes the
 write lock up front instead of failing with SQLITE_BUSY half way (DESIGN.md, "The store").
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -27,7 +28,10 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     uri = f"file:{path.resolve()}?mode=ro" if readonly else str(path)
     conn = sqlite3.connect(
-        uri, uri=readonly, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+        uri,
+        uri=readonly,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
         check_same_thread=False,
     )
     conn.row_factory = sqlite3.Row

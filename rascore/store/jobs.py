@@ -1,4 +1,5 @@
 """SQL of the durable job queue: submit, claim, heartbeat, cancel, finish, recover stale claims."""
+
 from __future__ import annotations
 
 import json
@@ -20,17 +21,22 @@ def _decode(row: dict | None) -> dict | None:
     return row
 
 
-def submit(store: Store, kind: str, modality: str | None, params: dict[str, Any],
-           created_by: int | None = None) -> int:
+def submit(
+    store: Store, kind: str, modality: str | None, params: dict[str, Any], created_by: int | None = None
+) -> int:
     """Queue a job (audited); returns its id."""
     with store.transaction() as conn:
         cur = conn.execute(
-            "INSERT INTO jobs (kind, modality, params_json, created_by, created_at)"
-            " VALUES (?,?,?,?,?)",
-            (kind, modality, json.dumps(params, sort_keys=True), created_by, utcnow()))
+            "INSERT INTO jobs (kind, modality, params_json, created_by, created_at) VALUES (?,?,?,?,?)",
+            (kind, modality, json.dumps(params, sort_keys=True), created_by, utcnow()),
+        )
         job_id = int(cur.lastrowid)
-        store.audit("job.submit", user_id=created_by, target=str(job_id),
-                    detail={"kind": kind, "modality": modality, **params})
+        store.audit(
+            "job.submit",
+            user_id=created_by,
+            target=str(job_id),
+            detail={"kind": kind, "modality": modality, **params},
+        )
     return job_id
 
 
@@ -39,8 +45,9 @@ def get(store: Store, job_id: int) -> dict | None:
     return _decode(store._one("SELECT * FROM jobs WHERE id = ?", (job_id,)))
 
 
-def listing(store: Store, limit: int = 50, status: str | None = None,
-            modality: str | None = None) -> list[dict]:
+def listing(
+    store: Store, limit: int = 50, status: str | None = None, modality: str | None = None
+) -> list[dict]:
     """Newest jobs first."""
     where, params = [], []
     if status:
@@ -62,8 +69,11 @@ def request_cancel(store: Store, job_id: int, user_id: int | None = None) -> str
             raise StoreError(f"no job {job_id}")
         status = job["status"]
         if status == "queued":
-            conn.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?,"
-                         " error = 'cancelled before it started' WHERE id = ?", (utcnow(), job_id))
+            conn.execute(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ?,"
+                " error = 'cancelled before it started' WHERE id = ?",
+                (utcnow(), job_id),
+            )
             status = "cancelled"
         elif status == "running":
             conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
@@ -84,21 +94,23 @@ def claim(store: Store, worker: str, kinds: tuple[str, ...] = ("train",)) -> dic
     """Atomically take the oldest queued job (two workers never get the same one)."""
     marks = ",".join("?" * len(kinds))
     with store.transaction() as conn:
-        row = store._one(f"SELECT id FROM jobs WHERE status = 'queued' AND kind IN ({marks})"
-                         " ORDER BY id LIMIT 1", kinds)
+        row = store._one(
+            f"SELECT id FROM jobs WHERE status = 'queued' AND kind IN ({marks}) ORDER BY id LIMIT 1", kinds
+        )
         if row is None:
             return None
         now = utcnow()
         cur = conn.execute(
             "UPDATE jobs SET status = 'running', worker = ?, started_at = ?, heartbeat_at = ?"
-            " WHERE id = ? AND status = 'queued'", (worker, now, now, row["id"]))
+            " WHERE id = ? AND status = 'queued'",
+            (worker, now, now, row["id"]),
+        )
         if cur.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE makes this impossible
             return None
     return get(store, row["id"])
 
 
-def heartbeat(store: Store, job_id: int, progress: dict | None = None,
-              log_tail: str | None = None) -> None:
+def heartbeat(store: Store, job_id: int, progress: dict | None = None, log_tail: str | None = None) -> None:
     """Prove the worker is alive; optionally record progress and the log's tail."""
     sets, params = ["heartbeat_at = ?"], [utcnow()]
     if progress is not None:
@@ -107,12 +119,20 @@ def heartbeat(store: Store, job_id: int, progress: dict | None = None,
     if log_tail is not None:
         sets.append("log_tail = ?")
         params.append(log_tail)
-    store.conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status = 'running'",
-                       (*params, job_id))
+    store.conn.execute(
+        f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status = 'running'", (*params, job_id)
+    )
 
 
-def finish(store: Store, job_id: int, status: str, *, error: str | None = None,
-           model_version_id: int | None = None, log_tail: str | None = None) -> None:
+def finish(
+    store: Store,
+    job_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    model_version_id: int | None = None,
+    log_tail: str | None = None,
+) -> None:
     """Close a running job as succeeded, failed or cancelled."""
     if status not in FINAL:
         raise StoreError(f"not a final status: {status}")
@@ -120,28 +140,39 @@ def finish(store: Store, job_id: int, status: str, *, error: str | None = None,
         conn.execute(
             "UPDATE jobs SET status = ?, error = ?, model_version_id = coalesce(?, model_version_id),"
             " log_tail = coalesce(?, log_tail), finished_at = ? WHERE id = ?",
-            (status, error, model_version_id, log_tail, utcnow(), job_id))
+            (status, error, model_version_id, log_tail, utcnow(), job_id),
+        )
         store.audit(f"job.{status}", target=str(job_id), detail={"error": error} if error else {})
 
 
 def recover_stale(store: Store, stale_after_s: float, requeue: bool = False) -> list[int]:
     """Running jobs whose heartbeat stopped: failed with a reason, or queued again by policy."""
-    cutoff = (datetime.now(UTC) - timedelta(seconds=stale_after_s)).isoformat(
-        timespec="milliseconds")
+    cutoff = (datetime.now(UTC) - timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
     with store.transaction() as conn:
-        rows = store._rows("SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'"
-                           " AND (heartbeat_at IS NULL OR heartbeat_at < ?)", (cutoff,))
+        rows = store._rows(
+            "SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'"
+            " AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
+            (cutoff,),
+        )
         for row in rows:
-            reason = (f"the worker {row['worker']} stopped (no heartbeat since "
-                      f"{row['heartbeat_at']}); the active model was not changed")
+            reason = (
+                f"the worker {row['worker']} stopped (no heartbeat since "
+                f"{row['heartbeat_at']}); the active model was not changed"
+            )
             if requeue:
-                conn.execute("UPDATE jobs SET status = 'queued', worker = NULL, started_at = NULL,"
-                             " heartbeat_at = NULL, error = ? WHERE id = ?", (reason, row["id"]))
+                conn.execute(
+                    "UPDATE jobs SET status = 'queued', worker = NULL, started_at = NULL,"
+                    " heartbeat_at = NULL, error = ? WHERE id = ?",
+                    (reason, row["id"]),
+                )
             else:
-                conn.execute("UPDATE jobs SET status = 'failed', error = ?, finished_at = ?"
-                             " WHERE id = ?", (reason, utcnow(), row["id"]))
-            store.audit("job.recovered", target=str(row["id"]),
-                        detail={"requeued": requeue, "worker": row["worker"]})
+                conn.execute(
+                    "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+                    (reason, utcnow(), row["id"]),
+                )
+            store.audit(
+                "job.recovered", target=str(row["id"]), detail={"requeued": requeue, "worker": row["worker"]}
+            )
     return [r["id"] for r in rows]
 
 
@@ -154,7 +185,9 @@ def get_setting(store: Store, key: str, default: Any = None) -> Any:
 def set_setting(store: Store, key: str, value: Any, user_id: int | None = None) -> None:
     """Set a project setting (audited)."""
     with store.transaction() as conn:
-        conn.execute("INSERT INTO project_settings (key, value_json) VALUES (?, ?)"
-                     " ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json",
-                     (key, json.dumps(value)))
+        conn.execute(
+            "INSERT INTO project_settings (key, value_json) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json",
+            (key, json.dumps(value)),
+        )
         store.audit("setting.set", user_id=user_id, target=key, detail={"value": value})

@@ -6,6 +6,7 @@ with a prediction from their modality's active model, least confident first (an 
 on ``predictions`` serves it); phase 1 the rest by id. A caller passes the position of the last
 item it was served, so the next query starts there instead of re-reading what is done.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -56,9 +57,11 @@ def _avail(scope: QueueScope, alias: str) -> str:
     """Capacity clause: other readers' grades plus their live leases stay below max_readers."""
     if scope.max_readers is None:
         return ""
-    sql = (f" AND ((SELECT count(DISTINCT g.user_id) FROM annotations g WHERE g.item_id = {alias}"
-           f" AND g.user_id != :user) + (SELECT count(*) FROM reservations r WHERE r.item_id = {alias}"
-           f" AND r.user_id != :user AND r.expires_at > :now)) < :max_readers")
+    sql = (
+        f" AND ((SELECT count(DISTINCT g.user_id) FROM annotations g WHERE g.item_id = {alias}"
+        f" AND g.user_id != :user) + (SELECT count(*) FROM reservations r WHERE r.item_id = {alias}"
+        f" AND r.user_id != :user AND r.expires_at > :now)) < :max_readers"
+    )
     return sql
 
 
@@ -68,16 +71,17 @@ def active_versions(store: Store, modalities: Iterable[str]) -> dict[str, int]:
     if not mods:
         return {}
     marks = ",".join("?" * len(mods))
-    rows = store._rows(f"SELECT modality, model_version_id FROM active_models"
-                       f" WHERE modality IN ({marks})", mods)
+    rows = store._rows(
+        f"SELECT modality, model_version_id FROM active_models WHERE modality IN ({marks})", mods
+    )
     return {r["modality"]: int(r["model_version_id"]) for r in rows}
 
 
-def first_available(store: Store, user_id: int, scope: QueueScope, after: Position,
-                    now: str) -> Position | None:
+def first_available(
+    store: Store, user_id: int, scope: QueueScope, after: Position, now: str
+) -> Position | None:
     """The first item after ``after`` in queue order that this reader may grade now, or None."""
-    params = {"user": user_id, "now": now, "max_readers": scope.max_readers,
-              "cohort": scope.cohort}
+    params = {"user": user_id, "now": now, "max_readers": scope.max_readers, "cohort": scope.cohort}
     cohort_sql = " AND i.cohort = :cohort" if scope.cohort else ""
     versions = active_versions(store, scope.modalities)
     if after.phase <= 0 and versions:
@@ -89,15 +93,16 @@ def first_available(store: Store, user_id: int, scope: QueueScope, after: Positi
             else:
                 bound = f" AND ({CONFIDENCE_SQL}, p.item_id) > (:conf, :after_id)"
             row = _one(
-                store, f"SELECT p.item_id, {CONFIDENCE_SQL} AS confidence FROM predictions p"
+                store,
+                f"SELECT p.item_id, {CONFIDENCE_SQL} AS confidence FROM predictions p"
                 f" JOIN items i ON i.id = p.item_id"
                 f" WHERE p.model_version_id = :version{bound}{cohort_sql}"
                 f" AND {CONFIDENCE_SQL} IS NOT NULL"
                 " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = :user"
                 f" AND a.item_id = p.item_id){avail}"
                 f" ORDER BY {CONFIDENCE_SQL}, p.item_id LIMIT 1",
-                {**params, "version": version_id, "conf": after.confidence,
-                 "after_id": after.item_id})
+                {**params, "version": version_id, "conf": after.confidence, "after_id": after.item_id},
+            )
             if row is not None:
                 found = Position(0, float(row["confidence"]), int(row["item_id"]))
                 best = found if best is None or found < best else best
@@ -113,13 +118,15 @@ def first_available(store: Store, user_id: int, scope: QueueScope, after: Positi
         no_prediction = (
             " AND NOT EXISTS (SELECT 1 FROM active_models am JOIN predictions p"
             " ON p.model_version_id = am.model_version_id AND p.item_id = i.id"
-            f" WHERE am.modality = i.modality AND {CONFIDENCE_SQL} IS NOT NULL)")
+            f" WHERE am.modality = i.modality AND {CONFIDENCE_SQL} IS NOT NULL)"
+        )
     row = _one(
         store,
         f"SELECT i.id FROM items i WHERE i.id > :after_id AND i.modality IN ({marks}){cohort_sql}"
         " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = :user"
         f" AND a.item_id = i.id){no_prediction}{avail} ORDER BY i.id LIMIT 1",
-        {**params, "after_id": after_id})
+        {**params, "after_id": after_id},
+    )
     return Position(1, 0.0, int(row["id"])) if row is not None else None
 
 
@@ -128,7 +135,9 @@ def position_of(store: Store, item_id: int) -> Position:
     row = store._one(
         f"SELECT {CONFIDENCE_SQL} AS confidence FROM items i JOIN active_models am"
         " ON am.modality = i.modality JOIN predictions p ON p.model_version_id = am.model_version_id"
-        " AND p.item_id = i.id WHERE i.id = ?", (item_id,))
+        " AND p.item_id = i.id WHERE i.id = ?",
+        (item_id,),
+    )
     if row is not None and row["confidence"] is not None:
         return Position(0, float(row["confidence"]), item_id)
     return Position(1, 0.0, item_id)
@@ -137,12 +146,12 @@ def position_of(store: Store, item_id: int) -> Position:
 def reserve(store: Store, user_id: int, item_id: int, now: datetime, lease_s: float) -> str:
     """Lease an item to a reader (their other leases end); call inside a write transaction."""
     expires = iso(now + timedelta(seconds=lease_s))
-    store.conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id != ?",
-                       (user_id, item_id))
+    store.conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id != ?", (user_id, item_id))
     store.conn.execute(
         "INSERT INTO reservations (item_id, user_id, expires_at, created_at) VALUES (?,?,?,?)"
         " ON CONFLICT(item_id, user_id) DO UPDATE SET expires_at = excluded.expires_at",
-        (item_id, user_id, expires, iso(now)))
+        (item_id, user_id, expires, iso(now)),
+    )
     return expires
 
 
@@ -151,7 +160,9 @@ def held_reservation(store: Store, user_id: int, now: str) -> dict | None:
     return store._one(
         "SELECT r.item_id, r.expires_at FROM reservations r WHERE r.user_id = ? AND r.expires_at > ?"
         " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = r.user_id"
-        " AND a.item_id = r.item_id) ORDER BY r.created_at DESC LIMIT 1", (user_id, now))
+        " AND a.item_id = r.item_id) ORDER BY r.created_at DESC LIMIT 1",
+        (user_id, now),
+    )
 
 
 def release(store: Store, user_id: int, item_id: int | None = None) -> None:
@@ -159,14 +170,15 @@ def release(store: Store, user_id: int, item_id: int | None = None) -> None:
     if item_id is None:
         store.conn.execute("DELETE FROM reservations WHERE user_id = ?", (user_id,))
     else:
-        store.conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id = ?",
-                           (user_id, item_id))
+        store.conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id = ?", (user_id, item_id))
 
 
 def reservations(store: Store) -> list[dict]:
     """Every lease with its reader's name (live and expired)."""
-    return store._rows("SELECT r.*, u.name AS reader FROM reservations r"
-                       " JOIN users u ON u.id = r.user_id ORDER BY r.item_id, r.user_id")
+    return store._rows(
+        "SELECT r.*, u.name AS reader FROM reservations r"
+        " JOIN users u ON u.id = r.user_id ORDER BY r.item_id, r.user_id"
+    )
 
 
 def count_scope(store: Store, user_id: int, scope: QueueScope) -> tuple[int, int]:
@@ -178,15 +190,19 @@ def count_scope(store: Store, user_id: int, scope: QueueScope) -> tuple[int, int
     total = store._one(f"SELECT count(*) AS n FROM items i WHERE {where}", params)["n"]
     done = store._one(
         f"SELECT count(DISTINCT a.item_id) AS n FROM annotations a JOIN items i ON i.id = a.item_id"
-        f" WHERE a.user_id = ? AND {where}", [user_id, *params])["n"]
+        f" WHERE a.user_id = ? AND {where}",
+        [user_id, *params],
+    )["n"]
     return int(total), int(done)
 
 
 # ------------------------------------------------------------------ this reader's grades
 def latest_grade(store: Store, user_id: int, item_id: int) -> dict | None:
     """The grade that counts of one reader on one item."""
-    return store._one("SELECT * FROM annotations WHERE user_id = ? AND item_id = ?"
-                      " ORDER BY id DESC LIMIT 1", (user_id, item_id))
+    return store._one(
+        "SELECT * FROM annotations WHERE user_id = ? AND item_id = ? ORDER BY id DESC LIMIT 1",
+        (user_id, item_id),
+    )
 
 
 def recent_items(store: Store, user_id: int, limit: int = 50) -> list[int]:
@@ -194,7 +210,8 @@ def recent_items(store: Store, user_id: int, limit: int = 50) -> list[int]:
     rows = store._rows(
         "SELECT item_id, max(id) AS last FROM (SELECT item_id, id FROM annotations"
         " WHERE user_id = ? ORDER BY id DESC LIMIT ?) GROUP BY item_id ORDER BY last",
-        (user_id, limit * 4))
+        (user_id, limit * 4),
+    )
     return [int(r["item_id"]) for r in rows][-limit:]
 
 
@@ -204,7 +221,9 @@ def prediction(store: Store, item_id: int) -> dict | None:
         "SELECT p.grade, p.probs_json, v.version, v.modality FROM items i"
         " JOIN active_models am ON am.modality = i.modality"
         " JOIN predictions p ON p.model_version_id = am.model_version_id AND p.item_id = i.id"
-        " JOIN model_versions v ON v.id = am.model_version_id WHERE i.id = ?", (item_id,))
+        " JOIN model_versions v ON v.id = am.model_version_id WHERE i.id = ?",
+        (item_id,),
+    )
 
 
 def atlas_candidates(store: Store, modality: str, column: str, per_grade: int) -> list[dict]:
@@ -217,12 +236,14 @@ def atlas_candidates(store: Store, modality: str, column: str, per_grade: int) -
         f" (PARTITION BY r.{column} ORDER BY r.item_id) AS k FROM current_reference r"
         " JOIN items i ON i.id = r.item_id WHERE i.modality = ? AND i.cohort = 'train'"
         f" AND r.{column} IS NOT NULL) WHERE k <= ? ORDER BY grade, item_id",
-        (modality, per_grade))
+        (modality, per_grade),
+    )
 
 
 # ------------------------------------------------------------------ adjudication
-def expert_disagreements(store: Store, modalities: tuple[str, ...], cohort: str | None,
-                         include_resolved: bool) -> list[dict]:
+def expert_disagreements(
+    store: Store, modalities: tuple[str, ...], cohort: str | None, include_resolved: bool
+) -> list[dict]:
     """Items on which the latest grades of expert accounts differ (SH, PD, combined or assessable).
 
     Resolved means: the current reference was decided by a person (decided_by set) after the
@@ -248,7 +269,9 @@ def expert_disagreements(store: Store, modalities: tuple[str, ...], cohort: str 
         " FROM agg JOIN items i ON i.id = agg.item_id"
         " LEFT JOIN current_reference r ON r.item_id = i.id"
         " WHERE (agg.n_sh > 1 OR agg.n_pd > 1 OR agg.n_combined > 1 OR agg.n_na > 1)"
-        f" AND i.modality IN ({marks}){cohort_sql} ORDER BY i.id", params)
+        f" AND i.modality IN ({marks}){cohort_sql} ORDER BY i.id",
+        params,
+    )
     if not include_resolved:
         rows = [r for r in rows if not r["resolved"]]
     return rows
@@ -261,11 +284,13 @@ def item_grades(store: Store, item_id: int) -> list[dict]:
         " a.reason, a.seconds, a.created_at FROM latest_annotations a JOIN users u"
         " ON u.id = a.user_id WHERE a.item_id = ?"
         " ORDER BY CASE u.role WHEN 'expert' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, u.name",
-        (item_id,))
+        (item_id,),
+    )
 
 
-def grade_table(store: Store, modalities: tuple[str, ...], cohort: str | None,
-                roles: tuple[str, ...]) -> list[dict]:
+def grade_table(
+    store: Store, modalities: tuple[str, ...], cohort: str | None, roles: tuple[str, ...]
+) -> list[dict]:
     """Latest assessable grades (reader, item, modality, sh, pd, combined) for pairwise agreement."""
     marks = ",".join("?" * len(modalities))
     role_marks = ",".join("?" * len(roles))
@@ -276,7 +301,8 @@ def grade_table(store: Store, modalities: tuple[str, ...], cohort: str | None,
         " WHERE a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = a.item_id"
         " AND b.user_id = a.user_id) AND a.not_assessable = 0"
         f" AND i.modality IN ({marks}){cohort_sql} AND u.role IN ({role_marks})",
-        [*modalities, *([cohort] if cohort else []), *roles])
+        [*modalities, *([cohort] if cohort else []), *roles],
+    )
 
 
 def annotation_fingerprint(store: Store) -> tuple[int, int]:
@@ -291,14 +317,14 @@ def sign_in_state(store: Store, name: str) -> dict | None:
     return store._one("SELECT * FROM sign_in_attempts WHERE name = ?", (name,))
 
 
-def set_sign_in_state(store: Store, name: str, failures: int, at: str,
-                      locked_until: str | None) -> None:
+def set_sign_in_state(store: Store, name: str, failures: int, at: str, locked_until: str | None) -> None:
     """Write the failed-attempt record of a typed user name."""
     store.conn.execute(
         "INSERT INTO sign_in_attempts (name, failures, last_attempt_at, locked_until)"
         " VALUES (?,?,?,?) ON CONFLICT(name) DO UPDATE SET failures = excluded.failures,"
         " last_attempt_at = excluded.last_attempt_at, locked_until = excluded.locked_until",
-        (name, failures, at, locked_until))
+        (name, failures, at, locked_until),
+    )
 
 
 def clear_sign_in_state(store: Store, name: str) -> None:
@@ -308,8 +334,11 @@ def clear_sign_in_state(store: Store, name: str) -> None:
 
 def prune_sign_in_states(store: Store, before: str) -> None:
     """Drop records whose last attempt is older than ``before`` and that lock nothing now."""
-    store.conn.execute("DELETE FROM sign_in_attempts WHERE last_attempt_at < ?"
-                       " AND (locked_until IS NULL OR locked_until < ?)", (before, before))
+    store.conn.execute(
+        "DELETE FROM sign_in_attempts WHERE last_attempt_at < ?"
+        " AND (locked_until IS NULL OR locked_until < ?)",
+        (before, before),
+    )
 
 
 # ------------------------------------------------------------------ accounts

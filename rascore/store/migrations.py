@@ -2,6 +2,7 @@
 
 A migration is only ever added, never edited once released: the store records which ran.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -251,8 +252,9 @@ def m003_predictions_by_version(db: Database) -> None:
 
 # How the network saw each predicted item: through the joint crop, or the full frame because the
 # joint fit was weak ("fallback"), or a model without a crop ("none"); NULL for older predictions.
-M004 = ["ALTER TABLE predictions ADD COLUMN crop TEXT"
-        " CHECK (crop IS NULL OR crop IN ('crop','fallback','none'))"]
+M004 = [
+    "ALTER TABLE predictions ADD COLUMN crop TEXT CHECK (crop IS NULL OR crop IN ('crop','fallback','none'))"
+]
 
 
 @migrations(name="004_prediction_crop")

@@ -5,6 +5,7 @@
 ``total_changes`` are read first (microseconds); only when one of them moved since this
 connection's last call is the full fingerprint (max ids and counts) queried again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,11 +22,13 @@ _GLOBAL_SQL = (
     " (SELECT count(*) FROM model_versions), (SELECT max(id) FROM model_versions),"
     " (SELECT total(length(metrics_json)) FROM model_versions),"
     " (SELECT group_concat(modality || ':' || model_version_id || ':' || changed_at, ',')"
-    "  FROM active_models)")
+    "  FROM active_models)"
+)
 _READERS_SQL = (
     ", (SELECT max(id) FROM annotations),"
     " (SELECT group_concat(id || ':' || role || ':' || coalesce(level, '') || ':' ||"
-    "  active || ':' || name, ',') FROM users)")
+    "  active || ':' || name, ',') FROM users)"
+)
 
 
 def change_token(store) -> tuple[int, int]:
@@ -60,17 +63,25 @@ def fingerprint(store, with_readers: bool = False) -> tuple:
 def section_fingerprint(store, modality: str, cohort: str, version_ids: Sequence[int]) -> tuple:
     """What one section's figures depend on: its reference rows, each version's predictions."""
     conn = store.conn
-    refs = tuple(conn.execute(
-        "SELECT count(*), max(r.id) FROM reference_labels r JOIN items i ON i.id = r.item_id"
-        " WHERE i.modality = ? AND i.cohort = ?", (modality, cohort)).fetchone())
+    refs = tuple(
+        conn.execute(
+            "SELECT count(*), max(r.id) FROM reference_labels r JOIN items i ON i.id = r.item_id"
+            " WHERE i.modality = ? AND i.cohort = ?",
+            (modality, cohort),
+        ).fetchone()
+    )
     parts: list = [refs]
     for version_id in version_ids:
-        preds = tuple(conn.execute(
-            "SELECT count(*), max(p.id), max(p.created_at) FROM predictions p"
-            " JOIN items i ON i.id = p.item_id WHERE p.model_version_id = ? AND i.cohort = ?",
-            (version_id, cohort)).fetchone())
-        metrics = conn.execute("SELECT metrics_json FROM model_versions WHERE id = ?",
-                               (version_id,)).fetchone()
+        preds = tuple(
+            conn.execute(
+                "SELECT count(*), max(p.id), max(p.created_at) FROM predictions p"
+                " JOIN items i ON i.id = p.item_id WHERE p.model_version_id = ? AND i.cohort = ?",
+                (version_id, cohort),
+            ).fetchone()
+        )
+        metrics = conn.execute(
+            "SELECT metrics_json FROM model_versions WHERE id = ?", (version_id,)
+        ).fetchone()
         digest = hashlib.sha1((metrics[0] if metrics else "").encode()).hexdigest()
         parts.append((version_id, preds, digest))
     return tuple(parts)
@@ -80,14 +91,17 @@ def reference_rows(store, modality: str, cohort: str) -> list[tuple[int, int, in
     """(item id, SH, combined) of the current reference labels of one modality and cohort."""
     return store.conn.execute(
         "SELECT r.item_id, r.sh, r.combined FROM current_reference r JOIN items i ON i.id = r.item_id"
-        " WHERE i.modality = ? AND i.cohort = ? ORDER BY r.item_id", (modality, cohort)).fetchall()
+        " WHERE i.modality = ? AND i.cohort = ? ORDER BY r.item_id",
+        (modality, cohort),
+    ).fetchall()
 
 
 def case_keys(store, modality: str, cohort: str) -> list[tuple]:
     """(item id, file sha256, patient, joint, side) of one modality and cohort."""
     return store.conn.execute(
         "SELECT id, media_sha256, patient, joint, side FROM items WHERE modality = ? AND cohort = ?",
-        (modality, cohort)).fetchall()
+        (modality, cohort),
+    ).fetchall()
 
 
 def predictions(store, version_id: int, cohort: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,7 +109,8 @@ def predictions(store, version_id: int, cohort: str) -> tuple[np.ndarray, np.nda
     rows = store.conn.execute(
         "SELECT p.item_id, p.grade, p.probs_json FROM predictions p JOIN items i ON i.id = p.item_id"
         " WHERE p.model_version_id = ? AND i.cohort = ? ORDER BY p.item_id",
-        (version_id, cohort)).fetchall()
+        (version_id, cohort),
+    ).fetchall()
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4))
     ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -109,8 +124,9 @@ def patients(store, item_ids: Sequence[int]) -> list[str | None]:
     ids = [int(i) for i in item_ids]
     found: dict[int, str | None] = {}
     for start in range(0, len(ids), 900):  # stay below SQLite's bound-parameter limit
-        chunk = ids[start:start + 900]
+        chunk = ids[start : start + 900]
         marks = ",".join("?" * len(chunk))
-        found.update(store.conn.execute(
-            f"SELECT id, patient FROM items WHERE id IN ({marks})", chunk).fetchall())
+        found.update(
+            store.conn.execute(f"SELECT id, patient FROM items WHERE id IN ({marks})", chunk).fetchall()
+        )
     return [found.get(i) for i in ids]

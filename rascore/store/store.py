@@ -3,6 +3,7 @@
 This is the only module that writes SQL (DESIGN.md). Writes that read first run in
 ``BEGIN IMMEDIATE``; annotations, reference labels and the audit log are append-only.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,47 +59,93 @@ class Store:
         return dict(row) if row is not None else None
 
     # ---------------------------------------------------------------- media and items
-    def add_media(self, sha256: str, *, format: str, kind: str, nbytes: int, frames: int,
-                  height: int, width: int, fps: float | None, meta: dict | None = None) -> bool:
+    def add_media(
+        self,
+        sha256: str,
+        *,
+        format: str,
+        kind: str,
+        nbytes: int,
+        frames: int,
+        height: int,
+        width: int,
+        fps: float | None,
+        meta: dict | None = None,
+    ) -> bool:
         """Record a stored file once; returns False when it was already there."""
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO media (sha256, format, kind, bytes, frames, height, width, fps,"
             " meta_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (sha256, format, kind, nbytes, frames, height, width, fps,
-             json.dumps(meta or {}, sort_keys=True, default=str), utcnow()),
+            (
+                sha256,
+                format,
+                kind,
+                nbytes,
+                frames,
+                height,
+                width,
+                fps,
+                json.dumps(meta or {}, sort_keys=True, default=str),
+                utcnow(),
+            ),
         )
         return cur.rowcount == 1
 
-    def add_item(self, *, media_sha256: str, modality: str, cohort: str, frames: int,
-                 fps: float | None, patient: str | None = None, joint: str | None = None,
-                 side: str | None = None, scanner_profile: str | None = None,
-                 source: str = "import", external_key: str | None = None) -> int:
+    def add_item(
+        self,
+        *,
+        media_sha256: str,
+        modality: str,
+        cohort: str,
+        frames: int,
+        fps: float | None,
+        patient: str | None = None,
+        joint: str | None = None,
+        side: str | None = None,
+        scanner_profile: str | None = None,
+        source: str = "import",
+        external_key: str | None = None,
+    ) -> int:
         """Insert an item (one file seen as one modality); returns its id."""
         mod = scale.modality(modality)
         cur = self.conn.execute(
             "INSERT INTO items (media_sha256, modality, cohort, patient, joint, side, dynamic,"
             " frames, fps, scanner_profile, source, external_key, created_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (media_sha256, mod.code, scale.cohort(cohort), patient, joint, side,
-             int(mod.dynamic), frames, fps, scanner_profile, source, external_key, utcnow()),
+            (
+                media_sha256,
+                mod.code,
+                scale.cohort(cohort),
+                patient,
+                joint,
+                side,
+                int(mod.dynamic),
+                frames,
+                fps,
+                scanner_profile,
+                source,
+                external_key,
+                utcnow(),
+            ),
         )
         return int(cur.lastrowid)
 
     def find_item(self, media_sha256: str, modality: str) -> dict | None:
         """The item for this file and modality, if it exists (duplicate detection)."""
-        return self._one("SELECT * FROM items WHERE media_sha256 = ? AND modality = ?",
-                         (media_sha256, modality))
+        return self._one(
+            "SELECT * FROM items WHERE media_sha256 = ? AND modality = ?", (media_sha256, modality)
+        )
 
     def patient_cohorts(self, patients: Iterable[str]) -> dict[str, dict[str, list[int]]]:
         """Where stored patients are: pseudonym -> cohort -> item ids (by the items.patient index)."""
         wanted = sorted({p for p in patients if p})
         found: dict[str, dict[str, list[int]]] = {}
         for start in range(0, len(wanted), 900):  # stay below SQLite's bound-parameter limit
-            chunk = wanted[start:start + 900]
+            chunk = wanted[start : start + 900]
             marks = ",".join("?" * len(chunk))
             for patient, cohort, item_id in self.conn.execute(
-                    f"SELECT patient, cohort, id FROM items WHERE patient IN ({marks})"
-                    " ORDER BY id", chunk):
+                f"SELECT patient, cohort, id FROM items WHERE patient IN ({marks}) ORDER BY id", chunk
+            ):
                 found.setdefault(patient, {}).setdefault(cohort, []).append(int(item_id))
         return found
 
@@ -106,7 +153,9 @@ class Store:
         """One item with its media row's format and size."""
         return self._one(
             "SELECT i.*, m.format, m.height, m.width FROM items i"
-            " JOIN media m ON m.sha256 = i.media_sha256 WHERE i.id = ?", (item_id,))
+            " JOIN media m ON m.sha256 = i.media_sha256 WHERE i.id = ?",
+            (item_id,),
+        )
 
     def items(self, modality: str | None = None, cohort: str | None = None) -> list[dict]:
         """Items, optionally of one modality and cohort, in id order."""
@@ -128,7 +177,8 @@ class Store:
         """Ground truth of a simulated item (never shown to readers; used to check models)."""
         self.conn.execute(
             "INSERT OR REPLACE INTO ground_truth (item_id, sh, pd, mask_path) VALUES (?,?,?,?)",
-            (item_id, sh, pd, mask_path))
+            (item_id, sh, pd, mask_path),
+        )
 
     def truth(self, item_id: int) -> dict | None:
         """Ground truth of a simulated item, or None for real scans."""
@@ -136,29 +186,28 @@ class Store:
 
     def counts(self) -> dict[str, Any]:
         """Project overview: items per modality and cohort, users by role, annotations, references."""
-        per = self._rows(
-            "SELECT modality, cohort, count(*) AS n FROM items GROUP BY modality, cohort")
+        per = self._rows("SELECT modality, cohort, count(*) AS n FROM items GROUP BY modality, cohort")
         roles = self._rows("SELECT role, count(*) AS n FROM users GROUP BY role")
         return {
             "items": {f"{r['modality']}/{r['cohort']}": r["n"] for r in per},
             "items_total": sum(r["n"] for r in per),
             "users": {r["role"]: r["n"] for r in roles},
             "annotations": self._one("SELECT count(*) AS n FROM annotations")["n"],
-            "annotated_items": self._one(
-                "SELECT count(DISTINCT item_id) AS n FROM annotations")["n"],
-            "reference_labels": self._one(
-                "SELECT count(*) AS n FROM current_reference")["n"],
+            "annotated_items": self._one("SELECT count(DISTINCT item_id) AS n FROM annotations")["n"],
+            "reference_labels": self._one("SELECT count(*) AS n FROM current_reference")["n"],
             "media_files": self._one("SELECT count(*) AS n FROM media")["n"],
         }
 
     # ---------------------------------------------------------------- users
-    def add_user(self, name: str, role: str, level: str | None = None,
-                 password_hash: str | None = None) -> int:
+    def add_user(
+        self, name: str, role: str, level: str | None = None, password_hash: str | None = None
+    ) -> int:
         """Create a user; raises StoreError if the name is taken."""
         try:
             cur = self.conn.execute(
-                "INSERT INTO users (name, role, level, password_hash, created_at)"
-                " VALUES (?,?,?,?,?)", (name, role, level, password_hash, utcnow()))
+                "INSERT INTO users (name, role, level, password_hash, created_at) VALUES (?,?,?,?,?)",
+                (name, role, level, password_hash, utcnow()),
+            )
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
                 raise StoreError(f"a user named {name!r} already exists") from None
@@ -175,18 +224,28 @@ class Store:
 
     def users(self) -> list[dict]:
         """All users without their password hashes."""
-        return self._rows("SELECT id, name, role, level, active, created_at,"
-                          " password_hash IS NOT NULL AS can_sign_in FROM users ORDER BY id")
+        return self._rows(
+            "SELECT id, name, role, level, active, created_at,"
+            " password_hash IS NOT NULL AS can_sign_in FROM users ORDER BY id"
+        )
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         """Replace a user's password hash."""
-        self.conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                          (password_hash, user_id))
+        self.conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
     # ---------------------------------------------------------------- annotations
-    def add_annotation(self, item_id: int, user_id: int, sh: int | None, pd: int | None = None,
-                       *, not_assessable: bool = False, reason: str | None = None,
-                       seconds: float | None = None, created_at: str | None = None) -> int:
+    def add_annotation(
+        self,
+        item_id: int,
+        user_id: int,
+        sh: int | None,
+        pd: int | None = None,
+        *,
+        not_assessable: bool = False,
+        reason: str | None = None,
+        seconds: float | None = None,
+        created_at: str | None = None,
+    ) -> int:
         """Append a reader's grades; the combined EOSS is derived, never typed.
 
         A second grade of the same item by the same reader is a new row superseding the first.
@@ -213,31 +272,46 @@ class Store:
                 combined = sh
         with self.transaction() as conn:
             prev = conn.execute(
-                "SELECT max(id) FROM annotations WHERE item_id = ? AND user_id = ?",
-                (item_id, user_id)).fetchone()[0]
+                "SELECT max(id) FROM annotations WHERE item_id = ? AND user_id = ?", (item_id, user_id)
+            ).fetchone()[0]
             cur = conn.execute(
                 "INSERT INTO annotations (item_id, user_id, sh, pd, combined, not_assessable,"
                 " reason, seconds, supersedes, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (item_id, user_id, sh, pd, combined, int(not_assessable), reason, seconds,
-                 prev, created_at or utcnow()))
+                (
+                    item_id,
+                    user_id,
+                    sh,
+                    pd,
+                    combined,
+                    int(not_assessable),
+                    reason,
+                    seconds,
+                    prev,
+                    created_at or utcnow(),
+                ),
+            )
         return int(cur.lastrowid)
 
     def annotation_history(self, item_id: int, user_id: int) -> list[dict]:
         """Every grade this reader gave this item, oldest first."""
-        return self._rows("SELECT * FROM annotations WHERE item_id = ? AND user_id = ? ORDER BY id",
-                          (item_id, user_id))
+        return self._rows(
+            "SELECT * FROM annotations WHERE item_id = ? AND user_id = ? ORDER BY id", (item_id, user_id)
+        )
 
     def latest_annotations(self, item_id: int | None = None) -> list[dict]:
         """The grade that counts per (item, reader), with reader name, role and level."""
-        sql = ("SELECT a.*, u.name AS reader, u.role, u.level FROM latest_annotations a"
-               " JOIN users u ON u.id = a.user_id")
+        sql = (
+            "SELECT a.*, u.name AS reader, u.role, u.level FROM latest_annotations a"
+            " JOIN users u ON u.id = a.user_id"
+        )
         if item_id is not None:
             return self._rows(sql + " WHERE a.item_id = ? ORDER BY a.id", (item_id,))
         return self._rows(sql + " ORDER BY a.item_id, u.name")
 
     # ---------------------------------------------------------------- reference standard
-    def set_reference(self, item_id: int, sh: int, pd: int | None, method: str,
-                      decided_by: int | None = None) -> int:
+    def set_reference(
+        self, item_id: int, sh: int, pd: int | None, method: str, decided_by: int | None = None
+    ) -> int:
         """Append the reference standard for an item (agreement, adjudication or import)."""
         item = self._one("SELECT modality FROM items WHERE id = ?", (item_id,))
         if item is None:
@@ -254,7 +328,8 @@ class Store:
         cur = self.conn.execute(
             "INSERT INTO reference_labels (item_id, sh, pd, combined, method, decided_by,"
             " created_at) VALUES (?,?,?,?,?,?,?)",
-            (item_id, sh, pd, combined, method, decided_by, utcnow()))
+            (item_id, sh, pd, combined, method, decided_by, utcnow()),
+        )
         return int(cur.lastrowid)
 
     def reference(self, item_id: int) -> dict | None:
@@ -270,8 +345,10 @@ class Store:
         if cohort:
             where.append("i.cohort = ?")
             params.append(scale.cohort(cohort))
-        sql = ("SELECT r.*, i.modality, i.cohort, i.patient, i.media_sha256 FROM current_reference r"
-               " JOIN items i ON i.id = r.item_id")
+        sql = (
+            "SELECT r.*, i.modality, i.cohort, i.patient, i.media_sha256 FROM current_reference r"
+            " JOIN items i ON i.id = r.item_id"
+        )
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.item_id"
         return self._rows(sql, params)
 
@@ -283,7 +360,8 @@ class Store:
             " i.side, u.name AS reader, u.role, u.level, a.sh, a.pd, a.combined,"
             " a.not_assessable, a.reason, a.seconds, a.created_at"
             " FROM latest_annotations a JOIN items i ON i.id = a.item_id"
-            " JOIN users u ON u.id = a.user_id ORDER BY i.id, u.name")
+            " JOIN users u ON u.id = a.user_id ORDER BY i.id, u.name"
+        )
         for row in self.conn.execute(sql):
             yield dict(row)
 
@@ -293,21 +371,30 @@ class Store:
             "SELECT i.id AS item_id, i.media_sha256, i.modality, i.cohort, i.patient, i.joint,"
             " i.side, r.sh, r.pd, r.combined, r.method, u.name AS decided_by, r.created_at"
             " FROM current_reference r JOIN items i ON i.id = r.item_id"
-            " LEFT JOIN users u ON u.id = r.decided_by ORDER BY i.id")
+            " LEFT JOIN users u ON u.id = r.decided_by ORDER BY i.id"
+        )
         for row in self.conn.execute(sql):
             yield dict(row)
 
     # ---------------------------------------------------------------- audit
-    def audit(self, action: str, *, user_id: int | None = None, target: str | None = None,
-              detail: dict | None = None) -> None:
+    def audit(
+        self,
+        action: str,
+        *,
+        user_id: int | None = None,
+        target: str | None = None,
+        detail: dict | None = None,
+    ) -> None:
         """Append who did what, when (the log refuses updates and deletes)."""
         self.conn.execute(
             "INSERT INTO audit_log (at, user_id, action, target, detail_json) VALUES (?,?,?,?,?)",
-            (utcnow(), user_id, action, target,
-             json.dumps(detail or {}, sort_keys=True, default=str)))
+            (utcnow(), user_id, action, target, json.dumps(detail or {}, sort_keys=True, default=str)),
+        )
 
     def audit_rows(self, limit: int = 200) -> list[dict]:
         """The newest audit entries with the user's name."""
         return self._rows(
             "SELECT l.id, l.at, u.name AS user, l.action, l.target, l.detail_json FROM audit_log l"
-            " LEFT JOIN users u ON u.id = l.user_id ORDER BY l.id DESC LIMIT ?", (limit,))
+            " LEFT JOIN users u ON u.id = l.user_id ORDER BY l.id DESC LIMIT ?",
+            (limit,),
+        )

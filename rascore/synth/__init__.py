@@ -4,6 +4,7 @@ Real RA ultrasound is not public, so the product ships this stand-in: anatomy of
 longitudinal MCP-like view, speckle image formation, synovium drawn by the EOSS SH geometry,
 Doppler placed by the PD rules with distractors, two scanner profiles, and simulated readers.
 """
+
 from __future__ import annotations
 
 from rascore.synth.cohort import SIZES, ItemSpec, example_spec, plan_cohort
@@ -14,7 +15,22 @@ from rascore.synth.render import SimItem, render_item, render_many, visible_grad
 from rascore.synth.sheet import make_contact_sheet, make_realism_check
 
 __all__ = [
-    "SIZES", "ItemSpec", "plan_cohort", "example_spec", "SimItem", "render_item", "render_many",
-    "visible_grades", "grade_from_masks", "ReaderProfile", "READERS", "Read", "simulate_reads",
-    "adjudicate", "make_contact_sheet", "make_realism_check", "PROFILES", "ScannerProfile",
+    "SIZES",
+    "ItemSpec",
+    "plan_cohort",
+    "example_spec",
+    "SimItem",
+    "render_item",
+    "render_many",
+    "visible_grades",
+    "grade_from_masks",
+    "ReaderProfile",
+    "READERS",
+    "Read",
+    "simulate_reads",
+    "adjudicate",
+    "make_contact_sheet",
+    "make_realism_check",
+    "PROFILES",
+    "ScannerProfile",
 ]

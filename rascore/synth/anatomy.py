@@ -5,6 +5,7 @@ ultrasound field plus a margin for probe jitter) at the acquisition's pixel scal
 on the left: metacarpal head (rounded, with cartilage), the joint recess, the phalanx base.
 The synovium is drawn by the EOSS SH geometry and checked against grading.sh_from_mask.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -17,8 +18,17 @@ from rascore.synth.profiles import FIELD_H, FIELD_W, PAD
 
 CANVAS_H, CANVAS_W = FIELD_H + 2 * PAD, FIELD_W + 2 * PAD
 JOINT_SIZE: dict[str, float] = {
-    "MCP1": 0.95, "MCP2": 1.0, "MCP3": 1.0, "MCP4": 0.92, "MCP5": 0.85, "PIP2": 0.68,
-    "PIP3": 0.7, "MTP2": 0.9, "MTP5": 0.8, "wrist": 1.1, "knee": 1.4,
+    "MCP1": 0.95,
+    "MCP2": 1.0,
+    "MCP3": 1.0,
+    "MCP4": 0.92,
+    "MCP5": 0.85,
+    "PIP2": 0.68,
+    "PIP3": 0.7,
+    "MTP2": 0.9,
+    "MTP5": 0.8,
+    "wrist": 1.1,
+    "knee": 1.4,
 }
 
 
@@ -27,21 +37,21 @@ class JointAnatomy:
     """Millimetre dimensions of one joint, shared by every acquisition of it."""
 
     size: float
-    gap_w: float        # distance between the two bone tops
-    v_depth: float      # depth of the recess floor below the line
-    head_r: float       # radius of the metacarpal head (proximal curvature)
-    head_rd: float      # radius of its distal slope into the joint
-    neck_drop: float    # how far the bone falls proximal to the head
-    phal_dy: float      # phalanx top below the head top (+ deeper)
-    lip_w: float        # width of the phalanx base lip
+    gap_w: float  # distance between the two bone tops
+    v_depth: float  # depth of the recess floor below the line
+    head_r: float  # radius of the metacarpal head (proximal curvature)
+    head_rd: float  # radius of its distal slope into the joint
+    neck_drop: float  # how far the bone falls proximal to the head
+    phal_dy: float  # phalanx top below the head top (+ deeper)
+    lip_w: float  # width of the phalanx base lip
     shaft_slope: float  # phalanx shaft slope (rows per column)
     skin: float
     subcutis: float
     tendon: float
-    capsule: float      # tendon floor to the line, in a normal joint
+    capsule: float  # tendon floor to the line, in a normal joint
     cartilage: float
-    vessel_d: float     # subcutaneous vessel diameter (0: none)
-    vessel_pos: float   # its depth within the subcutis, 0..1
+    vessel_d: float  # subcutaneous vessel diameter (0: none)
+    vessel_pos: float  # its depth within the subcutis, 0..1
     vessel_slope: float
 
 
@@ -51,13 +61,13 @@ class SynoviumShape:
 
     sh: int
     u: float
-    d: float = 0.0       # SH1: top this far below the line
-    e: float = 0.0       # SH2/3: elevation above the line at the bone tops
-    kappa: float = 0.0   # SH2: concavity (elevation rises towards the tops)
-    beta: float = 0.0    # SH3: convex bulge in the middle
-    ext_l: float = 0.0   # extension beyond the bone tops
+    d: float = 0.0  # SH1: top this far below the line
+    e: float = 0.0  # SH2/3: elevation above the line at the bone tops
+    kappa: float = 0.0  # SH2: concavity (elevation rises towards the tops)
+    beta: float = 0.0  # SH3: convex bulge in the middle
+    ext_l: float = 0.0  # extension beyond the bone tops
     ext_r: float = 0.0
-    tail: float = 0.0    # SH3: length along the metacarpal shaft
+    tail: float = 0.0  # SH3: length along the metacarpal shaft
     tail_thick: float = 0.0
     skew: float = 0.0
 
@@ -67,14 +77,14 @@ class Scene:
     """The canvas drawing of one acquisition: geometry in pixels and truth masks."""
 
     mm_per_px: float
-    bone_line: np.ndarray        # (2, 2) canvas (x, y) of the two bone tops
-    synovium: np.ndarray         # bool (CANVAS_H, CANVAS_W)
-    bone: np.ndarray             # bool
-    cartilage: np.ndarray        # bool
+    bone_line: np.ndarray  # (2, 2) canvas (x, y) of the two bone tops
+    synovium: np.ndarray  # bool (CANVAS_H, CANVAS_W)
+    bone: np.ndarray  # bool
+    cartilage: np.ndarray  # bool
     layers: dict[str, np.ndarray]  # per-column rows: gel, skin, tendon_top, tendon_bottom, floor
-    surface: np.ndarray          # per-column bone surface row (inf where no bone)
+    surface: np.ndarray  # per-column bone surface row (inf where no bone)
     gap_row: float
-    vessel: np.ndarray           # bool lumen of the subcutaneous vessel
+    vessel: np.ndarray  # bool lumen of the subcutaneous vessel
     vessel_radius_px: float
     region: tuple[int, int, int, int]  # (y0, x0, y1, x1) canvas box of the joint recess + synovium
     recess: tuple[int, int, int, int]  # (y0, x0, y1, x1) canvas box holding a synovium of any grade
@@ -110,8 +120,13 @@ def sample_anatomy(joint: str, rng: np.random.Generator) -> JointAnatomy:
 def enlarge(anat: JointAnatomy, factor: float) -> JointAnatomy:
     """The same joint scaled up (used when a small joint cannot hold the required synovitis)."""
     return replace(
-        anat, size=anat.size * factor, gap_w=anat.gap_w * factor, v_depth=anat.v_depth * factor,
-        head_r=anat.head_r * factor, head_rd=anat.head_rd * factor, lip_w=anat.lip_w * factor,
+        anat,
+        size=anat.size * factor,
+        gap_w=anat.gap_w * factor,
+        v_depth=anat.v_depth * factor,
+        head_r=anat.head_r * factor,
+        head_rd=anat.head_rd * factor,
+        lip_w=anat.lip_w * factor,
         neck_drop=anat.neck_drop * factor,
     )
 
@@ -143,14 +158,21 @@ def sample_synovium(sh: int, u: float, anat: JointAnatomy, rng: np.random.Genera
     beta = k * (_BETA3[0] + (_BETA3[1] - _BETA3[0]) * u) * rng.uniform(*_BETA3_JITTER)
     has_tail = rng.random() < 0.6
     return SynoviumShape(
-        sh=3, u=u, e=e, beta=beta, ext_l=ext_l * _EXT3_L, ext_r=ext_r * _EXT3_R, skew=skew,
+        sh=3,
+        u=u,
+        e=e,
+        beta=beta,
+        ext_l=ext_l * _EXT3_L,
+        ext_r=ext_r * _EXT3_R,
+        skew=skew,
         tail=k * rng.uniform(*_TAIL) if has_tail else 0.0,
         tail_thick=rng.uniform(0.35, 0.8) if has_tail else 0.0,
     )
 
 
-def _recess(anat: JointAnatomy, px: float, x_l: float, x_r: float, y_l: float, y_r: float,
-            gap_row: float) -> tuple[int, int, int, int]:
+def _recess(
+    anat: JointAnatomy, px: float, x_l: float, x_r: float, y_l: float, y_r: float, gap_row: float
+) -> tuple[int, int, int, int]:
     """Canvas box (y0, x0, y1, x1) that holds a synovium of any grade in this joint.
 
     It depends on the anatomy and the acquisition only, never on the grade, so whatever is placed
@@ -175,8 +197,9 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shift_mm: float,
-                gel_mm: float) -> Scene:
+def build_scene(
+    anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shift_mm: float, gel_mm: float
+) -> Scene:
     """Draw the joint on the canvas at mm_per_px; x_shift_mm moves the probe along the finger."""
     s = mm_per_px
     px = 1.0 / s
@@ -197,7 +220,7 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
     dx = cols - x_l
     with np.errstate(invalid="ignore"):
         circle = np.where(dx < r_dist, y_l + r_dist - np.sqrt(np.maximum(r_dist**2 - dx**2, 0.0)), np.inf)
-    left_drop = y_l + neck * (1 - np.exp(-dx**2 / (2 * r_head * neck)))
+    left_drop = y_l + neck * (1 - np.exp(-(dx**2) / (2 * r_head * neck)))
     b_left = np.where(dx >= 0, circle, left_drop)
     lip = anat.lip_w * px
     deep = gap_row - y_r + 4.0
@@ -243,8 +266,9 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
         thick = np.where(left, tail_thick + (thick_edge_l - tail_thick) * ramp_l, thick)
         if syn.tail > 0:
             tail_end = x_l - ext_l - syn.tail * px
-            thick = np.where(left & (cols <= x_l - ext_l),
-                             tail_thick * _smoothstep((cols - tail_end) / (1.5 * px)), thick)
+            thick = np.where(
+                left & (cols <= x_l - ext_l), tail_thick * _smoothstep((cols - tail_end) / (1.5 * px)), thick
+            )
         else:
             thick = np.where(left & (cols <= x_l - ext_l), 0.0, thick)
         right = cols > x_r
@@ -255,8 +279,8 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
     if syn.sh == 0:
         synovium[:] = False
     # keep only what the probe sees at every jitter offset (|dy| <= 2, |dx| <= PAD - 1)
-    synovium[:PAD + 2] = synovium[PAD - 2 + FIELD_H:] = False
-    synovium[:, :2 * PAD - 1] = synovium[:, FIELD_W + 1:] = False
+    synovium[: PAD + 2] = synovium[PAD - 2 + FIELD_H :] = False
+    synovium[:, : 2 * PAD - 1] = synovium[:, FIELD_W + 1 :] = False
 
     # tendon floor follows the bones (its resting course depends on the anatomy only) and is
     # lifted, only over the synovium and a short ramp beside it, where a distended synovium rises
@@ -276,17 +300,24 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
     tb = np.maximum(tb, tt + 0.5 * px)
 
     bone = rows >= surface[None, :]
-    cartilage = (rows >= (floor_bone - cart_px)[None, :]) & (rows < floor_bone[None, :]) & (cart_px > 0.5)[None, :]
+    cartilage = (
+        (rows >= (floor_bone - cart_px)[None, :]) & (rows < floor_bone[None, :]) & (cart_px > 0.5)[None, :]
+    )
 
     vessel = np.zeros((CANVAS_H, CANVAS_W), dtype=bool)
     r_v = 0.0
     if anat.vessel_d > 0:
-        room = (tt_rest - skin_b) * s      # its calibre comes from the resting anatomy
+        room = (tt_rest - skin_b) * s  # its calibre comes from the resting anatomy
         d_v = min(anat.vessel_d, float(np.median(room)) - 0.4)
         if d_v >= 0.3:
             r_v = d_v * px / 2
             # placed in the resting subcutis (a tendon lifted by the synovium runs beneath it)
-            centre = skin_b + r_v + 0.2 * px + anat.vessel_pos * np.maximum(tt_rest - skin_b - 2 * r_v - 0.4 * px, 0)
+            centre = (
+                skin_b
+                + r_v
+                + 0.2 * px
+                + anat.vessel_pos * np.maximum(tt_rest - skin_b - 2 * r_v - 0.4 * px, 0)
+            )
             centre = centre + anat.vessel_slope * (cols - x_c)
             centre = np.clip(centre, skin_b + r_v, tt_rest - r_v)
             vessel = np.abs(rows - centre[None, :]) < r_v
@@ -299,11 +330,22 @@ def build_scene(anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shif
     return Scene(
         mm_per_px=s,
         bone_line=np.array([[x_l, y_l], [x_r, y_r]]),
-        synovium=synovium, bone=bone, cartilage=cartilage,
-        layers={"gel": np.full(CANVAS_W, gel_b), "skin": np.full(CANVAS_W, skin_b),
-                "tendon_top": tt, "tendon_bottom": tb,
-                "tendon_top_rest": tt_rest, "floor": floor, "line": line},
-        surface=surface, gap_row=float(gap_row), vessel=vessel, vessel_radius_px=r_v,
+        synovium=synovium,
+        bone=bone,
+        cartilage=cartilage,
+        layers={
+            "gel": np.full(CANVAS_W, gel_b),
+            "skin": np.full(CANVAS_W, skin_b),
+            "tendon_top": tt,
+            "tendon_bottom": tb,
+            "tendon_top_rest": tt_rest,
+            "floor": floor,
+            "line": line,
+        },
+        surface=surface,
+        gap_row=float(gap_row),
+        vessel=vessel,
+        vessel_radius_px=r_v,
         region=(y0, x0, y1, x1),
         recess=_recess(anat, px, x_l, x_r, y_l, y_r, gap_row),
     )

@@ -4,6 +4,7 @@ Planning is cheap and deterministic; rendering (rascore.synth.render) derives ev
 ``ItemSpec.seed``. The seed packs a joint seed and the modality (``seed // 8`` is the joint seed),
 so the same joint of a patient shows the same anatomy and synovitis in every modality.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,16 @@ PD_GIVEN_SH: tuple[tuple[float, ...], ...] = (
 )
 # Joints scanned (dorsal longitudinal views of small joints; mostly MCP2/MCP3).
 JOINT_WEIGHTS: dict[str, float] = {
-    "MCP2": 0.34, "MCP3": 0.30, "MCP1": 0.05, "MCP4": 0.06, "MCP5": 0.05,
-    "PIP2": 0.05, "PIP3": 0.05, "MTP2": 0.04, "MTP5": 0.03, "wrist": 0.03,
+    "MCP2": 0.34,
+    "MCP3": 0.30,
+    "MCP1": 0.05,
+    "MCP4": 0.06,
+    "MCP5": 0.05,
+    "PIP2": 0.05,
+    "PIP3": 0.05,
+    "MTP2": 0.04,
+    "MTP5": 0.03,
+    "wrist": 0.03,
 }
 _PATIENT_SD = 0.6  # share of a joint's disease latent that comes from the patient
 _SH_CUTS = norm.ppf(np.cumsum(SH_PREVALENCE)[:-1])
@@ -130,17 +139,26 @@ def plan_cohort(size: str = "paper", seed: int = 0) -> list[ItemSpec]:
                 jseed = _joint_seed(seed, patient_index, joint_index)
                 for mod in sorted(chosen, key=MODALITY_ORDER.index):
                     quota[mod] -= 1
-                    specs.append(ItemSpec(
-                        key=f"p{patient_index:04d}-{joint}-{side}-{mod}",
-                        modality=mod, cohort=cohort_name, patient=patient, joint=joint, side=side,
-                        scanner_profile=profile, sh=sh, pd=pd,
-                        seed=jseed * 8 + MODALITY_ORDER.index(mod),
-                    ))
+                    specs.append(
+                        ItemSpec(
+                            key=f"p{patient_index:04d}-{joint}-{side}-{mod}",
+                            modality=mod,
+                            cohort=cohort_name,
+                            patient=patient,
+                            joint=joint,
+                            side=side,
+                            scanner_profile=profile,
+                            sh=sh,
+                            pd=pd,
+                            seed=jseed * 8 + MODALITY_ORDER.index(mod),
+                        )
+                    )
     return specs
 
 
-def example_spec(sh: int, pd: int, modality: str = "SPD", seed: int = 0,
-                 profile: str = "scanner-A", joint: str = "MCP2") -> ItemSpec:
+def example_spec(
+    sh: int, pd: int, modality: str = "SPD", seed: int = 0, profile: str = "scanner-A", joint: str = "MCP2"
+) -> ItemSpec:
     """A single spec with chosen grades, for examples, contact sheets and tests."""
     sh = scale.check_grade(sh, "SH")
     pd = scale.check_grade(pd, "PD")
@@ -149,7 +167,14 @@ def example_spec(sh: int, pd: int, modality: str = "SPD", seed: int = 0,
     mod = scale.modality(modality).code
     jseed = _joint_seed(seed, 10_000 + 16 * sh + 4 * pd, 0)
     return ItemSpec(
-        key=f"ex{seed:04d}-sh{sh}pd{pd}-{mod}", modality=mod, cohort="train",
-        patient=f"sim-ex{seed:04d}", joint=joint, side="R", scanner_profile=profile,
-        sh=sh, pd=pd, seed=jseed * 8 + MODALITY_ORDER.index(mod),
+        key=f"ex{seed:04d}-sh{sh}pd{pd}-{mod}",
+        modality=mod,
+        cohort="train",
+        patient=f"sim-ex{seed:04d}",
+        joint=joint,
+        side="R",
+        scanner_profile=profile,
+        sh=sh,
+        pd=pd,
+        seed=jseed * 8 + MODALITY_ORDER.index(mod),
     )

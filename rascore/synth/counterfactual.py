@@ -7,6 +7,7 @@ lifts (at most the tendon's thickness above the synovium, over its columns and t
 beside them). A change anywhere else, such as the colour box, a distractor, the speckle of later
 clip frames or the screen furniture, is a cue to the grade that no reader uses: a shortcut.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,8 +21,8 @@ from rascore.synth.imaging import SOUND_SPEED_MM_US
 from rascore.synth.profiles import profile
 from rascore.synth.render import SimItem
 
-LIFT_GAP_MM = 0.35      # the lifted tendon's floor sits this far above the synovium
-RAMP_MM = 1.75          # the lift ramps down over at most this much beside the synovium
+LIFT_GAP_MM = 0.35  # the lifted tendon's floor sits this far above the synovium
+RAMP_MM = 1.75  # the lift ramps down over at most this much beside the synovium
 
 
 def at_grade(spec: ItemSpec, sh: int, pd: int) -> ItemSpec:
@@ -89,5 +90,7 @@ def grade_free_region(item: SimItem, t: int = 0) -> np.ndarray:
     dy, dx = (int(v) for v in item.offsets[t])
     y0, x0, y1, x1 = item.recess
     out = np.zeros((h, w), dtype=bool)
-    out[max(y0 - dy - up, 0):max(y1 - dy + ry + 1, 0), max(x0 - dx - side, 0):max(x1 - dx + side + 1, 0)] = True
+    out[
+        max(y0 - dy - up, 0) : max(y1 - dy + ry + 1, 0), max(x0 - dx - side, 0) : max(x1 - dx + side + 1, 0)
+    ] = True
     return out

@@ -5,6 +5,7 @@ m being the cardiac modulation (1 at systolic peak, down to m_min in diastole). 
 coloured pixels inside the synovium follow the PD grade exactly (checked with grading); in
 diastole spots shrink or vanish, so one frame can understate the grade.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,8 @@ def cardiac_wave(phase: np.ndarray | float) -> np.ndarray:
     p = np.asarray(phase, dtype=float)
     d1 = (p - 0.12 + 0.5) % 1.0 - 0.5
     d2 = (p - 0.34 + 0.5) % 1.0 - 0.5
-    w = np.exp(-(d1 / 0.075) ** 2) + 0.32 * np.exp(-(d2 / 0.09) ** 2)
-    return w / (1.0 + 0.32 * np.exp(-((0.22) / 0.09) ** 2))
+    w = np.exp(-((d1 / 0.075) ** 2)) + 0.32 * np.exp(-((d2 / 0.09) ** 2))
+    return w / (1.0 + 0.32 * np.exp(-(((0.22) / 0.09) ** 2)))
 
 
 PEAK_PHASE = 0.12
@@ -42,8 +43,9 @@ def _blob(shape: tuple[int, int], cy: float, cx: float, sy: float, sx: float, an
     return out
 
 
-def _spots(synovium: np.ndarray, n_single: int, n_confluent: int, mm_per_px: float,
-           rng: np.random.Generator) -> np.ndarray | None:
+def _spots(
+    synovium: np.ndarray, n_single: int, n_confluent: int, mm_per_px: float, rng: np.random.Generator
+) -> np.ndarray | None:
     """Separate single and confluent spots inside the synovium; None if they do not fit."""
     single_max = grading.SINGLE_SPOT_MAX_MM2 / mm_per_px**2
     inner = ndimage.binary_erosion(synovium, iterations=1)
@@ -80,8 +82,9 @@ def _spots(synovium: np.ndarray, n_single: int, n_confluent: int, mm_per_px: flo
     return power
 
 
-def _field(synovium: np.ndarray, coverage: float, mm_per_px: float, rng: np.random.Generator,
-           corr_mm: float) -> np.ndarray:
+def _field(
+    synovium: np.ndarray, coverage: float, mm_per_px: float, rng: np.random.Generator, corr_mm: float
+) -> np.ndarray:
     """Smooth random flow filling a given fraction of the synovium at systolic peak."""
     sig = max(corr_mm / mm_per_px, 0.8)
     angle_stretch = rng.uniform(0.7, 1.5)
@@ -98,8 +101,9 @@ def _field(synovium: np.ndarray, coverage: float, mm_per_px: float, rng: np.rand
     return np.where(synovium, np.maximum(power, 0.0), 0.0)
 
 
-def synovial_flow(synovium: np.ndarray, pd: int, u: float, mm_per_px: float,
-                  rng: np.random.Generator, tries: int = 40) -> np.ndarray:
+def synovial_flow(
+    synovium: np.ndarray, pd: int, u: float, mm_per_px: float, rng: np.random.Generator, tries: int = 40
+) -> np.ndarray:
     """Flow power map whose coloured pixels at systolic peak grade exactly as PD ``pd``."""
     if pd == 0 or not synovium.any():
         return np.zeros(synovium.shape)
@@ -141,8 +145,9 @@ def vessel_flow(vessel: np.ndarray, radius_px: float, rng: np.random.Generator) 
     return np.where(vessel, amp * profile * np.clip(patch, 0.2, 2.0)[None, :], 0.0)
 
 
-def flash_field(shape: tuple[int, int], top: np.ndarray, bottom: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def flash_field(
+    shape: tuple[int, int], top: np.ndarray, bottom: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Motion flash: blotchy low-level colour across a band of superficial tissue."""
     rows = np.arange(shape[0])[:, None]
     band = (rows >= top[None, :]) & (rows < bottom[None, :])

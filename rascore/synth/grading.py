@@ -5,6 +5,7 @@ line with a flat or concave upper surface -> 2; beyond with a clearly convex upp
 PD: connected components of Doppler signal inside the synovium, split into single spots (small)
 and confluent spots (larger), with the covered fraction, passed to scale.pd_grade_from_spots.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -17,10 +18,12 @@ from rascore import scale
 if TYPE_CHECKING:  # pragma: no cover
     from rascore.synth.render import SimItem
 
-SINGLE_SPOT_MAX_MM2 = scale.SINGLE_SPOT_MAX_MM2  # a Doppler spot up to this area is "single"; larger "confluent"
-MIN_SYNOVIUM_PX = 6          # fewer synovium pixels than this count as none
-BEYOND_LINE_PX = 1.0         # upper surface this far above the line counts as "beyond"
-CONVEX_MIN_PX = 1.5          # convexity (middle minus sides, px) above max(this, 3% of span): SH 3
+SINGLE_SPOT_MAX_MM2 = (
+    scale.SINGLE_SPOT_MAX_MM2
+)  # a Doppler spot up to this area is "single"; larger "confluent"
+MIN_SYNOVIUM_PX = 6  # fewer synovium pixels than this count as none
+BEYOND_LINE_PX = 1.0  # upper surface this far above the line counts as "beyond"
+CONVEX_MIN_PX = 1.5  # convexity (middle minus sides, px) above max(this, 3% of span): SH 3
 CONVEX_SPAN_FRACTION = 0.03
 _EIGHT = np.ones((3, 3), dtype=bool)
 

@@ -7,6 +7,7 @@ laterally, sized by the profile's wavelength. Round-trip attenuation of 0.5 dB/c
 compensated imperfectly by time-gain compensation; log compression maps a profile's dynamic
 range to grey levels. Clips decorrelate the speckle frame to frame (AR(1) on the scatterers).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,10 +23,11 @@ def _unit_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: tuple[f
     """Smooth Gaussian noise with unit standard deviation (coarse grid + interpolation when smooth)."""
     step = [max(1, int(sg / 1.5)) for sg in sigma]
     small = tuple(-(-n // k) + 2 for n, k in zip(shape, step))
-    f = ndimage.gaussian_filter(rng.standard_normal(small, dtype=np.float32),
-                                [sg / k for sg, k in zip(sigma, step)], truncate=3.0)
+    f = ndimage.gaussian_filter(
+        rng.standard_normal(small, dtype=np.float32), [sg / k for sg, k in zip(sigma, step)], truncate=3.0
+    )
     if step != [1, 1]:
-        f = ndimage.zoom(f, step, order=1, grid_mode=False)[:shape[0], :shape[1]]
+        f = ndimage.zoom(f, step, order=1, grid_mode=False)[: shape[0], : shape[1]]
     return f / (f.std() + 1e-9)
 
 
@@ -37,7 +39,7 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     lay = scene.layers
     streak = _unit_noise(rng, (CANVAS_H, CANVAS_W), (0.2 * px, 1.5 * px))
     coarse = _unit_noise(rng, (CANVAS_H, CANVAS_W), (0.8 * px, 3.0 * px))
-    echo = 0.09 * np.exp(0.5 * streak + 0.3 * coarse)      # periarticular / deep soft tissue
+    echo = 0.09 * np.exp(0.5 * streak + 0.3 * coarse)  # periarticular / deep soft tissue
     spec = np.zeros((CANVAS_H, CANVAS_W), dtype=np.float32)
     # sparse fascial streaks in the deep soft tissue
     spec = np.where(streak > 2.2, 0.12 * (streak - 2.2), spec)
@@ -55,7 +57,7 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     # subcutis: hypoechoic fat lobules crossed by a few thin, broken, mostly horizontal septa
     lob = _unit_noise(rng, (CANVAS_H, CANVAS_W), (0.6 * px, 1.5 * px))
     echo = np.where(sub, 0.025 * np.exp(0.6 * lob), echo)
-    top, bot = lay["skin"], lay["tendon_top_rest"]     # septa lie in the resting fat
+    top, bot = lay["skin"], lay["tendon_top_rest"]  # septa lie in the resting fat
     septa = np.zeros((CANVAS_H, CANVAS_W), dtype=bool)
     for _ in range(int(rng.integers(3, 9))):
         frac = rng.uniform(0.1, 0.9)
@@ -91,7 +93,11 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     floor = lay["floor"]
     line = lay["line"]
     (x_l, _), (x_r, _) = scene.bone_line
-    pad_zone = (rows > line[None, :] - 0.5 * px) & (rows < floor[None, :]) & ((cols > x_l - 1) & (cols < x_r + 1))[None, :]
+    pad_zone = (
+        (rows > line[None, :] - 0.5 * px)
+        & (rows < floor[None, :])
+        & ((cols > x_l - 1) & (cols < x_r + 1))[None, :]
+    )
     echo = np.where(pad_zone, 0.16 * np.exp(0.4 * streak), echo)
 
     # bone: very bright cortex, dark acoustic shadow below; joint space between the bones
@@ -123,7 +129,7 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
     # subcutaneous vessel: anechoic lumen with faint walls
     if scene.vessel.any():
         echo = np.where(scene.vessel, 0.002, echo)
-        spec = np.where(scene.vessel, 0.0, spec)           # anechoic lumen, whatever runs beneath
+        spec = np.where(scene.vessel, 0.0, spec)  # anechoic lumen, whatever runs beneath
         wall = ndimage.binary_dilation(scene.vessel, iterations=1) & ~scene.vessel
         spec = np.where(wall, np.maximum(spec, 0.3), spec)
 
@@ -137,11 +143,22 @@ def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tup
 class BModeImager:
     """Turns one acquisition's echo maps into grey frames, with decorrelating speckle."""
 
-    def __init__(self, echo: np.ndarray, spec: np.ndarray, mm_per_px: float, prof: ScannerProfile,
-                 gain_db: float, rng: np.random.Generator, fat_density: np.ndarray | None = None):
+    def __init__(
+        self,
+        echo: np.ndarray,
+        spec: np.ndarray,
+        mm_per_px: float,
+        prof: ScannerProfile,
+        gain_db: float,
+        rng: np.random.Generator,
+        fat_density: np.ndarray | None = None,
+    ):
         self.rng = rng
         wavelength = SOUND_SPEED_MM_US / prof.freq_mhz
-        self.sigma = (prof.psf_axial_wl * wavelength / mm_per_px, prof.psf_lateral_wl * wavelength / mm_per_px)
+        self.sigma = (
+            prof.psf_axial_wl * wavelength / mm_per_px,
+            prof.psf_lateral_wl * wavelength / mm_per_px,
+        )
         depth_cm = np.clip((np.arange(CANVAS_H, dtype=np.float32) - PAD) * mm_per_px / 10.0, 0, None)
         loss_db = 2.0 * ATTENUATION_DB_CM_MHZ * prof.freq_mhz * depth_cm
         att = 10.0 ** (-loss_db / 10.0)

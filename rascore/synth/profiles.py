@@ -4,6 +4,7 @@ Test cohort 2 comes from another machine, as in He et al. 2024: scanner-B has a 
 (coarser speckle), deeper default depth, a narrower dynamic range, another grey curve, another
 Doppler colour map and its colour bar on the other side of the screen.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,34 +26,56 @@ class ScannerProfile:
     """How one ultrasound machine forms and shows an image."""
 
     name: str
-    freq_mhz: float                 # centre frequency: sets the speckle (PSF) size
-    depth_mm: tuple[float, float]   # range of display depth (zoom) chosen per acquisition
-    gain_db: float                  # mean overall gain
-    gain_sd_db: float               # acquisition-to-acquisition gain variation
-    dynamic_range_db: float         # log-compression window
-    grey_gamma: float               # grey map curve applied after log compression
-    tgc_error_db: float             # residual depth-gain error after time-gain compensation
-    noise_floor: float              # electronic noise power, relative to tissue
-    psf_axial_wl: float             # axial PSF sigma in wavelengths (finer than lateral)
-    psf_lateral_wl: float           # lateral PSF sigma in wavelengths
-    colour_map: str                 # "hot-a" or "hot-b"
-    colour_bar_x: int               # left column of the Doppler colour bar
-    grey_bar_x: int                 # left column of the grey bar
-    colour_threshold: float         # Doppler power shown above this (relative to flow peak ~1-3)
+    freq_mhz: float  # centre frequency: sets the speckle (PSF) size
+    depth_mm: tuple[float, float]  # range of display depth (zoom) chosen per acquisition
+    gain_db: float  # mean overall gain
+    gain_sd_db: float  # acquisition-to-acquisition gain variation
+    dynamic_range_db: float  # log-compression window
+    grey_gamma: float  # grey map curve applied after log compression
+    tgc_error_db: float  # residual depth-gain error after time-gain compensation
+    noise_floor: float  # electronic noise power, relative to tissue
+    psf_axial_wl: float  # axial PSF sigma in wavelengths (finer than lateral)
+    psf_lateral_wl: float  # lateral PSF sigma in wavelengths
+    colour_map: str  # "hot-a" or "hot-b"
+    colour_bar_x: int  # left column of the Doppler colour bar
+    grey_bar_x: int  # left column of the grey bar
+    colour_threshold: float  # Doppler power shown above this (relative to flow peak ~1-3)
 
 
 PROFILES: dict[str, ScannerProfile] = {
     "scanner-A": ScannerProfile(
-        name="scanner-A", freq_mhz=13.0, depth_mm=(12.0, 19.0), gain_db=0.0, gain_sd_db=3.0,
-        dynamic_range_db=54.0, grey_gamma=1.45, tgc_error_db=3.0, noise_floor=2e-6,
-        psf_axial_wl=0.6, psf_lateral_wl=2.0, colour_map="hot-a", colour_bar_x=8,
-        grey_bar_x=244, colour_threshold=1.0,
+        name="scanner-A",
+        freq_mhz=13.0,
+        depth_mm=(12.0, 19.0),
+        gain_db=0.0,
+        gain_sd_db=3.0,
+        dynamic_range_db=54.0,
+        grey_gamma=1.45,
+        tgc_error_db=3.0,
+        noise_floor=2e-6,
+        psf_axial_wl=0.6,
+        psf_lateral_wl=2.0,
+        colour_map="hot-a",
+        colour_bar_x=8,
+        grey_bar_x=244,
+        colour_threshold=1.0,
     ),
     "scanner-B": ScannerProfile(
-        name="scanner-B", freq_mhz=9.5, depth_mm=(15.0, 22.0), gain_db=2.0, gain_sd_db=3.0,
-        dynamic_range_db=46.0, grey_gamma=1.25, tgc_error_db=4.0, noise_floor=6e-6,
-        psf_axial_wl=0.65, psf_lateral_wl=2.2, colour_map="hot-b", colour_bar_x=244,
-        grey_bar_x=8, colour_threshold=1.0,
+        name="scanner-B",
+        freq_mhz=9.5,
+        depth_mm=(15.0, 22.0),
+        gain_db=2.0,
+        gain_sd_db=3.0,
+        dynamic_range_db=46.0,
+        grey_gamma=1.25,
+        tgc_error_db=4.0,
+        noise_floor=6e-6,
+        psf_axial_wl=0.65,
+        psf_lateral_wl=2.2,
+        colour_map="hot-b",
+        colour_bar_x=244,
+        grey_bar_x=8,
+        colour_threshold=1.0,
     ),
 }
 

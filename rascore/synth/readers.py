@@ -5,6 +5,7 @@ drawing sits, so items near a boundary are harder) with level-dependent noise an
 bias, then rounds down to a grade. On a still, PD is perceived from what the still shows
 (render.visible_grades), which can be less than the joint's truth.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -27,10 +28,14 @@ class ReaderProfile:
     level: str
 
 
-READERS: list[ReaderProfile] = (
-    [ReaderProfile("expert-a", "expert", "expert"), ReaderProfile("expert-b", "expert", "expert")]
-    + [ReaderProfile(f"{lvl}-{i}", "reader", lvl) for lvl in ("senior", "intermediate", "junior") for i in range(1, 5)]
-)
+READERS: list[ReaderProfile] = [
+    ReaderProfile("expert-a", "expert", "expert"),
+    ReaderProfile("expert-b", "expert", "expert"),
+] + [
+    ReaderProfile(f"{lvl}-{i}", "reader", lvl)
+    for lvl in ("senior", "intermediate", "junior")
+    for i in range(1, 5)
+]
 EXPERTS: tuple[str, ...] = ("expert-a", "expert-b")
 
 # perception noise (grade units), spread of personal bias, median seconds per still
@@ -88,9 +93,9 @@ def _read(reader: ReaderProfile, index: int, spec: ItemSpec, seed: int) -> Read:
         pd = int(np.clip(np.floor(shown_pd + u + bias_pd + rng.normal(0, pd_noise)), 0, 3))
         if sh == 0 and pd > 0:
             if pd >= 2:
-                sh = 1          # clear flow: the reader looks again and finds synovium
+                sh = 1  # clear flow: the reader looks again and finds synovium
             else:
-                pd = 0          # a doubtful spot outside any synovium does not count
+                pd = 0  # a doubtful spot outside any synovium does not count
     closeness = 1.0 - 2.0 * abs(u_sh - 0.5)
     base = _SECONDS[reader.level] * speed * (1.5 if spec.dynamic else 1.0) * (1.3 if spec.doppler else 1.0)
     seconds = base * (1.0 + 0.6 * closeness) * float(np.exp(rng.normal(0, 0.3)))

@@ -4,6 +4,7 @@ Deterministic from ``spec.seed``: the joint's anatomy, synovium and flow come fr
 seed (``seed // 8``), the acquisition (depth, gain, probe position, speckle, phase, jitter,
 distractors) from the item seed.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -16,13 +17,30 @@ from scipy import ndimage
 from rascore.synth import doppler as dop
 from rascore.synth import grading
 from rascore.synth.anatomy import (
-    CANVAS_H, CANVAS_W, JOINT_SIZE, Scene, build_scene, enlarge, sample_anatomy, sample_synovium,
+    CANVAS_H,
+    CANVAS_W,
+    JOINT_SIZE,
+    Scene,
+    build_scene,
+    enlarge,
+    sample_anatomy,
+    sample_synovium,
 )
 from rascore.synth.cohort import ItemSpec
 from rascore.synth.imaging import BModeImager, echo_maps, fat_density
 from rascore.synth.profiles import (
-    CLIP_FPS, CLIP_FRAMES, FIELD_H, FIELD_W, FIELD_X0, FIELD_Y0, FRAME_H, FRAME_W, PAD,
-    ScannerProfile, colour_lut, profile,
+    CLIP_FPS,
+    CLIP_FRAMES,
+    FIELD_H,
+    FIELD_W,
+    FIELD_X0,
+    FIELD_Y0,
+    FRAME_H,
+    FRAME_W,
+    PAD,
+    ScannerProfile,
+    colour_lut,
+    profile,
 )
 
 COLOUR_BAR_Y = (44, 108)
@@ -34,21 +52,21 @@ class SimItem:
     """A rendered item: RGB frames and the truth behind them (masks in frame pixels)."""
 
     spec: ItemSpec
-    frames: np.ndarray        # uint8 (T, 192, 256, 3)
-    fps: float | None         # None for stills
-    synovium: np.ndarray      # bool (T, H, W)
-    doppler: np.ndarray       # bool (T, H, W): coloured synovial flow shown in each frame
-    bone_line: np.ndarray     # float (T, 2, 2): per frame the two bone tops (x, y)
-    bone: np.ndarray          # bool (T, H, W)
+    frames: np.ndarray  # uint8 (T, 192, 256, 3)
+    fps: float | None  # None for stills
+    synovium: np.ndarray  # bool (T, H, W)
+    doppler: np.ndarray  # bool (T, H, W): coloured synovial flow shown in each frame
+    bone_line: np.ndarray  # float (T, 2, 2): per frame the two bone tops (x, y)
+    bone: np.ndarray  # bool (T, H, W)
     peak_doppler: np.ndarray  # bool (H, W): the joint's synovial flow at systolic peak (also on
-                              # greyscale items), in the pixels of the max-Doppler frame (0 if none)
+    # greyscale items), in the pixels of the max-Doppler frame (0 if none)
     mm_per_px: float
-    offsets: np.ndarray       # int (T, 2): probe jitter (dy, dx) in pixels
-    pulse: np.ndarray         # float (T,): Doppler power modulation (1 = systolic peak)
+    offsets: np.ndarray  # int (T, 2): probe jitter (dy, dx) in pixels
+    pulse: np.ndarray  # float (T,): Doppler power modulation (1 = systolic peak)
     colour_box: tuple[int, int, int, int] | None  # (y0, x0, y1, x1) in frame pixels, PD only
-    shown_pd: int             # PD grade the frames show at their best (0 on greyscale; stills may understate)
+    shown_pd: int  # PD grade the frames show at their best (0 on greyscale; stills may understate)
     recess: tuple[int, int, int, int] | None = None  # (y0, x0, y1, x1) frame pixels at zero probe offset:
-                              # where a synovium of any grade could lie in this joint (grade-independent)
+    # where a synovium of any grade could lie in this joint (grade-independent)
 
 
 @dataclass
@@ -156,8 +174,9 @@ class _Geometry:
 def _crop(canvas: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Canvas window seen by the probe at offset (dy, dx), placed in a full frame."""
     out = np.zeros((FRAME_H, FRAME_W) + canvas.shape[2:], dtype=canvas.dtype)
-    out[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W] = \
-        canvas[PAD + dy:PAD + dy + FIELD_H, PAD + dx:PAD + dx + FIELD_W]
+    out[FIELD_Y0 : FIELD_Y0 + FIELD_H, FIELD_X0 : FIELD_X0 + FIELD_W] = canvas[
+        PAD + dy : PAD + dy + FIELD_H, PAD + dx : PAD + dx + FIELD_W
+    ]
     return out
 
 
@@ -178,37 +197,51 @@ def _colour_box(scene: Scene, acq: _Acquisition, rng: np.random.Generator) -> tu
     bw, bh = min(bw, FIELD_W - 2), min(bh, FIELD_H - 2)
     lo_x, hi_x = max(FIELD_X0 + 1, rx1 - bw), min(rx0, FIELD_X0 + FIELD_W - 1 - bw)
     lo_y, hi_y = max(FIELD_Y0 + 1, ry1 - bh), min(ry0, FIELD_Y0 + FIELD_H - 1 - bh)
-    bx = int(rng.integers(lo_x, hi_x + 1)) if hi_x >= lo_x else max(FIELD_X0 + 1, min(rx0, FIELD_X0 + FIELD_W - 1 - bw))
-    by = int(rng.integers(lo_y, hi_y + 1)) if hi_y >= lo_y else max(FIELD_Y0 + 1, min(ry0, FIELD_Y0 + FIELD_H - 1 - bh))
+    bx = (
+        int(rng.integers(lo_x, hi_x + 1))
+        if hi_x >= lo_x
+        else max(FIELD_X0 + 1, min(rx0, FIELD_X0 + FIELD_W - 1 - bw))
+    )
+    by = (
+        int(rng.integers(lo_y, hi_y + 1))
+        if hi_y >= lo_y
+        else max(FIELD_Y0 + 1, min(ry0, FIELD_Y0 + FIELD_H - 1 - bh))
+    )
     return by, bx, by + bh, bx + bw
 
 
-def _furniture(frame: np.ndarray, prof: ScannerProfile, depth_mm: float, focus_row: float,
-               doppler: bool, box: tuple[int, int, int, int] | None) -> None:
+def _furniture(
+    frame: np.ndarray,
+    prof: ScannerProfile,
+    depth_mm: float,
+    focus_row: float,
+    doppler: bool,
+    box: tuple[int, int, int, int] | None,
+) -> None:
     """Screen furniture without text: grey bar, depth ticks, focus marker, colour bar and box."""
     gy0, gy1 = GREY_BAR_Y
     ramp = np.linspace(255, 0, gy1 - gy0).astype(np.uint8)
-    frame[gy0:gy1, prof.grey_bar_x:prof.grey_bar_x + 5] = ramp[:, None, None]
+    frame[gy0:gy1, prof.grey_bar_x : prof.grey_bar_x + 5] = ramp[:, None, None]
     tick_x = FIELD_X0 + FIELD_W + 2
     for mm in np.arange(0.0, depth_mm, 5.0):
         r = FIELD_Y0 + int(round(mm / depth_mm * FIELD_H))
         size = 3 if mm % 10 == 0 else 2
-        frame[r:r + 2, tick_x:tick_x + size] = 190
+        frame[r : r + 2, tick_x : tick_x + size] = 190
     fr = int(np.clip(focus_row, 3, FIELD_H - 4)) + FIELD_Y0
     for k in range(4):
-        frame[fr - 3 + k: fr + 4 - k, FIELD_X0 - 6 + k] = 215
+        frame[fr - 3 + k : fr + 4 - k, FIELD_X0 - 6 + k] = 215
     if doppler and box is not None:
         cy0, cy1 = COLOUR_BAR_Y
         lut = colour_lut(prof.colour_map)
         bar = lut[np.linspace(255, 0, cy1 - cy0).astype(int)]
-        frame[cy0:cy1, prof.colour_bar_x:prof.colour_bar_x + 5] = bar[:, None, :]
-        frame[cy0 - 2:cy0, prof.colour_bar_x:prof.colour_bar_x + 5] = 200
-        frame[cy1:cy1 + 2, prof.colour_bar_x:prof.colour_bar_x + 5] = 200
+        frame[cy0:cy1, prof.colour_bar_x : prof.colour_bar_x + 5] = bar[:, None, :]
+        frame[cy0 - 2 : cy0, prof.colour_bar_x : prof.colour_bar_x + 5] = 200
+        frame[cy1 : cy1 + 2, prof.colour_bar_x : prof.colour_bar_x + 5] = 200
         y0, x0, y1, x1 = box
-        frame[y0, x0:x1 + 1] = 200
-        frame[y1, x0:x1 + 1] = 200
-        frame[y0:y1 + 1, x0] = 200
-        frame[y0:y1 + 1, x1] = 200
+        frame[y0, x0 : x1 + 1] = 200
+        frame[y1, x0 : x1 + 1] = 200
+        frame[y0 : y1 + 1, x0] = 200
+        frame[y0 : y1 + 1, x1] = 200
 
 
 def render_item(spec: ItemSpec) -> SimItem:
@@ -240,9 +273,9 @@ def render_item(spec: ItemSpec) -> SimItem:
             flash = dop.flash_field((CANVAS_H, CANVAS_W), lay["skin"] + 1, lay["tendon_bottom"], irng)
         lut = colour_lut(prof.colour_map)
         inside = np.zeros((FRAME_H, FRAME_W), dtype=bool)
-        inside[box[0] + 1:box[2], box[1] + 1:box[3]] = True
-        inside[:FIELD_Y0] = inside[FIELD_Y0 + FIELD_H:] = False
-        inside[:, :FIELD_X0] = inside[:, FIELD_X0 + FIELD_W:] = False
+        inside[box[0] + 1 : box[2], box[1] + 1 : box[3]] = True
+        inside[:FIELD_Y0] = inside[FIELD_Y0 + FIELD_H :] = False
+        inside[:, :FIELD_X0] = inside[:, FIELD_X0 + FIELD_W :] = False
         keep_out = ndimage.binary_dilation(scene.synovium, iterations=2)
 
     frames = np.zeros((n, FRAME_H, FRAME_W, 3), dtype=np.uint8)
@@ -255,7 +288,7 @@ def render_item(spec: ItemSpec) -> SimItem:
         imager.next_scatter(acq.rho)
         grey = imager.frame(dy, dx)
         frame = frames[t]
-        frame[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W] = grey[:, :, None]
+        frame[FIELD_Y0 : FIELD_Y0 + FIELD_H, FIELD_X0 : FIELD_X0 + FIELD_W] = grey[:, :, None]
         syn_t[t] = _crop(scene.synovium, dy, dx)
         bone_t[t] = _crop(scene.bone, dy, dx)
         line_t[t] = scene.bone_line - [PAD + dx, PAD + dy] + [FIELD_X0, FIELD_Y0]
@@ -272,7 +305,7 @@ def render_item(spec: ItemSpec) -> SimItem:
         # a frame's own stream for colour noise and colour level, so that neither the frames
         # after it nor anything outside the synovium depends on how much synovium there is
         frng = np.random.default_rng(np.random.SeedSequence([spec.seed, 5, t]))
-        if acq.noise_density > 0:   # colour noise: isolated pixels, never on the synovium
+        if acq.noise_density > 0:  # colour noise: isolated pixels, never on the synovium
             n_speck = frng.poisson(acq.noise_density * CANVAS_H * CANVAS_W)
             ys, xs = frng.integers(0, CANVAS_H, n_speck), frng.integers(0, CANVAS_W, n_speck)
             level_speck = 1.0 + 0.4 * frng.random(n_speck)
@@ -290,9 +323,19 @@ def render_item(spec: ItemSpec) -> SimItem:
     peak = _crop((geo.flow > 1.0) & scene.synovium, dy, dx)
     shown_pd = grading.pd_from_mask(dop_t[t_max], syn_t[t_max], s) if spec.doppler and spec.sh > 0 else 0
     return SimItem(
-        spec=spec, frames=frames, fps=CLIP_FPS if spec.dynamic else None,
-        synovium=syn_t, doppler=dop_t, bone_line=line_t, bone=bone_t, peak_doppler=peak,
-        mm_per_px=s, offsets=offsets, pulse=pulse, colour_box=box, shown_pd=shown_pd,
+        spec=spec,
+        frames=frames,
+        fps=CLIP_FPS if spec.dynamic else None,
+        synovium=syn_t,
+        doppler=dop_t,
+        bone_line=line_t,
+        bone=bone_t,
+        peak_doppler=peak,
+        mm_per_px=s,
+        offsets=offsets,
+        pulse=pulse,
+        colour_box=box,
+        shown_pd=shown_pd,
         recess=_to_frame(scene.recess),
     )
 

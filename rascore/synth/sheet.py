@@ -1,4 +1,5 @@
 """Pictures for people: a contact sheet of simulated items and a side-by-side with a real scan."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,10 +48,12 @@ def make_contact_sheet(out_path: str | Path, seed: int = 0) -> Path:
             x = _LABEL_W + g * (cell_w + _GAP)
             if len(item.frames) == 1:
                 picks = [0]
-                note = f"SH {sh} PD {pd}" + (f" (still shows PD {item.shown_pd})" if mod == "SPD" and item.shown_pd != pd else "")
+                note = f"SH {sh} PD {pd}" + (
+                    f" (still shows PD {item.shown_pd})" if mod == "SPD" and item.shown_pd != pd else ""
+                )
             else:
                 n = len(item.frames)
-                if mod == "DPD":   # systolic peak, diastolic trough and a frame between them
+                if mod == "DPD":  # systolic peak, diastolic trough and a frame between them
                     peak = int(np.argmax((item.doppler & item.synovium).reshape(n, -1).sum(1)))
                     low = int(np.argmin(item.pulse))
                     mid = (peak + low) // 2 if abs(peak - low) > 1 else (peak + n // 2) % n

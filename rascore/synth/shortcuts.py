@@ -6,6 +6,7 @@ with the joint's grade-free region in-painted. A cross-validated classifier on t
 near chance; the same classifier on the true synovium-restricted colour fraction should do well,
 showing the signal is there for a model that looks where a radiologist looks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -50,8 +51,8 @@ def inpainted(item: SimItem) -> np.ndarray:
     frames = item.frames.copy()
     for t in range(len(frames)):
         region = grade_free_region(item, t)
-        region[:FIELD_Y0] = region[FIELD_Y0 + FIELD_H:] = False
-        region[:, :FIELD_X0] = region[:, FIELD_X0 + FIELD_W:] = False
+        region[:FIELD_Y0] = region[FIELD_Y0 + FIELD_H :] = False
+        region[:, :FIELD_X0] = region[:, FIELD_X0 + FIELD_W :] = False
         cols = np.flatnonzero(region.any(axis=0))
         rows = np.flatnonzero(region.any(axis=1))
         if not len(cols):
@@ -61,8 +62,10 @@ def inpainted(item: SimItem) -> np.ndarray:
         a = f[rows, left] if left >= FIELD_X0 else None
         b = f[rows, right] if right < FIELD_X0 + FIELD_W else None
         if a is None and b is None:
-            fill = np.broadcast_to(f[FIELD_Y0:FIELD_Y0 + FIELD_H, FIELD_X0:FIELD_X0 + FIELD_W].mean(axis=(0, 1)),
-                                   (len(rows), len(cols), 3))
+            fill = np.broadcast_to(
+                f[FIELD_Y0 : FIELD_Y0 + FIELD_H, FIELD_X0 : FIELD_X0 + FIELD_W].mean(axis=(0, 1)),
+                (len(rows), len(cols), 3),
+            )
         else:
             a = b if a is None else a
             b = a if b is None else b
@@ -100,8 +103,9 @@ def macro_auc(features: np.ndarray, labels: np.ndarray, model: str = "logistic",
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
     elif model == "boosting":
         # single-threaded on purpose: fast and steady on a small shared machine
-        clf = GradientBoostingClassifier(n_estimators=80, max_depth=2, learning_rate=0.1,
-                                         subsample=0.8, random_state=seed)
+        clf = GradientBoostingClassifier(
+            n_estimators=80, max_depth=2, learning_rate=0.1, subsample=0.8, random_state=seed
+        )
     else:
         raise ValueError(f"unknown model {model!r}")
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)

@@ -4,18 +4,32 @@ The names below are imported on first use (PEP 562), so that ``rascore.train.dis
 ``rascore.train.checkpoint`` alone does not pull in torchvision and scikit-learn: a process that
 torch.multiprocessing spawns, or a short command, starts faster.
 """
+
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS: dict[str, str] = {
-    "PRESETS": "config", "Preset": "config", "TrainConfig": "config", "choose_preset": "config",
-    "make_config": "config", "resolve_device": "config",
-    "FitResult": "loop", "TrainData": "loop", "TrainingCancelled": "loop", "evaluate": "loop",
-    "fit": "loop", "load_data": "loop", "main": "loop", "train_one_epoch": "loop",
-    "TrainOutcome": "pipeline", "run_training": "pipeline",
+    "PRESETS": "config",
+    "Preset": "config",
+    "TrainConfig": "config",
+    "choose_preset": "config",
+    "make_config": "config",
+    "resolve_device": "config",
+    "FitResult": "loop",
+    "TrainData": "loop",
+    "TrainingCancelled": "loop",
+    "evaluate": "loop",
+    "fit": "loop",
+    "load_data": "loop",
+    "main": "loop",
+    "train_one_epoch": "loop",
+    "TrainOutcome": "pipeline",
+    "run_training": "pipeline",
     "Preprocessing": "preprocess",
-    "Published": "versions", "find_version": "versions", "load_version": "versions",
+    "Published": "versions",
+    "find_version": "versions",
+    "load_version": "versions",
     "publish": "versions",
 }
 

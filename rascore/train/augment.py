@@ -7,6 +7,7 @@ default: a dorsal longitudinal view has a convention (proximal bone on one side)
 Batched with affine_grid/grid_sample instead of torchvision's per-image transforms, so the CPU
 loader never limits a GPU and each case still gets its own parameters.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,10 +43,13 @@ class Augmentation:
         flip = torch.ones(b)
         if self.hflip:
             flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
-        theta = torch.stack([
-            torch.stack([cos * flip, -sin * (h / w), shift[:, 0]], dim=1),
-            torch.stack([sin * (w / h) * flip, cos, shift[:, 1]], dim=1),
-        ], dim=1).to(device=x.device, dtype=x.dtype)
+        theta = torch.stack(
+            [
+                torch.stack([cos * flip, -sin * (h / w), shift[:, 0]], dim=1),
+                torch.stack([sin * (w / h) * flip, cos, shift[:, 1]], dim=1),
+            ],
+            dim=1,
+        ).to(device=x.device, dtype=x.dtype)
         grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
         flat = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         gain = self._uniform(b, 1 - self.brightness, 1 + self.brightness, generator)

@@ -1,4 +1,5 @@
 """Model cards (Markdown): data, preset, architecture, pretrained or from scratch, validation and test figures."""
+
 from __future__ import annotations
 
 
@@ -15,9 +16,11 @@ def _auc_cell(entry: dict | None) -> str:
 def _test_rows(name: str, figures: dict) -> str:
     aucs = figures.get("auc", {})
     cells = [_auc_cell(aucs.get(str(g))) for g in range(4)]
-    return (f"| {name} | " + " | ".join(cells) + f" | {_fmt(figures.get('macro_auc'))} | "
-            f"{_fmt(figures.get('accuracy'))} | {_fmt(figures.get('kappa_linear'))} | "
-            f"{_fmt(figures.get('kappa_quadratic'))} | {_fmt(figures.get('ece'))} |")
+    return (
+        f"| {name} | " + " | ".join(cells) + f" | {_fmt(figures.get('macro_auc'))} | "
+        f"{_fmt(figures.get('accuracy'))} | {_fmt(figures.get('kappa_linear'))} | "
+        f"{_fmt(figures.get('kappa_quadratic'))} | {_fmt(figures.get('ece'))} |"
+    )
 
 
 def _notes(figures: dict) -> list[str]:
@@ -27,8 +30,11 @@ def _notes(figures: dict) -> list[str]:
         notes.append(f"{figures['resampled']}.")
     if figures.get("macro_n_grades") is not None:
         left = figures.get("macro_left_out") or {}
-        notes.append(f"Macro AUC: mean of {figures['macro_n_grades']} grades"
-                     + "".join(f"; grade {g} left out ({r})" for g, r in left.items()) + ".")
+        notes.append(
+            f"Macro AUC: mean of {figures['macro_n_grades']} grades"
+            + "".join(f"; grade {g} left out ({r})" for g, r in left.items())
+            + "."
+        )
     notes += [f"{key}: undefined ({reason})." for key, reason in (figures.get("reasons") or {}).items()]
     return ["", *notes] if notes else []
 
@@ -38,21 +44,27 @@ def _processes(fit: dict, args: dict) -> str:
     world = fit.get("world_size") or 1
     if world <= 1:
         return ""
-    return (f" x {world} processes (DistributedDataParallel, {fit.get('backend')} backend; "
-            f"batch {args.get('batch_size')} per process)")
+    return (
+        f" x {world} processes (DistributedDataParallel, {fit.get('backend')} backend; "
+        f"batch {args.get('batch_size')} per process)"
+    )
 
 
 def _prior_line(prior: dict | None) -> str:
     """What the card says about the sampling-prior correction."""
     if not prior:
-        return ("- Not corrected for class-balanced sampling: this checkpoint predates the stored "
-                "training prior, so its probabilities lean towards a uniform prior over the grades. "
-                "Retrain to correct them.")
+        return (
+            "- Not corrected for class-balanced sampling: this checkpoint predates the stored "
+            "training prior, so its probabilities lean towards a uniform prior over the grades. "
+            "Retrain to correct them."
+        )
     shares = ", ".join(f"{p:.2f}" for p in prior.get("training_prior", []))
     sampling = ", ".join(f"{p:.2f}" for p in prior.get("sampling_prior", []))
-    return (f"- Corrected for class-balanced sampling ({prior.get('method')}): training prior "
-            f"{shares} (grades 0-3, counts {prior.get('train_class_counts')}), sampling prior {sampling}. "
-            "Every reported and stored probability is the corrected one.")
+    return (
+        f"- Corrected for class-balanced sampling ({prior.get('method')}): training prior "
+        f"{shares} (grades 0-3, counts {prior.get('train_class_counts')}), sampling prior {sampling}. "
+        "Every reported and stored probability is the corrected one."
+    )
 
 
 def render_card(checkpoint: dict, version: int) -> str:
@@ -65,14 +77,20 @@ def render_card(checkpoint: dict, version: int) -> str:
     pretrained = checkpoint.get("pretrained")
     modality = checkpoint["modality"]
     size = f"{prep.get('height')}x{prep.get('width')}"
-    inputs = (f"clips of {prep.get('frames')} frames (sampled from {prep.get('cache_frames')}) at {size}"
-              if prep.get("dynamic") else f"stills at {size}")
+    inputs = (
+        f"clips of {prep.get('frames')} frames (sampled from {prep.get('cache_frames')}) at {size}"
+        if prep.get("dynamic")
+        else f"stills at {size}"
+    )
     if prep.get("roi"):
         roi = prep["roi"]
         inputs += f", cropped around the joint first ({roi[0]:.0%} x {roi[1]:.0%} of the frame)"
-    weights = (f"pretrained: initialised from local file `{pretrained['file']}` (sha256 "
-               f"{pretrained['sha256'][:16]}..., {pretrained['loaded']}/{pretrained['total']} tensors)"
-               if pretrained else "trained from scratch (no pretrained weights)")
+    weights = (
+        f"pretrained: initialised from local file `{pretrained['file']}` (sha256 "
+        f"{pretrained['sha256'][:16]}..., {pretrained['loaded']}/{pretrained['total']} tensors)"
+        if pretrained
+        else "trained from scratch (no pretrained weights)"
+    )
     val = metrics.get("validation", {})
     fit = metrics.get("training", {})
     lines = [
@@ -129,13 +147,23 @@ def render_card(checkpoint: dict, version: int) -> str:
         calibration = entry.get("calibration") or {}
         if calibration:
             after = calibration.get("ece_corrected")
-            lines += ["", f"Calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the "
-                      "sampling-prior correction, " + (f"{_fmt(after)} after." if after is not None
-                                                        else "not corrected (no stored training prior).")]
+            lines += [
+                "",
+                f"Calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the "
+                "sampling-prior correction, "
+                + (
+                    f"{_fmt(after)} after."
+                    if after is not None
+                    else "not corrected (no stored training prior)."
+                ),
+            ]
         crops = entry.get("crops") or {}
         if crops:
-            lines += ["", f"Joint crop: {crops.get('crop', 0)} items cropped, {crops.get('fallback', 0)} "
-                      f"fell back to the full frame (weak joint fit), {crops.get('none', 0)} without a crop."]
+            lines += [
+                "",
+                f"Joint crop: {crops.get('crop', 0)} items cropped, {crops.get('fallback', 0)} "
+                f"fell back to the full frame (weak joint fit), {crops.get('none', 0)} without a crop.",
+            ]
         lines += _notes(entry.get("model") or {})
     lines += [
         "",

@@ -4,6 +4,7 @@ A checkpoint is a dict saved with torch.save and read back with ``weights_only=T
 and plain types only, so a checkpoint file cannot run code when loaded). Metadata passes through
 JSON first, so dict keys are strings (grades "0".."3").
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ def _nan_to_none(value: object) -> object:
 
 def plain(value: object) -> object:
     """JSON round trip: numpy scalars, tuples and int keys become plain JSON types, NaN None."""
+
     def default(obj: object) -> object:
         if isinstance(obj, np.generic):
             return obj.item()
@@ -52,42 +54,56 @@ def library_versions() -> dict[str, str]:
     """Versions of what produced a checkpoint."""
     from rascore import __version__
 
-    return {"rascore": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "rascore": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def label_mapping(modality: str) -> dict:
     """What the 4 outputs mean: grades 0-3 of the modality's target item, with their definitions."""
     item = lookup_modality(modality).target
-    return {"item": item, "grades": list(GRADES),
-            "definitions": {str(g): ITEMS[item][g] for g in GRADES}}
+    return {"item": item, "grades": list(GRADES), "definitions": {str(g): ITEMS[item][g] for g in GRADES}}
 
 
-def make_checkpoint(model: GradeNet, *, modality: str, prep: Preprocessing, args: dict,
-                    metrics: dict, snapshot: dict, pretrained: dict | None,
-                    history: list[dict] | None = None, arch_options: dict | None = None,
-                    prior: dict | None = None) -> dict:
+def make_checkpoint(
+    model: GradeNet,
+    *,
+    modality: str,
+    prep: Preprocessing,
+    args: dict,
+    metrics: dict,
+    snapshot: dict,
+    pretrained: dict | None,
+    history: list[dict] | None = None,
+    arch_options: dict | None = None,
+    prior: dict | None = None,
+) -> dict:
     """Assemble the checkpoint dict (weights on the CPU); ``prior``: PriorCorrection.to_dict()."""
     return {
         "format": FORMAT,
         "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        **plain({
-            "arch": model.arch,
-            "head": model.head,
-            "arch_options": arch_options or {},
-            "modality": lookup_modality(modality).code,
-            "preprocessing": prep.to_dict(),
-            "labels": label_mapping(modality),
-            "metrics": metrics,
-            "snapshot": snapshot,
-            "args": args,
-            "pretrained": pretrained,
-            "prior": prior,
-            "history": history or [],
-            "versions": library_versions(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }),
+        **plain(
+            {
+                "arch": model.arch,
+                "head": model.head,
+                "arch_options": arch_options or {},
+                "modality": lookup_modality(modality).code,
+                "preprocessing": prep.to_dict(),
+                "labels": label_mapping(modality),
+                "metrics": metrics,
+                "snapshot": snapshot,
+                "args": args,
+                "pretrained": pretrained,
+                "prior": prior,
+                "history": history or [],
+                "versions": library_versions(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        ),
     }
 
 

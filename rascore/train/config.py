@@ -27,6 +27,7 @@ validation (that needs a GPU run of the same comparison). Command:
   --seeds 0 --out select.jsonl, then --seeds 1 --modalities DGS DPD --factors clip_epochs; the
   rows are in bench/select_on_validation.demo-seed1.jsonl (--table-only prints the table).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
@@ -61,12 +62,40 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "paper": Preset("paper", "resnet18", "r2plus1d_18", (224, 224), (112, 112), frames=16,
-                    cache_frames=16, epochs=30, clip_epochs=30, batch_size=64, lr=1e-3,
-                    weight_decay=0.05, patience=8, roi=(0.6, 0.7)),
-    "fast": Preset("fast", "slim_resnet18", "frames_slim_resnet18", (96, 128), (96, 128), frames=4,
-                   cache_frames=8, epochs=20, clip_epochs=20, batch_size=16, lr=2e-3,
-                   weight_decay=0.05, patience=8, width=16, pooling="attention", roi=(0.55, 0.6)),
+    "paper": Preset(
+        "paper",
+        "resnet18",
+        "r2plus1d_18",
+        (224, 224),
+        (112, 112),
+        frames=16,
+        cache_frames=16,
+        epochs=30,
+        clip_epochs=30,
+        batch_size=64,
+        lr=1e-3,
+        weight_decay=0.05,
+        patience=8,
+        roi=(0.6, 0.7),
+    ),
+    "fast": Preset(
+        "fast",
+        "slim_resnet18",
+        "frames_slim_resnet18",
+        (96, 128),
+        (96, 128),
+        frames=4,
+        cache_frames=8,
+        epochs=20,
+        clip_epochs=20,
+        batch_size=16,
+        lr=2e-3,
+        weight_decay=0.05,
+        patience=8,
+        width=16,
+        pooling="attention",
+        roi=(0.55, 0.6),
+    ),
 }
 
 
@@ -134,22 +163,31 @@ class TrainConfig:
         return cls(**values)
 
 
-def make_config(modality: str, preset: str | None = None, device: str | None = "auto",
-                **overrides: object) -> TrainConfig:
+def make_config(
+    modality: str, preset: str | None = None, device: str | None = "auto", **overrides: object
+) -> TrainConfig:
     """A TrainConfig from a preset chosen by name or device, with explicit overrides (None = keep)."""
     mod = lookup_modality(modality)
     dev = resolve_device(device)
     chosen = choose_preset(preset, dev)
     height, width = chosen.clip_size if mod.dynamic else chosen.image_size
     config = TrainConfig(
-        modality=mod.code, preset=chosen.name,
+        modality=mod.code,
+        preset=chosen.name,
         arch=chosen.dynamic_arch if mod.dynamic else chosen.static_arch,
-        epochs=chosen.clip_epochs if mod.dynamic else chosen.epochs, batch_size=chosen.batch_size, lr=chosen.lr,
-        weight_decay=chosen.weight_decay, height=height, width=width,
+        epochs=chosen.clip_epochs if mod.dynamic else chosen.epochs,
+        batch_size=chosen.batch_size,
+        lr=chosen.lr,
+        weight_decay=chosen.weight_decay,
+        height=height,
+        width=width,
         frames=chosen.frames if mod.dynamic else 1,
         cache_frames=chosen.cache_frames if mod.dynamic else 1,
-        net_width=chosen.width, pooling=chosen.pooling, patience=chosen.patience,
-        roi=chosen.roi, device=str(dev),
+        net_width=chosen.width,
+        pooling=chosen.pooling,
+        patience=chosen.patience,
+        roi=chosen.roi,
+        device=str(dev),
     )
     given = {k: v for k, v in overrides.items() if v is not None}
     if "roi" in given:  # "none" / False / () switches the joint crop off

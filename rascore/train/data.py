@@ -4,6 +4,7 @@ Each item's decoded frames come from the media cache (MediaStore.load_cache) and
 into one uint8 tensor per split, so an epoch decodes nothing. Batches are drawn class-balanced
 (WeightedRandomSampler) straight from that tensor.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -89,15 +90,24 @@ def preprocessing_for(config: TrainConfig) -> Preprocessing:
     mod = lookup_modality(config.modality)
     spec = arch_spec(config.arch)
     return Preprocessing(
-        height=config.height, width=config.width, dynamic=spec.dynamic,
+        height=config.height,
+        width=config.width,
+        dynamic=spec.dynamic,
         frames=config.frames if spec.dynamic else 1,
         cache_frames=config.cache_frames if spec.dynamic else 1,
-        channels=3 if mod.doppler else 1, mean=spec.mean, std=spec.std,
-        roi=tuple(config.roi) if config.roi else None)
+        channels=3 if mod.doppler else 1,
+        mean=spec.mean,
+        std=spec.std,
+        roi=tuple(config.roi) if config.roi else None,
+    )
 
 
-def preload(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray], prep: Preprocessing,
-            progress: Callable[[int, int], None] | None = None) -> Arrays:
+def preload(
+    rows: Sequence[dict],
+    load_frames: Callable[[str], np.ndarray],
+    prep: Preprocessing,
+    progress: Callable[[int, int], None] | None = None,
+) -> Arrays:
     """Decode-cache frames of every row, resized once, stacked into one uint8 tensor."""
     arrays, crops = [], []
     for index, row in enumerate(rows, start=1):
@@ -115,8 +125,9 @@ def preload(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray], prep
     return Arrays(x, y, [int(r["item_id"]) for r in rows], crops)
 
 
-def balanced_batches(y: torch.Tensor, batch_size: int, generator: torch.Generator,
-                     rank: int = 0, world_size: int = 1) -> Iterator[list[int]]:
+def balanced_batches(
+    y: torch.Tensor, batch_size: int, generator: torch.Generator, rank: int = 0, world_size: int = 1
+) -> Iterator[list[int]]:
     """One epoch of class-balanced batches (sampling with replacement, weights 1/class count).
 
     With ``world_size`` > 1 every rank draws the same order from an identically seeded generator

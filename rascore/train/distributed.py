@@ -10,6 +10,7 @@ here does anything: one process trains exactly as before.
 No state is kept at module level: what a process is comes from its environment (WORLD_SIZE,
 RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, set by torchrun) and from torch.distributed's group.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,10 @@ def environment(environ: Mapping[str, str] | None = None) -> DistEnv:
     except ValueError:
         raise ValueError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (torchrun sets them)") from None
     if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
-        raise ValueError(f"inconsistent torchrun environment: RANK={rank}, WORLD_SIZE={world_size}, "
-                         f"LOCAL_RANK={local_rank}")
+        raise ValueError(
+            f"inconsistent torchrun environment: RANK={rank}, WORLD_SIZE={world_size}, "
+            f"LOCAL_RANK={local_rank}"
+        )
     return DistEnv(world_size, rank, local_rank)
 
 
@@ -83,8 +86,10 @@ def local_device(device: str | torch.device, env: DistEnv | None = None) -> torc
         return device
     count = torch.cuda.device_count()
     if env.local_rank >= count:
-        raise ValueError(f"LOCAL_RANK {env.local_rank} has no GPU: this node sees {count}; start at "
-                         f"most {count} processes per node (torchrun --nproc_per_node)")
+        raise ValueError(
+            f"LOCAL_RANK {env.local_rank} has no GPU: this node sees {count}; start at "
+            f"most {count} processes per node (torchrun --nproc_per_node)"
+        )
     return torch.device("cuda", env.local_rank)
 
 
@@ -120,8 +125,11 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """The model in DistributedDataParallel when a group runs (gradients averaged across ranks)."""
     if not active().enabled:
         return model
-    ids = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else None
+    ids = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if device.type == "cuda"
+        else None
+    )
     return DistributedDataParallel(model, device_ids=ids)
 
 
@@ -140,7 +148,7 @@ def shard(order: Sequence[int], rank: int, world_size: int) -> list[int]:
     if world_size <= 1:
         return order
     per_rank = math.ceil(len(order) / world_size)
-    padded = (order * math.ceil(per_rank * world_size / max(len(order), 1)))[:per_rank * world_size]
+    padded = (order * math.ceil(per_rank * world_size / max(len(order), 1)))[: per_rank * world_size]
     return padded[rank::world_size]
 
 
@@ -177,8 +185,9 @@ def mean_across(value: float, device: torch.device) -> float:
     return float(tensor.item()) / env.world_size
 
 
-def collective_stop(should_stop: Callable[[], bool] | None, device: torch.device,
-                    every: int = 1) -> Callable[[], bool]:
+def collective_stop(
+    should_stop: Callable[[], bool] | None, device: torch.device, every: int = 1
+) -> Callable[[], bool]:
     """A ``should_stop`` every rank answers alike: any rank's True (rank 0's cancel check) stops all.
 
     Checked collectively on the first call and every ``every`` calls after it; all ranks call it

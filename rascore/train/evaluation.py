@@ -12,6 +12,7 @@ the Doppler model's figures against that PD reference (``model_pd_reference``) a
 its own target, the combined EOSS (``model``). ``crops`` counts per cohort how many items the
 network saw through the joint crop and how many fell back to the full frame (rascore.train.roi).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -37,35 +38,52 @@ from rascore.train.roi import CROP_MODES
 TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
 
 
-def cohort_report(y: np.ndarray, probs: np.ndarray, predicted: np.ndarray | None = None,
-                  n_boot: int = 1000, seed: int = 0,
-                  patients: Sequence[object] | None = None) -> dict:
+def cohort_report(
+    y: np.ndarray,
+    probs: np.ndarray,
+    predicted: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    patients: Sequence[object] | None = None,
+) -> dict:
     """All figures of one model on one cohort (``rascore.evaluate.report``): NaN -> None, each
     undefined value's reason kept beside it; intervals resample patients when ``patients``
     gives one id per item."""
-    report = model_report(np.asarray(y, dtype=int), np.asarray(probs, dtype=float),
-                          None if predicted is None else np.asarray(predicted, dtype=int),
-                          n_boot=n_boot, seed=seed, patients=patients)
+    report = model_report(
+        np.asarray(y, dtype=int),
+        np.asarray(probs, dtype=float),
+        None if predicted is None else np.asarray(predicted, dtype=int),
+        n_boot=n_boot,
+        seed=seed,
+        patients=patients,
+    )
     return plain(report.to_dict())
 
 
-def predict_rows(model: GradeNet, prep: Preprocessing, rows: Sequence[dict],
-                 load_frames: Callable[[str], np.ndarray], device: torch.device | str = "cpu",
-                 chunk: int = 64, adjusted: bool = True) -> tuple[np.ndarray, list[str]]:
+def predict_rows(
+    model: GradeNet,
+    prep: Preprocessing,
+    rows: Sequence[dict],
+    load_frames: Callable[[str], np.ndarray],
+    device: torch.device | str = "cpu",
+    chunk: int = 64,
+    adjusted: bool = True,
+) -> tuple[np.ndarray, list[str]]:
     """(N, 4) grade probabilities for store rows (corrected for the sampling prior unless not
     ``adjusted``) and how each was cropped, loading and resizing ``chunk`` items at a time."""
     device = torch.device(device)
     model.to(device)
     parts, crops = [], []
     for i in range(0, len(rows), chunk):
-        arrays = preload(rows[i:i + chunk], load_frames, prep)
+        arrays = preload(rows[i : i + chunk], load_frames, prep)
         parts.append(evaluate(model, arrays, prep, device, adjusted=adjusted))
         crops += arrays.crops
     return (np.concatenate(parts) if parts else np.zeros((0, 4), np.float32)), crops
 
 
-def baseline_rows(rows: Sequence[dict], load_frames: Callable[[str], np.ndarray],
-                  rule: ColourFractionRule | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+def baseline_rows(
+    rows: Sequence[dict], load_frames: Callable[[str], np.ndarray], rule: ColourFractionRule | None = None
+) -> tuple[np.ndarray, np.ndarray, list]:
     """PD-only colour rule per row: (PD grade scores (N, 4), PD grades, readings)."""
     rule = rule or ColourFractionRule()
     readings = [rule.read(load_frames(r["media_sha256"])) for r in rows]
@@ -86,15 +104,27 @@ class Evaluation:
     predictions: list[tuple[int, int, list[float], str]] = field(default_factory=list)
 
 
-def evaluate_model(project, model: GradeNet, prep: Preprocessing, modality: str,
-                   cohorts: Sequence[str] = TEST_COHORTS, device: str = "cpu", n_boot: int = 1000,
-                   baseline: bool = True, seed: int = 0) -> Evaluation:
+def evaluate_model(
+    project,
+    model: GradeNet,
+    prep: Preprocessing,
+    modality: str,
+    cohorts: Sequence[str] = TEST_COHORTS,
+    device: str = "cpu",
+    n_boot: int = 1000,
+    baseline: bool = True,
+    seed: int = 0,
+) -> Evaluation:
     """Score a network on test cohorts (and the PD-only colour rule on Doppler modalities)."""
     mod = lookup_modality(modality)
     load = project.media.load_cache
     ratio = None if model.prior_ratio is None else model.prior_ratio.cpu().numpy()
-    out: dict = {"modality": mod.code, "target": mod.target, "prior_corrected": ratio is not None,
-                 "cohorts": {}}
+    out: dict = {
+        "modality": mod.code,
+        "target": mod.target,
+        "prior_corrected": ratio is not None,
+        "cohorts": {},
+    }
     predictions: list[tuple[int, int, list[float], str]] = []
     for cohort in cohorts:
         rows = label_rows(project.store, mod.code, cohort)
@@ -105,22 +135,27 @@ def evaluate_model(project, model: GradeNet, prep: Preprocessing, modality: str,
             probs = adjust(raw, ratio)
             patients = item_patients(project.store, [int(r["item_id"]) for r in rows])
             entry["model"] = cohort_report(y, probs, n_boot=n_boot, seed=seed, patients=patients)
-            entry["calibration"] = plain({
-                "ece_uncorrected": expected_calibration_error(y, raw),
-                "ece_corrected": expected_calibration_error(y, probs) if ratio is not None else None,
-                "accuracy_uncorrected": accuracy(y, raw.argmax(axis=1))})
+            entry["calibration"] = plain(
+                {
+                    "ece_uncorrected": expected_calibration_error(y, raw),
+                    "ece_corrected": expected_calibration_error(y, probs) if ratio is not None else None,
+                    "accuracy_uncorrected": accuracy(y, raw.argmax(axis=1)),
+                }
+            )
             entry["crops"] = crop_counts(crops)
-            predictions += [(int(r["item_id"]), int(p.argmax()), p.tolist(), c)
-                            for r, p, c in zip(rows, probs, crops)]
+            predictions += [
+                (int(r["item_id"]), int(p.argmax()), p.tolist(), c) for r, p, c in zip(rows, probs, crops)
+            ]
             if mod.doppler:
                 y_pd = np.array([r["pd"] for r in rows], dtype=int)
                 entry["pd_class_counts"] = np.bincount(y_pd, minlength=4).tolist()
-                entry["model_pd_reference"] = cohort_report(y_pd, probs, n_boot=n_boot, seed=seed,
-                                                             patients=patients)
+                entry["model_pd_reference"] = cohort_report(
+                    y_pd, probs, n_boot=n_boot, seed=seed, patients=patients
+                )
                 if baseline:
                     rule_probs, rule_grades, _ = baseline_rows(rows, load)
-                    entry["pd_colour_rule"] = cohort_report(y_pd, rule_probs, rule_grades,
-                                                            n_boot=n_boot, seed=seed,
-                                                            patients=patients)
+                    entry["pd_colour_rule"] = cohort_report(
+                        y_pd, rule_probs, rule_grades, n_boot=n_boot, seed=seed, patients=patients
+                    )
         out["cohorts"][cohort] = entry
     return Evaluation(plain(out), predictions)

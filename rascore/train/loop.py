@@ -8,6 +8,7 @@ process group (rascore.train.distributed) ``fit`` trains a DistributedDataParall
 rank's shard of the balanced batches, rank 0 alone validates and keeps the best weights, and the
 early-stopping and cancel decisions are shared so that every rank stops at the same step.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,7 +29,13 @@ from rascore.train import distributed
 from rascore.train.augment import Augmentation
 from rascore.train.config import TrainConfig
 from rascore.train.data import (
-    Arrays, balanced_batches, label_rows, labels_sha256, patient_split, preload, preprocessing_for,
+    Arrays,
+    balanced_batches,
+    label_rows,
+    labels_sha256,
+    patient_split,
+    preload,
+    preprocessing_for,
     steps_per_epoch,
 )
 from rascore.train.preprocess import BatchBuffers, Preprocessing
@@ -70,11 +77,13 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
     """Reference labels of the train cohort, split by patient, preloaded at the config's size."""
     rows = label_rows(project.store, config.modality, "train")
     if len(rows) < 4:
-        raise ValueError(f"{config.modality} has {len(rows)} training items with a reference label; "
-                         "need at least 4: grade and adjudicate, or import reference labels, first")
+        raise ValueError(
+            f"{config.modality} has {len(rows)} training items with a reference label; "
+            "need at least 4: grade and adjudicate, or import reference labels, first"
+        )
     train_rows, val_rows = patient_split(rows, config.val_fraction, config.seed)
     if config.max_items:
-        train_rows, val_rows = train_rows[:config.max_items], val_rows[:config.max_items]
+        train_rows, val_rows = train_rows[: config.max_items], val_rows[: config.max_items]
     prep = preprocessing_for(config)
     total = len(train_rows) + len(val_rows)
     done = [0]
@@ -116,8 +125,7 @@ def validation_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
         "ece": float(report.ece),
         "log_loss": float(-np.log(np.clip(picked, 1e-7, 1)).mean()) if len(y) else float("nan"),
     }
-    reasons = {**{f"auc {g}": r.reason for g, r in report.auc.items() if r.reason},
-               **report.reasons()}
+    reasons = {**{f"auc {g}": r.reason for g, r in report.auc.items() if r.reason}, **report.reasons()}
     if reasons:
         out["reasons"] = reasons
     return out
@@ -133,12 +141,20 @@ def _memory_format(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
 
 
-def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler, data: Arrays,
-                    prep: Preprocessing, config: TrainConfig, device: torch.device,
-                    generator: torch.Generator, augmentation: Augmentation | None = None,
-                    on_step: Callable[[int, int, float], None] | None = None,
-                    should_stop: StopFn | None = None,
-                    sample_generator: torch.Generator | None = None) -> float:
+def train_one_epoch(
+    model: GradeNet,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    data: Arrays,
+    prep: Preprocessing,
+    config: TrainConfig,
+    device: torch.device,
+    generator: torch.Generator,
+    augmentation: Augmentation | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
+    should_stop: StopFn | None = None,
+    sample_generator: torch.Generator | None = None,
+) -> float:
     """One pass of class-balanced batches; returns the mean training loss (of this rank's batches).
 
     In a process group ``model`` is the DDP wrapper and each rank takes its shard of the order
@@ -152,8 +168,9 @@ def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler
     report_every = 10 if device.type == "cuda" else 1
     running = torch.zeros((), device=device)
     buffers = BatchBuffers()
-    batches = balanced_batches(data.y, config.batch_size, sample_generator or generator,
-                               env.rank, env.world_size)
+    batches = balanced_batches(
+        data.y, config.batch_size, sample_generator or generator, env.rank, env.world_size
+    )
     for step, index in enumerate(batches, start=1):
         if should_stop is not None and should_stop():
             raise TrainingCancelled("training cancelled")
@@ -176,15 +193,21 @@ def train_one_epoch(model: GradeNet, optimizer: torch.optim.Optimizer, scheduler
     return float(running) / max(steps, 1)
 
 
-def evaluate(model: GradeNet, data: Arrays, prep: Preprocessing, device: torch.device,
-             batch_size: int = 64, adjusted: bool = True) -> np.ndarray:
+def evaluate(
+    model: GradeNet,
+    data: Arrays,
+    prep: Preprocessing,
+    device: torch.device,
+    batch_size: int = 64,
+    adjusted: bool = True,
+) -> np.ndarray:
     """(N, 4) grade probabilities for a preloaded split (segment-centre frames, no augmentation),
     corrected for the sampling prior (``model.prior_ratio``) unless not ``adjusted``."""
     model.eval()
     chunks = []
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
-            x = _memory_format(prep.normalise(prep.batch(data.x[start:start + batch_size], device)), device)
+            x = _memory_format(prep.normalise(prep.batch(data.x[start : start + batch_size], device)), device)
             with _autocast(device):
                 logits = model(x)
             chunks.append(model.grade_probabilities(logits, adjusted).cpu())
@@ -207,8 +230,12 @@ def make_model(config: TrainConfig) -> tuple[GradeNet, dict | None]:
     return model, (load_weights(model, path) if path is not None else None)
 
 
-def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = None,
-        should_stop: StopFn | None = None) -> FitResult:
+def fit(
+    config: TrainConfig,
+    data: TrainData,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> FitResult:
     """Train with early stopping on validation macro AUC; returns the best epoch's network.
 
     In a process group (torchrun; see rascore.train.distributed) only rank 0's result carries the
@@ -231,13 +258,17 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        model.to(memory_format=torch.channels_last if not model.dynamic or model.arch.startswith("frames_")
-                 else torch.channels_last_3d)
+        model.to(
+            memory_format=torch.channels_last
+            if not model.dynamic or model.arch.startswith("frames_")
+            else torch.channels_last_3d
+        )
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
     trained = distributed.wrap(model, device)  # model itself where there is one process
     if env.enabled:
-        should_stop = distributed.collective_stop(should_stop if env.is_main else None, device,
-                                                  every=10 if device.type == "cuda" else 1)
+        should_stop = distributed.collective_stop(
+            should_stop if env.is_main else None, device, every=10 if device.type == "cuda" else 1
+        )
     steps = steps_per_epoch(len(data.train), config.batch_size, env.world_size)
     total = max(1, config.epochs * steps)
     warmup = min(config.warmup_epochs * steps, total // 4)
@@ -264,9 +295,19 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
             return
         elapsed = time.perf_counter() - started
         eta = elapsed / max(steps_done, 1) * (total_steps - steps_done)
-        on_progress({"epoch": epoch, "epochs": config.epochs, "step": step, "steps": steps,
-                     "loss": loss, "val_auc": dict(last_auc), "eta_s": eta, "phase": phase,
-                     **(extra or {})})
+        on_progress(
+            {
+                "epoch": epoch,
+                "epochs": config.epochs,
+                "step": step,
+                "steps": steps,
+                "loss": loss,
+                "val_auc": dict(last_auc),
+                "eta_s": eta,
+                "phase": phase,
+                **(extra or {}),
+            }
+        )
 
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
@@ -276,8 +317,20 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
             steps_done = (_epoch - 1) * steps + step
             report(_epoch, step, loss, "train")
 
-        loss = train_one_epoch(trained, optimizer, scheduler, train_split, data.prep, config, device,
-                               generator, augmentation, on_step, should_stop, sample_generator)
+        loss = train_one_epoch(
+            trained,
+            optimizer,
+            scheduler,
+            train_split,
+            data.prep,
+            config,
+            device,
+            generator,
+            augmentation,
+            on_step,
+            should_stop,
+            sample_generator,
+        )
         stop = False
         if env.enabled:
             loss = distributed.mean_across(loss, device)
@@ -285,10 +338,17 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
             probs = evaluate(model, val_split, data.prep, device)
             val = validation_metrics(data.val.y.numpy(), probs)
             last_auc = val["auc"]
-            history.append({"epoch": epoch, "loss": loss, "val_macro_auc": val["macro_auc"],
-                            "val_auc": val["auc"], "val_accuracy": val["accuracy"],
-                            "val_log_loss": val["log_loss"],
-                            "seconds": time.perf_counter() - epoch_start})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": loss,
+                    "val_macro_auc": val["macro_auc"],
+                    "val_auc": val["auc"],
+                    "val_accuracy": val["accuracy"],
+                    "val_log_loss": val["log_loss"],
+                    "seconds": time.perf_counter() - epoch_start,
+                }
+            )
             macro = val["macro_auc"] if not math.isnan(val["macro_auc"]) else -1.0
             key = (round(macro, 4), -val["log_loss"])
             if best_key is None or key > best_key:
@@ -297,8 +357,9 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
             else:
                 since_best += 1
             steps_done = epoch * steps
-            report(epoch, steps, loss, "validated", {"val_macro_auc": val["macro_auc"],
-                                                     "best_epoch": best_epoch})
+            report(
+                epoch, steps, loss, "validated", {"val_macro_auc": val["macro_auc"], "best_epoch": best_epoch}
+            )
             stop = since_best >= config.patience and epoch < config.epochs
         if env.enabled:  # rank 0 decided; every rank leaves the loop at the same epoch
             stop = distributed.broadcast_flag(stop, device)
@@ -308,14 +369,26 @@ def fit(config: TrainConfig, data: TrainData, on_progress: ProgressFn | None = N
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return FitResult(model, history, best_epoch, best_val, pretrained,
-                     time.perf_counter() - started, stopped_early,
-                     {"world_size": env.world_size, "backend": distributed.backend(),
-                      "rank": env.rank, "prior": prior.to_dict()})
+    return FitResult(
+        model,
+        history,
+        best_epoch,
+        best_val,
+        pretrained,
+        time.perf_counter() - started,
+        stopped_early,
+        {
+            "world_size": env.world_size,
+            "backend": distributed.backend(),
+            "rank": env.rank,
+            "prior": prior.to_dict(),
+        },
+    )
 
 
-def main(project, config: TrainConfig, on_progress: ProgressFn | None = None,
-         should_stop: StopFn | None = None) -> tuple[FitResult, TrainData]:
+def main(
+    project, config: TrainConfig, on_progress: ProgressFn | None = None, should_stop: StopFn | None = None
+) -> tuple[FitResult, TrainData]:
     """Load the data and train: the whole run for one modality (registration is the caller's)."""
     data = load_data(project, config)
     return fit(config, data, on_progress, should_stop), data

@@ -5,6 +5,7 @@ TrainingCancelled before anything is written. Under torchrun every process calls
 together (rascore.train.distributed), then rank 0 alone tests, checkpoints and publishes, and the
 other ranks get None back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,16 +31,32 @@ class TrainOutcome:
     def summary(self) -> dict:
         """Plain dict for --json output and job rows."""
         p = self.published
-        return plain({"modality": p.modality, "version": p.version,
-                      "model_version_id": p.model_version_id, "activated": p.activated,
-                      "path": str(p.path), "card": str(p.card_path), **self.metrics})
+        return plain(
+            {
+                "modality": p.modality,
+                "version": p.version,
+                "model_version_id": p.model_version_id,
+                "activated": p.activated,
+                "path": str(p.path),
+                "card": str(p.card_path),
+                **self.metrics,
+            }
+        )
 
 
-def run_training(project, config: TrainConfig, *, on_progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None, activate: str = "if-better",
-                 job_id: int | None = None, user_id: int | None = None,
-                 test_cohorts: tuple[str, ...] = TEST_COHORTS, n_boot: int = 1000,
-                 baseline: bool = False) -> TrainOutcome | None:
+def run_training(
+    project,
+    config: TrainConfig,
+    *,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    activate: str = "if-better",
+    job_id: int | None = None,
+    user_id: int | None = None,
+    test_cohorts: tuple[str, ...] = TEST_COHORTS,
+    n_boot: int = 1000,
+    baseline: bool = False,
+) -> TrainOutcome | None:
     """Train ``config.modality`` on the current reference labels and publish the result.
 
     The PD-only colour rule is left to ``rascore evaluate`` unless ``baseline`` (it does not
@@ -55,23 +72,48 @@ def run_training(project, config: TrainConfig, *, on_progress: ProgressFn | None
         from rascore.train.loop import TrainingCancelled
 
         raise TrainingCancelled("training cancelled")
-    evaluation = evaluate_model(project, result.model, data.prep, config.modality, test_cohorts,
-                                device=str(distributed.local_device(config.device, env)), n_boot=n_boot, baseline=baseline)
+    evaluation = evaluate_model(
+        project,
+        result.model,
+        data.prep,
+        config.modality,
+        test_cohorts,
+        device=str(distributed.local_device(config.device, env)),
+        n_boot=n_boot,
+        baseline=baseline,
+    )
     metrics = {
         "validation": result.validation,
-        "training": {"epochs_run": len(result.history), "best_epoch": result.best_epoch,
-                     "seconds": result.seconds, "stopped_early": result.stopped_early,
-                     "world_size": result.extra.get("world_size", 1),
-                     "backend": result.extra.get("backend")},
+        "training": {
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "seconds": result.seconds,
+            "stopped_early": result.stopped_early,
+            "world_size": result.extra.get("world_size", 1),
+            "backend": result.extra.get("backend"),
+        },
         "test": evaluation.report,
     }
     result.model.to("cpu")
     checkpoint = make_checkpoint(
-        result.model, modality=config.modality, prep=data.prep, args=config.to_dict(),
-        metrics=metrics, snapshot=data.snapshot, pretrained=result.pretrained,
-        history=result.history, prior=result.extra.get("prior"),
-        arch_options={"width": config.net_width, "pooling": config.pooling})
-    published = publish(project, checkpoint, lambda version: render_card(checkpoint, version),
-                        activate=activate, job_id=job_id, user_id=user_id)
+        result.model,
+        modality=config.modality,
+        prep=data.prep,
+        args=config.to_dict(),
+        metrics=metrics,
+        snapshot=data.snapshot,
+        pretrained=result.pretrained,
+        history=result.history,
+        prior=result.extra.get("prior"),
+        arch_options={"width": config.net_width, "pooling": config.pooling},
+    )
+    published = publish(
+        project,
+        checkpoint,
+        lambda version: render_card(checkpoint, version),
+        activate=activate,
+        job_id=job_id,
+        user_id=user_id,
+    )
     registry.save_predictions(project.store, published.model_version_id, evaluation.predictions)
     return TrainOutcome(published, checkpoint["metrics"], result)

@@ -5,6 +5,7 @@ modalities as one channel (expanded to three equal channels on the device), Dopp
 Clips keep ``cache_frames`` frames resampled evenly over the clip; each pass samples ``frames``
 of them (a random frame per segment when training, the segment centres otherwise).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -27,7 +28,6 @@ class Preprocessing:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     roi: tuple[float, float] | None = None  # crop (share of height, width) around the joint first
-
 
     def to_dict(self) -> dict:
         """Plain types for the checkpoint."""
@@ -92,7 +92,7 @@ class Preprocessing:
         """``array`` and how the frame was cropped ("crop", "fallback" or "none", as ``crop``)."""
         frames = self._frames(frames)
         (top, left, height, width), mode = self.crop(frames)
-        selected = frames[self.source_index(frames.shape[0]), top:top + height, left:left + width]
+        selected = frames[self.source_index(frames.shape[0]), top : top + height, left : left + width]
         if self.channels == 1:
             grey = selected.mean(axis=-1, dtype=np.float32).round().astype(np.uint8)
             x = torch.from_numpy(grey[:, None])  # T,1,H,W
@@ -125,15 +125,22 @@ class Preprocessing:
         out = buffers.get("input", (x.shape[0], 3, *x.shape[2:]), x.dtype, x.device)
         return torch.addcmul(bias, x, scale, out=out)
 
-    def batch(self, x: torch.Tensor, device: torch.device | str = "cpu",
-              train: bool = False, generator: torch.Generator | None = None,
-              index: torch.Tensor | None = None, buffers: "BatchBuffers | None" = None) -> torch.Tensor:
+    def batch(
+        self,
+        x: torch.Tensor,
+        device: torch.device | str = "cpu",
+        train: bool = False,
+        generator: torch.Generator | None = None,
+        index: torch.Tensor | None = None,
+        buffers: "BatchBuffers | None" = None,
+    ) -> torch.Tensor:
         """Cached uint8 batch (or the items ``index`` of a split) -> frames sampled, on ``device``,
         float in [0, 1] (before augmentation).
 
         Greyscale stays one channel here, so augmentation costs a third; ``normalise`` expands it.
         With ``buffers`` the result lives in a reused tensor, valid until the next call.
         """
+
         def select(t: torch.Tensor, dim: int, which: torch.Tensor, name: str) -> torch.Tensor:
             which = which.to(t.device)
             if buffers is None:  # index_select: several times faster than advanced indexing here
@@ -166,8 +173,12 @@ class BatchBuffers:
         """A tensor of this shape, type and device, reused when the last one under ``name`` fits."""
         shape = tuple(shape)
         tensor = self._tensors.get(name)
-        if tensor is None or tuple(tensor.shape) != shape or tensor.dtype != dtype \
-                or tensor.device != torch.device(device):
+        if (
+            tensor is None
+            or tuple(tensor.shape) != shape
+            or tensor.dtype != dtype
+            or tensor.device != torch.device(device)
+        ):
             tensor = torch.empty(shape, dtype=dtype, device=device)
             self._tensors[name] = tensor
         return tensor

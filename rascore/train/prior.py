@@ -9,6 +9,7 @@ probabilities an ordinal head ends in. A grade absent from training has neither 
 is 1 (nothing to correct). A checkpoint without a stored prior (trained before the correction)
 keeps its raw probabilities.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -56,9 +57,13 @@ class PriorCorrection:
 
     def to_dict(self) -> dict:
         """Plain types for the checkpoint and the model card."""
-        return {"method": METHOD, "train_class_counts": list(self.train_class_counts),
-                "training_prior": self.training.tolist(), "sampling_prior": self.sampling.tolist(),
-                "ratio": self.ratio.tolist()}
+        return {
+            "method": METHOD,
+            "train_class_counts": list(self.train_class_counts),
+            "training_prior": self.training.tolist(),
+            "sampling_prior": self.sampling.tolist(),
+            "ratio": self.ratio.tolist(),
+        }
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict) -> "PriorCorrection | None":
@@ -77,4 +82,3 @@ def adjust(probs: np.ndarray, ratio: Sequence[float] | None) -> np.ndarray:
     weighted = probs * np.asarray(ratio, dtype=np.float64)[None, :]
     total = weighted.sum(axis=1, keepdims=True)
     return np.where(total > 0, weighted / np.where(total > 0, total, 1.0), probs)
-

@@ -11,6 +11,7 @@ instead ("fallback"). Every prediction records which ("crop" or "fallback"; "non
 without a joint crop). bench/bench_roi.py measures the share of synovium kept and the fallback
 rate on simulated renders with their truth masks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ class CropCheck:
 DEFAULT_CHECK = CropCheck()
 
 
-def crop_box(shape: tuple[int, ...], fit: JointFit, roi: tuple[float, float],
-             bone_at: float = 0.6) -> tuple[int, int, int, int]:
+def crop_box(
+    shape: tuple[int, ...], fit: JointFit, roi: tuple[float, float], bone_at: float = 0.6
+) -> tuple[int, int, int, int]:
     """(top, left, height, width) of a crop of ``roi`` (shares of frame height, width) at the joint.
 
     Horizontally centred on the joint; vertically placed so the bone tops sit at ``bone_at`` of
@@ -61,9 +63,13 @@ def crop_box(shape: tuple[int, ...], fit: JointFit, roi: tuple[float, float],
     return top, left, crop_h, crop_w
 
 
-def joint_crop(frame: np.ndarray, roi: tuple[float, float], bone_at: float = 0.6,
-               rule: ColourFractionRule | None = None, check: CropCheck = DEFAULT_CHECK
-               ) -> tuple[tuple[int, int, int, int], str, JointFit]:
+def joint_crop(
+    frame: np.ndarray,
+    roi: tuple[float, float],
+    bone_at: float = 0.6,
+    rule: ColourFractionRule | None = None,
+    check: CropCheck = DEFAULT_CHECK,
+) -> tuple[tuple[int, int, int, int], str, JointFit]:
     """The crop box and "crop", or the full frame and "fallback" when the joint fit is weak."""
     fit = (rule or ColourFractionRule()).fit_joint(frame)
     if not check.trusted(fit):
@@ -72,7 +78,8 @@ def joint_crop(frame: np.ndarray, roi: tuple[float, float], bone_at: float = 0.6
     return crop_box(frame.shape, fit, roi, bone_at), CROP, fit
 
 
-def joint_box(frame: np.ndarray, roi: tuple[float, float], bone_at: float = 0.6,
-              rule: ColourFractionRule | None = None) -> tuple[int, int, int, int]:
+def joint_box(
+    frame: np.ndarray, roi: tuple[float, float], bone_at: float = 0.6, rule: ColourFractionRule | None = None
+) -> tuple[int, int, int, int]:
     """(top, left, height, width) the network sees: the joint crop, or the full frame on fallback."""
     return joint_crop(frame, roi, bone_at, rule)[0]

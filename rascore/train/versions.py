@@ -5,6 +5,7 @@ renamed to ``v<N>`` (a rename never half happens) and registered, activated in t
 transaction when the policy says so. Any failure removes what was written: the previous version
 stays active and no partial file is visible.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,9 +57,15 @@ def _clean_stale(root: Path) -> None:
             pass
 
 
-def publish(project, checkpoint: dict, render_card: Callable[[int], str], *,
-            activate: str = "if-better", job_id: int | None = None,
-            user_id: int | None = None) -> Published:
+def publish(
+    project,
+    checkpoint: dict,
+    render_card: Callable[[int], str],
+    *,
+    activate: str = "if-better",
+    job_id: int | None = None,
+    user_id: int | None = None,
+) -> Published:
     """Write a checkpoint and its card as the next version, register it, maybe activate it."""
     code = lookup_modality(checkpoint["modality"]).code
     models_dir = Path(project.settings.models_dir)
@@ -84,10 +91,18 @@ def publish(project, checkpoint: dict, render_card: Callable[[int], str], *,
             raise RuntimeError(f"could not allocate a version folder under {root}")
         rel = final.relative_to(models_dir).as_posix()
         model_version_id, activated = registry.register_version(
-            project.store, modality=code, version=version, path=f"{rel}/model.pt",
-            card_path=f"{rel}/card.md", preset=checkpoint.get("args", {}).get("preset"),
-            architecture=checkpoint.get("arch"), metrics=checkpoint.get("metrics", {}),
-            job_id=job_id, activate=activate, user_id=user_id)
+            project.store,
+            modality=code,
+            version=version,
+            path=f"{rel}/model.pt",
+            card_path=f"{rel}/card.md",
+            preset=checkpoint.get("args", {}).get("preset"),
+            architecture=checkpoint.get("arch"),
+            metrics=checkpoint.get("metrics", {}),
+            job_id=job_id,
+            activate=activate,
+            user_id=user_id,
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if final is not None:
@@ -106,8 +121,11 @@ def version_files(project, row: dict) -> tuple[Path, Path | None]:
 def find_version(project, modality: str, version: int | None = None) -> dict:
     """A registry row: the given version, or the active one; ValueError a user can act on if none."""
     code = lookup_modality(modality).code
-    row = (registry.get_version(project.store, code, version) if version is not None
-           else registry.active_version(project.store, code))
+    row = (
+        registry.get_version(project.store, code, version)
+        if version is not None
+        else registry.active_version(project.store, code)
+    )
     if row is None:
         what = f"version {version}" if version is not None else "active model"
         raise LookupError(f"no {code} {what}; train one with `rascore train --modality {code}`")

@@ -1,5 +1,6 @@
 """End-to-end fixtures: a small demo project built once per session, a real ``streamlit run``
 server on a free port against it, and Debian's headless Chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import pytest

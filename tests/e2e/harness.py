@@ -1,6 +1,7 @@
 """Real-browser harness shared by the end-to-end tests and bench/bench_label_latency.py: build a
 small demo project, serve the app with ``streamlit run`` on a free port, drive Debian's Chromium
 with Playwright and wait for Streamlit to settle the way its own e2e suite does."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("RASCORE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 # A small slice of the simulated cohort: enough of every modality and grade for the pages.
 E2E_SIZE = {"train": 24, "test1": 8, "test2": 8}
 
@@ -24,8 +31,13 @@ E2E_SIZE = {"train": 24, "test1": 8, "test2": 8}
 def project_env(root: Path) -> dict[str, str]:
     """Environment that points every command at the project in ``root``."""
     env = dict(os.environ)
-    env.update({"RASCORE_DATA": str(root), "RASCORE_DB": str(root / "rascore.db"),
-                "RASCORE_MODELS": str(root / "models")})
+    env.update(
+        {
+            "RASCORE_DATA": str(root),
+            "RASCORE_DB": str(root / "rascore.db"),
+            "RASCORE_MODELS": str(root / "models"),
+        }
+    )
     return env
 
 
@@ -36,15 +48,13 @@ def build_demo_project(root: Path, size: dict[str, int] | str = E2E_SIZE, seed: 
     from rascore.project import Project
     from rascore.synth import cohort
 
-    settings = Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models",
-                        device="cpu")
+    settings = Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
     name = size if isinstance(size, str) else "e2e"
     added = name not in cohort.SIZES
     if added:
         cohort.SIZES[name] = dict(size)
     try:
-        result = build_demo(Project(settings), size=name, seed=seed, workers=1,
-                            password_rounds=4)
+        result = build_demo(Project(settings), size=name, seed=seed, workers=1, password_rounds=4)
     finally:
         if added:
             del cohort.SIZES[name]
@@ -59,8 +69,7 @@ def copy_project(source: Path, target: Path, copy_models: bool = False) -> None:
     import sqlite3
 
     target.mkdir(parents=True)
-    with sqlite3.connect(source / "rascore.db") as src, \
-            sqlite3.connect(target / "rascore.db") as dst:
+    with sqlite3.connect(source / "rascore.db") as src, sqlite3.connect(target / "rascore.db") as dst:
         src.backup(dst)
     for name in ("media", "cache", "truth", "models", "pseudonym.key"):
         if not (source / name).exists():
@@ -104,13 +113,29 @@ class Server:
 def serve(root: Path, log: Path, timeout: float = 60.0):
     """Serve the app on a free port against the project in ``root``; stopped on exit."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+    ]
     with open(log, "wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=project_env(root), stdout=sink,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=project_env(root), stdout=sink, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -143,16 +168,13 @@ def stop(process: subprocess.Popen, timeout: float = 10) -> None:
 
 def launch(playwright):
     """Headless Chromium from the system (``playwright install`` is not used)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                      headless=True)
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
 def settle(page, timeout: float = 30_000) -> None:
     """Wait until the app is connected and no script is running (Streamlit's own e2e check)."""
-    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]",
-                           timeout=timeout)
-    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]",
-                           timeout=timeout)
+    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]", timeout=timeout)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
 
 
 def sign_in(page, url: str, name: str, password: str) -> None:
@@ -170,9 +192,12 @@ def open_page(page, title: str, timeout: float = 30_000) -> None:
     """Go to one of the app's pages through the sidebar navigation (``timeout`` ms for its first
     run to finish: longer for pages that compute, on a loaded machine)."""
     page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
-    page.wait_for_function(f"() => document.title.includes({title!r}) || "
-                           f"document.querySelector('[data-testid=stSidebarNav] a[aria-current=page]')"
-                           f"?.textContent.includes({title!r})", timeout=max(timeout, 30_000))
+    page.wait_for_function(
+        f"() => document.title.includes({title!r}) || "
+        f"document.querySelector('[data-testid=stSidebarNav] a[aria-current=page]')"
+        f"?.textContent.includes({title!r})",
+        timeout=max(timeout, 30_000),
+    )
     settle(page, timeout=timeout)
 
 

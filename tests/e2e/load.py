@@ -12,6 +12,7 @@ Afterwards ``check_store`` compares the store with what the readers submitted: e
 as saved is there exactly once with its values, in the order given, a grade the page refused is
 not, nothing else was written, the edit history chains are complete and every grade is audited.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -125,9 +126,9 @@ class Grade:
     sh: int
     pd: int | None
     edit: bool
-    ms: float | None = None          # Enter -> next item shown (page clock)
+    ms: float | None = None  # Enter -> next item shown (page clock)
     key_epoch_ms: float | None = None  # Date.now() at Enter
-    outcome: str = "pending"         # saved | refused | lost | broken | timeout
+    outcome: str = "pending"  # saved | refused | lost | broken | timeout
     error: str | None = None
 
 
@@ -139,7 +140,7 @@ class Reader:
     index: int
     page: object
     heading: str = ""
-    state: str = "idle"    # idle | busy | settling | done
+    state: str = "idle"  # idle | busy | settling | done
     ready_at: float = 0.0
     actions: int = 0
     grades: int = 0
@@ -147,7 +148,7 @@ class Reader:
     pending: Grade | None = None
     back_ms: list[float] = field(default_factory=list)
     gone_since: float | None = None  # when the page was first seen without the app
-    busy_since: float = 0.0          # when its last keys were typed
+    busy_since: float = 0.0  # when its last keys were typed
 
 
 @dataclass
@@ -165,8 +166,9 @@ class LoadRun:
 
 
 # ------------------------------------------------------------------ accounts
-def load_readers(root: Path, passwords: dict[str, str], n: int,
-                 prefix: str = "load-reader") -> dict[str, str]:
+def load_readers(
+    root: Path, passwords: dict[str, str], n: int, prefix: str = "load-reader"
+) -> dict[str, str]:
     """``n`` reader accounts that can sign in: the demo's readers with a password first, then
     new ones made with the library's ``auth.add_user`` (an existing one gets a new password)."""
     from rascore import auth
@@ -177,8 +179,7 @@ def load_readers(root: Path, passwords: dict[str, str], n: int,
         accounts: dict[str, str] = {}
         for name, password in passwords.items():
             user = store.user(name)
-            if len(accounts) < n and user is not None and user["role"] == "reader" \
-                    and user["active"]:
+            if len(accounts) < n and user is not None and user["role"] == "reader" and user["active"]:
                 accounts[name] = password
         k = 0
         while len(accounts) < n:
@@ -198,12 +199,10 @@ def load_readers(root: Path, passwords: dict[str, str], n: int,
 
 # ------------------------------------------------------------------ signing in, all at once
 def _heading(page) -> str:
-    return page.evaluate("() => document.querySelector('[data-testid=stMain] h4')?.textContent"
-                         " ?? ''")
+    return page.evaluate("() => document.querySelector('[data-testid=stMain] h4')?.textContent ?? ''")
 
 
-def open_readers(browser, url: str, accounts: dict[str, str],
-                 timeout_ms: float = 120_000) -> list[Reader]:
+def open_readers(browser, url: str, accounts: dict[str, str], timeout_ms: float = 120_000) -> list[Reader]:
     """A context per reader, all signed in and on the Label page; the steps are interleaved
     (every page starts a step before any is waited on), so the server serves them at once."""
     readers: list[Reader] = []
@@ -223,8 +222,7 @@ def open_readers(browser, url: str, accounts: dict[str, str],
         r.page.locator("[data-testid=stSidebarNav]").get_by_role("link", name="Label").click()
     for r in readers:
         r.page.get_by_role("button", name="Submit and next").wait_for(timeout=timeout_ms)
-        r.page.locator("[data-testid=stMain] [data-testid=stImage] img").first.wait_for(
-            timeout=timeout_ms)
+        r.page.locator("[data-testid=stMain] [data-testid=stImage] img").first.wait_for(timeout=timeout_ms)
         harness.settle(r.page, timeout_ms)
         r.heading = _heading(r.page)
     return readers
@@ -251,8 +249,7 @@ def _choice(r: Reader, item_id: int, doppler: bool, edit: bool, previous: int | 
 def _start(r: Reader, run: LoadRun, edit_every: int, timeout_ms: float) -> None:
     """Type the reader's next keys: B (go back to edit), or a grade and Enter."""
     editing = r.heading.startswith("Editing your grade")
-    if (not editing and edit_every and r.last_graded is not None and r.actions
-            and r.actions % edit_every == 0):
+    if not editing and edit_every and r.last_graded is not None and r.actions and r.actions % edit_every == 0:
         r.pending = None
         r.page.evaluate(WATCH, [r.heading, timeout_ms, LOST_MS])
         r.page.keyboard.press("b")
@@ -261,9 +258,14 @@ def _start(r: Reader, run: LoadRun, edit_every: int, timeout_ms: float) -> None:
         doppler = " SPD " in r.heading or " DPD " in r.heading
         previous = None
         if editing:
-            previous = next((g.sh for g in reversed(run.grades)
-                             if g.reader == r.name and g.item_id == item_id
-                             and g.outcome == "saved"), None)
+            previous = next(
+                (
+                    g.sh
+                    for g in reversed(run.grades)
+                    if g.reader == r.name and g.item_id == item_id and g.outcome == "saved"
+                ),
+                None,
+            )
         sh, pd = _choice(r, item_id, doppler, editing, previous)
         r.pending = Grade(r.name, item_id, sh, pd, editing)
         run.grades.append(r.pending)
@@ -291,11 +293,18 @@ def _finish(r: Reader, done: dict, run: LoadRun) -> None:
     grade = r.pending
     if done.get("broken"):  # Streamlit's connection-error dialog: the reader must reload
         what = f"grade {grade}" if grade else "Back"
-        hint = (" [Streamlit's forward-message cache race: the browser dropped a cached element"
-                " the server then referred to; a larger global.maxCachedMessageAge avoids it]"
-                if "ForwardMsg MISS" in done["broken"] else "")
-        _give_up(r, run, f"the page broke after {what}: {done['broken']!r} "
-                         f"(heading {done.get('heading')!r}){hint}", "broken")
+        hint = (
+            " [Streamlit's forward-message cache race: the browser dropped a cached element"
+            " the server then referred to; a larger global.maxCachedMessageAge avoids it]"
+            if "ForwardMsg MISS" in done["broken"]
+            else ""
+        )
+        _give_up(
+            r,
+            run,
+            f"the page broke after {what}: {done['broken']!r} (heading {done.get('heading')!r}){hint}",
+            "broken",
+        )
         return
     if done.get("timeout"):
         what = f"grade {grade}" if grade else "Back"
@@ -330,10 +339,16 @@ def _finish(r: Reader, done: dict, run: LoadRun) -> None:
     r.state = "settling"
 
 
-def grade_round_robin(readers: list[Reader], *, seconds: float | None = None,
-                      grades_each: int | None = None, think_s: float = 0.3,
-                      edit_every: int = 4, timeout_s: float = 60.0,
-                      poll_s: float = 0.02) -> LoadRun:
+def grade_round_robin(
+    readers: list[Reader],
+    *,
+    seconds: float | None = None,
+    grades_each: int | None = None,
+    think_s: float = 0.3,
+    edit_every: int = 4,
+    timeout_s: float = 60.0,
+    poll_s: float = 0.02,
+) -> LoadRun:
     """Drive every reader until ``seconds`` have passed or each has ``grades_each`` grades saved;
     a reader looks at each item ``think_s`` before its keys (and waits for its page to finish
     the run before the next item). The pages are polled every ``poll_s`` (the timings are
@@ -350,8 +365,11 @@ def grade_round_robin(readers: list[Reader], *, seconds: float | None = None,
         now = time.monotonic()
         for r in readers:
             if r.state == "idle" and now >= r.ready_at:
-                if now >= deadline or (grades_each is not None and r.grades >= grades_each
-                                       and not r.heading.startswith("Editing your grade")):
+                if now >= deadline or (
+                    grades_each is not None
+                    and r.grades >= grades_each
+                    and not r.heading.startswith("Editing your grade")
+                ):
                     r.state = "done"
                 else:
                     _start(r, run, edit_every, timeout_s * 1000)
@@ -360,14 +378,22 @@ def grade_round_robin(readers: list[Reader], *, seconds: float | None = None,
                 if polled.get("gone"):
                     r.gone_since = r.gone_since or now
                     if now - r.gone_since > GONE_S:  # not a moment between two documents
-                        _give_up(r, run, f"the app left the page for {GONE_S:.0f} s "
-                                         f"({polled['url']}: {polled['text']!r})", "broken")
+                        _give_up(
+                            r,
+                            run,
+                            f"the app left the page for {GONE_S:.0f} s ({polled['url']}: {polled['text']!r})",
+                            "broken",
+                        )
                     continue
                 r.gone_since = None
                 if r.state == "busy" and polled["done"] is None and now - r.busy_since > stuck_s:
                     # the page's own watcher is gone (its document was replaced) and never reported
-                    _give_up(r, run, f"no report from the page for {stuck_s:.0f} s "
-                                     f"(heading {_heading(r.page)!r})", "timeout")
+                    _give_up(
+                        r,
+                        run,
+                        f"no report from the page for {stuck_s:.0f} s (heading {_heading(r.page)!r})",
+                        "timeout",
+                    )
                     continue
                 if r.state == "busy" and polled["done"] is not None:
                     _finish(r, polled["done"], run)
@@ -385,13 +411,13 @@ def store_mark(db: Path) -> dict:
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        return {"annotation": conn.execute("SELECT coalesce(max(id), 0) FROM annotations")
-                .fetchone()[0],
-                "audit": conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]}
+        return {
+            "annotation": conn.execute("SELECT coalesce(max(id), 0) FROM annotations").fetchone()[0],
+            "audit": conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0],
+        }
 
 
-def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]] | None = None
-                ) -> list[str]:
+def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]] | None = None) -> list[str]:
     """Problems found comparing the store with what was submitted (empty: none).
 
     ``others``: annotation ids written during the run by other writers (e.g. the bench's probe),
@@ -405,33 +431,37 @@ def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]]
         problems: list[str] = []
         users = {u["name"]: u["id"] for u in store.users()}
         names = {v: k for k, v in users.items()}
-        new = store._rows("SELECT * FROM annotations WHERE id > ? ORDER BY id",
-                          (mark["annotation"],))
+        new = store._rows("SELECT * FROM annotations WHERE id > ? ORDER BY id", (mark["annotation"],))
         by_reader: dict[str, list[dict]] = {}
         for row in new:
             by_reader.setdefault(names[row["user_id"]], []).append(row)
         readers = sorted({g.reader for g in run.grades})
         for name in readers:
-            submitted = [g for g in run.grades if g.reader == name
-                         and g.outcome not in ("refused", "lost")]
+            submitted = [g for g in run.grades if g.reader == name and g.outcome not in ("refused", "lost")]
             rows = by_reader.pop(name, [])
             want = [(g.item_id, g.sh, g.pd) for g in submitted if g.outcome == "saved"]
             got = [(r["item_id"], r["sh"], r["pd"]) for r in rows]
             unknown = [g for g in submitted if g.outcome not in ("saved",)]
             # a refused or lost grade must not be there; one whose page broke or timed out
             # (the reader's last: it stops there) may be
-            ok = got == want or bool(unknown) and got == want + [
-                (unknown[-1].item_id, unknown[-1].sh, unknown[-1].pd)]
+            ok = (
+                got == want
+                or bool(unknown)
+                and got == want + [(unknown[-1].item_id, unknown[-1].sh, unknown[-1].pd)]
+            )
             if not ok:
-                problems.append(f"{name}: stored {got} for submitted {want}"
-                                + (f" (+ unknown {unknown})" if unknown else ""))
+                problems.append(
+                    f"{name}: stored {got} for submitted {want}"
+                    + (f" (+ unknown {unknown})" if unknown else "")
+                )
         for name, ids in (others or {}).items():
             rows = by_reader.pop(name, [])
             if sorted(r["id"] for r in rows) != sorted(ids):
                 problems.append(f"{name}: {len(rows)} rows stored for {len(ids)} writes")
         for name, rows in by_reader.items():
-            problems.append(f"{len(rows)} rows nobody submitted, by {name}: "
-                            f"{[(r['id'], r['item_id']) for r in rows[:5]]}")
+            problems.append(
+                f"{len(rows)} rows nobody submitted, by {name}: {[(r['id'], r['item_id']) for r in rows[:5]]}"
+            )
         # history: every (reader, item) touched is one unbroken chain, each row superseding
         # the previous one; an edit is a new row on top, the first grade supersedes nothing
         pairs = {(users[g.reader], g.item_id) for g in run.grades}
@@ -441,15 +471,19 @@ def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]]
                 continue
             expected = [None] + [r["id"] for r in chain[:-1]]
             if [r["supersedes"] for r in chain] != expected:
-                problems.append(f"broken history of {names[user_id]} on item {item_id}: "
-                                f"{[(r['id'], r['supersedes']) for r in chain]}")
+                problems.append(
+                    f"broken history of {names[user_id]} on item {item_id}: "
+                    f"{[(r['id'], r['supersedes']) for r in chain]}"
+                )
         for g in run.saved():
             if g.edit and len(store.annotation_history(g.item_id, users[g.reader])) < 2:
                 problems.append(f"{g.reader}: the edit of item {g.item_id} left no history")
         # audit: one row per grade written, naming its annotation
-        audits = store._rows("SELECT action, user_id, detail_json FROM audit_log WHERE id > ?"
-                             " AND action IN ('annotation.add', 'annotation.edit')",
-                             (mark["audit"],))
+        audits = store._rows(
+            "SELECT action, user_id, detail_json FROM audit_log WHERE id > ?"
+            " AND action IN ('annotation.add', 'annotation.edit')",
+            (mark["audit"],),
+        )
         audited = {json.loads(a["detail_json"])["annotation_id"]: a["action"] for a in audits}
         if len(audited) != len(audits) or set(audited) != {r["id"] for r in new}:
             problems.append(f"{len(audits)} audit rows for {len(new)} grades written")
@@ -472,11 +506,14 @@ def unknown_written(db: Path, run: LoadRun, mark: dict) -> tuple[int, int]:
         found = 0
         for g in unknown:
             user = store.user(g.reader)
-            found += bool(store._one(
-                "SELECT 1 FROM annotations WHERE id > ? AND user_id = ? AND item_id = ?"
-                " AND sh = ? AND pd IS ? AND id = (SELECT max(id) FROM annotations"
-                " WHERE user_id = ?)", (mark["annotation"], user["id"], g.item_id, g.sh, g.pd,
-                                        user["id"])))
+            found += bool(
+                store._one(
+                    "SELECT 1 FROM annotations WHERE id > ? AND user_id = ? AND item_id = ?"
+                    " AND sh = ? AND pd IS ? AND id = (SELECT max(id) FROM annotations"
+                    " WHERE user_id = ?)",
+                    (mark["annotation"], user["id"], g.item_id, g.sh, g.pd, user["id"]),
+                )
+            )
         return len(unknown), found
     finally:
         store.close()
@@ -492,8 +529,10 @@ def stored_at_ms(db: Path, run: LoadRun, mark: dict) -> list[float]:
         users = {u["name"]: u["id"] for u in store.users()}
         out = []
         for name in sorted({g.reader for g in run.grades}):
-            rows = store._rows("SELECT created_at FROM annotations WHERE id > ? AND user_id = ?"
-                               " ORDER BY id", (mark["annotation"], users[name]))
+            rows = store._rows(
+                "SELECT created_at FROM annotations WHERE id > ? AND user_id = ? ORDER BY id",
+                (mark["annotation"], users[name]),
+            )
             saved = [g for g in run.saved() if g.reader == name]
             for g, row in zip(saved, rows):
                 at = datetime.fromisoformat(row["created_at"]).timestamp() * 1000
@@ -516,6 +555,10 @@ def summary(values: list[float]) -> dict:
     """p50, p95, max and mean of a list of milliseconds."""
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50": round(percentile(values, 50), 1),
-            "p95": round(percentile(values, 95), 1), "max": round(max(values), 1),
-            "mean": round(statistics.mean(values), 1)}
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 1),
+        "p95": round(percentile(values, 95), 1),
+        "max": round(max(values), 1),
+        "mean": round(statistics.mean(values), 1),
+    }

@@ -9,6 +9,7 @@ Writes docs/app-train.png, docs/app-dashboard.png, docs/app-readers.png and docs
 Modalities without an active model are trained first (fast preset, 2 epochs), and the Doppler
 models are evaluated with the colour-fraction baseline, so every panel has something to show.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ def open_project(root: Path):
     from rascore.config import Settings
     from rascore.project import Project
 
-    return Project(Settings(db_path=root / "rascore.db", data_dir=root,
-                            models_dir=root / "models", device="cpu"))
+    return Project(
+        Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
+    )
 
 
 def prepare_models(root: Path) -> None:
@@ -48,15 +50,35 @@ def prepare_models(root: Path) -> None:
         row = registry.active_version(project.store, code)
         if row is None:
             print(f"training {code} (fast, 2 epochs)", flush=True)
-            subprocess.run([*RASCORE, "train", "--modality", code, "--preset", "fast",
-                            "--epochs", "2", "--device", "cpu"], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    *RASCORE,
+                    "train",
+                    "--modality",
+                    code,
+                    "--preset",
+                    "fast",
+                    "--epochs",
+                    "2",
+                    "--device",
+                    "cpu",
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             row = registry.active_version(project.store, code)
-        cohorts = ((row["metrics"].get("test") or {}).get("cohorts") or {})
+        cohorts = (row["metrics"].get("test") or {}).get("cohorts") or {}
         if code in ("SPD", "DPD") and not any("baseline" in c for c in cohorts.values()):
             print(f"evaluating {code} with the colour-fraction baseline", flush=True)
-            subprocess.run([*RASCORE, "evaluate", "--modality", code, "--device", "cpu"], env=env,
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [*RASCORE, "evaluate", "--modality", code, "--device", "cpu"],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
     project.store.close()
 
 
@@ -115,13 +137,15 @@ def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") ->
         page.get_by_text("Queued job #").wait_for(timeout=30_000)
         job_id = job_sql.listing(open_project(root).store, 1)[0]["id"]
         # the worker on one core, so that on a 2-core machine the server keeps one for the page
-        worker = subprocess.Popen([*RASCORE, "worker", "--once", "--heartbeat", "1"],
-                                  env={**env, "OMP_NUM_THREADS": "1"},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [*RASCORE, "worker", "--once", "--heartbeat", "1"],
+            env={**env, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for_epoch(root, job_id, 5)
-            page.get_by_text(re.compile(r"is running: epoch ([5-9]|10)/10")).wait_for(
-                timeout=30_000)
+            page.get_by_text(re.compile(r"is running: epoch ([5-9]|10)/10")).wait_for(timeout=30_000)
             page.wait_for_timeout(2500)  # one more refresh of the live panel
             harness.shoot(page, out, "app-train.png")
             cancel = page.get_by_role("button", name="Cancel this job")
@@ -151,8 +175,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="demo project to copy (default: build a small demo)")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="folder of the PNGs")
-    parser.add_argument("--only", choices=("all", "predict"), default="all",
-                        help="predict: only docs/app-predict.png (no live retraining)")
+    parser.add_argument(
+        "--only",
+        choices=("all", "predict"),
+        default="all",
+        help="predict: only docs/app-predict.png (no live retraining)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ agreement heatmap, and the admin page. Writes PNGs into docs/.
   python tests/e2e/take_screenshots.py --data data     # a copy of an existing demo project
   python tests/e2e/take_screenshots.py                 # builds a small demo slice first
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """In a real browser against a real server: sign in, grade three items from the keyboard only
 (keys typed without pauses), each grade in the store the moment it is given."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.e2e
 
 def test_grade_three_items_from_the_keyboard(server, e2e_project, page):
     root, passwords = e2e_project
-    store = Store(Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models",
-                           device="cpu").db_path)
+    store = Store(
+        Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu").db_path
+    )
     reader = store.user("demo-reader")
     sign_in(page, server.url, "demo-reader", passwords["demo-reader"])
     open_page(page, "Label")
@@ -31,8 +33,10 @@ def test_grade_three_items_from_the_keyboard(server, e2e_project, page):
             page.keyboard.press("Shift+1")
         page.keyboard.press("Enter")
         page.wait_for_function(
-            "prev => { const h = document.querySelector('h4'); "
-            "return h && !h.textContent.includes(prev); }", arg=f"#{item_id} ", timeout=30_000)
+            "prev => { const h = document.querySelector('h4'); return h && !h.textContent.includes(prev); }",
+            arg=f"#{item_id} ",
+            timeout=30_000,
+        )
         settle(page)
         rows = store.annotation_history(item_id, reader["id"])
         assert [(r["sh"], r["pd"]) for r in rows] == [(sh, 1 if doppler else None)], text

@@ -6,6 +6,7 @@ Six readers: on the 2-core machine CI runs on, twelve browsers plus the server s
 for tens of seconds (the app element absent past the harness's limit, at the starting commit of
 this change as much as after it); twelve readers for minutes is the bench's job
 (``python bench/bench_server_load.py --minutes 2``)."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,8 +27,9 @@ def test_readers_grade_at_once_through_the_server(server, e2e_project, browser):
     mark = load.store_mark(db)
     readers = load.open_readers(browser, server.url, accounts)
     try:
-        run = load.grade_round_robin(readers, grades_each=GRADES_EACH, think_s=0.1,
-                                     edit_every=2, timeout_s=60)
+        run = load.grade_round_robin(
+            readers, grades_each=GRADES_EACH, think_s=0.1, edit_every=2, timeout_s=60
+        )
     finally:
         load.close_readers(readers)
     assert not run.problems, run.problems

@@ -1,4 +1,5 @@
 """A server restart during a reader's session loses no submitted grade (real server, real browser)."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,8 +33,10 @@ def test_server_restart_during_a_session_keeps_the_grade(tmp_path, browser):
             page.keyboard.press("Enter")
             page.wait_for_function(
                 "prev => { const h = document.querySelector('h4'); "
-                "return h && !h.textContent.includes(prev); }", arg=f"#{item_id} ",
-                timeout=30_000)
+                "return h && !h.textContent.includes(prev); }",
+                arg=f"#{item_id} ",
+                timeout=30_000,
+            )
             settle(page)
         # the server is stopped here; a new one starts on the same project
         with serve(root, tmp_path / "second.log") as server:

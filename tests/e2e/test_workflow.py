@@ -1,6 +1,7 @@
 """In a real browser against a real server and a real worker process: an admin watches the
 Dashboard while the worker retrains a model; the new version's figures appear without a reload;
 then the Predict & explain page shows that model's grade and an attribution overlay."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,8 +17,15 @@ from tests.e2e.harness import ROOT, open_page, project_env, settle, sign_in, sto
 pytestmark = pytest.mark.e2e
 
 # A tiny retraining (small inputs, a narrow network, two epochs): a real job, over in seconds.
-TINY_JOB = {"epochs": 2, "size": [32, 40], "net_width": 4, "batch_size": 8, "weights": "none",
-            "preset": "fast", "activate": "always"}
+TINY_JOB = {
+    "epochs": 2,
+    "size": [32, 40],
+    "net_width": 4,
+    "batch_size": 8,
+    "weights": "none",
+    "preset": "fast",
+    "activate": "always",
+}
 
 
 @pytest.fixture
@@ -26,9 +34,13 @@ def worker(e2e_project, tmp_path):
     root, _ = e2e_project
     log = tmp_path / "worker.log"
     with open(log, "wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "rascore.cli", "worker", "--poll", "0.5"],
-                                   cwd=ROOT, env={**project_env(root), "OMP_NUM_THREADS": "1"},
-                                   stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rascore.cli", "worker", "--poll", "0.5"],
+            cwd=ROOT,
+            env={**project_env(root), "OMP_NUM_THREADS": "1"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     yield process, log
     stop(process, timeout=20)
 
