@@ -11,6 +11,7 @@ from rascore import labelling, session
 from rascore.labelling import LabelError
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
+from rascore.store import StoreError
 
 import ui
 
@@ -95,7 +96,7 @@ def submit(not_assessable: bool = False) -> None:
             reason=reason,
             seconds=seconds,
         )
-    except LabelError as exc:
+    except (LabelError, StoreError) as exc:
         flash("error", str(exc))
         return
     except Exception as exc:  # a message, never a traceback
@@ -223,7 +224,7 @@ def workspace() -> None:
         st.rerun()
     try:
         item_workspace()
-    except (LabelError, PermissionDenied) as exc:
+    except (LabelError, StoreError, PermissionDenied) as exc:
         st.error(str(exc))
     except Exception as exc:  # never a traceback in the browser; the log keeps the details
         log.exception("labelling page failed")

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +28,7 @@ import numpy as np
 from rascore import scale
 from rascore.permissions import allowed, require
 from rascore.project import Project
-from rascore.store import Store
+from rascore.store import Store, StoreBusy
 from rascore.store import jobs as settings_sql
 from rascore.store import labelling as sql
 from rascore.store.labelling import START, Position, QueueScope, iso, now_utc
@@ -51,14 +49,6 @@ class LabelError(ValueError):
     """A grade the EOSS or the store refuses, with a message a reader can act on."""
 
 
-class StoreBusy(LabelError, sqlite3.OperationalError):
-    """Another writer held the database past the busy timeout: nothing was written.
-
-    A LabelError, so the labelling page shows its message; still an ``OperationalError`` for
-    callers that catch SQLite's own "database is locked".
-    """
-
-
 BUSY_GRADE = (
     "The database is busy (locked by another write); your grade was not saved. "
     "Press the grade again (Enter) to save it."
@@ -67,29 +57,6 @@ BUSY_NEXT = (
     "The database is busy (locked by another write); the next item could not be "
     "loaded. Wait a moment and reload the page."
 )
-
-
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    """SQLite's SQLITE_BUSY / SQLITE_LOCKED ("database is locked") after the busy timeout."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return (
-        (code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
-        or "locked" in str(exc)
-        or "busy" in str(exc)
-    )
-
-
-@contextmanager
-def _busy_as(message: str) -> Iterator[None]:
-    """Turn SQLite's "database is locked" into ``StoreBusy(message)``; other errors pass."""
-    try:
-        yield
-    except StoreBusy:
-        raise
-    except sqlite3.OperationalError as exc:
-        if _locked(exc):
-            raise StoreBusy(message) from exc
-        raise
 
 
 @dataclass(frozen=True)
@@ -153,7 +120,7 @@ def next_item(
     queue = scope(store, modality, cohort)
     moment = now or now_utc()
     at = iso(moment)
-    with _busy_as(BUSY_NEXT), store.transaction():
+    with store.transaction(BUSY_NEXT):
         if resume:
             held = sql.held_reservation(store, user["id"], at)
             if held is not None and _in_scope(store, held["item_id"], queue):
@@ -269,7 +236,7 @@ def submit(
         seconds = round(max(0.0, float(seconds)), 3)
     edit = sql.latest_grade(store, user["id"], item_id) is not None
     try:
-        with _busy_as(BUSY_GRADE), store.transaction():
+        with store.transaction(BUSY_GRADE):
             annotation_id = store.add_annotation(
                 item_id, user["id"], sh, pd, not_assessable=not_assessable, reason=reason, seconds=seconds
             )

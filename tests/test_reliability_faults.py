@@ -14,6 +14,7 @@ import pytest
 
 from rascore import admin, atomic, labelling
 from rascore.store import registry
+from rascore.store import StoreBusy, StoreError
 from rascore.train import checkpoint as checkpoint_module
 from rascore.train import versions
 from tests.fixtures_media import grey_png
@@ -164,7 +165,7 @@ def test_full_disk_while_publishing_a_checkpoint(project, monkeypatch):
 
 
 # ------------------------------------------------------------------ busy past the timeout
-def test_grade_past_the_busy_timeout_is_a_clear_label_error(project):
+def test_grade_past_the_busy_timeout_is_a_clear_store_error(project):
     store = project.store
     reader = store.user("demo-reader")
     claim = labelling.next_item(store, reader, modality="SGS")
@@ -174,14 +175,14 @@ def test_grade_past_the_busy_timeout_is_a_clear_label_error(project):
     holder = _hold_write_lock(project.settings.db_path, 2.0, ready)
     ready.wait(5)
     try:
-        with pytest.raises(labelling.StoreBusy) as caught:
+        with pytest.raises(StoreBusy) as caught:
             labelling.submit(store, reader, claim.item_id, 2)
-        # the library's own error, which the labelling page shows as it is
-        assert isinstance(caught.value, labelling.LabelError)
+        # the store's own error, with the message the labelling page shows as it is
+        assert isinstance(caught.value, StoreError)
         assert str(caught.value) == labelling.BUSY_GRADE
         assert "database is busy" in str(caught.value) and "not saved" in str(caught.value)
         assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
-        with pytest.raises(labelling.StoreBusy, match="next item could not be loaded"):
+        with pytest.raises(StoreBusy, match="next item could not be loaded"):
             labelling.next_item(store, reader, modality="SGS")
         assert not store.conn.in_transaction  # nothing left open
     finally:

@@ -130,7 +130,7 @@ def run_load(
 def check_store(store: Store, result: LoadResult) -> list[str]:
     """Problems found comparing the store with what the readers submitted (empty: none)."""
     problems: list[str] = []
-    rows = {r["id"]: r for r in store._rows("SELECT * FROM annotations")}
+    rows = {r["id"]: r for r in store.rows("SELECT * FROM annotations")}
     users = {u["id"]: u["name"] for u in store.users()}
     ids = [a for _, _, a, _ in result.submits]
     if len(ids) != len(set(ids)):
@@ -148,12 +148,12 @@ def check_store(store: Store, result: LoadResult) -> list[str]:
         expected = [None] + [r["id"] for r in chain[:-1]]
         if [r["supersedes"] for r in chain] != expected:
             problems.append(f"broken history on {key}: {[(r['id'], r['supersedes']) for r in chain]}")
-    per_item = store._rows(
+    per_item = store.rows(
         "SELECT item_id, count(DISTINCT user_id) AS n FROM annotations GROUP BY item_id HAVING n > 1"
     )
     if per_item:
         problems.append(f"items graded by two readers under exclusive assignment: {per_item[:5]}")
-    audits = store._one(
+    audits = store.one(
         "SELECT count(*) AS n FROM audit_log WHERE action IN ('annotation.add','annotation.edit')"
     )["n"]
     if audits != len(ids):
@@ -172,7 +172,7 @@ def test_twelve_readers_at_once(tmp_path):
     assert any(a != b for (_, _, a, _), (_, _, b, _) in zip(result.submits, result.submits[1:]))
     problems = check_store(project.store, result)
     assert not problems, problems[:5]
-    edits = project.store._one("SELECT count(*) AS n FROM annotations WHERE supersedes IS NOT NULL")
+    edits = project.store.one("SELECT count(*) AS n FROM annotations WHERE supersedes IS NOT NULL")
     assert edits["n"] > 0  # the history chains were exercised
     p50, p95, worst = result.percentiles(result.submit_s)
     assert worst < 15_000  # never ran into the busy timeout

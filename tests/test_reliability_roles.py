@@ -73,7 +73,7 @@ def _do(project, action: str, user: dict, k: int):
     if action == "export":
         return admin.export_file(store, user, "labels", "csv")
     if action == "train_submit":
-        for job in store._rows("SELECT id FROM jobs WHERE status IN ('queued','running')"):
+        for job in store.rows("SELECT id FROM jobs WHERE status IN ('queued','running')"):
             store.conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = ?", (job["id"],))
         return training_status.submit(store, user, "SGS", preset="fast", epochs=1)
     if action == "cancel_job":
@@ -160,7 +160,7 @@ def test_each_action_writes_an_audit_row_with_who_and_when(project, action):
     actor = _users(project)["admin"]
     last = store.conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
     _do(project, action, actor, 200 + len(action))
-    rows = store._rows("SELECT * FROM audit_log WHERE id > ? ORDER BY id", (last,))
+    rows = store.rows("SELECT * FROM audit_log WHERE id > ? ORDER BY id", (last,))
     mine = [r for r in rows if r["action"] in AUDITED[action]]
     assert mine, (action, [r["action"] for r in rows])
     for row in mine:
@@ -175,7 +175,7 @@ def test_role_change_and_deactivation_are_audited(project):
     admin.add_account(store, actor, "role-change", "reader", None, None)
     admin.change_role(store, actor, "role-change", "expert")
     admin.set_active(store, actor, "role-change", False)
-    rows = store._rows(
+    rows = store.rows(
         "SELECT action, user_id, target, detail_json FROM audit_log WHERE target = 'role-change' ORDER BY id"
     )
     assert [r["action"] for r in rows] == ["user.add", "user.role", "user.deactivate"]

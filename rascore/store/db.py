@@ -2,7 +2,7 @@
 
 Every connection: WAL journal, foreign keys on, a busy timeout. Transactions are explicit
 (``isolation_level=None``); a read-then-write runs in ``BEGIN IMMEDIATE`` so that it takes the
-write lock up front instead of failing with SQLITE_BUSY half way (DESIGN.md, "The store").
+write lock up front instead of failing with SQLITE_BUSY half way (docs/DESIGN.md, "The store").
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def is_locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's SQLITE_BUSY / SQLITE_LOCKED ("database is locked") after the busy timeout."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        (code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+        or "locked" in str(exc)
+        or "busy" in str(exc)
+    )
 
 
 @contextmanager

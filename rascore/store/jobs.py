@@ -42,7 +42,7 @@ def submit(
 
 def get(store: Store, job_id: int) -> dict | None:
     """One job with its params and progress decoded."""
-    return _decode(store._one("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+    return _decode(store.one("SELECT * FROM jobs WHERE id = ?", (job_id,)))
 
 
 def listing(
@@ -57,14 +57,14 @@ def listing(
         where.append("modality = ?")
         params.append(modality)
     sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = store._rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+    rows = store.rows(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
     return [_decode(r) for r in rows]
 
 
 def request_cancel(store: Store, job_id: int, user_id: int | None = None) -> str:
     """Cancel a queued job at once, or flag a running one (the worker stops between steps)."""
     with store.transaction() as conn:
-        job = store._one("SELECT status FROM jobs WHERE id = ?", (job_id,))
+        job = store.one("SELECT status FROM jobs WHERE id = ?", (job_id,))
         if job is None:
             raise StoreError(f"no job {job_id}")
         status = job["status"]
@@ -86,7 +86,7 @@ def request_cancel(store: Store, job_id: int, user_id: int | None = None) -> str
 
 def cancel_requested(store: Store, job_id: int) -> bool:
     """Whether someone asked this job to stop."""
-    row = store._one("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
+    row = store.one("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
     return bool(row and row["cancel_requested"])
 
 
@@ -94,7 +94,7 @@ def claim(store: Store, worker: str, kinds: tuple[str, ...] = ("train",)) -> dic
     """Atomically take the oldest queued job (two workers never get the same one)."""
     marks = ",".join("?" * len(kinds))
     with store.transaction() as conn:
-        row = store._one(
+        row = store.one(
             f"SELECT id FROM jobs WHERE status = 'queued' AND kind IN ({marks}) ORDER BY id LIMIT 1", kinds
         )
         if row is None:
@@ -149,7 +149,7 @@ def recover_stale(store: Store, stale_after_s: float, requeue: bool = False) -> 
     """Running jobs whose heartbeat stopped: failed with a reason, or queued again by policy."""
     cutoff = (datetime.now(UTC) - timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
     with store.transaction() as conn:
-        rows = store._rows(
+        rows = store.rows(
             "SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'"
             " AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
             (cutoff,),
@@ -178,7 +178,7 @@ def recover_stale(store: Store, stale_after_s: float, requeue: bool = False) -> 
 
 def get_setting(store: Store, key: str, default: Any = None) -> Any:
     """A project setting (JSON value), e.g. the promotion policy."""
-    row = store._one("SELECT value_json FROM project_settings WHERE key = ?", (key,))
+    row = store.one("SELECT value_json FROM project_settings WHERE key = ?", (key,))
     return json.loads(row["value_json"]) if row else default
 
 

@@ -71,7 +71,7 @@ def active_versions(store: Store, modalities: Iterable[str]) -> dict[str, int]:
     if not mods:
         return {}
     marks = ",".join("?" * len(mods))
-    rows = store._rows(
+    rows = store.rows(
         f"SELECT modality, model_version_id FROM active_models WHERE modality IN ({marks})", mods
     )
     return {r["modality"]: int(r["model_version_id"]) for r in rows}
@@ -132,7 +132,7 @@ def first_available(
 
 def position_of(store: Store, item_id: int) -> Position:
     """The queue position of an item (phase 0 with its confidence when the active model scored it)."""
-    row = store._one(
+    row = store.one(
         f"SELECT {CONFIDENCE_SQL} AS confidence FROM items i JOIN active_models am"
         " ON am.modality = i.modality JOIN predictions p ON p.model_version_id = am.model_version_id"
         " AND p.item_id = i.id WHERE i.id = ?",
@@ -157,7 +157,7 @@ def reserve(store: Store, user_id: int, item_id: int, now: datetime, lease_s: fl
 
 def held_reservation(store: Store, user_id: int, now: str) -> dict | None:
     """The live lease a reader holds on an item they have not graded yet, if any."""
-    return store._one(
+    return store.one(
         "SELECT r.item_id, r.expires_at FROM reservations r WHERE r.user_id = ? AND r.expires_at > ?"
         " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = r.user_id"
         " AND a.item_id = r.item_id) ORDER BY r.created_at DESC LIMIT 1",
@@ -175,7 +175,7 @@ def release(store: Store, user_id: int, item_id: int | None = None) -> None:
 
 def reservations(store: Store) -> list[dict]:
     """Every lease with its reader's name (live and expired)."""
-    return store._rows(
+    return store.rows(
         "SELECT r.*, u.name AS reader FROM reservations r"
         " JOIN users u ON u.id = r.user_id ORDER BY r.item_id, r.user_id"
     )
@@ -187,8 +187,8 @@ def count_scope(store: Store, user_id: int, scope: QueueScope) -> tuple[int, int
     marks = ",".join("?" * len(mods))
     where = f"i.modality IN ({marks})" + (" AND i.cohort = ?" if scope.cohort else "")
     params = [*mods, *([scope.cohort] if scope.cohort else [])]
-    total = store._one(f"SELECT count(*) AS n FROM items i WHERE {where}", params)["n"]
-    done = store._one(
+    total = store.one(f"SELECT count(*) AS n FROM items i WHERE {where}", params)["n"]
+    done = store.one(
         f"SELECT count(DISTINCT a.item_id) AS n FROM annotations a JOIN items i ON i.id = a.item_id"
         f" WHERE a.user_id = ? AND {where}",
         [user_id, *params],
@@ -199,7 +199,7 @@ def count_scope(store: Store, user_id: int, scope: QueueScope) -> tuple[int, int
 # ------------------------------------------------------------------ this reader's grades
 def latest_grade(store: Store, user_id: int, item_id: int) -> dict | None:
     """The grade that counts of one reader on one item."""
-    return store._one(
+    return store.one(
         "SELECT * FROM annotations WHERE user_id = ? AND item_id = ? ORDER BY id DESC LIMIT 1",
         (user_id, item_id),
     )
@@ -207,7 +207,7 @@ def latest_grade(store: Store, user_id: int, item_id: int) -> dict | None:
 
 def recent_items(store: Store, user_id: int, limit: int = 50) -> list[int]:
     """Items this reader graded most recently, oldest first (each once)."""
-    rows = store._rows(
+    rows = store.rows(
         "SELECT item_id, max(id) AS last FROM (SELECT item_id, id FROM annotations"
         " WHERE user_id = ? ORDER BY id DESC LIMIT ?) GROUP BY item_id ORDER BY last",
         (user_id, limit * 4),
@@ -217,7 +217,7 @@ def recent_items(store: Store, user_id: int, limit: int = 50) -> list[int]:
 
 def prediction(store: Store, item_id: int) -> dict | None:
     """The active model's stored prediction for an item, if any."""
-    return store._one(
+    return store.one(
         "SELECT p.grade, p.probs_json, v.version, v.modality FROM items i"
         " JOIN active_models am ON am.modality = i.modality"
         " JOIN predictions p ON p.model_version_id = am.model_version_id AND p.item_id = i.id"
@@ -230,7 +230,7 @@ def atlas_candidates(store: Store, modality: str, column: str, per_grade: int) -
     """Reference-labelled training items of a modality, a few per grade of ``column``."""
     if column not in ("sh", "pd", "combined"):
         raise ValueError(f"not a grade column: {column}")
-    return store._rows(
+    return store.rows(
         f"SELECT item_id, media_sha256, grade, sh, pd, combined FROM (SELECT r.item_id,"
         f" i.media_sha256, r.{column} AS grade, r.sh, r.pd, r.combined, row_number() OVER"
         f" (PARTITION BY r.{column} ORDER BY r.item_id) AS k FROM current_reference r"
@@ -253,7 +253,7 @@ def expert_disagreements(
     marks = ",".join("?" * len(modalities))
     cohort_sql = " AND i.cohort = ?" if cohort else ""
     params = [*modalities, *([cohort] if cohort else [])]
-    rows = store._rows(
+    rows = store.rows(
         "WITH latest AS (SELECT a.* FROM annotations a JOIN users u ON u.id = a.user_id"
         " WHERE u.role = 'expert' AND a.id = (SELECT max(b.id) FROM annotations b"
         " WHERE b.item_id = a.item_id AND b.user_id = a.user_id)),"
@@ -279,7 +279,7 @@ def expert_disagreements(
 
 def item_grades(store: Store, item_id: int) -> list[dict]:
     """Every reader's grade that counts on one item, experts first."""
-    return store._rows(
+    return store.rows(
         "SELECT u.name AS reader, u.role, u.level, a.sh, a.pd, a.combined, a.not_assessable,"
         " a.reason, a.seconds, a.created_at FROM latest_annotations a JOIN users u"
         " ON u.id = a.user_id WHERE a.item_id = ?"
@@ -295,7 +295,7 @@ def grade_table(
     marks = ",".join("?" * len(modalities))
     role_marks = ",".join("?" * len(roles))
     cohort_sql = " AND i.cohort = ?" if cohort else ""
-    return store._rows(
+    return store.rows(
         "SELECT u.name AS reader, a.item_id, i.modality, a.sh, a.pd, a.combined"
         " FROM annotations a JOIN users u ON u.id = a.user_id JOIN items i ON i.id = a.item_id"
         " WHERE a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = a.item_id"
@@ -307,14 +307,14 @@ def grade_table(
 
 def annotation_fingerprint(store: Store) -> tuple[int, int]:
     """(newest annotation id, count): changes whenever a grade is added."""
-    row = store._one("SELECT coalesce(max(id), 0) AS last, count(*) AS n FROM annotations")
+    row = store.one("SELECT coalesce(max(id), 0) AS last, count(*) AS n FROM annotations")
     return int(row["last"]), int(row["n"])
 
 
 # ------------------------------------------------------------------ sign-in attempts
 def sign_in_state(store: Store, name: str) -> dict | None:
     """The failed-attempt record of a typed user name."""
-    return store._one("SELECT * FROM sign_in_attempts WHERE name = ?", (name,))
+    return store.one("SELECT * FROM sign_in_attempts WHERE name = ?", (name,))
 
 
 def set_sign_in_state(store: Store, name: str, failures: int, at: str, locked_until: str | None) -> None:
@@ -354,4 +354,4 @@ def set_active(store: Store, user_id: int, active: bool) -> None:
 
 def count_active_admins(store: Store) -> int:
     """Active admin accounts that can sign in."""
-    return int(store._one("SELECT count(*) AS n FROM users WHERE role = 'admin' AND active = 1")["n"])
+    return int(store.one("SELECT count(*) AS n FROM users WHERE role = 'admin' AND active = 1")["n"])

@@ -88,7 +88,7 @@ def register_version(
         )
         new_id = int(cur.lastrowid)
         current = _decode(
-            store._one(
+            store.one(
                 "SELECT v.* FROM active_models a JOIN model_versions v ON v.id = a.model_version_id"
                 " WHERE a.modality = ?",
                 (code,),
@@ -136,7 +136,7 @@ def activate_version(store: Store, modality: str, version: int, user_id: int | N
 def get_version(store: Store, modality: str, version: int) -> dict | None:
     """One version of a modality, with ``metrics`` decoded and ``active``."""
     return _decode(
-        store._one(
+        store.one(
             _select(" WHERE v.modality = ? AND v.version = ?"), (scale.modality(modality).code, int(version))
         )
     )
@@ -144,22 +144,22 @@ def get_version(store: Store, modality: str, version: int) -> dict | None:
 
 def get_version_by_id(store: Store, model_version_id: int) -> dict | None:
     """One version by its row id."""
-    return _decode(store._one(_select(" WHERE v.id = ?"), (model_version_id,)))
+    return _decode(store.one(_select(" WHERE v.id = ?"), (model_version_id,)))
 
 
 def active_version(store: Store, modality: str) -> dict | None:
     """The active version of a modality, or None."""
-    return _decode(store._one(_select(" WHERE a.modality = ?"), (scale.modality(modality).code,)))
+    return _decode(store.one(_select(" WHERE a.modality = ?"), (scale.modality(modality).code,)))
 
 
 def list_versions(store: Store, modality: str | None = None) -> list[dict]:
     """Every version (optionally of one modality), newest first within a modality."""
     if modality:
-        rows = store._rows(
+        rows = store.rows(
             _select(" WHERE v.modality = ? ORDER BY v.version DESC"), (scale.modality(modality).code,)
         )
     else:
-        rows = store._rows(_select(" ORDER BY v.modality, v.version DESC"))
+        rows = store.rows(_select(" ORDER BY v.modality, v.version DESC"))
     return [_decode(r) for r in rows]
 
 
@@ -209,7 +209,7 @@ def get_predictions(store: Store, model_version_id: int, cohort: str | None = No
     if cohort:
         sql += " AND i.cohort = ?"
         params.append(scale.cohort(cohort))
-    rows = store._rows(sql + " ORDER BY p.item_id", params)
+    rows = store.rows(sql + " ORDER BY p.item_id", params)
     for row in rows:
         row["probs"] = json.loads(row.pop("probs_json"))
     return rows

@@ -1,7 +1,12 @@
 """The project store: one SQLite file, one connection per thread, every query of the product.
 
-This is the only module that writes SQL (DESIGN.md). Writes that read first run in
-``BEGIN IMMEDIATE``; annotations, reference labels and the audit log are append-only.
+Every write of the product goes through one path, :meth:`Store.transaction` (a context manager)
+or :meth:`Store.write` (a function run inside it, after Datasette's ``execute_write_fn``). It runs
+in ``BEGIN IMMEDIATE``, waits out other writers up to the busy timeout, and turns SQLite's
+"database is locked" into :class:`StoreBusy` with a message a person can act on: the one place
+where busy handling lives. Reads go through :meth:`Store.rows` and :meth:`Store.one`. Annotations,
+reference labels and the audit log are append-only. SQL lives in this package only, in modules
+named for what they hold (``accounts``, ``settings``, ``jobs``, ``registry``, ...).
 """
 
 from __future__ import annotations
@@ -9,17 +14,30 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rascore import scale
 from rascore.store import migrations
-from rascore.store.db import connect, utcnow, write_transaction
+from rascore.store.db import connect, is_locked, utcnow, write_transaction
+
+T = TypeVar("T")
+
+BUSY = "The database is busy (locked by another write); nothing was saved. Try again in a moment."
 
 
 class StoreError(ValueError):
     """A write the store refuses (unknown user, invalid grade pair, ...), with a readable reason."""
+
+
+class StoreBusy(StoreError, sqlite3.OperationalError):
+    """Another writer held the database past the busy timeout: nothing was written.
+
+    A StoreError, so pages show its message; still an ``OperationalError`` for callers that
+    catch SQLite's own "database is locked".
+    """
 
 
 class Store:
@@ -47,16 +65,59 @@ class Store:
             conn.close()
             self._local.conn = None
 
-    def transaction(self):
-        """A ``BEGIN IMMEDIATE`` write transaction on this thread's connection."""
-        return write_transaction(self.conn)
+    # ---------------------------------------------------------------- the one write path
+    @contextmanager
+    def transaction(self, busy: str = BUSY) -> Iterator[sqlite3.Connection]:
+        """The write path: ``BEGIN IMMEDIATE`` ... ``COMMIT`` on this thread's connection.
 
-    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        Nested calls become savepoints. When another writer holds the database past the busy
+        timeout, nothing is written and :class:`StoreBusy` carries ``busy`` (the message for the
+        person who asked for the write).
+        """
+        try:
+            with write_transaction(self.conn) as conn:
+                yield conn
+        except StoreBusy:
+            raise
+        except sqlite3.OperationalError as exc:
+            if is_locked(exc):
+                raise StoreBusy(busy) from exc
+            raise
+
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, busy: str = BUSY, retries: int = 0) -> T:
+        """Run ``fn(conn)`` inside the write path and return what it returns.
+
+        ``retries`` re-runs the whole function that many more times when the database stays busy
+        (safe because nothing of a failed attempt was written); then :class:`StoreBusy`.
+        """
+        for attempt in range(retries + 1):
+            try:
+                with self.transaction(busy) as conn:
+                    return fn(conn)
+            except StoreBusy:
+                if attempt == retries or self.conn.in_transaction:
+                    raise
+        raise AssertionError("unreachable")
+
+    def execute(self, sql: str, params: Iterable[Any] = (), *, busy: str = BUSY) -> sqlite3.Cursor:
+        """One write statement through the write path; the cursor gives ``lastrowid``/``rowcount``."""
+        with self.transaction(busy) as conn:
+            return conn.execute(sql, tuple(params))
+
+    # ---------------------------------------------------------------- reads
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        """Every row of a read query, as dicts."""
         return [dict(r) for r in self.conn.execute(sql, tuple(params))]
 
-    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict | None:
+    def one(self, sql: str, params: Iterable[Any] = ()) -> dict | None:
+        """The first row of a read query as a dict, or None."""
         row = self.conn.execute(sql, tuple(params)).fetchone()
         return dict(row) if row is not None else None
+
+    def value(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        """The first column of the first row of a read query, or None."""
+        row = self.conn.execute(sql, tuple(params)).fetchone()
+        return row[0] if row is not None else None
 
     # ---------------------------------------------------------------- media and items
     def add_media(
@@ -132,7 +193,7 @@ class Store:
 
     def find_item(self, media_sha256: str, modality: str) -> dict | None:
         """The item for this file and modality, if it exists (duplicate detection)."""
-        return self._one(
+        return self.one(
             "SELECT * FROM items WHERE media_sha256 = ? AND modality = ?", (media_sha256, modality)
         )
 
@@ -151,7 +212,7 @@ class Store:
 
     def item(self, item_id: int) -> dict | None:
         """One item with its media row's format and size."""
-        return self._one(
+        return self.one(
             "SELECT i.*, m.format, m.height, m.width FROM items i"
             " JOIN media m ON m.sha256 = i.media_sha256 WHERE i.id = ?",
             (item_id,),
@@ -167,11 +228,11 @@ class Store:
             where.append("cohort = ?")
             params.append(scale.cohort(cohort))
         sql = "SELECT * FROM items" + (" WHERE " + " AND ".join(where) if where else "")
-        return self._rows(sql + " ORDER BY id", params)
+        return self.rows(sql + " ORDER BY id", params)
 
     def has_source(self, source: str) -> bool:
         """Whether any item came from this source (e.g. 'demo')."""
-        return self._one("SELECT 1 AS x FROM items WHERE source = ? LIMIT 1", (source,)) is not None
+        return self.one("SELECT 1 AS x FROM items WHERE source = ? LIMIT 1", (source,)) is not None
 
     def set_truth(self, item_id: int, sh: int, pd: int, mask_path: str | None) -> None:
         """Ground truth of a simulated item (never shown to readers; used to check models)."""
@@ -182,20 +243,20 @@ class Store:
 
     def truth(self, item_id: int) -> dict | None:
         """Ground truth of a simulated item, or None for real scans."""
-        return self._one("SELECT * FROM ground_truth WHERE item_id = ?", (item_id,))
+        return self.one("SELECT * FROM ground_truth WHERE item_id = ?", (item_id,))
 
     def counts(self) -> dict[str, Any]:
         """Project overview: items per modality and cohort, users by role, annotations, references."""
-        per = self._rows("SELECT modality, cohort, count(*) AS n FROM items GROUP BY modality, cohort")
-        roles = self._rows("SELECT role, count(*) AS n FROM users GROUP BY role")
+        per = self.rows("SELECT modality, cohort, count(*) AS n FROM items GROUP BY modality, cohort")
+        roles = self.rows("SELECT role, count(*) AS n FROM users GROUP BY role")
         return {
             "items": {f"{r['modality']}/{r['cohort']}": r["n"] for r in per},
             "items_total": sum(r["n"] for r in per),
             "users": {r["role"]: r["n"] for r in roles},
-            "annotations": self._one("SELECT count(*) AS n FROM annotations")["n"],
-            "annotated_items": self._one("SELECT count(DISTINCT item_id) AS n FROM annotations")["n"],
-            "reference_labels": self._one("SELECT count(*) AS n FROM current_reference")["n"],
-            "media_files": self._one("SELECT count(*) AS n FROM media")["n"],
+            "annotations": self.one("SELECT count(*) AS n FROM annotations")["n"],
+            "annotated_items": self.one("SELECT count(DISTINCT item_id) AS n FROM annotations")["n"],
+            "reference_labels": self.one("SELECT count(*) AS n FROM current_reference")["n"],
+            "media_files": self.one("SELECT count(*) AS n FROM media")["n"],
         }
 
     # ---------------------------------------------------------------- users
@@ -216,15 +277,15 @@ class Store:
 
     def user(self, name: str) -> dict | None:
         """A user by name (case-insensitive)."""
-        return self._one("SELECT * FROM users WHERE name = ?", (name,))
+        return self.one("SELECT * FROM users WHERE name = ?", (name,))
 
     def user_by_id(self, user_id: int) -> dict | None:
         """A user by id."""
-        return self._one("SELECT * FROM users WHERE id = ?", (user_id,))
+        return self.one("SELECT * FROM users WHERE id = ?", (user_id,))
 
     def users(self) -> list[dict]:
         """All users without their password hashes."""
-        return self._rows(
+        return self.rows(
             "SELECT id, name, role, level, active, created_at,"
             " password_hash IS NOT NULL AS can_sign_in FROM users ORDER BY id"
         )
@@ -250,7 +311,7 @@ class Store:
 
         A second grade of the same item by the same reader is a new row superseding the first.
         """
-        item = self._one("SELECT modality FROM items WHERE id = ?", (item_id,))
+        item = self.one("SELECT modality FROM items WHERE id = ?", (item_id,))
         if item is None:
             raise StoreError(f"no item {item_id}")
         mod = scale.modality(item["modality"])
@@ -294,7 +355,7 @@ class Store:
 
     def annotation_history(self, item_id: int, user_id: int) -> list[dict]:
         """Every grade this reader gave this item, oldest first."""
-        return self._rows(
+        return self.rows(
             "SELECT * FROM annotations WHERE item_id = ? AND user_id = ? ORDER BY id", (item_id, user_id)
         )
 
@@ -305,15 +366,15 @@ class Store:
             " JOIN users u ON u.id = a.user_id"
         )
         if item_id is not None:
-            return self._rows(sql + " WHERE a.item_id = ? ORDER BY a.id", (item_id,))
-        return self._rows(sql + " ORDER BY a.item_id, u.name")
+            return self.rows(sql + " WHERE a.item_id = ? ORDER BY a.id", (item_id,))
+        return self.rows(sql + " ORDER BY a.item_id, u.name")
 
     # ---------------------------------------------------------------- reference standard
     def set_reference(
         self, item_id: int, sh: int, pd: int | None, method: str, decided_by: int | None = None
     ) -> int:
         """Append the reference standard for an item (agreement, adjudication or import)."""
-        item = self._one("SELECT modality FROM items WHERE id = ?", (item_id,))
+        item = self.one("SELECT modality FROM items WHERE id = ?", (item_id,))
         if item is None:
             raise StoreError(f"no item {item_id}")
         mod = scale.modality(item["modality"])
@@ -334,7 +395,7 @@ class Store:
 
     def reference(self, item_id: int) -> dict | None:
         """The current reference label of an item."""
-        return self._one("SELECT * FROM current_reference WHERE item_id = ?", (item_id,))
+        return self.one("SELECT * FROM current_reference WHERE item_id = ?", (item_id,))
 
     def references(self, modality: str | None = None, cohort: str | None = None) -> list[dict]:
         """Current reference labels joined with their items."""
@@ -350,7 +411,7 @@ class Store:
             " JOIN items i ON i.id = r.item_id"
         )
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.item_id"
-        return self._rows(sql, params)
+        return self.rows(sql, params)
 
     # ---------------------------------------------------------------- export
     def label_rows(self) -> Iterator[dict]:
@@ -393,7 +454,7 @@ class Store:
 
     def audit_rows(self, limit: int = 200) -> list[dict]:
         """The newest audit entries with the user's name."""
-        return self._rows(
+        return self.rows(
             "SELECT l.id, l.at, u.name AS user, l.action, l.target, l.detail_json FROM audit_log l"
             " LEFT JOIN users u ON u.id = l.user_id ORDER BY l.id DESC LIMIT ?",
             (limit,),

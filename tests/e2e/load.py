@@ -431,7 +431,7 @@ def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]]
         problems: list[str] = []
         users = {u["name"]: u["id"] for u in store.users()}
         names = {v: k for k, v in users.items()}
-        new = store._rows("SELECT * FROM annotations WHERE id > ? ORDER BY id", (mark["annotation"],))
+        new = store.rows("SELECT * FROM annotations WHERE id > ? ORDER BY id", (mark["annotation"],))
         by_reader: dict[str, list[dict]] = {}
         for row in new:
             by_reader.setdefault(names[row["user_id"]], []).append(row)
@@ -479,7 +479,7 @@ def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]]
             if g.edit and len(store.annotation_history(g.item_id, users[g.reader])) < 2:
                 problems.append(f"{g.reader}: the edit of item {g.item_id} left no history")
         # audit: one row per grade written, naming its annotation
-        audits = store._rows(
+        audits = store.rows(
             "SELECT action, user_id, detail_json FROM audit_log WHERE id > ?"
             " AND action IN ('annotation.add', 'annotation.edit')",
             (mark["audit"],),
@@ -507,7 +507,7 @@ def unknown_written(db: Path, run: LoadRun, mark: dict) -> tuple[int, int]:
         for g in unknown:
             user = store.user(g.reader)
             found += bool(
-                store._one(
+                store.one(
                     "SELECT 1 FROM annotations WHERE id > ? AND user_id = ? AND item_id = ?"
                     " AND sh = ? AND pd IS ? AND id = (SELECT max(id) FROM annotations"
                     " WHERE user_id = ?)",
@@ -529,7 +529,7 @@ def stored_at_ms(db: Path, run: LoadRun, mark: dict) -> list[float]:
         users = {u["name"]: u["id"] for u in store.users()}
         out = []
         for name in sorted({g.reader for g in run.grades}):
-            rows = store._rows(
+            rows = store.rows(
                 "SELECT created_at FROM annotations WHERE id > ? AND user_id = ? ORDER BY id",
                 (mark["annotation"], users[name]),
             )
