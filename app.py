@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from rascore import permissions, session
+from rascore import permissions
+from rascore.services import session
 from rascore.permissions import PermissionDenied
 
 ROOT = Path(__file__).resolve().parent

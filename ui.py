@@ -12,7 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from rascore import session
+from rascore.services import session
 from rascore.permissions import PermissionDenied
 
 

@@ -117,7 +117,7 @@ def pad(db: Path, items: int, grades_per_item: int) -> None:
 
 def store_timings(project, rounds: int = 200) -> None:
     """Next-item claim and grade write in the library alone (BENCHMARKS.md, "store" row)."""
-    from rascore import labelling
+    from rascore.services import labelling
 
     store = project.store
     reader = store.user("demo-reader")

@@ -52,7 +52,7 @@ PROBE = "load-probe"
 
 def probe(db: Path, stop: threading.Event, every_s: float, out: dict) -> None:
     """Claim and grade through the library every ``every_s`` until ``stop``; times both."""
-    from rascore import labelling
+    from rascore.services import labelling
     from rascore.store import Store
 
     store = Store(db, migrate=False)

@@ -7,12 +7,12 @@ modality with a prediction on every item (so the queue's uncertainty phase is ex
 reference labels on every test item and a fifth of the training items (some re-adjudicated),
 and leases (live and expired). Then it times, over ``--rounds`` calls each:
 
-- next item: ``rascore.labelling.next_item`` as the Label page calls it (with the position of the
+- next item: ``rascore.services.labelling.next_item`` as the Label page calls it (with the position of the
   item just served), for a reader who has graded ~70% of the items;
-- annotation write: ``rascore.labelling.submit`` (validation, append, lease release, audit);
+- annotation write: ``rascore.services.labelling.submit`` (validation, append, lease release, audit);
 - the reference lookups the dashboard uses (``results.reference_rows``, ``Store.reference``) and the
   dashboard fingerprints;
-- dashboard recomputation: ``rascore.dashboard.overview`` cold (cache cleared) vs after one new
+- dashboard recomputation: ``rascore.services.dashboard.overview`` cold (cache cleared) vs after one new
   reference label (only the touched section is recomputed).
 
 Every SQL statement these calls run is captured (``set_trace_callback``) and its
@@ -192,7 +192,7 @@ def plan(conn, sql: str) -> list[str]:
 
 def hot_paths(store, reader: dict, admin: dict) -> dict[str, Callable[[], object]]:
     """The calls whose statements are checked, by name (each runs once when called)."""
-    from rascore import labelling
+    from rascore.services import labelling
     from rascore.store import results
 
     state: dict = {}
@@ -290,7 +290,7 @@ def timed(values: list[float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rascore import dashboard, labelling
+    from rascore.services import dashboard, labelling
     from rascore.store import Store, results
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,8 @@ from collections import Counter
 
 import numpy as np
 
-from rascore import dashboard, scale
+from rascore import scale
+from rascore.services import dashboard
 from rascore.evaluate.auc import per_grade_auc
 from rascore.project import open_project
 from rascore.store import registry, results

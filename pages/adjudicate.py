@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from rascore import adjudication, labelling
-from rascore.adjudication import AdjudicationError
+from rascore.services import adjudication, labelling
+from rascore.services.adjudication import AdjudicationError
 from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from rascore import admin, labelling, session
-from rascore.admin import AdminError
+from rascore.services import admin, labelling, session
+from rascore.services.admin import AdminError
 from rascore.auth import LEVELS, ROLES
 from rascore.permissions import allowed, require_any
 from rascore.scale import COHORTS, MODALITIES

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from rascore import dashboard
+from rascore.services import dashboard
 from rascore.permissions import require
 from rascore.scale import GRADES, MODALITIES
 

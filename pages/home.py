@@ -6,7 +6,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from rascore import labelling, permissions
+from rascore import permissions
+from rascore.services import labelling
 from rascore.scale import COHORTS, MODALITIES
 
 import ui

@@ -7,8 +7,8 @@ import time
 
 import streamlit as st
 
-from rascore import labelling, session
-from rascore.labelling import LabelError
+from rascore.services import labelling, session
+from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
 from rascore.store import StoreError

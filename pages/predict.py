@@ -18,7 +18,7 @@ from rascore.explain import (
     METHODS,
     Explainer,
 )
-from rascore.explain import view
+from rascore.services import explain as view
 from rascore.media import MediaError
 from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES

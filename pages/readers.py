@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from rascore import dashboard
+from rascore.services import dashboard
 from rascore.permissions import require
 from rascore.scale import MODALITIES
 

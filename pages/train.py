@@ -9,10 +9,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from rascore import permissions, training_status
+from rascore import permissions
+from rascore.services import training
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import GRADES, MODALITIES
-from rascore.training_status import TrainingError
+from rascore.services.training import TrainingError
 
 import ui
 
@@ -37,16 +38,16 @@ def act(action, *args) -> None:
         log.exception("train page action failed")
         flash("error", f"That did not work: {exc}")
         return
-    if action is training_status.submit:
+    if action is training.submit:
         flash(
             "success",
             f"Queued job #{outcome}. A worker process picks it up and trains; progress appears below.",
         )
-    elif action is training_status.cancel:
+    elif action is training.cancel:
         flash("info", f"Job #{args[0]}: {outcome}.")
-    elif action is training_status.set_policy:
+    elif action is training.set_policy:
         flash("success", f"Promotion policy set to {args[0]}.")
-    elif action in (training_status.promote, training_status.rollback):
+    elif action in (training.promote, training.rollback):
         flash(
             "success",
             f"{outcome['modality']}: v{outcome['to']} is now the active model (was v{outcome['from']}).",
@@ -71,7 +72,7 @@ if S.get("rascore.train.msg"):
     getattr(st, kind)(ui.plain(text))
 
 
-def progress_figure(view: training_status.JobView) -> go.Figure | None:
+def progress_figure(view: training.JobView) -> go.Figure | None:
     """Loss over steps and validation AUC per grade over epochs, side by side."""
     if not view.loss_curve and not view.history:
         return None
@@ -116,14 +117,14 @@ def progress_figure(view: training_status.JobView) -> go.Figure | None:
 def live() -> None:
     """The watched job of this modality, refreshed every 2 s from its row."""
     try:
-        state = training_status.worker_state(store)
+        state = training.worker_state(store)
         if state.message:
             st.warning(ui.plain(state.message))
-        job = training_status.latest_job(store, user, modality)
+        job = training.latest_job(store, user, modality)
         if job is None:
             st.info(f"No {modality} training job yet. Start one below.")
             return
-        view = training_status.job_view(store, user, job["id"])
+        view = training.job_view(store, user, job["id"])
         seen = S.get("rascore.train.seen", {})
         before = seen.get(view.id)
         seen[view.id] = view.status
@@ -136,8 +137,8 @@ def live() -> None:
             st.progress(view.fraction, text=f"{view.fraction:.0%}")
             cols = st.columns(4)
             cols[0].metric("Epoch", f"{view.epoch or 0}/{view.epochs or '?'}")
-            cols[1].metric("Loss", training_status.fmt(view.loss))
-            cols[2].metric("ETA", training_status.duration(view.eta_s) if view.eta_s is not None else "-")
+            cols[1].metric("Loss", training.fmt(view.loss))
+            cols[2].metric("ETA", training.duration(view.eta_s) if view.eta_s is not None else "-")
             cols[3].metric(
                 "Heartbeat", f"{view.heartbeat_age_s:.0f} s ago" if view.heartbeat_age_s is not None else "-"
             )
@@ -146,7 +147,7 @@ def live() -> None:
                 key="rascore.train.cancel",
                 icon=":material/cancel:",
                 on_click=act,
-                args=(training_status.cancel, view.id),
+                args=(training.cancel, view.id),
                 disabled=view.cancel_requested,
             )
         fig = progress_figure(view)
@@ -160,7 +161,7 @@ def live() -> None:
         if view.log_tail:
             with st.expander("Log", expanded=view.status == "failed"):
                 st.code(view.log_tail, language=None)
-        jobs = training_status.job_rows(store, user, limit=10)
+        jobs = training.job_rows(store, user, limit=10)
         if jobs:
             with st.expander("Recent jobs (all modalities)"):
                 st.dataframe(pd.DataFrame(jobs), hide_index=True, width="stretch")
@@ -175,7 +176,7 @@ with left:
     live()
 with right:
     st.subheader("Reference labels available")
-    labels = training_status.label_counts(store, user, modality)
+    labels = training.label_counts(store, user, modality)
     table = pd.DataFrame(labels["cohorts"], index=[f"grade {g}" for g in GRADES]).T
     table["total"] = table.sum(axis=1)
     st.dataframe(table, width="stretch", key="rascore.train.labels")
@@ -195,7 +196,7 @@ with right:
     with st.form("rascore.train.form"):
         preset = st.selectbox(
             "Preset",
-            training_status.PRESET_CHOICES,
+            training.PRESET_CHOICES,
             key="rascore.train.preset",
             help="fast: a slim network sized for CPUs; paper: the published "
             "set-up (GPU); auto: paper on a GPU, fast on a CPU",
@@ -203,21 +204,21 @@ with right:
         epochs = st.number_input(
             "Epochs",
             min_value=1,
-            max_value=training_status.MAX_EPOCHS,
+            max_value=training.MAX_EPOCHS,
             value=25,
             step=1,
             key="rascore.train.epochs",
         )
         head = st.selectbox(
             "Head",
-            training_status.HEAD_CHOICES,
+            training.HEAD_CHOICES,
             key="rascore.train.head",
             help="softmax over 4 grades, or ordinal (0|123, 01|23, 012|3)",
         )
         nproc = st.number_input(
             "Processes",
             min_value=1,
-            max_value=training_status.MAX_NPROC,
+            max_value=training.MAX_NPROC,
             value=1,
             step=1,
             key="rascore.train.nproc",
@@ -225,11 +226,11 @@ with right:
             "DistributedDataParallel, one GPU per process on CUDA",
         )
         if st.form_submit_button(f"Queue {modality} retraining", type="primary"):
-            act(training_status.submit, modality, preset, int(epochs), head, int(nproc))
+            act(training.submit, modality, preset, int(epochs), head, int(nproc))
             st.rerun()
 
 st.subheader("Active model")
-active = training_status.active_version(store, user, modality)
+active = training.active_version(store, user, modality)
 if active is None:
     st.info(f"No {modality} model is active yet.")
 else:
@@ -247,7 +248,7 @@ else:
         )
 
 st.subheader("Version history")
-history = training_status.version_history(store, user, modality)
+history = training.version_history(store, user, modality)
 if not history:
     st.caption("No versions yet.")
 else:
@@ -264,19 +265,19 @@ else:
             key="rascore.train.promote",
             icon=":material/upgrade:",
             on_click=act,
-            args=(training_status.promote, modality, chosen),
+            args=(training.promote, modality, chosen),
         )
     cols[2].button(
         "Roll back",
         key="rascore.train.rollback",
         icon=":material/undo:",
         on_click=act,
-        args=(training_status.rollback, modality),
+        args=(training.rollback, modality),
         help="Make the version before the active one active again",
     )
 
 st.subheader("Promotion policy")
-current_policy = training_status.policy(store)
+current_policy = training.policy(store)
 explain = {
     "if-better": "a new version becomes active only if its validation macro AUC is at least the active one's",
     "always": "a new version always becomes active",
@@ -294,7 +295,7 @@ if permissions.allowed(user, "settings"):
             "Save policy",
             key="rascore.train.save_policy",
             on_click=act,
-            args=(training_status.set_policy, chosen_policy),
+            args=(training.set_policy, chosen_policy),
         )
 else:
     st.caption(f"{current_policy}: {explain[current_policy]}. An admin sets the policy.")

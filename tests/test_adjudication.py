@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rascore import adjudication
-from rascore.adjudication import AdjudicationError
+from rascore.services import adjudication
+from rascore.services.adjudication import AdjudicationError
 from rascore.evaluate import weighted_kappa
 from tests.test_labelling_fixtures import build_project
 

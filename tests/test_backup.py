@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rascore import backup as backups
-from rascore import labelling
+from rascore.services import labelling
 from rascore.cli import main as cli_main
 from rascore.project import Project
 from rascore.store import Store, registry

@@ -1,4 +1,4 @@
-"""rascore.dashboard: the right numbers for a known store, the incremental cache, honest undefined
+"""rascore.services.dashboard: the right numbers for a known store, the incremental cache, honest undefined
 values, cross-modality comparisons only on the same cases, the reader study, and permissions."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rascore import dashboard
+from rascore.services import dashboard
 from rascore.evaluate import (
     expected_calibration_error,
     per_grade_auc,

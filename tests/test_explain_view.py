@@ -1,4 +1,4 @@
-"""rascore.explain.view: items to pick, the active model, uploads decoded but not stored, pictures at native size."""
+"""rascore.services.explain: items to pick, the active model, uploads decoded but not stored, pictures at native size."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from rascore.explain import Explainer, ExplainOptions
-from rascore.explain import view
+from rascore.services import explain as view
 from rascore.media import MediaError
 from rascore.permissions import PermissionDenied
 from tests.test_explain import H, W, add_item, picture, prep_for, publish_model

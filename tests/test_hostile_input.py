@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rascore import adjudication, admin, auth, labelling, session
+from rascore import auth
+from rascore.services import adjudication, admin, labelling, session
 from rascore.cli import main as cli_main
 from rascore.media import MediaError, ingest_bytes
 from rascore.media.errors import Limits

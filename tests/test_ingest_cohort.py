@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rascore import admin
+from rascore.services import admin
 from rascore.ingest import entries_from_manifest, entries_from_paths, ingest
 from rascore.patient_cohort import Placement, cohort_conflicts
 from tests.fixtures_media import dicom_path, grey_png, make_dicom, save_dicom

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from rascore import labelling
-from rascore.labelling import LabelError
+from rascore.services import labelling
+from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied
 from rascore.store import labelling as sql
 from rascore.store.labelling import now_utc

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rascore import session
+from rascore.services import session
 from rascore.project import Project
 from tests.test_labelling_fixtures import PASSWORDS, build_project, env_for
 
@@ -220,7 +220,7 @@ def test_admin_adds_a_user_and_changes_settings(project):
     assert "Added reader-three (expert)." in texts(at)
     assert project.store.audit_rows()[0]["action"] == "user.add"
     at.toggle(key="admin.preannotation").set_value(True).run()
-    from rascore import labelling
+    from rascore.services import labelling
 
     assert labelling.preannotation_enabled(project.store)
     assert len(at.get("download_button")) == 4

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from rascore import session
+from rascore.services import session
 from rascore.explain import Explainer
 from rascore.train.preprocess import Preprocessing
 from tests.test_explain import publish_model

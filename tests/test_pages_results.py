@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rascore import dashboard, session
+from rascore.services import dashboard, session
 from rascore.evaluate import per_grade_auc
 from rascore.store import jobs as job_sql
 from rascore.store import registry

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rascore import adjudication, admin, labelling, permissions
+from rascore import permissions
+from rascore.services import adjudication, admin, labelling
 from rascore.permissions import PermissionDenied, allowed, require
 from tests.test_labelling_fixtures import build_project
 

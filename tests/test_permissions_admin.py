@@ -9,8 +9,8 @@ import zipfile
 import pandas as pd
 import pytest
 
-from rascore import admin
-from rascore.admin import AdminError
+from rascore.services import admin
+from rascore.services.admin import AdminError
 from tests.test_labelling_fixtures import _encode, _frame, build_project
 
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from rascore import session
+from rascore.services import session
 from rascore.project import Project
-from rascore.session import Policy, SignInError, SignInLocked
+from rascore.services.session import Policy, SignInError, SignInLocked
 from rascore.store.labelling import now_utc
 from tests.test_labelling_fixtures import PASSWORDS, build_project
 
@@ -103,7 +103,7 @@ def test_session_expires_after_inactivity_and_sees_role_changes(project):
 
 
 def test_sign_out_ends_the_session_and_releases_leases(project):
-    from rascore import labelling
+    from rascore.services import labelling
 
     state: dict = {}
     user = project.store.user("demo-reader")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rascore import admin, atomic, labelling
+from rascore import atomic
+from rascore.services import admin, labelling
 from rascore.store import registry
 from rascore.store import StoreBusy, StoreError
 from rascore.train import checkpoint as checkpoint_module
@@ -196,7 +197,7 @@ def test_grade_past_the_busy_timeout_is_a_clear_store_error(project):
 def test_label_page_says_the_grade_was_not_saved_when_the_database_is_busy(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from rascore import session
+    from rascore.services import session
     from rascore.store import db as db_module
     from tests.test_labelling_fixtures import env_for
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rascore import auth, labelling
+from rascore import auth
+from rascore.services import labelling
 from rascore.config import Settings
 from rascore.project import Project
 from rascore.store import Store

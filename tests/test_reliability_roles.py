@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from rascore import adjudication, admin, labelling, training_status
+from rascore.services import adjudication, admin, labelling, training
 from rascore.permissions import ACTIONS, PermissionDenied
 from rascore.store import registry
 from tests.fixtures_media import grey_png
@@ -75,15 +75,15 @@ def _do(project, action: str, user: dict, k: int):
     if action == "train_submit":
         for job in store.rows("SELECT id FROM jobs WHERE status IN ('queued','running')"):
             store.conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = ?", (job["id"],))
-        return training_status.submit(store, user, "SGS", preset="fast", epochs=1)
+        return training.submit(store, user, "SGS", preset="fast", epochs=1)
     if action == "cancel_job":
         from rascore.store import jobs
 
         job_id = jobs.submit(store, "train", "DGS", {}, created_by=None)
-        return training_status.cancel(store, user, job_id)
+        return training.cancel(store, user, job_id)
     if action == "promote":
         active = registry.active_version(store, "SGS")["version"]
-        return training_status.promote(store, user, "SGS", 2 if active == 1 else 1)
+        return training.promote(store, user, "SGS", 2 if active == 1 else 1)
     if action == "manage_users":
         return admin.add_account(store, user, f"made-by-{(user or {}).get('role')}-{k}", "reader", None, None)
     if action == "import":

@@ -1,4 +1,4 @@
-"""rascore.training_status: labels per modality, jobs (submit, cancel, live progress and history),
+"""rascore.services.training: labels per modality, jobs (submit, cancel, live progress and history),
 promotion and rollback in one transaction, the promotion policy, worker liveness, permissions."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, UTC
 
 import pytest
 
-from rascore import training_status as ts
+from rascore.services import training as ts
 from rascore.jobs.train_job import promotion_policy
 from rascore.permissions import PermissionDenied
 from rascore.store import jobs as job_sql
 from rascore.store import registry
-from rascore.training_status import TrainingError
+from rascore.services.training import TrainingError
 from tests.test_dashboard_fixtures import build_results_project
 
 

@@ -444,7 +444,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
-    from rascore.training_status import TrainingError, promote_version
+    from rascore.services.training import TrainingError, promote_version
 
     try:
         promote_version(open_project().store, args.modality, args.version)
@@ -456,7 +456,7 @@ def _models_promote(args: argparse.Namespace) -> int:
 
 def _models_rollback(args: argparse.Namespace) -> int:
     from rascore.store import registry
-    from rascore.training_status import TrainingError, rollback_version
+    from rascore.services.training import TrainingError, rollback_version
 
     store = open_project().store
     try:

@@ -4,7 +4,7 @@ Per-grade AUC (one grade against the rest) with its percentile bootstrap CI (pat
 when patient ids are given, else items), the macro AUC with the grades it averaged and those left
 out with the reason, accuracy, the 4x4 confusion, linearly and quadratically weighted kappa and
 top-label ECE. The model cards (``rascore.train.evaluation``), the Dashboard
-(``rascore.dashboard``), ``rascore metrics`` and validation during training all build their
+(``rascore.services.dashboard``), ``rascore metrics`` and validation during training all build their
 figures here, so a figure means the same everywhere and an undefined one keeps its reason
 (``ModelReport.reasons``, and ``to_dict`` writes them beside the NaNs).
 """

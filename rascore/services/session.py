@@ -26,7 +26,7 @@ from rascore.project import Project
 from rascore.store import labelling as sql
 from rascore.store.labelling import iso, now_utc
 
-STATE_KEY = "rascore.session"
+STATE_KEY = "rascore.services.session"
 EXPIRED_KEY = "rascore.session_expired"
 
 

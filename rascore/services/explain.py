@@ -140,7 +140,7 @@ def explain_item(
 
 def item_frames(project, item_id: int) -> np.ndarray:
     """Decoded (T, H, W, 3) frames of a stored item: the decoded cache, else its file decoded again."""
-    from rascore import labelling
+    from rascore.services import labelling
 
     row = project.store.item(int(item_id))
     if row is None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from rascore import scale
 from rascore.evaluate import weighted_kappa
-from rascore.labelling import LabelError, check_grades
+from rascore.services.labelling import LabelError, check_grades
 from rascore.permissions import require
 from rascore.store import Store
 from rascore.store import labelling as sql
