@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from rascore.media import MediaStore, decode_file, ingest_file, load_or_create_key, pseudonym
-from rascore.media.deid import EMPTY, REMOVE
+from rascore.media.deid_profile import EMPTY, REMOVE
 from tests.fixtures_media import (
     KEY,
     REAL_DICOMS,

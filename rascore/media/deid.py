@@ -9,7 +9,7 @@ same bytes, and sha256 de-duplication works):
 - Every instance UID (UI values that are not registered DICOM UIDs or class UIDs) is replaced by
   "2.25." + a keyed hash of the original, so references between files stay consistent.
 - Private tags, curves (50xx) and overlays (60xx) are removed; so are the identifying attributes
-  listed in REMOVE (addresses, phones, other IDs, institution, department, station, serial
+  listed in deid_profile.REMOVE (addresses, phones, other IDs, institution, department, station, serial
   numbers, accession/study/visit identifiers, free-text comments and descriptions, requests,
   procedure steps, icons, digital signatures, original-attribute sequences).
 - Application entity titles (AE) and URLs (UR) are removed.
@@ -36,249 +36,19 @@ from pydicom.dataset import Dataset
 from pydicom.datadict import keyword_for_tag
 from pydicom.uid import UID_dictionary
 
+from rascore.media.deid_profile import (
+    ADDRESS_VRS,
+    DATE_VRS,
+    FREE_TEXT_VRS,
+    EMPTY,
+    IDENTIFYING,
+    META_REMOVE,
+    METHOD,
+    PROTECTED,
+    REMOVE,
+)
+
 PSEUDONYM_PATTERN = re.compile(r"^pt-[0-9a-f]{12}$")
-METHOD = [
-    "RAScore de-identification 1",
-    "PS3.15 Basic Profile",
-    "Retain Patient Characteristics",
-    "keyed-hash UIDs and pseudonym",
-]
-
-#: Attributes deleted wherever they occur (PS3.15 Table E.1-1 actions X, and D/Z where not needed).
-REMOVE: frozenset[str] = frozenset(
-    {
-        # patient
-        "OtherPatientIDs",
-        "OtherPatientIDsSequence",
-        "OtherPatientNames",
-        "PatientBirthName",
-        "PatientMotherBirthName",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "PatientTelecomInformation",
-        "MilitaryRank",
-        "BranchOfService",
-        "MedicalRecordLocator",
-        "PatientInsurancePlanCodeSequence",
-        "PatientPrimaryLanguageCodeSequence",
-        "PatientReligiousPreference",
-        "EthnicGroup",
-        "Occupation",
-        "AdditionalPatientHistory",
-        "PatientComments",
-        "PatientBirthTime",
-        "PatientSize",
-        "PatientWeight",
-        "PatientState",
-        "PregnancyStatus",
-        "SmokingStatus",
-        "MedicalAlerts",
-        "Allergies",
-        "SpecialNeeds",
-        "LastMenstrualDate",
-        "CountryOfResidence",
-        "RegionOfResidence",
-        "CurrentPatientLocation",
-        "PatientInstitutionResidence",
-        "ResponsiblePerson",
-        "ResponsiblePersonRole",
-        "ResponsibleOrganization",
-        "IssuerOfPatientID",
-        "IssuerOfPatientIDQualifiersSequence",
-        "PatientBirthDateInAlternativeCalendar",
-        "PatientDeathDateInAlternativeCalendar",
-        "PatientAlternativeCalendar",
-        "ReferencedPatientSequence",
-        "ReferencedPatientPhotoSequence",
-        "AdmittingDiagnosesDescription",
-        "AdmittingDiagnosesCodeSequence",
-        "AdmissionID",
-        "IssuerOfAdmissionIDSequence",
-        "ServiceEpisodeID",
-        "ServiceEpisodeDescription",
-        "VisitComments",
-        "PatientTransportArrangements",
-        "PatientSexNeutered",
-        "ClinicalTrialSubjectID",
-        "ClinicalTrialSubjectReadingID",
-        "ClinicalTrialSponsorName",
-        "ClinicalTrialSiteName",
-        "ClinicalTrialSiteID",
-        "ClinicalTrialProtocolEthicsCommitteeName",
-        "ClinicalTrialProtocolEthicsCommitteeApprovalNumber",
-        "ClinicalTrialCoordinatingCenterName",
-        # people and places
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "InstitutionCodeSequence",
-        "InstitutionalDepartmentTypeCodeSequence",
-        "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers",
-        "ReferringPhysicianIdentificationSequence",
-        "ConsultingPhysicianIdentificationSequence",
-        "PhysiciansOfRecordIdentificationSequence",
-        "PerformingPhysicianIdentificationSequence",
-        "PhysiciansReadingStudyIdentificationSequence",
-        "OperatorIdentificationSequence",
-        "RequestingService",
-        "RequestingServiceCodeSequence",
-        "ScheduledPerformingPhysicianIdentificationSequence",
-        "PersonAddress",
-        "PersonTelephoneNumbers",
-        "PersonTelecomInformation",
-        "PersonIdentificationCodeSequence",
-        "OrderEntererLocation",
-        "OrderCallbackPhoneNumber",
-        "OrderCallbackTelecomInformation",
-        "HumanPerformerOrganization",
-        "HumanPerformerCodeSequence",
-        "VerifyingOrganization",
-        "VerifyingObserverSequence",
-        "VerifyingObserverIdentificationCodeSequence",
-        "ContentCreatorIdentificationCodeSequence",
-        "ParticipantSequence",
-        "AuthorObserverSequence",
-        "CustodialOrganizationSequence",
-        "ActualHumanPerformersSequence",
-        "ScheduledHumanPerformersSequence",
-        "ConsultingPhysicianName",
-        "PhysiciansOfRecord",
-        "PerformingPhysicianName",
-        "NameOfPhysiciansReadingStudy",
-        "OperatorsName",
-        "RequestingPhysician",
-        "ScheduledPerformingPhysicianName",
-        "PersonName",
-        "OrderEnteredBy",
-        "HumanPerformerName",
-        # equipment and stations
-        "StationName",
-        "DeviceSerialNumber",
-        "DeviceUID",
-        "DeviceDescription",
-        "DeviceLabel",
-        "DetectorID",
-        "GantryID",
-        "PlateID",
-        "CassetteID",
-        "SoftwareVersions",
-        "StationAETitle",
-        "ScheduledStationAETitle",
-        "PerformedStationAETitle",
-        "ScheduledStationName",
-        "PerformedStationName",
-        "ScheduledStationNameCodeSequence",
-        "PerformedStationNameCodeSequence",
-        "ScheduledStationGeographicLocationCodeSequence",
-        "PerformedStationGeographicLocationCodeSequence",
-        "PerformedLocation",
-        "ScheduledProcedureStepLocation",
-        "SourceSerialNumber",
-        "TransducerIdentificationSequence",
-        "UDISequence",
-        "UniqueDeviceIdentifier",
-        "TimezoneOffsetFromUTC",
-        # study, visit, request, procedure step
-        "StudyDescription",
-        "SeriesDescription",
-        "ProtocolName",
-        "RequestedProcedureDescription",
-        "RequestedProcedureID",
-        "RequestedProcedureComments",
-        "RequestedProcedureLocation",
-        "ReasonForStudy",
-        "ReasonForTheRequestedProcedure",
-        "ReasonForRequestedProcedureCodeSequence",
-        "ImagingServiceRequestComments",
-        "PlacerOrderNumberImagingServiceRequest",
-        "FillerOrderNumberImagingServiceRequest",
-        "PerformedProcedureStepID",
-        "PerformedProcedureStepDescription",
-        "CommentsOnThePerformedProcedureStep",
-        "ScheduledProcedureStepDescription",
-        "ScheduledProcedureStepID",
-        "RequestAttributesSequence",
-        "ReferencedStudySequence",
-        "ReferencedPerformedProcedureStepSequence",
-        "ProcedureCodeSequence",
-        "PerformedProcedureCodeSequence",
-        "RequestedProcedureCodeSequence",
-        "StudyComments",
-        "InterpretationText",
-        "InterpretationDiagnosisDescription",
-        "ResultsComments",
-        "ImageComments",
-        "FrameComments",
-        "DerivationDescription",
-        "AcquisitionComments",
-        "AcquisitionDeviceProcessingDescription",
-        "TextString",
-        "TextComments",
-        "TopicTitle",
-        "TopicSubject",
-        "TopicAuthor",
-        "TopicKeywords",
-        "ContentSequence",
-        "AcquisitionContextSequence",
-        "IconImageSequence",
-        "ModifiedAttributesSequence",
-        "OriginalAttributesSequence",
-        "DigitalSignaturesSequence",
-        "MACParametersSequence",
-        "EncryptedAttributesSequence",
-        "DataSetTrailingPadding",
-        "ReferencedImageSequence",
-        "SourceImageSequence",
-        "ReferencedSeriesSequence",
-        "ReferencedInstanceSequence",
-        "ReferencedSOPSequence",
-        "ReferencedFrameOfReferenceSequence",
-        "StorageMediaFileSetID",
-        "DischargeDiagnosisDescription",
-        "IdentifyingComments",
-        "ClinicalTrialTimePointDescription",
-        "ClinicalTrialSeriesDescription",
-        "ClinicalTrialSeriesID",
-        "ClinicalTrialProtocolName",
-        "ClinicalTrialProtocolID",
-        "ClinicalTrialTimePointID",
-        "IssuerOfAccessionNumberSequence",
-        "ReferencedRequestSequence",
-        "ReferencedVisitSequence",
-        "ReferencedPatientAliasSequence",
-        "ConsentForClinicalTrialUseSequence",
-        "PerformedProcedureStepStartDate",
-        "DistributionName",
-        "DistributionAddress",
-        "DestinationAE",
-        "Arbitrary",
-        "PreMedication",
-        "ScheduledPatientInstitutionResidence",
-        "GraphicAnnotationSequence",
-        "ContentLabel",
-        "ContentDescription",
-    }
-)
-
-#: Attributes kept but emptied (type 2 in the US image IOD: must be present).
-EMPTY: frozenset[str] = frozenset({"AccessionNumber", "StudyID", "PatientBirthDate"})
-
-#: File meta elements that name the sending site.
-META_REMOVE = (
-    "SourceApplicationEntityTitle",
-    "SendingApplicationEntityTitle",
-    "ReceivingApplicationEntityTitle",
-    "SourcePresentationAddress",
-    "SendingPresentationAddress",
-    "ReceivingPresentationAddress",
-    "PrivateInformationCreatorUID",
-    "PrivateInformation",
-)
-
-_FREE_TEXT_VRS = {"LO", "SH", "LT", "ST", "UT", "UC", "CS"}
-_ADDRESS_VRS = {"AE", "UR"}  # application entity titles and URLs name stations and hosts
-_DATE_VRS = {"DA", "DT", "TM"}
 
 
 def pseudonym(patient_key: str, key: bytes) -> str:
@@ -326,47 +96,6 @@ def existing_pseudonym(ds: Dataset) -> str | None:
     patient_id = str(ds.get("PatientID") or "").strip()
     removed = str(ds.get("PatientIdentityRemoved") or "").upper() == "YES"
     return patient_id if removed and PSEUDONYM_PATTERN.match(patient_id) else None
-
-
-#: Attributes whose original values (and their words) must not survive anywhere in the output.
-IDENTIFYING: tuple[str, ...] = (
-    "PatientID",
-    "OtherPatientIDs",
-    "AccessionNumber",
-    "StudyID",
-    "PatientBirthDate",
-    "PatientAddress",
-    "PatientTelephoneNumbers",
-    "InstitutionName",
-    "InstitutionAddress",
-    "InstitutionalDepartmentName",
-    "StationName",
-    "DeviceSerialNumber",
-    "PatientName",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "OperatorsName",
-    "NameOfPhysiciansReadingStudy",
-    "PhysiciansOfRecord",
-    "RequestingPhysician",
-    "ResponsiblePerson",
-)
-#: Coded elements the free-text safety net never touches (the output must stay a valid file).
-PROTECTED: frozenset[str] = frozenset(
-    {
-        "Modality",
-        "PhotometricInterpretation",
-        "SpecificCharacterSet",
-        "PatientIdentityRemoved",
-        "LongitudinalTemporalInformationModified",
-        "PatientSex",
-        "PixelPresentation",
-        "LossyImageCompression",
-    }
-)
 
 
 def identifying_words(ds: Dataset) -> list[str]:
@@ -424,18 +153,18 @@ def _clean(ds: Dataset, key: bytes, identifiers: list[str], remap_uids: bool = T
             continue
         elem = ds[tag]
         keyword = elem.keyword or keyword_for_tag(tag)
-        if keyword in REMOVE or elem.VR in _ADDRESS_VRS:
+        if keyword in REMOVE or elem.VR in ADDRESS_VRS:
             del ds[tag]
         elif elem.VR == "SQ":
             for item in elem.value or []:
                 _clean(item, key, identifiers, remap_uids)
-        elif keyword in EMPTY or elem.VR == "PN" or elem.VR in _DATE_VRS:
+        elif keyword in EMPTY or elem.VR == "PN" or elem.VR in DATE_VRS:
             elem.value = None
         elif elem.VR == "UI" and elem.value and remap_uids:
             values = list(elem.value) if elem.VM > 1 else [elem.value]
             mapped = [v if _is_kept_uid(str(v), keyword) else keyed_uid(str(v), key) for v in values]
             elem.value = mapped if elem.VM > 1 else mapped[0]
-        elif elem.VR in _FREE_TEXT_VRS and elem.value and keyword not in PROTECTED:
+        elif elem.VR in FREE_TEXT_VRS and elem.value and keyword not in PROTECTED:
             if contains_identifier(str(elem.value), identifiers):
                 del ds[tag]
 
