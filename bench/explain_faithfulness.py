@@ -22,7 +22,7 @@ models, at the deepest stage, Occlusion) it prints, as markdown in the README's 
 3. Captum ``infidelity`` (Gaussian noise 0.02, attributions rescaled) and ``sensitivity_max``
    (radius 0.02) on a sample.
 4. one line saying which method to trust and why, decided from these figures
-   (``rascore.explain.faithfulness.trust_verdict``).
+   (``rascore.explain.trust.trust_verdict``).
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rascore.explain import ExplainOptions, GradeProbabilities, model_input  # noqa: E402
 from rascore.explain.faithfulness import (  # noqa: E402
-    DEFAULT_VARIANTS,
-    VARIANTS,
-    VariantFigures,
     cascading_randomisation,
     infidelity_score,
     load_masks,
@@ -51,9 +48,8 @@ from rascore.explain.faithfulness import (  # noqa: E402
     map_at_image_size,
     randomised_copy,
     sensitivity_score,
-    trust_verdict,
-    variant,
 )
+from rascore.explain.trust import DEFAULT_VARIANTS, VARIANTS, VariantFigures, trust_verdict, variant  # noqa: E402
 from rascore.project import open_project  # noqa: E402
 from rascore.scale import MODALITIES  # noqa: E402
 

@@ -202,7 +202,7 @@ def test_a_baseline_is_never_served_from_another_baselines_cache(project, capsys
 def figures(
     code: str, shares: list[float], finals: list[float], uniform: float = 0.04, randomised: float = 0.04
 ):
-    from rascore.explain.faithfulness import VariantFigures
+    from rascore.explain.trust import VariantFigures
 
     return [
         VariantFigures(f"M{i} v1", code, share, uniform, randomised, final)
@@ -211,7 +211,7 @@ def figures(
 
 
 def test_trust_verdict_follows_the_numbers():
-    from rascore.explain.faithfulness import trust_verdict
+    from rascore.explain.trust import trust_verdict
 
     occlusion = figures("occlusion", [0.17, 0.22, 0.15], [0.02, 0.2, 0.04])
     ig = figures("ig", [0.09, 0.06, 0.10], [0.67, 0.7, 0.6])  # localises, but survives randomisation

@@ -186,7 +186,7 @@ def test_faithfulness_script_runs_on_the_active_model_and_says_what_to_trust(
     import json
     from pathlib import Path
 
-    from rascore.explain.faithfulness import trust_verdict
+    from rascore.explain.trust import trust_verdict
     from rascore.train import make_config
     from rascore.train.checkpoint import make_checkpoint
     from rascore.train.versions import publish
