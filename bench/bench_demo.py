@@ -1,6 +1,6 @@
 """Build the paper-size demo project in a temporary folder; print its build time and disk size.
 
-Targets (issue "Foundation"): the cohort renders in <= 2 minutes on 2 cores (bench_synth.py times
+Targets (docs/PERFORMANCE.md): the cohort renders in <= 2 minutes on 2 cores (bench_synth.py times
 rendering alone) and the whole demo project, caches included, stays under 1 GB.
 Usage: .venv/bin/python bench/bench_demo.py [--size paper|small] [--keep DIR]
 """

@@ -1,4 +1,4 @@
-"""Labelling latency in a real browser: keypress to next item shown (BENCHMARKS.md, "labelling").
+"""Labelling latency in a real browser: keypress to next item shown (docs/PERFORMANCE.md, Targets).
 
 Serves the app with ``streamlit run`` against a copy of a demo project, signs in as demo-reader
 in headless Chromium, and grades ``--items`` items from the keyboard. For each item it times, in
@@ -6,7 +6,7 @@ the page's own clock (performance.now):
 
 - grade key -> the chosen grade button shown selected;
 - Enter -> the next item's heading and image in the page, the image loaded, and a frame painted
-  (two animation frames later), the same end point as the Label Studio figure in BENCHMARKS.md.
+  (two animation frames later), the same end point as the Label Studio figure in docs/PERFORMANCE.md.
 
 Usage:
   python bench/bench_label_latency.py                  # builds the small demo in a temp folder
@@ -116,7 +116,7 @@ def pad(db: Path, items: int, grades_per_item: int) -> None:
 
 
 def store_timings(project, rounds: int = 200) -> None:
-    """Next-item claim and grade write in the library alone (BENCHMARKS.md, "store" row)."""
+    """Next-item claim and grade write in the library alone (the store target of docs/PERFORMANCE.md)."""
     from rascore.services import labelling
 
     store = project.store

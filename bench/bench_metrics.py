@@ -1,5 +1,5 @@
 """Benchmark: dashboard maths - per-grade AUC with 1000 bootstrap resamples for 4 models x 2
-cohorts x 10,000 cases (target <= 1 s on CPU, BENCHMARKS.md), resampling items and, as a second
+cohorts x 10,000 cases (target <= 1 s on CPU, docs/PERFORMANCE.md), resampling items and, as a second
 case, resampling patients (2,500 patients of 4 items each, all of a drawn patient's items kept).
 
 Prints the time of the whole job (first run and best of ``--repeats``), its ratio to the 1 s

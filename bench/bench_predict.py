@@ -6,7 +6,7 @@ Measured (CPU, batch 1, best-of-N medians):
 - Predictor.predict: the same plus the registry check for a newer active version (one SQL query);
 - decode PNG + predict: decode a PNG as ingest does, then Predictor.predict;
 - predict_file: the CLI path, which also loads the checkpoint each call.
-Target (BENCHMARKS.md): predict within 2x of the bare forward pass.
+Target (docs/PERFORMANCE.md): predict within 2x of the bare forward pass.
 
 Run: .venv/bin/python bench/bench_predict.py [--n 200] [--threads 1]
 """

@@ -1,4 +1,4 @@
-"""The store at scale (BENCHMARKS.md, "store"): 100,000 items, 1,000,000 annotations.
+"""The store at scale (docs/PERFORMANCE.md, Targets): 100,000 items, 1,000,000 annotations.
 
 Builds a store through the real migrations, then bulk-inserts (executemany, one transaction):
 items spread over the four modalities and three cohorts, 14 readers (10 readers, 3 experts, an

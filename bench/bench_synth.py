@@ -1,6 +1,6 @@
 """Benchmark: render the simulated cohort with worker processes; prints seconds and frames/s.
 
-Target (synth brief): the paper-size cohort (1750 items, 14,875 frames) in <= 60 s with 2
+Target (docs/PERFORMANCE.md): the paper-size cohort (1750 items, 14,875 frames) in <= 60 s with 2
 workers on a 2-core machine. Because a shared machine's wall time depends on its other load,
 it also measures CPU seconds per still and per clip in this process and projects the time the
 cohort would take on free cores. Usage: python bench/bench_synth.py [--size paper] [--workers 2]

@@ -5,7 +5,7 @@
    uint8" slices the same uint8 arrays and converts each batch (what any loop over them must do);
    the project's loop adds class-balanced sampling, the scheduler, progress and cancellation
    callbacks, and optionally the batched augmentation. Target: project >= 0.95x bare
-   (BENCHMARKS.md). Runs are interleaved in rotating order, best of N; on a shared machine the
+   (docs/PERFORMANCE.md). Runs are interleaved in rotating order, best of N; on a shared machine the
    wall figures move with other processes' load, so CPU seconds are printed beside them.
 2. Data path: one epoch of inputs from the preloaded uint8 tensor, from the decoded-array cache
    (decompress + resize per item, what training would cost without preloading), and from the

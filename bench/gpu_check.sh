@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# GPU checks of the "Scale and speed" issue, for one CUDA machine (H100), in under 8 minutes.
+# GPU checks for one CUDA machine (H100), in under 8 minutes; targets in docs/PERFORMANCE.md.
 #
 # (i)  bf16 + channels_last training throughput, bare torchvision-style loop vs the project's
 #      loop (rascore.train.loop.fit, splits in memory): resnet18 3x224x224 batch 256 and
-#      r2plus1d_18 3x16x112x112 batch 32, as a ratio to the BENCHMARKS.md ceilings
+#      r2plus1d_18 3x16x112x112 batch 32, as a ratio to the docs/PERFORMANCE.md ceilings
 #      (11,993 img/s, 451 clips/s) and fit / bare (target >= 0.95).
 # (ii) builds the paper-size demo (rascore demo --no-train --quiet) in a temp folder and times
 #      `rascore train --modality M --preset paper --device cuda` for the four modalities end to end

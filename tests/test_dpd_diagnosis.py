@@ -1,7 +1,8 @@
 """Still vs clip: what the simulated cohort's PD items carry, and the oracles of bench/diagnose_dpd.py.
 
-EOSS.md: a static image is one frame at a random phase of the cardiac cycle (not the systolic
-peak a clip always holds), so one still can understate PD while the clip's best frame shows it.
+docs/EOSS.md, "How grades become Doppler pixels": a still is one frame at a random phase of the
+cardiac cycle (not the systolic peak a clip always holds), so one still can understate PD while
+the clip's best frame shows it.
 """
 
 from __future__ import annotations
