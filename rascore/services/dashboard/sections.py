@@ -39,7 +39,7 @@ from rascore.permissions import require
 from rascore.services.dashboard import cache
 from rascore.store import Store, registry, results
 
-TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
+TEST_COHORTS: tuple[str, ...] = tuple(c for c in scale.COHORTS if c != "train")  # test1, test2
 N_BOOT = 1000
 
 
@@ -160,9 +160,9 @@ def reference_grades(store: Store, modality: str, cohort: str) -> dict[int, int]
 
 def _stored_entry(store: Store, version_id: int, cohort: str) -> dict:
     """A version's stored test figures for one cohort (written by ``rascore evaluate``), or {}."""
-    row = registry.get_version_by_id(store, version_id)
-    entry = ((((row or {}).get("metrics") or {}).get("test") or {}).get("cohorts") or {}).get(cohort)
-    return entry or {}
+    return results.stored_test_figures(
+        (registry.get_version_by_id(store, version_id) or {}).get("metrics"), cohort
+    )
 
 
 def _stored_baseline(entry: dict) -> dict | None:
