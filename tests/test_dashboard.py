@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rascore.services import dashboard
+from rascore.services.dashboard import crossmodality
 from rascore.evaluate import (
     expected_calibration_error,
     per_grade_auc,
@@ -191,7 +192,7 @@ def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks
     spd = sorted(results.fixture["truth"]["SPD"]["test2"])
     dpd = sorted(results.fixture["truth"]["DPD"]["test2"])
     store.set_reference(spd[1], 2, 3, "adjudication")  # the still of case 1 now shows EOSS 3
-    ref = dashboard._joint_reference(store, "test2")
+    ref = crossmodality.joint_reference(store, "test2")
     key = ("pt-test2-0", "MCP3", "R")
     assert ref.combined[key] == 3 and ref.sh[key] == 2 and ref.split == frozenset({key})
     assert ref.doppler_item[spd[1]] == 3 and ref.doppler_item[dpd[1]] == 1
@@ -202,11 +203,11 @@ def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks
     )
     # a joint with no Doppler reference is left out of a greyscale pair, and counted
     sections = [s for s in result.sections if s.cohort == "test2" and s.modality in ("SGS", "DGS")]
-    keys = {s.modality: dashboard._case_keys(store, s.modality, "test2") for s in sections}
+    keys = {s.modality: crossmodality.case_keys(store, s.modality, "test2") for s in sections}
     lacking = dashboard.JointReference(
         {k: v for k, v in ref.combined.items() if k != key}, ref.sh, {}, frozenset()
     )
-    rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], lacking)
+    rows, notes = crossmodality.compare_modalities(store, *sections, keys["SGS"], keys["DGS"], lacking)
     assert {r["n"] for r in rows} == {23}
     assert any("1 of 24 matched joints left out" in note for note in notes)
     # ... unless its SH settles the combined EOSS (SH 0: no PD can count): case 0, SH 0
@@ -215,14 +216,14 @@ def test_joint_reference_takes_the_higher_doppler_grade_and_counts_what_it_lacks
     settled = dashboard.JointReference(
         {k: v for k, v in ref.combined.items() if k != zero}, ref.sh, {}, frozenset()
     )
-    rows, notes = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], settled)
+    rows, notes = crossmodality.compare_modalities(store, *sections, keys["SGS"], keys["DGS"], settled)
     assert {r["n"] for r in rows} == {24} and {r["reference"] for r in rows} == {dashboard.CROSS_REFERENCE}
     assert any(
         "on 1 joints without a Doppler item the combined EOSS is the SH reference" in note for note in notes
     )
     # no Doppler reference at all: the joint's SH, and the rows say so
     sh_only = dashboard.JointReference({}, ref.sh, {}, frozenset())
-    rows, _ = dashboard._compare_modalities(store, *sections, keys["SGS"], keys["DGS"], sh_only)
+    rows, _ = crossmodality.compare_modalities(store, *sections, keys["SGS"], keys["DGS"], sh_only)
     assert {r["reference"] for r in rows} == {dashboard.CROSS_REFERENCE_SH} and rows[0]["n"] == 24
 
 
@@ -240,7 +241,7 @@ def test_case_matching_prefers_the_same_file_and_skips_ambiguous_keys():
         12: ("f8", ("q", "MCP2", "L")),
         13: ("f5", ("z", "MCP3", "R")),
     }
-    assert dashboard._match_cases(a, b) == [(1, 10), (2, 11), (5, 13)]
+    assert crossmodality.match_cases(a, b) == [(1, 10), (2, 11), (5, 13)]
 
 
 def test_baseline_rows_from_stored_figures(results):

@@ -14,6 +14,7 @@ from rascore.evaluate.obuchowski import (
     obuchowski_covariance,
     obuchowski_test,
     paired_auc_per_grade,
+    paired_auc_tests,
     paired_macro_test,
 )
 from rascore.evaluate.undefined import UndefinedMetricWarning
@@ -171,6 +172,9 @@ def test_per_grade_and_macro_with_and_without_patients():
     assert macro["method"] == "obuchowski" and macro["grades"] == [0, 1, 2, 3]
     assert macro["auc_a"] == pytest.approx(np.mean([r["auc_a"] for r in clustered]))
     assert 0 <= macro["p"] <= 1
+    both = paired_auc_tests(y, p, q, patients)
+    assert [r["grade"] for r in both] == [0, 1, 2, 3, "macro"]
+    assert [r["p"] for r in both] == [r["p"] for r in clustered] + [macro["p"]]
 
 
 def test_macro_variance_is_that_of_the_mean_of_the_grades():

@@ -92,7 +92,7 @@ def compute_metrics(
     from rascore.evaluate import UndefinedMetricWarning
     from rascore.evaluate.auc import auc_differences
     from rascore.evaluate.clusters import Clusters
-    from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
+    from rascore.evaluate.obuchowski import paired_auc_tests
     from rascore.evaluate.report import model_reports
 
     clusters = Clusters.of(patients, n_items=len(y_true))
@@ -121,9 +121,7 @@ def compute_metrics(
         delong = []
         for a, b in itertools.combinations(probs, 2):
             diffs = auc_differences(y_true, probs[a], probs[b], n_boot=n_boot, seed=seed, patients=patients)
-            rows = paired_auc_per_grade(y_true, probs[a], probs[b], patients)
-            rows.append(paired_macro_test(y_true, probs[a], probs[b], patients))
-            for row in rows:
+            for row in paired_auc_tests(y_true, probs[a], probs[b], patients):
                 diff = diffs[row["grade"]]
                 item = {
                     "a": a,

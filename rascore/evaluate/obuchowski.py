@@ -286,3 +286,17 @@ def paired_macro_test(
         out["auc_a"], out["auc_b"], float(cov[0, 0]), float(cov[1, 1]), float(cov[0, 1]), "macro AUC"
     )
     return out
+
+
+def paired_auc_tests(
+    y_true: ArrayLike,
+    probs_a: ArrayLike,
+    probs_b: ArrayLike,
+    patients: Sequence[object] | Clusters | None = None,
+) -> list[dict]:
+    """The paired AUC test per EOSS grade (``paired_auc_per_grade``) and, last, for the macro
+    average (``paired_macro_test``) between two models on the same items."""
+    return [
+        *paired_auc_per_grade(y_true, probs_a, probs_b, patients),
+        paired_macro_test(y_true, probs_a, probs_b, patients),
+    ]

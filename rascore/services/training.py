@@ -30,6 +30,7 @@ from rascore.permissions import require
 from rascore.store import Store, StoreError
 from rascore.store import jobs as job_sql
 from rascore.store import registry
+from rascore.store.results import stored_test_figures
 
 # Kept in step with rascore.train.config.PRESETS and rascore.nets.heads.HEADS (a test checks
 # it); not imported from there so that the page does not import torch.
@@ -114,10 +115,6 @@ def _val_figures(metrics: dict) -> dict:
     }
 
 
-def _test_entry(metrics: dict, cohort: str) -> dict:
-    return (((metrics or {}).get("test") or {}).get("cohorts") or {}).get(cohort) or {}
-
-
 def figure_rows(version: Mapping) -> list[dict]:
     """A version's stored figures as table rows: validation, then each test cohort (and for Doppler
     models their figures and the PD-only colour rule's against the PD reference).
@@ -146,7 +143,7 @@ def figure_rows(version: Mapping) -> list[dict]:
             }
         )
     for cohort in ("test1", "test2"):
-        entry = _test_entry(metrics, cohort)
+        entry = stored_test_figures(metrics, cohort)
         for source, label in (
             ("model", cohort),
             ("model_pd_reference", f"{cohort}: model against the PD reference"),
@@ -216,7 +213,9 @@ def version_history(store: Store, user: Mapping, modality: str) -> list[dict]:
                 "architecture": row["architecture"],
                 "val macro AUC": _num(registry.validation_auc(metrics)),
                 **{
-                    f"{c} macro AUC": _num((_test_entry(metrics, c).get("model") or {}).get("macro_auc"))
+                    f"{c} macro AUC": _num(
+                        (stored_test_figures(metrics, c).get("model") or {}).get("macro_auc")
+                    )
                     for c in ("test1", "test2")
                 },
                 "epochs": training.get("epochs_run"),

@@ -236,7 +236,7 @@ def m002_labelling(db: Database) -> None:
         db.execute(statement)
 
 
-# The dashboard loads a version's predictions in one cohort in item order (_sql_predictions):
+# The dashboard loads a version's predictions in one cohort in item order (rascore.store.results.predictions):
 # without this index SQLite walks the whole predictions table (every version) in item order
 # through the UNIQUE (item_id, model_version_id) index; with it, only that version's rows, already
 # in item order (bench/bench_store_scale.py shows both plans).

@@ -130,3 +130,9 @@ def patients(store, item_ids: Sequence[int]) -> list[str | None]:
             store.conn.execute(f"SELECT id, patient FROM items WHERE id IN ({marks})", chunk).fetchall()
         )
     return [found.get(i) for i in ids]
+
+
+def stored_test_figures(metrics: dict | None, cohort: str) -> dict:
+    """A version's stored test figures for one cohort (``metrics["test"]["cohorts"][cohort]``, as
+    ``rascore evaluate`` writes them), or {} where there are none."""
+    return (((metrics or {}).get("test") or {}).get("cohorts") or {}).get(cohort) or {}
