@@ -131,8 +131,9 @@ def live() -> None:
         S["rascore.train.seen"] = seen
         if before is not None and before != view.status and view.finished:
             st.rerun()  # the active model or its figures may have changed: refresh the page
-        box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning}.get(view.status, st.info)
-        box(ui.plain(view.status_text()))
+        shown = "stale" if view.stale_s is not None else view.status
+        box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning, "stale": st.warning}
+        box.get(shown, st.info)(ui.plain(view.status_text()))
         if view.status in ("queued", "running"):
             st.progress(view.fraction, text=f"{view.fraction:.0%}")
             cols = st.columns(4)
