@@ -20,9 +20,12 @@ VIDEO_ARCHS: tuple[str, ...] = ("r3d_18", "mc3_18", "r2plus1d_18")
 FRAME_ARCHS: tuple[str, ...] = tuple(f"frames_{name}" for name in IMAGE_ARCHS)
 ARCH_NAMES: tuple[str, ...] = (*IMAGE_ARCHS, *FRAME_ARCHS, *VIDEO_ARCHS)
 
-# What the project's promotion policy may be: a new version becomes active if its validation
-# macro AUC is at least the active one's, or always.
-PROMOTION_POLICIES: tuple[str, ...] = ("if-better", "always")
+# What the project's promotion policy may be, with what each means.
+POLICY_MEANINGS: dict[str, str] = {
+    "if-better": "a new version becomes active only if its validation macro AUC is at least the active one's",
+    "always": "a new version always becomes active",
+}
+PROMOTION_POLICIES: tuple[str, ...] = tuple(POLICY_MEANINGS)
 DEFAULT_POLICY = "if-better"
 # What one registration may ask for: a policy, or "never" (register without activating).
 ACTIVATE_POLICIES: tuple[str, ...] = (*PROMOTION_POLICIES, "never")

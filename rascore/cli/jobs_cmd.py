@@ -90,9 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     policy = jobs_sub.add_parser(
         "policy",
         help="show or set the promotion policy",
-        description="if-better: a new version becomes active only if its "
-        "validation macro AUC is at least the active one's; always: it "
-        "always does.",
+        description="; ".join(f"{name}: {meaning}" for name, meaning in names.POLICY_MEANINGS.items()) + ".",
     )
     policy.add_argument("value", nargs="?", choices=names.PROMOTION_POLICIES)
     policy.set_defaults(func=_policy)

@@ -25,8 +25,6 @@ from rascore.store import Store, StoreBusy, StoreError
 from rascore.store import jobs as job_sql
 from rascore.store import registry
 
-PRESET_CHOICES = names.PRESET_CHOICES
-HEAD_CHOICES = names.HEAD_NAMES
 MAX_EPOCHS = 500
 QUEUED_WAIT_S = 60.0  # a job queued longer than this with no live worker: say so
 WORKER_HELP = (
@@ -247,10 +245,10 @@ def submit(
     """
     require(user, "train")
     code = scale.modality(modality).code
-    if preset not in PRESET_CHOICES:
-        raise TrainingError(f"The preset must be one of {', '.join(PRESET_CHOICES)}.")
-    if head not in HEAD_CHOICES:
-        raise TrainingError(f"The head must be one of {', '.join(HEAD_CHOICES)}.")
+    if preset not in names.PRESET_CHOICES:
+        raise TrainingError(f"The preset must be one of {', '.join(names.PRESET_CHOICES)}.")
+    if head not in names.HEAD_NAMES:
+        raise TrainingError(f"The head must be one of {', '.join(names.HEAD_NAMES)}.")
     if epochs is not None and not 1 <= int(epochs) <= MAX_EPOCHS:
         raise TrainingError(f"Epochs must be between 1 and {MAX_EPOCHS}.")
     if not 1 <= int(nproc) <= MAX_NPROC:
