@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import streamlit as st
@@ -11,16 +10,12 @@ import streamlit as st
 from rascore import permissions
 from rascore.services import session
 from rascore.permissions import PermissionDenied
+from ui import plain
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("rascore.app")
 
 st.set_page_config(page_title="RAScore", page_icon=":material/ecg_heart:", layout="wide")
-
-
-def plain(text: object) -> str:
-    """Text that may carry user input shown literally inside markdown."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~$])", r"\\\1", str(text))
 
 
 def oidc_configured() -> bool:

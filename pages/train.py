@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from rascore import permissions
+from rascore import names, permissions
 from rascore.services import training
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import GRADES, MODALITIES
@@ -131,8 +131,9 @@ def live() -> None:
         S["rascore.train.seen"] = seen
         if before is not None and before != view.status and view.finished:
             st.rerun()  # the active model or its figures may have changed: refresh the page
-        box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning}.get(view.status, st.info)
-        box(ui.plain(view.status_text()))
+        shown = "stale" if view.stale_s is not None else view.status
+        box = {"succeeded": st.success, "failed": st.error, "cancelled": st.warning, "stale": st.warning}
+        box.get(shown, st.info)(ui.plain(view.status_text()))
         if view.status in ("queued", "running"):
             st.progress(view.fraction, text=f"{view.fraction:.0%}")
             cols = st.columns(4)
@@ -196,7 +197,7 @@ with right:
     with st.form("rascore.train.form"):
         preset = st.selectbox(
             "Preset",
-            training.PRESET_CHOICES,
+            names.PRESET_CHOICES,
             key="rascore.train.preset",
             help="fast: a slim network sized for CPUs; paper: the published "
             "set-up (GPU); auto: paper on a GPU, fast on a CPU",
@@ -211,7 +212,7 @@ with right:
         )
         head = st.selectbox(
             "Head",
-            training.HEAD_CHOICES,
+            names.HEAD_NAMES,
             key="rascore.train.head",
             help="softmax over 4 grades, or ordinal (0|123, 01|23, 012|3)",
         )
@@ -278,10 +279,7 @@ else:
 
 st.subheader("Promotion policy")
 current_policy = training.policy(store)
-explain = {
-    "if-better": "a new version becomes active only if its validation macro AUC is at least the active one's",
-    "always": "a new version always becomes active",
-}
+explain = names.POLICY_MEANINGS
 if permissions.allowed(user, "settings"):
     chosen_policy = st.radio(
         "When a retraining succeeds",

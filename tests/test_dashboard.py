@@ -115,7 +115,7 @@ def test_cache_recomputes_only_the_sections_that_changed(results):
     np.testing.assert_allclose(sec.models[0].probs, new)
 
     # promoting another SGS version: both SGS sections change, nothing else
-    registry.activate_version(store, "SGS", 2)
+    registry.promote_version(store, "SGS", 2)
     fourth = dashboard.overview(store, user)
     stats = dashboard.cache_stats()
     assert stats["section_computed"] == 12 and stats["section_reused"] == 20

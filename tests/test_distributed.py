@@ -2,8 +2,8 @@
 
 Sharded balanced batches and torchrun's environment (no processes); DDP's gradient averaging
 and the collective flags on 2 spawned Gloo processes; a real ``rascore train`` under torchrun
-through the console script; a worker job with nproc=2 (torchrun with ``-m rascore.cli``), its
-validation and its cancellation. Children run with OMP_NUM_THREADS=1.
+through the console script; a worker job with nproc=2 (torchrun with ``-m
+rascore.jobs.distributed_entry``), its validation, its result files and its cancellation. Children run with OMP_NUM_THREADS=1.
 """
 
 from __future__ import annotations
@@ -288,20 +288,60 @@ def test_cancel_stops_every_process_and_publishes_nothing(project, monkeypatch):
     print(f"cancelled run: {time.monotonic() - started:.1f} s")
 
 
-def test_failure_reason_reads_the_command_error():
-    from rascore.jobs.torchrun import failure_reason, launch_command
+def test_failure_comes_from_the_ranks_result_files(tmp_path):
+    """The worker decides from each rank's result file (data), never from the processes' output."""
+    from rascore.jobs.distributed_entry import read_results, write_result
+    from rascore.jobs.torchrun import launch_command, outcome
 
-    output = (
-        "[W init] something\nrascore train: DPD has 0 training items with a reference label\n"
-        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \nrascore.cli FAILED\n"
-    )
-    assert failure_reason(output, 1) == "DPD has 0 training items with a reference label"
-    trace = "Traceback (most recent call last):\n  File x\nKeyError: 'oops'\n"
-    assert failure_reason(trace, 1) == "KeyError: 'oops'"
-    assert failure_reason("", 7) == "the training processes exited with code 7"
-    command = launch_command(5, 3, parent_pid=42)
+    write_result(tmp_path, 1, "failed", error="DPD has 0 training items with a reference label")
+    write_result(tmp_path, 0, "failed", error="Connection closed by peer")  # because rank 1 failed
+    results = read_results(tmp_path)
+    assert sorted(results) == [0, 1]
+    with pytest.raises(RuntimeError, match="^DPD has 0 training items with a reference label$"):
+        outcome(results, 1, "rascore train: something else entirely\n")
+    with pytest.raises(RuntimeError, match="^the training processes exited with code 7$"):
+        outcome({}, 7)
+    with pytest.raises(RuntimeError, match=r"code -9 \(last output: Killed\)"):
+        outcome({}, -9, "[W init] something\nKilled\n")
+    assert outcome({0: {"rank": 0, "status": "succeeded", "model_version_id": 12}}, 0) == 12
+    command = launch_command(5, 3, tmp_path, parent_pid=42)
     assert command[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3", "-m"]
-    assert command[6:] == ["rascore.cli", "train", "--job", "5", "--parent-pid", "42"]
+    assert command[6:] == [
+        "rascore.jobs.distributed_entry",
+        "--job",
+        "5",
+        "--result-dir",
+        str(tmp_path),
+        "--parent-pid",
+        "42",
+    ]
+
+
+def test_entry_point_writes_a_failed_result_for_a_job_it_cannot_run(project, tmp_path):
+    """``python -m rascore.jobs.distributed_entry`` on a queued (unclaimed) job: failure as data."""
+    from rascore.jobs.distributed_entry import read_results
+    from rascore.store import jobs as job_sql
+
+    job_id = job_sql.submit(project.store, "train", "SGS", {})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rascore.jobs.distributed_entry",
+            "--job",
+            str(job_id),
+            "--result-dir",
+            str(tmp_path),
+        ],
+        env=_one_thread_env(project.settings.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    (result,) = read_results(tmp_path).values()
+    assert result["status"] == "failed" and result["rank"] == 0
+    assert result["error"].startswith(f"job {job_id} is a queued train job")
 
 
 def test_a_rank_exits_when_the_worker_is_gone(tmp_path):
@@ -337,7 +377,18 @@ def test_worker_side_terminates_on_cancel_and_reports_failures(project, monkeypa
         return job, JobContext(project.store, job["id"], cancel_every_s=0)
 
     def command(code: str):
-        return lambda job_id, nproc, parent_pid=None: [sys.executable, "-c", code]
+        return lambda job_id, nproc, result_dir, parent_pid=None: [
+            sys.executable,
+            "-c",
+            code,
+            str(result_dir),
+        ]
+
+    def failing(error: str) -> str:
+        return (
+            "import sys\nfrom rascore.jobs.distributed_entry import write_result\n"
+            f"write_result(sys.argv[1], 0, 'failed', error={error!r})\nsys.exit(1)"
+        )
 
     # ignores the cancel (no rank 0 checking the row): terminated after the grace period
     monkeypatch.setattr(torchrun, "launch_command", command("import time; time.sleep(60)"))
@@ -347,10 +398,8 @@ def test_worker_side_terminates_on_cancel_and_reports_failures(project, monkeypa
     with pytest.raises(Cancelled):
         torchrun.run_under_torchrun(project, job, ctx, 2, poll_s=0.1, cancel_grace_s=0.5)
     assert time.monotonic() - started < 20 and "cancel: terminated" in ctx.log_tail
-    # a failing command: its own one-line error becomes the reason
-    monkeypatch.setattr(
-        torchrun, "launch_command", command("import sys; print('rascore train: no labels'); sys.exit(2)")
-    )
+    # a failing rank: the reason in its result file becomes the job's
+    monkeypatch.setattr(torchrun, "launch_command", command(failing("no labels")))
     job, ctx = claimed()
     with pytest.raises(RuntimeError, match="^no labels$"):
         torchrun.run_under_torchrun(project, job, ctx, 2, poll_s=0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -97,12 +98,37 @@ def test_two_workers_never_claim_the_same_job(project):
 def test_stale_claim_recovered(project, requeue):
     job_id = job_sql.submit(project.store, "train", "SGS", {})
     job_sql.claim(project.store, "dead-worker")
-    project.store.conn.execute("UPDATE jobs SET heartbeat_at = '2000-01-01T00:00:00.000+00:00'")
+    project.store.execute("UPDATE jobs SET heartbeat_at = '2000-01-01T00:00:00.000+00:00'")
     worker = Worker(project, runners={"train": ok_runner}, stale_after_s=30, requeue_stale=requeue)
     assert worker.recover() == [job_id]
     row = job_sql.get(project.store, job_id)
     assert row["status"] == ("queued" if requeue else "failed")
     assert "dead-worker stopped" in row["error"]
+
+
+def test_jobs_list_shows_a_job_without_heartbeat_as_stale(project, capsys):
+    """`rascore jobs list`: a running job whose worker died is stale, with its silence in seconds."""
+    import json
+    from datetime import datetime, timedelta, UTC
+
+    from rascore.cli import main
+
+    dead = job_sql.submit(project.store, "train", "SGS", {})
+    job_sql.claim(project.store, "dead-worker")
+    alive = job_sql.submit(project.store, "train", "DGS", {})
+    job_sql.claim(project.store, "live-worker")
+    silent = job_sql.STALE_AFTER_S + 40
+    old = (datetime.now(UTC) - timedelta(seconds=silent)).isoformat(timespec="milliseconds")
+    project.store.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", (old, dead))
+    assert main(["jobs", "list"]) == 0
+    lines = {int(line.split()[0]): line for line in capsys.readouterr().out.splitlines()}
+    assert lines[dead].split()[1] == "stale"
+    seconds = re.search(r"no heartbeat for (\d+) s", lines[dead])
+    assert seconds and silent <= int(seconds.group(1)) <= silent + 5
+    assert lines[alive].split()[1] == "running" and "heartbeat" not in lines[alive]
+    assert main(["jobs", "list", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[dead]["stale_s"] == pytest.approx(silent, abs=5) and rows[alive]["stale_s"] is None
 
 
 def test_every_validated_epoch_kept_in_history(project):

@@ -187,16 +187,17 @@ def test_pd_colour_rule_grades_by_the_eoss_spot_and_area_rules():
     assert rule.grade(clip) == 3  # graded at peak flow
 
 
-def test_cli_choice_lists_match_the_library():
-    """The train command lists its choices statically (no torch import at start-up): keep them true."""
-    from rascore.cli import train_cmd
-    from rascore.nets.factory import ARCHS
+def test_torch_side_definitions_hold_exactly_the_names_module():
+    """rascore.names lists the names without torch; the torch-side tables must hold exactly those."""
+    from rascore import names
+    from rascore.nets.factory import ARCHS, DYNAMIC_ARCHS
     from rascore.nets.heads import HEADS
     from rascore.train.config import PRESETS
 
-    assert sorted(train_cmd.ARCH_NAMES) == sorted(ARCHS)
-    assert tuple(train_cmd.HEAD_NAMES) == tuple(HEADS)
-    assert sorted(train_cmd.PRESET_NAMES) == sorted(PRESETS)
+    assert sorted(ARCHS) == sorted(names.ARCH_NAMES)
+    assert sorted(DYNAMIC_ARCHS) == sorted((*names.FRAME_ARCHS, *names.VIDEO_ARCHS))
+    assert HEADS is names.HEAD_NAMES
+    assert sorted(PRESETS) == sorted(names.PRESET_NAMES)
 
 
 def test_cli_starts_without_torch():

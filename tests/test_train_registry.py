@@ -164,7 +164,7 @@ def test_if_better_promotion_compares_validation_auc(project):
     assert add(4, 0.10, "always")[1] is True
     assert add(5, 0.99, "never")[1] is False
     assert registry.active_version(project.store, "DGS")["version"] == 4
-    registry.activate_version(project.store, "DGS", 5)
+    registry.promote_version(project.store, "DGS", 5)
     listed = registry.list_versions(project.store, "DGS")
     assert [(r["version"], r["active"]) for r in listed][:2] == [(5, True), (4, False)]
 

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, UTC
 import pytest
 
 from rascore.services import training as ts
-from rascore.jobs.train_job import promotion_policy
 from rascore.permissions import PermissionDenied
 from rascore.store import jobs as job_sql
 from rascore.store import registry
@@ -29,12 +28,8 @@ def audit_actions(project, n=5):
     return [r["action"] for r in project.store.audit_rows(n)]
 
 
-def test_choices_match_the_training_code():
-    from rascore.nets.heads import HEADS
-    from rascore.train.config import PRESETS
-
-    assert set(ts.PRESET_CHOICES) == {"auto", *PRESETS}
-    assert ts.HEAD_CHOICES == HEADS
+def audit_count(project):
+    return project.store.value("SELECT count(*) FROM audit_log")
 
 
 def test_label_counts_per_cohort_and_target_grade(project):
@@ -114,14 +109,16 @@ def test_rollback_and_promote_move_the_active_version(project):
     assert registry.active_version(store, "DGS")["version"] == 3
     assert ts.rollback(store, expert, "DGS") == {"modality": "DGS", "from": 3, "to": 2}
     assert registry.active_version(store, "DGS")["version"] == 2
-    assert audit_actions(project, 2) == ["model.rollback", "model.activate"]
+    assert audit_actions(project, 1) == ["model.rollback"]
     detail = project.store.audit_rows(1)[0]
     assert detail["user"] == "demo-expert" and '"from": 3' in detail["detail_json"]
     ts.rollback(store, expert, "DGS")
     with pytest.raises(TrainingError, match="DGS v1 is the oldest version"):
         ts.rollback(store, expert, "DGS")
+    before = audit_count(project)
     assert ts.promote(store, expert, "DGS", 3) == {"modality": "DGS", "from": 1, "to": 3}
     assert registry.active_version(store, "DGS")["version"] == 3
+    assert audit_count(project) == before + 1 and audit_actions(project, 1) == ["model.promote"]
     with pytest.raises(TrainingError, match="already the active model"):
         ts.promote(store, expert, "DGS", 3)
     with pytest.raises(TrainingError, match="There is no DGS version 9"):
@@ -138,12 +135,13 @@ def test_promotion_is_one_transaction(project, monkeypatch):
             raise RuntimeError("disk full")
         return real_audit(action, **kwargs)
 
+    rows = audit_count(project)
     monkeypatch.setattr(store, "audit", failing_audit)
     with pytest.raises(RuntimeError, match="disk full"):
         ts.promote(store, expert, "SGS", 2)
     monkeypatch.undo()
     assert registry.active_version(store, "SGS")["version"] == before  # the switch rolled back
-    assert "model.activate" not in audit_actions(project, 3)
+    assert audit_count(project) == rows
 
 
 def test_policy_is_for_admins(project):
@@ -152,7 +150,7 @@ def test_policy_is_for_admins(project):
     with pytest.raises(TrainingError, match="must be one of"):
         ts.set_policy(project.store, who(project, "demo-admin"), "sometimes")
     ts.set_policy(project.store, who(project, "demo-admin"), "always")
-    assert ts.policy(project.store) == "always" == promotion_policy(project.store)
+    assert ts.policy(project.store) == "always" == registry.promotion_policy(project.store)
 
 
 def test_a_reader_may_do_none_of_it(project):
@@ -304,10 +302,28 @@ def test_worker_state_says_when_no_worker_runs(project):
 
 
 def test_command_line_promotion_and_rollback_without_a_user(project):
-    """promote_version / rollback_version: what a `rascore models promote|rollback` would call."""
+    """registry.promote_version / rollback_version: what `rascore models promote|rollback` calls."""
     store = project.store
-    assert ts.promote_version(store, "SGS", 2) == {"modality": "SGS", "from": 1, "to": 2}
+    assert registry.promote_version(store, "SGS", 2) == {"modality": "SGS", "from": 1, "to": 2}
     row = store.audit_rows(1)[0]
     assert (row["action"], row["user"], row["target"]) == ("model.promote", None, "SGS/v2")
-    assert ts.rollback_version(store, "sgs") == {"modality": "SGS", "from": 2, "to": 1}
+    assert registry.rollback_version(store, "sgs") == {"modality": "SGS", "from": 2, "to": 1}
     assert registry.active_version(store, "SGS")["version"] == 1
+
+
+def test_a_running_job_without_heartbeat_shows_as_stale(project):
+    """A job whose worker died is "stale: no heartbeat for N s" in the view and the job rows."""
+    store, expert = project.store, who(project, "demo-expert")
+    job_id = ts.submit(store, expert, "SGS")
+    job_sql.claim(store, "w")
+    now = datetime.now(UTC)
+    fresh = ts.job_view(store, expert, job_id, now=now)
+    assert fresh.stale_s is None and "is running" in fresh.status_text()
+    later = now + timedelta(seconds=job_sql.STALE_AFTER_S + 35)
+    view = ts.job_view(store, expert, job_id, now=later)
+    assert view.status == "running" and view.stale_s == pytest.approx(job_sql.STALE_AFTER_S + 35, abs=2)
+    assert f"is stale: no heartbeat for {view.stale_s:.0f} s" in view.status_text()
+    old = (now - timedelta(seconds=job_sql.STALE_AFTER_S + 35)).isoformat(timespec="milliseconds")
+    store.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", (old, job_id))
+    (row,) = ts.job_rows(store, expert)
+    assert row["status"].startswith("stale (no heartbeat for ")

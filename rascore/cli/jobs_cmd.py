@@ -7,9 +7,11 @@ import json
 import sys
 import time
 
+from rascore import names
 from rascore.cli import CliError
 from rascore.project import open_project
 from rascore.scale import MODALITIES
+from rascore.store import jobs as job_sql
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,12 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--once", action="store_true", help="run at most one job, then exit")
     worker.add_argument("--max-jobs", type=int, help="exit after this many jobs")
     worker.add_argument("--poll", type=float, default=2.0, help="seconds between polls (default 2)")
-    worker.add_argument("--heartbeat", type=float, default=5.0, help="seconds between heartbeats")
+    worker.add_argument(
+        "--heartbeat",
+        type=float,
+        default=job_sql.HEARTBEAT_S,
+        help=f"seconds between heartbeats (default {job_sql.HEARTBEAT_S:g})",
+    )
     worker.add_argument(
         "--stale-after",
         type=float,
-        default=60.0,
-        help="a running claim without heartbeat for this long is dead (default 60)",
+        default=job_sql.STALE_AFTER_S,
+        help=f"a running claim without heartbeat for this long is dead (default {job_sql.STALE_AFTER_S:g})",
     )
     worker.add_argument(
         "--requeue-stale", action="store_true", help="queue dead claims again instead of failing them"
@@ -43,9 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "submit", help="queue a retraining", description="Queue a retraining of one modality model."
     )
     submit.add_argument("--modality", required=True, type=str.upper, choices=tuple(MODALITIES))
-    submit.add_argument("--preset", choices=("fast", "paper"))
+    submit.add_argument("--preset", choices=names.PRESET_NAMES)
     submit.add_argument("--epochs", type=int)
-    submit.add_argument("--head", choices=("softmax", "ordinal"))
+    submit.add_argument("--head", choices=names.HEAD_NAMES)
     submit.add_argument("--seed", type=int)
     submit.add_argument(
         "--nproc",
@@ -56,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     submit.add_argument(
         "--activate",
-        choices=("if-better", "always"),
+        choices=names.PROMOTION_POLICIES,
         help="promotion policy for this job (default: the project's policy)",
     )
     submit.add_argument("--json", action="store_true")
@@ -83,11 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     policy = jobs_sub.add_parser(
         "policy",
         help="show or set the promotion policy",
-        description="if-better: a new version becomes active only if its "
-        "validation macro AUC is at least the active one's; always: it "
-        "always does.",
+        description="; ".join(f"{name}: {meaning}" for name, meaning in names.POLICY_MEANINGS.items()) + ".",
     )
-    policy.add_argument("value", nargs="?", choices=("if-better", "always"))
+    policy.add_argument("value", nargs="?", choices=names.PROMOTION_POLICIES)
     policy.set_defaults(func=_policy)
 
 
@@ -118,8 +123,6 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from rascore.store import jobs as job_sql
-
     from rascore.jobs.train_job import MAX_NPROC
 
     if args.nproc is not None and not 1 <= args.nproc <= MAX_NPROC:
@@ -136,23 +139,26 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _describe(job: dict) -> str:
     progress = job["progress"]
-    bits = [f"{job['id']:>4}", f"{job['status']:<9}", f"{job['modality'] or '-':<4}"]
+    stale = job_sql.stale_for(job)
+    status = "stale" if stale is not None else job["status"]
+    bits = [f"{job['id']:>4}", f"{status:<9}", f"{job['modality'] or '-':<4}"]
     if progress.get("epoch"):
         bits.append(f"epoch {progress['epoch']}/{progress.get('epochs', '?')}")
     if progress.get("loss") is not None:
         bits.append(f"loss {progress['loss']:.3f}")
     if progress.get("eta_s") is not None and job["status"] == "running":
         bits.append(f"eta {progress['eta_s']:.0f}s")
+    if stale is not None:
+        bits.append(f"- {job_sql.stale_note(stale)} (its worker seems to have stopped)")
     if job["error"]:
         bits.append(f"- {job['error']}")
     return "  ".join(bits)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rascore.store import jobs as job_sql
-
     rows = job_sql.listing(open_project().store, args.limit)
     if args.json:
+        rows = [{**row, "stale_s": job_sql.stale_for(row)} for row in rows]
         print(json.dumps(rows, indent=2, default=str))
     else:
         for row in rows:
@@ -162,8 +168,6 @@ def _list(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from rascore.store import jobs as job_sql
 
     store = open_project().store
     job = job_sql.get(store, args.id)
@@ -181,8 +185,8 @@ def _watch(args: argparse.Namespace) -> int:
         bar.set_postfix_str(
             job["status"] + (f" loss {progress['loss']:.3f}" if progress.get("loss") is not None else "")
         )
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            break
+        if job["status"] in job_sql.FINAL or job_sql.stale_for(job) is not None:
+            break  # a stale job would never end while its worker is gone
         time.sleep(args.interval)
     bar.close()
     print(_describe(job))
@@ -191,7 +195,6 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     from rascore.store import StoreError
-    from rascore.store import jobs as job_sql
 
     try:
         status = job_sql.request_cancel(open_project().store, args.id)
@@ -202,11 +205,10 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> int:
-    from rascore.jobs.train_job import PROMOTION_SETTING, promotion_policy
-    from rascore.store import jobs as job_sql
+    from rascore.store import registry
 
     store = open_project().store
     if args.value:
-        job_sql.set_setting(store, PROMOTION_SETTING, args.value)
-    print(promotion_policy(store))
+        registry.set_promotion_policy(store, args.value)
+    print(registry.promotion_policy(store))
     return 0

@@ -11,35 +11,17 @@ import argparse
 import json
 import sys
 
+from rascore import names
 from rascore.cli import CliError
 from rascore.project import open_project
 from rascore.scale import MODALITIES
 
 _MODALITIES = list(MODALITIES)
-PRESET_NAMES = ("fast", "paper")
-HEAD_NAMES = ("softmax", "ordinal")
-ARCH_NAMES = (
-    "slim_resnet18",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "frames_slim_resnet18",
-    "frames_resnet18",
-    "frames_resnet34",
-    "frames_resnet50",
-    "r3d_18",
-    "mc3_18",
-    "r2plus1d_18",
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train``, ``evaluate``, ``predict`` and ``models``."""
-    from rascore.store.registry import ACTIVATE_POLICIES
-
-    # Static lists, so that building the parser never imports torch (every command starts fast);
-    # tests/test_nets.py checks they match rascore.nets and rascore.train.
-
+    # Choices from rascore.names, so that building the parser never imports torch.
     p = sub.add_parser(
         "train",
         help="train a modality model on the current reference labels",
@@ -49,17 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train ...) the N processes train one model together (DistributedDataParallel; "
         "NCCL on GPUs, Gloo on CPUs) and rank 0 publishes it; --batch-size is per process.",
     )
-    p.add_argument("--modality", type=str.upper, choices=_MODALITIES, help="required unless --job gives it")
+    p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
     p.add_argument(
         "--preset",
-        choices=[*PRESET_NAMES, "auto"],
+        choices=names.PRESET_CHOICES,
         default="auto",
         help="paper (GPU) or fast (CPU); auto picks by device",
     )
     p.add_argument("--epochs", type=int)
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default $RASCORE_DEVICE or auto)")
-    p.add_argument("--head", choices=HEAD_NAMES, default="softmax")
-    p.add_argument("--arch", choices=ARCH_NAMES)
+    p.add_argument("--head", choices=names.HEAD_NAMES, default="softmax")
+    p.add_argument("--arch", choices=names.ARCH_NAMES)
     p.add_argument(
         "--weights",
         default="auto",
@@ -71,16 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--size", type=int, nargs="+", metavar="PX", help="input height [width]")
     p.add_argument("--frames", type=int, help="frames a clip model sees per pass")
-    p.add_argument("--activate", choices=ACTIVATE_POLICIES, default="if-better")
+    p.add_argument("--activate", choices=names.ACTIVATE_POLICIES, default=names.DEFAULT_POLICY)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument(
-        "--job",
-        type=int,
-        metavar="ID",
-        help="train the parameters of claimed job ID, reporting into its row (how the "
-        "worker runs a job with nproc > 1 under torchrun)",
-    )
-    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # the worker, for --job
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -177,23 +151,6 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _train_job(args: argparse.Namespace, project) -> int:
-    """``rascore train --job ID``: one process of a worker's torchrun launch (or the only one)."""
-    from rascore.jobs.torchrun import exit_with
-    from rascore.jobs.train_job import run_job_in_process_group
-    from rascore.train import TrainingCancelled
-
-    if args.parent_pid:
-        exit_with(args.parent_pid)
-    try:
-        version_id = run_job_in_process_group(project, args.job)
-    except (ValueError, FileNotFoundError, LookupError, TrainingCancelled) as exc:
-        raise CliError(str(exc)) from None
-    if version_id is not None and args.json:
-        print(json.dumps({"job": args.job, "model_version_id": version_id}))
-    return 0
-
-
 def _train(args: argparse.Namespace) -> int:
     from rascore.train import TrainingCancelled, make_config, run_training
     from rascore.train.distributed import environment
@@ -202,11 +159,7 @@ def _train(args: argparse.Namespace) -> int:
         env = environment()
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if args.job is None and not args.modality:
-        raise CliError("--modality is required")
     project = open_project()
-    if args.job is not None:
-        return _train_job(args, project)
     size = args.size
     if size is not None and len(size) not in (1, 2):
         raise CliError("--size takes a height and optionally a width")
@@ -444,25 +397,22 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
-    from rascore.services.training import TrainingError, promote_version
+    from rascore.store import StoreError, registry
 
     try:
-        promote_version(open_project().store, args.modality, args.version)
-    except TrainingError as exc:
+        registry.promote_version(open_project().store, args.modality, args.version)
+    except StoreError as exc:
         raise CliError(str(exc)) from None
     print(f"{args.modality} v{args.version} is now active")
     return 0
 
 
 def _models_rollback(args: argparse.Namespace) -> int:
-    from rascore.store import registry
-    from rascore.services.training import TrainingError, rollback_version
+    from rascore.store import StoreError, registry
 
-    store = open_project().store
     try:
-        rollback_version(store, args.modality)
-    except TrainingError as exc:
+        moved = registry.rollback_version(open_project().store, args.modality)
+    except StoreError as exc:
         raise CliError(str(exc)) from None
-    active = registry.active_version(store, args.modality)
-    print(f"{args.modality} v{active['version']} is now active")
+    print(f"{args.modality} v{moved['to']} is now active")
     return 0

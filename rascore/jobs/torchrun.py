@@ -1,7 +1,9 @@
 """A training job on N processes: the worker starts torchrun, keeps the heartbeat, stops it on cancel.
 
-``python -m torch.distributed.run --standalone --nproc_per_node=N -m rascore.cli train --job ID``
-runs in its own process group (session). Rank 0 writes progress into the job row and checks for a
+``python -m torch.distributed.run --standalone --nproc_per_node=N -m rascore.jobs.distributed_entry
+--job ID --result-dir DIR`` runs in its own process group (session). Each rank writes its outcome
+to a result file in DIR (rascore.jobs.distributed_entry); the worker decides success, failure and
+its reason from those files and the job row, never from the processes' output. Rank 0 writes progress into the job row and checks for a
 cancel between steps (all ranks then stop at the same step); the worker meanwhile keeps the
 row's heartbeat from its side thread and polls the cancel flag too: if the processes have not
 stopped ``cancel_grace_s`` after a cancel, it sends SIGTERM to torchrun (which passes it on to
@@ -13,7 +15,6 @@ training behind to keep the row's heartbeat alive or to publish a version for a 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,14 +24,17 @@ import time
 from pathlib import Path
 
 from rascore.jobs.context import Cancelled, JobContext
+from rascore.jobs.distributed_entry import read_results
 from rascore.store import jobs as job_sql
 
 CANCEL_GRACE_S = 15.0  # rank 0 normally stops within a step; then torchrun gets SIGTERM
 TERM_TIMEOUT_S = 45.0  # torchrun waits 30 s for its ranks before SIGKILL; then so do we
 
 
-def launch_command(job_id: int, nproc: int, parent_pid: int | None = None) -> list[str]:
-    """torchrun (as ``python -m torch.distributed.run``, same interpreter) on ``rascore train --job``."""
+def launch_command(
+    job_id: int, nproc: int, result_dir: str | Path, parent_pid: int | None = None
+) -> list[str]:
+    """torchrun (as ``python -m torch.distributed.run``, same interpreter) on the jobs entry point."""
     command = [
         sys.executable,
         "-m",
@@ -38,10 +42,11 @@ def launch_command(job_id: int, nproc: int, parent_pid: int | None = None) -> li
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
-        "rascore.cli",
-        "train",
+        "rascore.jobs.distributed_entry",
         "--job",
         str(job_id),
+        "--result-dir",
+        str(result_dir),
     ]
     if parent_pid is not None:
         command += ["--parent-pid", str(parent_pid)]
@@ -80,19 +85,23 @@ def terminate(child: subprocess.Popen, timeout: float = TERM_TIMEOUT_S) -> int:
     return child.wait()
 
 
-def failure_reason(output: str, returncode: int) -> str:
-    """What went wrong, from the processes' output: the command's own one-line error if any."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "rascore train: " in line:
-            return line.split("rascore train: ", 1)[1]
-    for line in reversed(lines):
-        if (
-            re.match(r"^(\[rank\d+\]:)?[\w.]*(Error|Exception)\b[^:]*:", line)
-            and "ChildFailedError" not in line
-        ):
-            return line
-    return f"the training processes exited with code {returncode}" + (f": {lines[-1]}" if lines else "")
+def outcome(results: dict[int, dict], returncode: int, output: str = "") -> int | None:
+    """The registered version's id from the ranks' result files, or RuntimeError with the reason.
+
+    The first rank to fail gives the reason (the others usually fail because it did); processes
+    that died without writing a file get the exit code (and the output's last line, as context).
+    """
+    failed = sorted(
+        (r for r in results.values() if r.get("status") == "failed"), key=lambda r: r.get("at", 0)
+    )
+    if failed:
+        raise RuntimeError(failed[0].get("error") or "a training process failed")
+    if returncode != 0:
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        last = f" (last output: {lines[-1][:300]})" if lines else ""
+        raise RuntimeError(f"the training processes exited with code {returncode}{last}")
+    version_id = (results.get(0) or {}).get("model_version_id")
+    return int(version_id) if version_id is not None else None
 
 
 def run_under_torchrun(
@@ -108,10 +117,10 @@ def run_under_torchrun(
     store = project.store
     ctx.log(f"starting {nproc} training processes (torchrun --standalone --nproc_per_node={nproc})")
     ctx.on_progress({**ctx.progress, "phase": "starting", "nproc": nproc}, force=True)
-    command = launch_command(job["id"], nproc, parent_pid=os.getpid())
     cancel_at: float | None = None
     terminated = False
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryDirectory(prefix="rascore-job-") as results:
+        command = launch_command(job["id"], nproc, results, parent_pid=os.getpid())
         child = subprocess.Popen(
             command,
             env=child_env(project.settings),
@@ -137,17 +146,17 @@ def run_under_torchrun(
             raise
         output.seek(0)
         text = output.read().decode("utf-8", errors="replace")
+        ranks = read_results(results)
     row = job_sql.get(store, job["id"])
     ctx.adopt(row)  # rank 0's progress, history and log lines
     if terminated:
         ctx.log(
             f"the training processes were still running {cancel_grace_s:.0f} s after the cancel: terminated"
         )
-    if returncode != 0 and (cancel_at is not None or row.get("cancel_requested")):
+    cancelled = any(r.get("status") == "cancelled" for r in ranks.values())
+    if returncode != 0 and (cancelled or cancel_at is not None or row.get("cancel_requested")):
         raise Cancelled()
-    if returncode != 0:
-        raise RuntimeError(failure_reason(text, returncode))
-    version_id = row["progress"].get("model_version_id")
+    version_id = outcome(ranks, returncode, text)
     if version_id is None:
         raise RuntimeError("the training processes exited without registering a version")
     ctx.log(f"{nproc} training processes finished")

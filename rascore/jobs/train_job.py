@@ -1,10 +1,11 @@
 """The ``train`` job: retrain one modality model from the job row's parameters.
 
 With ``nproc`` 1 (the default) the worker trains in its own process. With ``nproc`` N > 1 it
-starts ``torchrun --standalone --nproc_per_node=N -m rascore.cli train --job ID``
-(rascore.jobs.torchrun) and watches it: every process runs ``run_job_in_process_group``, rank 0
-writes progress and checks for a cancel through the job row and registers the version, and the
-worker keeps the heartbeat, stops the processes on cancel and closes the row.
+starts ``torchrun --standalone --nproc_per_node=N -m rascore.jobs.distributed_entry --job ID``
+(rascore.jobs.torchrun) and watches it: every process trains the job's parameters together,
+rank 0 writes progress and checks for a cancel through the job row and registers the version,
+each rank writes its outcome to a result file, and the worker keeps the heartbeat, stops the
+processes on cancel and closes the row.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import os
 
 from rascore.jobs.context import Cancelled, JobContext
-from rascore.store import jobs as job_sql
+from rascore.store import registry
 
-PROMOTION_SETTING = "promotion_policy"
-POLICIES = ("if-better", "always")
 # What a job row may set; the rest comes from the preset (size and widths for small test runs).
 TRAIN_PARAMS = (
     "preset",
@@ -33,12 +32,6 @@ TRAIN_PARAMS = (
 # How a job runs rather than what it trains: not part of the TrainConfig.
 LAUNCH_PARAMS = ("nproc",)
 MAX_NPROC = 64
-
-
-def promotion_policy(store) -> str:
-    """The admin's promotion policy: only if validation macro AUC >= the active one's, or always."""
-    policy = job_sql.get_setting(store, PROMOTION_SETTING, "if-better")
-    return policy if policy in POLICIES else "if-better"
 
 
 def job_config(project, job: dict):
@@ -82,7 +75,8 @@ def job_nproc(params: dict, device: str = "cpu") -> int:
     return value
 
 
-def _describe(config, processes: int = 1, backend: str | None = None) -> str:
+def describe(config, processes: int = 1, backend: str | None = None) -> str:
+    """The job log's first line: what is trained, how, and where."""
     where = f"{config.device}" + (f" x {processes} processes ({backend})" if processes > 1 else "")
     return (
         f"training {config.modality}: {config.arch}, preset {config.preset}, "
@@ -90,7 +84,7 @@ def _describe(config, processes: int = 1, backend: str | None = None) -> str:
     )
 
 
-def _registered(ctx: JobContext, published) -> int:
+def registered(ctx: JobContext, published) -> int:
     """Log the new version and write the final progress (read back by the worker under torchrun)."""
     ctx.log(
         f"registered {published.modality} v{published.version}"
@@ -121,56 +115,17 @@ def run_train_job(project, job: dict, ctx: JobContext) -> int:
 
         return run_under_torchrun(project, job, ctx, nproc)
     params = job["params"]
-    ctx.log(_describe(config))
+    ctx.log(describe(config))
     try:
         outcome = run_training(
             project,
             config,
             on_progress=ctx.on_progress,
             should_stop=ctx.should_stop,
-            activate=params.get("activate") or promotion_policy(project.store),
+            activate=params.get("activate") or registry.promotion_policy(project.store),
             job_id=job["id"],
             user_id=job.get("created_by"),
         )
     except TrainingCancelled:
         raise Cancelled() from None
-    return _registered(ctx, outcome.published)
-
-
-def run_job_in_process_group(project, job_id: int) -> int | None:
-    """``rascore train --job ID`` in each torchrun process: train a claimed job's parameters together.
-
-    Rank 0 reports progress and checks for a cancel through the job row, and registers the
-    version (its id is returned and written to the row's progress); the other ranks return None.
-    TrainingCancelled propagates (the command exits non-zero and the worker closes the row).
-    """
-    from rascore.train import distributed
-    from rascore.train.pipeline import run_training
-
-    job = job_sql.get(project.store, job_id)
-    if job is None:
-        raise ValueError(f"no job {job_id}")
-    if job["kind"] != "train" or job["status"] != "running":
-        raise ValueError(
-            f"job {job_id} is a {job['status']} {job['kind']} job; a worker claims a "
-            "training job before it starts processes for it"
-        )
-    config = job_config(project, job)
-    env = distributed.environment()
-    ctx = None
-    if env.is_main:
-        ctx = JobContext(project.store, job_id)
-        ctx.adopt(job)
-        ctx.log(_describe(config, env.world_size, distributed.backend_for(config.device)))
-    outcome = run_training(
-        project,
-        config,
-        on_progress=ctx.on_progress if ctx else None,
-        should_stop=ctx.should_stop if ctx else None,
-        activate=job["params"].get("activate") or promotion_policy(project.store),
-        job_id=job_id,
-        user_id=job.get("created_by"),
-    )
-    if outcome is None or ctx is None:
-        return None
-    return _registered(ctx, outcome.published)
+    return registered(ctx, outcome.published)

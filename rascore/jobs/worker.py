@@ -40,8 +40,8 @@ class Worker:
         *,
         name: str | None = None,
         poll_s: float = 2.0,
-        heartbeat_s: float = 5.0,
-        stale_after_s: float = 60.0,
+        heartbeat_s: float = job_sql.HEARTBEAT_S,
+        stale_after_s: float = job_sql.STALE_AFTER_S,
         requeue_stale: bool = False,
         runners: dict[str, Runner] | None = None,
     ) -> None:
@@ -86,7 +86,7 @@ class Worker:
             )
         except Exception as exc:  # the reason goes into the row, the worker goes on
             ctx.log(traceback.format_exc(limit=3).strip().splitlines()[-1])
-            job_sql.finish(self.store, job["id"], "failed", error=_reason(exc), log_tail=ctx.log_tail)
+            job_sql.finish(self.store, job["id"], "failed", error=failure_reason(exc), log_tail=ctx.log_tail)
         else:
             ctx.log("succeeded")
             job_sql.finish(
@@ -110,7 +110,7 @@ class Worker:
         return handled
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """A failure reason a user can act on: the exception's own message, with its type."""
     message = str(exc).strip() or exc.__class__.__name__
     return (

@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rascore.names import HEAD_NAMES as HEADS
+
 N_GRADES = 4
-HEADS: tuple[str, ...] = ("softmax", "ordinal")
 
 
 def check_head(head: str) -> str:

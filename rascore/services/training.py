@@ -1,43 +1,32 @@
 """Library of the Train page: labels per modality, model versions, training jobs and their progress.
 
-Everything the page shows or does goes through here, each action behind its permission check:
-reference labels available per modality, cohort and grade; the active version and its validation
-and test figures; the version history; submitting and cancelling retraining jobs (a row in the
-job table: a separate ``rascore worker`` process trains, never the app); promotion and rollback
-(one ``BEGIN IMMEDIATE`` transaction each, audited); the promotion policy (admin); whether a
-worker is alive; and a running job's live progress.
-
-Epoch history of a running job: the training loop reports the current epoch's figures in the
-job row (``val_auc``, ``val_macro_auc`` with ``phase`` "validated", then ``val_auc`` again on the
-next epoch's steps). When the row carries a ``history`` list it is used as is; otherwise the
-history is accumulated here from the successive rows a page reads (``job_view``), kept per
-process and job, so a page that watches from the start sees every epoch whose figures reached
-the row.
+Everything the page shows or does goes through here, each action behind its permission check,
+calling down for the work: reference labels available per modality, cohort and grade; the active
+version and its validation and test figures; the version history; submitting and cancelling
+retraining jobs (a row in the job table: a separate ``rascore worker`` process trains, never the
+app); promotion, rollback and the promotion policy (rascore.store.registry, the versions layer);
+whether a worker is alive and which jobs lost theirs (rascore.store.jobs decides staleness); and
+a running job's live progress (rascore.jobs.progress).
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, UTC
 
-from rascore import scale
-from rascore.jobs.train_job import MAX_NPROC, POLICIES, PROMOTION_SETTING, promotion_policy
+from rascore import names, scale
+from rascore.jobs import progress as job_progress
+from rascore.jobs.progress import JobView, duration
+from rascore.jobs.progress import number as _num
+from rascore.jobs.train_job import MAX_NPROC
 from rascore.permissions import require
-from rascore.store import Store, StoreError
+from rascore.store import Store, StoreBusy, StoreError
 from rascore.store import jobs as job_sql
 from rascore.store import registry
 from rascore.store.results import stored_test_figures
 
-# Kept in step with rascore.train.config.PRESETS and rascore.nets.heads.HEADS (a test checks
-# it); not imported from there so that the page does not import torch.
-PRESET_CHOICES: tuple[str, ...] = ("auto", "fast", "paper")
-HEAD_CHOICES: tuple[str, ...] = ("softmax", "ordinal")
 MAX_EPOCHS = 500
-HEARTBEAT_FRESH_S = 30.0  # a running job whose heartbeat is older has lost its worker (probably)
 QUEUED_WAIT_S = 60.0  # a job queued longer than this with no live worker: say so
 WORKER_HELP = (
     "Training runs in a separate worker process, never in the web app. Start one in a "
@@ -52,29 +41,7 @@ class TrainingError(ValueError):
     """A training request the library refuses, with a message the user can act on."""
 
 
-# ------------------------------------------------------------------ time and formatting
-def _age_s(stamp: str | None, now: datetime | None = None) -> float | None:
-    """Seconds since an ISO timestamp of the store (None when there is none)."""
-    if not stamp:
-        return None
-    moment = now or datetime.now(UTC)
-    then = datetime.fromisoformat(stamp)
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=UTC)
-    return max(0.0, (moment - then).total_seconds())
-
-
-def _num(value: object) -> float | None:
-    """A stored figure as a float, None when absent or undefined."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
+# ------------------------------------------------------------------ formatting
 def fmt(value: object, digits: int = 3) -> str:
     """A figure for a table: the number, or 'undefined'."""
     number = _num(value)
@@ -229,71 +196,34 @@ def version_history(store: Store, user: Mapping, modality: str) -> list[dict]:
 def promote(store: Store, user: Mapping, modality: str, version: int) -> dict:
     """Make ``version`` the active model of its modality (train permission; one transaction)."""
     require(user, "train")
-    return promote_version(store, modality, version, user_id=user["id"])
+    return _refused_as_training_error(registry.promote_version, store, modality, version, user_id=user["id"])
 
 
 def rollback(store: Store, user: Mapping, modality: str) -> dict:
     """Go back to the version before the active one (train permission; one transaction)."""
     require(user, "train")
-    return rollback_version(store, modality, user_id=user["id"])
-
-
-def promote_version(store: Store, modality: str, version: int, user_id: int | None = None) -> dict:
-    """Activate a version in one ``BEGIN IMMEDIATE`` transaction, audited (no permission check:
-    for the command line, which acts as the project's operator; the page calls ``promote``)."""
-    code = scale.modality(modality).code
-    with store.transaction():
-        target = registry.get_version(store, code, int(version))
-        if target is None:
-            raise TrainingError(f"There is no {code} version {version}.")
-        current = registry.active_version(store, code)
-        if current is not None and current["id"] == target["id"]:
-            raise TrainingError(f"{code} v{version} is already the active model.")
-        registry.activate_version(store, code, int(version), user_id=user_id)
-        store.audit(
-            "model.promote",
-            user_id=user_id,
-            target=f"{code}/v{version}",
-            detail={"from": current["version"] if current else None, "to": int(version)},
-        )
-    return {"modality": code, "from": current["version"] if current else None, "to": int(version)}
-
-
-def rollback_version(store: Store, modality: str, user_id: int | None = None) -> dict:
-    """Activate the newest version older (by number) than the active one, in one transaction,
-    audited (no permission check: for the command line; the page calls ``rollback``)."""
-    code = scale.modality(modality).code
-    with store.transaction():
-        current = registry.active_version(store, code)
-        if current is None:
-            raise TrainingError(f"No {code} version is active: there is nothing to roll back.")
-        earlier = [r for r in registry.list_versions(store, code) if r["version"] < current["version"]]
-        if not earlier:
-            raise TrainingError(
-                f"{code} v{current['version']} is the oldest version: there is no earlier one to go back to."
-            )
-        target = earlier[0]
-        registry.activate_version(store, code, target["version"], user_id=user_id)
-        store.audit(
-            "model.rollback",
-            user_id=user_id,
-            target=f"{code}/v{target['version']}",
-            detail={"from": current["version"], "to": target["version"]},
-        )
-    return {"modality": code, "from": current["version"], "to": target["version"]}
+    return _refused_as_training_error(registry.rollback_version, store, modality, user_id=user["id"])
 
 
 def policy(store: Store) -> str:
-    """The promotion policy new versions follow: ``if-better`` or ``always``."""
-    return promotion_policy(store)
+    """The promotion policy new versions follow (rascore.names.PROMOTION_POLICIES)."""
+    return registry.promotion_policy(store)
 
 
 def set_policy(store: Store, user: Mapping, value: str) -> None:
     """Set the promotion policy (admin only: the settings permission; audited)."""
     require(user, "settings")
-    if value not in POLICIES:
-        raise TrainingError(f"The promotion policy must be one of {', '.join(POLICIES)}.")
-    job_sql.set_setting(store, PROMOTION_SETTING, value, user_id=user["id"])
+    _refused_as_training_error(registry.set_promotion_policy, store, value, user_id=user["id"])
+
+
+def _refused_as_training_error(fn, *args, **kwargs):
+    """Call ``fn``; a refusal of the store (not a busy database) becomes a TrainingError."""
+    try:
+        return fn(*args, **kwargs)
+    except StoreBusy:
+        raise
+    except StoreError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ jobs
@@ -314,10 +244,10 @@ def submit(
     """
     require(user, "train")
     code = scale.modality(modality).code
-    if preset not in PRESET_CHOICES:
-        raise TrainingError(f"The preset must be one of {', '.join(PRESET_CHOICES)}.")
-    if head not in HEAD_CHOICES:
-        raise TrainingError(f"The head must be one of {', '.join(HEAD_CHOICES)}.")
+    if preset not in names.PRESET_CHOICES:
+        raise TrainingError(f"The preset must be one of {', '.join(names.PRESET_CHOICES)}.")
+    if head not in names.HEAD_NAMES:
+        raise TrainingError(f"The head must be one of {', '.join(names.HEAD_NAMES)}.")
     if epochs is not None and not 1 <= int(epochs) <= MAX_EPOCHS:
         raise TrainingError(f"Epochs must be between 1 and {MAX_EPOCHS}.")
     if not 1 <= int(nproc) <= MAX_NPROC:
@@ -357,8 +287,10 @@ def job_rows(store: Store, user: Mapping, modality: str | None = None, limit: in
     """Recent jobs, newest first, as table rows."""
     require(user, "train")
     rows = []
+    now = datetime.now(UTC)
     for job in job_sql.listing(store, limit, modality=scale.modality(modality).code if modality else None):
         progress, params = job["progress"], job["params"]
+        stale = job_sql.stale_for(job, now)
         version = (
             registry.get_version_by_id(store, job["model_version_id"]) if job["model_version_id"] else None
         )
@@ -366,7 +298,7 @@ def job_rows(store: Store, user: Mapping, modality: str | None = None, limit: in
             {
                 "job": job["id"],
                 "modality": job["modality"],
-                "status": job["status"],
+                "status": f"stale ({job_sql.stale_note(stale)})" if stale is not None else job["status"],
                 "preset": params.get("preset", "auto"),
                 "epochs": params.get("epochs"),
                 "head": params.get("head", "softmax"),
@@ -396,183 +328,13 @@ def latest_job(store: Store, user: Mapping, modality: str) -> dict | None:
 
 
 # ------------------------------------------------------------------ live progress
-@dataclass
-class _Trace:
-    """What the page has seen of one job: validation figures per epoch, loss per step."""
-
-    epochs: dict[int, dict] = field(default_factory=dict)
-    loss: dict[float, float] = field(default_factory=dict)
-
-
-_TRACES: OrderedDict[tuple[str, int], _Trace] = OrderedDict()
-_TRACES_LOCK = threading.Lock()
-_MAX_TRACES = 64
-
-
-def _observe(key: tuple[str, int], progress: Mapping) -> _Trace:
-    """Fold one progress row into the job's trace (idempotent: the same row twice changes nothing)."""
-    with _TRACES_LOCK:
-        trace = _TRACES.pop(key, None) or _Trace()
-        _TRACES[key] = trace
-        while len(_TRACES) > _MAX_TRACES:
-            _TRACES.popitem(last=False)
-        epoch, steps = progress.get("epoch"), progress.get("steps")
-        if not epoch:
-            return trace
-        epoch = int(epoch)
-        val_auc = {int(g): _num(v) for g, v in (progress.get("val_auc") or {}).items()}
-        phase = progress.get("phase")
-        if progress.get("loss") is not None and steps:
-            x = round(epoch - 1 + int(progress.get("step", 0)) / int(steps), 4)
-            trace.loss[x] = float(progress["loss"])
-        if phase == "validated":
-            record = trace.epochs.setdefault(epoch, {})
-            record.update(
-                {
-                    "epoch": epoch,
-                    "val_auc": val_auc,
-                    "val_macro_auc": _num(progress.get("val_macro_auc")),
-                    "loss": _num(progress.get("loss")),
-                }
-            )
-        elif phase == "train" and epoch > 1 and val_auc:
-            # the steps of epoch e still carry the validation figures of epoch e - 1
-            record = trace.epochs.setdefault(epoch - 1, {"epoch": epoch - 1})
-            record.setdefault("val_auc", val_auc)
-            if record.get("val_macro_auc") is None:
-                defined = [v for v in val_auc.values() if v is not None]
-                record["val_macro_auc"] = sum(defined) / len(defined) if defined else None
-        return trace
-
-
-def _history_from_row(history: list) -> list[dict]:
-    out = []
-    for entry in history:
-        aucs = entry.get("val_auc") or {}
-        out.append(
-            {
-                "epoch": int(entry["epoch"]),
-                "loss": _num(entry.get("loss")),
-                "val_macro_auc": _num(entry.get("val_macro_auc")),
-                "val_auc": {int(g): _num(v) for g, v in aucs.items()},
-            }
-        )
-    return out
-
-
-@dataclass
-class JobView:
-    """One job as the page shows it."""
-
-    id: int
-    modality: str | None
-    status: str
-    params: dict
-    phase: str
-    fraction: float
-    epoch: int | None
-    epochs: int | None
-    step: int | None
-    steps: int | None
-    eta_s: float | None
-    loss: float | None
-    heartbeat_age_s: float | None
-    history: list[dict]
-    loss_curve: list[tuple[float, float]]
-    log_tail: str
-    error: str | None
-    cancel_requested: bool
-    version: int | None
-    activated: bool | None
-
-    @property
-    def finished(self) -> bool:
-        """True once the job has ended (succeeded, failed or cancelled)."""
-        return self.status in job_sql.FINAL
-
-    def status_text(self) -> str:
-        """One line: what the job is doing now."""
-        if self.status == "queued":
-            return f"Job #{self.id} ({self.modality}) is queued, waiting for a worker."
-        if self.status == "running":
-            where = (
-                f"epoch {self.epoch}/{self.epochs}, step {self.step}/{self.steps}"
-                if self.epoch
-                else "loading the training data"
-            )
-            eta = f", about {duration(self.eta_s)} left" if self.eta_s is not None else ""
-            stop = " - stopping after the current step (cancel requested)" if self.cancel_requested else ""
-            return f"Job #{self.id} ({self.modality}) is running: {where}{eta}{stop}."
-        if self.status == "succeeded":
-            state = (
-                "now the active model"
-                if self.activated
-                else "not promoted: the active version validates better"
-                if self.activated is False
-                else "registered"
-            )
-            return (
-                f"Job #{self.id} ({self.modality}) succeeded: v{self.version}, {state}."
-                if self.version
-                else f"Job #{self.id} ({self.modality}) succeeded."
-            )
-        return f"Job #{self.id} ({self.modality}) {self.status}: {self.error or 'no reason recorded'}."
-
-
-def duration(seconds: float | None) -> str:
-    """Seconds as "4 min 05 s" or "12 s" ("unknown" for None)."""
-    if seconds is None:
-        return "unknown"
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
 def job_view(store: Store, user: Mapping, job_id: int, now: datetime | None = None) -> JobView:
     """A job's status, progress fraction, ETA, loss and validation-AUC history, and log tail."""
     require(user, "train")
     job = job_sql.get(store, int(job_id))
     if job is None:
         raise TrainingError(f"There is no job {job_id}.")
-    progress = job["progress"]
-    trace = _observe((str(store.path), job["id"]), progress)
-    if progress.get("history"):
-        history = _history_from_row(progress["history"])
-    else:
-        history = [trace.epochs[e] for e in sorted(trace.epochs)]
-    epoch, epochs = progress.get("epoch"), progress.get("epochs")
-    step, steps = progress.get("step"), progress.get("steps")
-    if job["status"] == "succeeded":
-        fraction = 1.0
-    elif epoch and epochs and steps:
-        fraction = min(1.0, ((int(epoch) - 1) * int(steps) + int(step or 0)) / (int(epochs) * int(steps)))
-    else:
-        fraction = 0.0
-    version = None
-    if job["model_version_id"]:
-        row = registry.get_version_by_id(store, job["model_version_id"])
-        version = row["version"] if row else None
-    return JobView(
-        id=job["id"],
-        modality=job["modality"],
-        status=job["status"],
-        params=job["params"],
-        phase=str(progress.get("phase") or ("waiting" if job["status"] == "queued" else "")),
-        fraction=float(fraction),
-        epoch=epoch,
-        epochs=epochs,
-        step=step,
-        steps=steps,
-        eta_s=_num(progress.get("eta_s")) if job["status"] == "running" else None,
-        loss=_num(progress.get("loss")),
-        heartbeat_age_s=_age_s(job["heartbeat_at"], now) if job["status"] == "running" else None,
-        history=history,
-        loss_curve=sorted(trace.loss.items()),
-        log_tail=job["log_tail"] or "",
-        error=job["error"],
-        cancel_requested=bool(job["cancel_requested"]),
-        version=version if version is not None else progress.get("version"),
-        activated=progress.get("activated"),
-    )
+    return job_progress.view(store, job, now)
 
 
 # ------------------------------------------------------------------ is a worker alive?
@@ -588,29 +350,27 @@ class WorkerState:
 
 
 def worker_state(store: Store, now: datetime | None = None) -> WorkerState:
-    """A worker is alive when a running job had a heartbeat in the last ``HEARTBEAT_FRESH_S``.
+    """A worker is alive when a running job is not stale (rascore.store.jobs.stale_for).
 
-    Without one, a message when a running job's heartbeat went stale or a job has been queued
-    for more than ``QUEUED_WAIT_S``; an empty queue needs no worker and gets no message.
+    Without one, a message when a running job went stale or a job has been queued for more than
+    ``QUEUED_WAIT_S``; an empty queue needs no worker and gets no message.
     """
     running = job_sql.listing(store, 50, status="running")
     queued = job_sql.listing(store, 200, status="queued")
-    ages = [_age_s(j["heartbeat_at"], now) for j in running]
-    alive = any(a is not None and a <= HEARTBEAT_FRESH_S for a in ages)
-    waits = [_age_s(j["created_at"], now) or 0.0 for j in queued]
+    stale = [(job, job_sql.stale_for(job, now)) for job in running]
+    alive = any(age is None for _, age in stale)
+    waits = [job_sql.age_s(j["created_at"], now) or 0.0 for j in queued]
     oldest = max(waits) if waits else None
     message = None
-    if not alive:
-        stale = [(j, a) for j, a in zip(running, ages) if a is None or a > HEARTBEAT_FRESH_S]
-        if stale:
-            job, age = stale[0]
-            message = (
-                f"Job #{job['id']} has had no heartbeat for {duration(age)}: its worker "
-                "seems to have stopped. " + WORKER_HELP
-            )
-        elif oldest is not None and oldest > QUEUED_WAIT_S:
-            message = (
-                f"No worker is running: job #{queued[-1]['id']} has been queued for "
-                f"{duration(oldest)}. " + WORKER_HELP
-            )
+    if not alive and stale:
+        job, age = stale[0]
+        message = (
+            f"Job #{job['id']} has had no heartbeat for {duration(age)}: its worker "
+            "seems to have stopped. " + WORKER_HELP
+        )
+    elif not alive and oldest is not None and oldest > QUEUED_WAIT_S:
+        message = (
+            f"No worker is running: job #{queued[-1]['id']} has been queued for "
+            f"{duration(oldest)}. " + WORKER_HELP
+        )
     return WorkerState(alive, len(running), len(queued), oldest, message)

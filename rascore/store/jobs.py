@@ -1,9 +1,15 @@
-"""SQL of the durable job queue: submit, claim, heartbeat, cancel, finish, recover stale claims."""
+"""SQL of the durable job queue: submit, claim, heartbeat, cancel, finish, recover stale claims.
+
+Staleness is decided here alone (``stale_for``): a running job whose heartbeat is older than
+``STALE_AFTER_S``, twelve of the worker's heartbeat intervals, has lost its worker. The command
+line, the Train page and the worker's recovery all ask this module.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, UTC
+from collections.abc import Mapping
+from datetime import datetime, UTC
 from typing import Any
 
 from rascore.store.db import utcnow
@@ -11,6 +17,8 @@ from rascore.store.store import Store, StoreError
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
+HEARTBEAT_S = 5.0  # how often a worker writes a running job's heartbeat (rascore worker --heartbeat)
+STALE_AFTER_S = 12 * HEARTBEAT_S  # twelve heartbeats missed: the job's worker is gone
 
 
 def _decode(row: dict | None) -> dict | None:
@@ -119,9 +127,7 @@ def heartbeat(store: Store, job_id: int, progress: dict | None = None, log_tail:
     if log_tail is not None:
         sets.append("log_tail = ?")
         params.append(log_tail)
-    store.conn.execute(
-        f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status = 'running'", (*params, job_id)
-    )
+    store.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status = 'running'", (*params, job_id))
 
 
 def finish(
@@ -145,16 +151,48 @@ def finish(
         store.audit(f"job.{status}", target=str(job_id), detail={"error": error} if error else {})
 
 
-def recover_stale(store: Store, stale_after_s: float, requeue: bool = False) -> list[int]:
-    """Running jobs whose heartbeat stopped: failed with a reason, or queued again by policy."""
-    cutoff = (datetime.now(UTC) - timedelta(seconds=stale_after_s)).isoformat(timespec="milliseconds")
+def age_s(stamp: str | None, now: datetime | None = None) -> float | None:
+    """Seconds since a timestamp of the store (None when there is none)."""
+    if not stamp:
+        return None
+    then = datetime.fromisoformat(stamp)
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - then).total_seconds())
+
+
+def heartbeat_age_s(job: Mapping, now: datetime | None = None) -> float | None:
+    """Seconds since a running job's last heartbeat (since its start if it has none); None otherwise."""
+    if job["status"] != "running":
+        return None
+    return age_s(job.get("heartbeat_at") or job.get("started_at") or job.get("created_at"), now)
+
+
+def stale_for(
+    job: Mapping, now: datetime | None = None, stale_after_s: float = STALE_AFTER_S
+) -> float | None:
+    """Seconds without a heartbeat when a running job's worker seems gone, else None."""
+    age = heartbeat_age_s(job, now)
+    if age is None or age <= stale_after_s:
+        return None
+    return age
+
+
+def stale_note(seconds: float) -> str:
+    """How a stale job is described: "no heartbeat for N s"."""
+    return f"no heartbeat for {seconds:.0f} s"
+
+
+def recover_stale(store: Store, stale_after_s: float = STALE_AFTER_S, requeue: bool = False) -> list[int]:
+    """Running jobs whose heartbeat stopped (``stale_for``): failed with a reason, or queued again."""
+    recovered = []
     with store.transaction() as conn:
-        rows = store.rows(
-            "SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'"
-            " AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
-            (cutoff,),
-        )
+        now = datetime.now(UTC)
+        rows = store.rows("SELECT * FROM jobs WHERE status = 'running'")
         for row in rows:
+            if stale_for(row, now, stale_after_s) is None:
+                continue
+            recovered.append(row["id"])
             reason = (
                 f"the worker {row['worker']} stopped (no heartbeat since "
                 f"{row['heartbeat_at']}); the active model was not changed"
@@ -173,7 +211,7 @@ def recover_stale(store: Store, stale_after_s: float, requeue: bool = False) -> 
             store.audit(
                 "job.recovered", target=str(row["id"]), detail={"requeued": requeue, "worker": row["worker"]}
             )
-    return [r["id"] for r in rows]
+    return recovered
 
 
 def get_setting(store: Store, key: str, default: Any = None) -> Any:

@@ -1,7 +1,11 @@
-"""Model registry queries: numbered versions per modality, the active one, and stored predictions.
+"""The model versions: numbered versions per modality, the active one, promotion, and predictions.
 
-Promotion is one ``BEGIN IMMEDIATE`` transaction: the new version's row, the comparison with the
-active version and the switch of ``active_models`` either all happen or none does.
+This is the versions layer (torch-free, so the pages and the command line use it directly);
+rascore.train.versions writes a version's files and calls ``register_version`` here. Every change
+of the active version is one ``BEGIN IMMEDIATE`` transaction with one audit row:
+``model.register`` (a new version, activated or not by the policy), ``model.promote`` (a chosen
+version) or ``model.rollback`` (the one before the active one). The promotion policy is a project
+setting, read here, applied here.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ import math
 from collections.abc import Iterable
 
 from rascore import scale
+from rascore.names import ACTIVATE_POLICIES, DEFAULT_POLICY, PROMOTION_POLICIES
 from rascore.store.db import utcnow
+from rascore.store.jobs import get_setting, set_setting
 from rascore.store.store import Store, StoreError
 
-ACTIVATE_POLICIES: tuple[str, ...] = ("if-better", "always", "never")
+PROMOTION_SETTING = "promotion_policy"
 
 
 def _decode(row: dict | None) -> dict | None:
@@ -42,10 +48,12 @@ def validation_auc(metrics: dict) -> float:
 
 def max_version(store: Store, modality: str) -> int:
     """Highest version number registered for a modality (0 when none)."""
-    row = store.conn.execute(
-        "SELECT max(version) FROM model_versions WHERE modality = ?", (scale.modality(modality).code,)
-    ).fetchone()
-    return int(row[0] or 0)
+    return int(
+        store.value(
+            "SELECT max(version) FROM model_versions WHERE modality = ?", (scale.modality(modality).code,)
+        )
+        or 0
+    )
 
 
 def register_version(
@@ -64,8 +72,8 @@ def register_version(
 ) -> tuple[int, bool]:
     """Insert a model version and, in the same transaction, make it active when the policy says so.
 
-    ``if-better``: when no version is active or its validation macro AUC is >= the active one's;
-    ``always``; ``never``. Returns (model_version_id, activated).
+    ``activate`` is one of ``ACTIVATE_POLICIES`` (``should_activate``). Returns
+    (model_version_id, activated).
     """
     if activate not in ACTIVATE_POLICIES:
         raise StoreError(f"activate must be one of {', '.join(ACTIVATE_POLICIES)}")
@@ -87,20 +95,8 @@ def register_version(
             ),
         )
         new_id = int(cur.lastrowid)
-        current = _decode(
-            store.one(
-                "SELECT v.* FROM active_models a JOIN model_versions v ON v.id = a.model_version_id"
-                " WHERE a.modality = ?",
-                (code,),
-            )
-        )
-        if activate == "always" or current is None:
-            promote = activate != "never"
-        elif activate == "never":
-            promote = False
-        else:
-            new, old = validation_auc(metrics), validation_auc(current["metrics"])
-            promote = math.isnan(old) or (not math.isnan(new) and new >= old)
+        current = active_version(store, code)
+        promote = should_activate(activate, metrics, current["metrics"] if current else None)
         if promote:
             _set_active(conn, code, new_id)
         store.audit(
@@ -121,16 +117,71 @@ def _set_active(conn, modality: str, model_version_id: int) -> None:
     )
 
 
-def activate_version(store: Store, modality: str, version: int, user_id: int | None = None) -> dict:
-    """Make an existing version the active one of its modality (one transaction)."""
+def should_activate(policy: str, metrics: dict, active_metrics: dict | None) -> bool:
+    """Whether a new version with ``metrics`` becomes active under ``policy``.
+
+    ``never``: no; ``always``: yes; ``if-better``: when no version is active, or the active one
+    has no validation macro AUC, or the new one's is at least the active one's.
+    """
+    if policy == "never":
+        return False
+    if policy == "always" or active_metrics is None:
+        return True
+    new, old = validation_auc(metrics), validation_auc(active_metrics)
+    return math.isnan(old) or (not math.isnan(new) and new >= old)
+
+
+def promote_version(store: Store, modality: str, version: int, user_id: int | None = None) -> dict:
+    """Make an existing version the active one of its modality: one transaction, one audit row
+    (``model.promote``). StoreError when there is no such version or it is already active."""
     code = scale.modality(modality).code
     with store.transaction() as conn:
-        row = get_version(store, code, version)
-        if row is None:
-            raise StoreError(f"no {code} model version {version}")
-        _set_active(conn, code, row["id"])
-        store.audit("model.activate", user_id=user_id, target=f"{code}/v{version}")
-    return row
+        target = get_version(store, code, int(version))
+        if target is None:
+            raise StoreError(f"There is no {code} version {version}.")
+        current = active_version(store, code)
+        if current is not None and current["id"] == target["id"]:
+            raise StoreError(f"{code} v{version} is already the active model.")
+        return _switch(store, conn, "model.promote", code, current, target, user_id)
+
+
+def rollback_version(store: Store, modality: str, user_id: int | None = None) -> dict:
+    """Activate the newest version older (by number) than the active one: one transaction, one
+    audit row (``model.rollback``). StoreError when none is active or the active one is the oldest."""
+    code = scale.modality(modality).code
+    with store.transaction() as conn:
+        current = active_version(store, code)
+        if current is None:
+            raise StoreError(f"No {code} version is active: there is nothing to roll back.")
+        earlier = [r for r in list_versions(store, code) if r["version"] < current["version"]]
+        if not earlier:
+            raise StoreError(
+                f"{code} v{current['version']} is the oldest version: there is no earlier one to go back to."
+            )
+        return _switch(store, conn, "model.rollback", code, current, earlier[0], user_id)
+
+
+def _switch(
+    store: Store, conn, action: str, code: str, current: dict | None, target: dict, user_id: int | None
+) -> dict:
+    """Point ``active_models`` at ``target`` and audit it (inside the caller's transaction)."""
+    _set_active(conn, code, target["id"])
+    moved = {"from": current["version"] if current else None, "to": target["version"]}
+    store.audit(action, user_id=user_id, target=f"{code}/v{target['version']}", detail=moved)
+    return {"modality": code, **moved}
+
+
+def promotion_policy(store: Store) -> str:
+    """The project's promotion policy for new versions (``PROMOTION_POLICIES``; ``if-better`` unset)."""
+    value = get_setting(store, PROMOTION_SETTING, DEFAULT_POLICY)
+    return value if value in PROMOTION_POLICIES else DEFAULT_POLICY
+
+
+def set_promotion_policy(store: Store, value: str, user_id: int | None = None) -> None:
+    """Set the project's promotion policy (audited as a setting); StoreError for an unknown one."""
+    if value not in PROMOTION_POLICIES:
+        raise StoreError(f"The promotion policy must be one of {', '.join(PROMOTION_POLICIES)}.")
+    set_setting(store, PROMOTION_SETTING, value, user_id=user_id)
 
 
 def get_version(store: Store, modality: str, version: int) -> dict | None:
@@ -165,7 +216,7 @@ def list_versions(store: Store, modality: str | None = None) -> list[dict]:
 
 def update_metrics(store: Store, model_version_id: int, metrics: dict) -> None:
     """Replace a version's stored metrics (after a re-evaluation on the test cohorts)."""
-    store.conn.execute(
+    store.execute(
         "UPDATE model_versions SET metrics_json = ? WHERE id = ?",
         (json.dumps(metrics, sort_keys=True, default=str), model_version_id),
     )

@@ -22,7 +22,6 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "loop",
     "fit": "loop",
     "load_data": "loop",
-    "main": "loop",
     "train_one_epoch": "loop",
     "TrainOutcome": "pipeline",
     "run_training": "pipeline",

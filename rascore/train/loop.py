@@ -1,6 +1,6 @@
 """The training loop, in the shape of torchvision's references/classification/train.py.
 
-``load_data`` -> ``train_one_epoch`` / ``evaluate`` per epoch -> ``main``. On CUDA: bf16 autocast
+``load_data`` -> ``fit``: ``train_one_epoch`` / ``evaluate`` per epoch. On CUDA: bf16 autocast
 and channels_last; on CPU: fp32. Seeded; early stopping on validation macro AUC (best weights
 kept); ``on_progress`` gets a dict per step and per validation, ``should_stop`` is checked between
 steps (cancellation). No module-level state, so it runs unchanged under torchrun: inside a
@@ -384,11 +384,3 @@ def fit(
             "prior": prior.to_dict(),
         },
     )
-
-
-def main(
-    project, config: TrainConfig, on_progress: ProgressFn | None = None, should_stop: StopFn | None = None
-) -> tuple[FitResult, TrainData]:
-    """Load the data and train: the whole run for one modality (registration is the caller's)."""
-    data = load_data(project, config)
-    return fit(config, data, on_progress, should_stop), data
