@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import sparse
+from sklearn.exceptions import UndefinedMetricWarning as SklearnUndefinedMetric
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
 from rascore.evaluate.clusters import Clusters, cluster_count_chunks
@@ -68,7 +69,8 @@ def weighted_kappa(a: ArrayLike, b: ArrayLike, weights: str = "linear") -> float
     if first.size == 0:
         return undefined("no items: kappa is undefined")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # scikit-learn warns when kappa is 0/0; the NaN below says why instead
+        warnings.simplefilter("ignore", SklearnUndefinedMetric)
         value = float(cohen_kappa_score(first, second, labels=LABELS, weights=weights))
     if np.isnan(value):
         return undefined(
