@@ -16,7 +16,7 @@ simulated DPD clip (SH 3, PD 3, 16 frames of 256x192) and a 16-frame overlay ani
 - on the clip, mean error 1.8 of 255 against 0.7 for median cut (worst pixel 12 against 11). A
   reader who needs exact pixels steps to a frame, which is shown as a lossless PNG.
 
-A zoomed clip is quantised at native size and then enlarged by whole pixels: half the time of
+A zoomed clip is quantised at native size and then enlarged by whole pixels: less time than
 quantising the enlarged frames, at the same error. One palette for the whole animation also keeps
 a greyscale level from flickering between frames, as per-frame palettes can. Dithering is never
 used: it speckles the Doppler colour and the overlay.
