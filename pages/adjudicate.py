@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from rascore.media import preview
 from rascore.services import adjudication, labelling
 from rascore.services.adjudication import AdjudicationError
 from rascore.permissions import require
@@ -59,12 +60,14 @@ with queue_tab:
             zoom = 2 if view.width <= 400 else 1
             if view.frames > 1:
                 st.image(
-                    labelling.clip_gif(project, view.sha256, view.fps, zoom),
+                    preview.clip_gif(project.media, view.sha256, view.fps, zoom),
                     caption=f"clip, {view.frames} frames",
                 )
             else:
                 st.image(
-                    labelling.frame_png(project, view.sha256, 0, zoom), output_format="PNG", caption="still"
+                    preview.frame_png(project.media, view.sha256, 0, zoom),
+                    output_format="PNG",
+                    caption="still",
                 )
         with grade_col:
             st.markdown("**Expert grades**")

@@ -7,6 +7,7 @@ import time
 
 import streamlit as st
 
+from rascore.media import preview
 from rascore.services import labelling, session
 from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied, require
@@ -297,7 +298,7 @@ def item_workspace() -> None:
         getattr(st, message[0])(message[1])
 
     image_col, grade_col = st.columns([3, 2], gap="medium")
-    zoom = labelling.zoom_for(view.width, ZOOMS[S.get("label.zoom", "auto")])
+    zoom = preview.zoom_for(view.width, ZOOMS[S.get("label.zoom", "auto")])
     # native pixels are sent once; the browser enlarges them by whole pixels (no smoothing)
     width = view.width * zoom
     with image_col, st.container(key="label-image"):
@@ -309,20 +310,18 @@ def item_workspace() -> None:
                 help="Play the clip, or pick one of its frames",
             )
             if frame_choice == PLAY:
-                gif = labelling.clip_gif(project, view.sha256, view.fps)
+                gif = preview.clip_gif(project.media, view.sha256, view.fps)
                 st.image(
-                    labelling.data_url(gif),
+                    preview.data_url(gif),
                     width=width,
                     caption=f"clip, {view.frames} frames at {view.fps or 15:g} fps",
                 )
             else:
-                png = labelling.frame_png(project, view.sha256, int(frame_choice) - 1)
-                st.image(
-                    labelling.data_url(png), width=width, caption=f"frame {frame_choice} of {view.frames}"
-                )
+                png = preview.frame_png(project.media, view.sha256, int(frame_choice) - 1)
+                st.image(preview.data_url(png), width=width, caption=f"frame {frame_choice} of {view.frames}")
         else:
             st.image(
-                labelling.data_url(labelling.frame_png(project, view.sha256, 0)),
+                preview.data_url(preview.frame_png(project.media, view.sha256, 0)),
                 width=width,
                 caption=f"still, {view.width}×{view.height} px, shown ×{zoom}",
             )
@@ -426,7 +425,7 @@ def item_workspace() -> None:
                     caption = f"#{example.item_id}: SH {example.sh}" + (
                         f", PD {example.pd}" if example.pd is not None else ""
                     )
-                    st.image(labelling.thumbnail_png(project, example.sha256), caption=caption)
+                    st.image(preview.thumbnail_png(project.media, example.sha256), caption=caption)
 
 
 workspace()

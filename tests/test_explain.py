@@ -35,6 +35,7 @@ from rascore.explain.faithfulness import (
     sensitivity_score,
     spearman,
 )
+from rascore.explain.service import ModelRef
 from rascore.nets import build_model
 from rascore.train.preprocess import Preprocessing
 
@@ -242,7 +243,7 @@ def test_roi_maps_go_back_into_the_crop_box():
 # --- explainer, pictures, cache ----------------------------------------------------------------
 
 
-def test_item_explanation_writes_overlay_and_is_cached_until_a_new_version(project):
+def test_item_explanation_writes_overlay_and_is_cached_until_a_new_version(project, monkeypatch):
     prep = prep_for(False)
     publish_model(project, "SPD", "slim_resnet18", 0, prep)
     item = add_item(project, picture(6), "SPD")
@@ -254,8 +255,10 @@ def test_item_explanation_writes_overlay_and_is_cached_until_a_new_version(proje
     assert overlay.format == "PNG" and overlay.width > W and overlay.height > H
 
     fresh = Explainer(project)  # a new process would be the same: nothing loaded
-    second = fresh.item(item, "gradcam")
-    assert second.cached and not fresh._models
+    with monkeypatch.context() as patch:
+        patch.setattr(ModelRef, "load", lambda self: pytest.fail("a cached view loaded the model"))
+        second = fresh.item(item, "gradcam")
+    assert second.cached
     assert second.paths == first.paths and second.target == first.target
     assert np.array_equal(second.heatmap, first.heatmap)
 

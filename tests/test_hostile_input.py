@@ -17,7 +17,7 @@ import pytest
 from rascore import auth
 from rascore.services import adjudication, admin, labelling, session
 from rascore.cli import main as cli_main
-from rascore.media import MediaError, ingest_bytes
+from rascore.media import MediaError, ingest_bytes, preview
 from rascore.media.errors import Limits
 from tests.fixtures_media import grey_png, make_dicom
 from tests.test_labelling_fixtures import build_project
@@ -175,9 +175,9 @@ def test_png_html_zip_polyglot_is_only_ever_an_image(project):
     assert item["format"] == "png"  # what the magic bytes say, whatever the name
     stored = project.media.media_path(item["media_sha256"])
     assert stored.suffix == ".png"
-    png = labelling.frame_png(project, item["media_sha256"])
+    png = preview.frame_png(project.media, item["media_sha256"])
     assert png.startswith(b"\x89PNG") and b"<script" not in png and b"PK\x03\x04" not in png
-    assert labelling.data_url(png).startswith("data:image/png;base64,")
+    assert preview.data_url(png).startswith("data:image/png;base64,")
 
 
 def test_gif_javascript_polyglot_and_html_named_png_are_refused_or_images(project):
@@ -199,9 +199,9 @@ def test_gif_javascript_polyglot_and_html_named_png_are_refused_or_images(projec
     report = admin.import_uploads(project, _admin(project), [("clip.gif", polyglot)], modality="DGS")
     if report.imported:
         sha = project.store.item(report.rows[0]["item_id"])["media_sha256"]
-        gif = labelling.clip_gif(project, sha)
+        gif = preview.clip_gif(project.media, sha)
         assert gif.startswith(b"GIF8") and b"<script" not in gif
-        assert labelling.data_url(gif).startswith("data:image/gif;base64,")
+        assert preview.data_url(gif).startswith("data:image/gif;base64,")
     else:
         assert report.rows[0]["reason"]
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from rascore.media import MediaStore, preview
 from rascore.services import labelling
 from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied
@@ -220,7 +221,7 @@ def test_readers_are_blind_unless_preannotation_is_on(project):
     assert labelling.my_grade(store, reader, item) is None  # experts graded it; not shown
 
 
-def test_atlas_and_images(project):
+def test_atlas_serves_reference_examples_of_each_grade(project):
     store = project.store
     reader = _user(project, "demo-reader")
     examples = labelling.atlas(store, reader, "SGS", per_grade=2)
@@ -232,16 +233,6 @@ def test_atlas_and_images(project):
     assert sum(len(v) for v in examples.values()) >= 2
     with pytest.raises(LabelError):
         labelling.atlas(store, reader, "SGS", item="PD")
-    clip = labelling.item_view(store, reader, store.items("DGS")[0]["id"])
-    gif = labelling.clip_gif(project, clip.sha256, clip.fps)
-    assert gif[:6] == b"GIF89a"
-    png = labelling.frame_png(project, clip.sha256, 1, zoom=2)
-    from PIL import Image
-    import io
-
-    image = Image.open(io.BytesIO(png))
-    assert image.size == (clip.width * 2, clip.height * 2)
-    assert labelling.thumbnail_png(project, clip.sha256, width=32)[:4] == b"\x89PNG"
 
 
 def test_keep_alive_renews_only_when_half_the_lease_is_gone(project):
@@ -255,17 +246,27 @@ def test_keep_alive_renews_only_when_half_the_lease_is_gone(project):
     assert later.expires_at > claim.expires_at
 
 
-def test_warm_next_prepares_the_following_item(project):
+def test_warm_next_prepares_the_following_item(project, monkeypatch):
     store = project.store
     reader = _user(project, "demo-reader")
     claim = labelling.next_item(store, reader)
+    ahead = labelling.following(store, reader, claim)
     thread = labelling.warm_next(project, reader, claim)
     thread.join(timeout=30)
     following = labelling.next_item(store, reader, after=claim.position)
+    assert ahead is not None and ahead.item_id == following.item_id
     view = labelling.item_view(store, reader, following.item_id)
     assert view.frames > 1  # item 2 is a clip: its animation was encoded ahead of time
-    key = ("gif", str(project.settings.cache_dir), view.sha256, 1, 64)
-    assert labelling._IMAGES.get(key) is not None
-    assert labelling.zoom_for(256, None) == 2 and labelling.zoom_for(800, None) == 1
-    assert labelling.zoom_for(256, 3) == 3
-    assert labelling.data_url(b"GIF89a...").startswith("data:image/gif;base64,")
+    decoded = []
+    monkeypatch.setattr(MediaStore, "load_cache", lambda self, sha: decoded.append(sha))
+    before = preview.cache_info()["images"]
+    gif = preview.clip_gif(project.media, view.sha256, view.fps)
+    after = preview.cache_info()["images"]
+    assert gif[:6] == b"GIF89a" and decoded == []  # served as warmed, nothing decoded again
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
+def test_warm_next_does_nothing_for_a_deactivated_reader(project):
+    reader = _user(project, "demo-reader")
+    claim = labelling.next_item(project.store, reader)
+    assert labelling.warm_next(project, {**reader, "active": 0}, claim) is None

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from rascore.media import gif
+
 # Anchors of the "ice" colour map: (position, RGB).
 ICE_ANCHORS: tuple[tuple[float, tuple[int, int, int]], ...] = (
     (0.0, (40, 0, 120)),
@@ -231,11 +233,8 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
 
 
 def save_animation(path: str | Path, images: Sequence[np.ndarray], fps: float = 4.0) -> Path:
-    """Write frames as a looping animated GIF (``.gif``) or an H.264 MP4 (``.mp4``, through imageio).
-
-    GIF frames get a 256-colour palette by Pillow's fast octree quantiser without dithering: the
-    default median-cut quantiser takes seconds per large frame and dithering speckles the overlay.
-    """
+    """Write frames as a looping animated GIF (``.gif``, ``rascore.media.gif``) or an H.264 MP4
+    (``.mp4``, through imageio)."""
     path = Path(path)
     stack = np.stack([np.asarray(i, dtype=np.uint8) for i in images])
     if path.suffix.lower() == ".mp4":
@@ -245,11 +244,5 @@ def save_animation(path: str | Path, images: Sequence[np.ndarray], fps: float = 
         stack = np.pad(stack, ((0, 0), (0, (-h) % 16), (0, (-w) % 16), (0, 0)))
         iio.imwrite(path, stack, extension=".mp4", fps=fps, codec="libx264", macro_block_size=16)
         return path
-    frames = [
-        Image.fromarray(f).quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-        for f in stack
-    ]
-    frames[0].save(
-        path, format="GIF", save_all=True, append_images=frames[1:], duration=int(round(1000 / fps)), loop=0
-    )
+    path.write_bytes(gif.encode(stack, fps))
     return path

@@ -1,4 +1,5 @@
-"""Media layer: decode, validate, de-identify, store by sha256 and cache decoded frames.
+"""Media layer: decode, validate, de-identify, store by sha256, cache decoded frames, and draw them
+for display (``preview``: PNG stills, GIF clips through ``gif``, thumbnails).
 
 Everything a caller needs is re-exported here; no database code lives in this package.
 """

@@ -140,14 +140,14 @@ def explain_item(
 
 def item_frames(project, item_id: int) -> np.ndarray:
     """Decoded (T, H, W, 3) frames of a stored item: the decoded cache, else its file decoded again."""
-    from rascore.services import labelling
+    from rascore.media import preview
 
     row = project.store.item(int(item_id))
     if row is None:
         raise LookupError(f"no item {item_id}")
     sha = row["media_sha256"]
     try:
-        return labelling.frames(project, sha)
+        return preview.frames(project.media, sha)
     except FileNotFoundError:
         from rascore.media import decode_bytes
 

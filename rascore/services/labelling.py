@@ -14,18 +14,15 @@ same item); without it every reader grades every item, as in a reader study.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-import numpy as np
 
 from rascore import scale
+from rascore.media.preview import warm_in_background
 from rascore.permissions import allowed, require
 from rascore.project import Project
 from rascore.store import Store, StoreBusy
@@ -330,121 +327,14 @@ def item_view(store: Store, user: Mapping, item_id: int) -> ItemView:
     )
 
 
-class _LRU:
-    """A small thread-safe least-recently-used cache."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        return None
-
-    def put(self, key: Any, value: Any) -> Any:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return value
-
-
-_FRAMES = _LRU(24)
-_IMAGES = _LRU(256)
-
-
-def frames(project: Project, sha256: str) -> np.ndarray:
-    """Decoded (T, H, W, 3) uint8 frames of a stored file, kept in memory for the next reruns."""
-    key = (str(project.settings.cache_dir), sha256)
-    cached = _FRAMES.get(key)
-    if cached is None:
-        cached = _FRAMES.put(key, project.media.load_cache(sha256))
-    return cached
-
-
-def zoom_for(width: int, chosen: int | None, target: int = 640) -> int:
-    """The whole-pixel zoom to show an image at: the chosen one, or (auto) the largest that keeps
-    it within ``target`` pixels wide, never below native size."""
-    if chosen:
-        return int(min(max(chosen, 1), 4))
-    return int(min(4, max(1, target // max(width, 1))))
-
-
-def _zoomed(frame: np.ndarray, zoom: int) -> np.ndarray:
-    return frame if zoom <= 1 else np.repeat(np.repeat(frame, zoom, axis=0), zoom, axis=1)
-
-
-def frame_png(project: Project, sha256: str, index: int = 0, zoom: int = 1) -> bytes:
-    """One frame as a lossless PNG, optionally enlarged by whole pixels (no smoothing)."""
-    zoom = int(min(max(zoom, 1), 4))
-    key = ("png", str(project.settings.cache_dir), sha256, index, zoom)
-    cached = _IMAGES.get(key)
-    if cached is None:
-        from PIL import Image
-
-        stack = frames(project, sha256)
-        frame = stack[int(min(max(index, 0), stack.shape[0] - 1))]
-        buffer = io.BytesIO()
-        Image.fromarray(_zoomed(frame, zoom)).save(buffer, format="PNG", compress_level=1)
-        cached = _IMAGES.put(key, buffer.getvalue())
-    return cached
-
-
-def clip_gif(
-    project: Project, sha256: str, fps: float | None = None, zoom: int = 1, max_frames: int = 64
-) -> bytes:
-    """A clip as a looping animated GIF at its frame rate (one shared 256-colour palette)."""
-    zoom = int(min(max(zoom, 1), 4))
-    key = ("gif", str(project.settings.cache_dir), sha256, zoom, max_frames)
-    cached = _IMAGES.get(key)
-    if cached is None:
-        from PIL import Image
-
-        stack = frames(project, sha256)
-        step = max(1, int(np.ceil(stack.shape[0] / max_frames)))
-        stack = stack[::step]
-        sample = np.concatenate(list(stack[:, ::4, ::4]), axis=0)
-        palette = Image.fromarray(np.ascontiguousarray(sample)).quantize(
-            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
-        )
-        images = [
-            Image.fromarray(_zoomed(f, zoom)).quantize(palette=palette, dither=Image.Dither.NONE)
-            for f in stack
-        ]
-        duration = int(round(1000 * step / (fps or 15)))
-        buffer = io.BytesIO()
-        images[0].save(
-            buffer,
-            format="GIF",
-            save_all=True,
-            append_images=images[1:],
-            duration=max(duration, 20),
-            loop=0,
-            optimize=False,
-        )
-        cached = _IMAGES.put(key, buffer.getvalue())
-    return cached
-
-
-def data_url(data: bytes) -> str:
-    """PNG or GIF bytes as a data: URL, so the page ships the image inside its own message
-    instead of the browser fetching it afterwards (one round trip less per item)."""
-    import base64
-
-    mime = "image/gif" if data[:6] in (b"GIF87a", b"GIF89a") else "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def warm(project: Project, view: ItemView, zoom: int = 1) -> None:
-    """Decode and encode an item ahead of time, so showing it later costs nothing."""
-    if view.frames > 1:
-        clip_gif(project, view.sha256, view.fps, zoom)
-    frame_png(project, view.sha256, 0 if view.frames == 1 else view.frames // 2, zoom)
+def following(
+    store: Store, user: Mapping, claim: Claim, *, modality: str | None = None, cohort: str | None = None
+) -> ItemView | None:
+    """The item likely to come after ``claim`` (read only: no lease is taken), or None."""
+    found = sql.first_available(
+        store, user["id"], scope(store, modality, cohort), claim.position, iso(now_utc())
+    )
+    return None if found is None else item_view(store, user, found.item_id)
 
 
 def warm_next(
@@ -456,25 +346,18 @@ def warm_next(
     cohort: str | None = None,
     zoom: int = 1,
 ) -> threading.Thread | None:
-    """Prepare the item likely to come after ``claim`` in a background thread (no lease taken)."""
+    """Prepare the pictures of the item likely to come after ``claim`` in a background thread."""
     if not allowed(user, "grade"):
         return None
     store = project.store
-    queue = scope(store, modality, cohort)
 
-    def work() -> None:
+    def find() -> ItemView | None:
         try:
-            found = sql.first_available(store, user["id"], queue, claim.position, iso(now_utc()))
-            if found is not None:
-                warm(project, item_view(store, user, found.item_id), zoom)
-        except Exception:  # a warm-up is only an optimisation
-            pass
+            return following(store, user, claim, modality=modality, cohort=cohort)
         finally:
             store.close()  # this thread's own connection
 
-    thread = threading.Thread(target=work, name="rascore-warm", daemon=True)
-    thread.start()
-    return thread
+    return warm_in_background(project.media, find, zoom)
 
 
 # ------------------------------------------------------------------ the reference atlas
@@ -505,22 +388,6 @@ def atlas(
             AtlasEntry(int(row["item_id"]), int(row["grade"]), row["media_sha256"], int(row["sh"]), row["pd"])
         )
     return out
-
-
-def thumbnail_png(project: Project, sha256: str, width: int = 160) -> bytes:
-    """A small PNG of an item's middle frame for the atlas."""
-    key = ("thumb", str(project.settings.cache_dir), sha256, width)
-    cached = _IMAGES.get(key)
-    if cached is None:
-        from PIL import Image
-
-        stack = frames(project, sha256)
-        image = Image.fromarray(stack[stack.shape[0] // 2])
-        height = max(1, round(image.height * width / image.width))
-        buffer = io.BytesIO()
-        image.resize((width, height), Image.Resampling.LANCZOS).save(buffer, format="PNG")
-        cached = _IMAGES.put(key, buffer.getvalue())
-    return cached
 
 
 def definitions(modality: str) -> dict[str, dict[int, str]]:
