@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rascore.lru import LRU
 from rascore.store import Store
 from rascore.store import jobs as job_sql
 from rascore.store import registry
@@ -47,17 +47,14 @@ class Trace:
         return sorted(self.loss.items())
 
 
-_TRACES: OrderedDict[tuple[str, int], Trace] = OrderedDict()
-_TRACES_LOCK = threading.Lock()
+_TRACES = LRU(_MAX_TRACES)  # (database, job id) -> Trace
+_TRACES_LOCK = threading.Lock()  # one row folded into a trace at a time
 
 
 def observe(key: tuple[str, int], progress: Mapping) -> Trace:
     """Fold one progress row into the job's trace (idempotent: the same row twice changes nothing)."""
     with _TRACES_LOCK:
-        trace = _TRACES.pop(key, None) or Trace()
-        _TRACES[key] = trace
-        while len(_TRACES) > _MAX_TRACES:
-            _TRACES.popitem(last=False)
+        trace = _TRACES.get_or_make(key, Trace)
         epoch, steps = progress.get("epoch"), progress.get("steps")
         if not epoch:
             return trace

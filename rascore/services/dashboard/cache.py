@@ -17,41 +17,15 @@ table.
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable
+from collections import Counter
+from collections.abc import Callable
 
+from rascore.lru import LRU
 from rascore.store import Store, results
 
 
-class _LRU:
-    """A small thread-safe least-recently-used map."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable):
-        with self._lock:
-            if key not in self._data:
-                return None
-            self._data.move_to_end(key)
-            return self._data[key]
-
-    def put(self, key: Hashable, value) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-_RESULTS = _LRU(64)  # (db, what, args) -> (global fingerprint, result)
-_SECTIONS = _LRU(256)  # (db, modality, cohort, versions, n_boot, seed) -> (fingerprint, Section)
+_RESULTS = LRU(64)  # (db, what, args) -> (global fingerprint, result)
+_SECTIONS = LRU(256)  # (db, modality, cohort, versions, n_boot, seed) -> (fingerprint, Section)
 _STATS: Counter = Counter()
 _STATS_LOCK = threading.Lock()
 
