@@ -1,7 +1,7 @@
-"""The names a training request may use: presets, heads, architectures and promotion policies.
+"""The names a request may use: presets, heads, architectures, promotion policies, explanation methods.
 
-One torch-free list of each, so that the command line, the Train page, the job queue and the
-model registry validate a request without importing torch. The torch side is built from or
+One torch-free list of each, so that the command line, the Train and Predict pages, the job queue
+and the model registry validate a request without importing torch. The torch side is built from or
 checked against these: ``rascore.nets.heads.HEADS`` is ``HEAD_NAMES``;
 ``rascore.nets.factory.ARCHS`` (each name with its torchvision constructor) and
 ``rascore.train.config.PRESETS`` (each name with its settings) must hold exactly these names,
@@ -29,3 +29,25 @@ PROMOTION_POLICIES: tuple[str, ...] = tuple(POLICY_MEANINGS)
 DEFAULT_POLICY = "if-better"
 # What one registration may ask for: a policy, or "never" (register without activating).
 ACTIVATE_POLICIES: tuple[str, ...] = (*PROMOTION_POLICIES, "never")
+
+# Explanations (rascore.explain): methods, Integrated Gradients baselines, Grad-CAM stages, each
+# with the words the Predict page shows.
+METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion")
+METHOD_NAMES: dict[str, str] = {
+    "ig": "Integrated Gradients",
+    "gradcam": "Grad-CAM",
+    "occlusion": "Occlusion",
+}
+
+
+IG_BASELINES: tuple[str, ...] = ("blur", "tissue", "black")
+IG_BASELINE_NAMES: dict[str, str] = {
+    "blur": "blurred picture",
+    "tissue": "mean tissue brightness",
+    "black": "black picture",
+}
+GRADCAM_STAGES: tuple[str, ...] = ("fine", "deep")
+GRADCAM_STAGE_NAMES: dict[str, str] = {
+    "fine": "detailed stage (at least 4 cells across; clips: every frame kept)",
+    "deep": "deepest stage (coarse; clips: time upsampled)",
+}

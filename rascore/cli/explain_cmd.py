@@ -10,16 +10,9 @@ import json
 import time
 
 from rascore.cli import CliError
+from rascore.names import GRADCAM_STAGES, IG_BASELINES, METHODS
 from rascore.project import open_project
 from rascore.scale import MODALITIES
-
-METHOD_CHOICES: tuple[str, ...] = (
-    "ig",
-    "gradcam",
-    "occlusion",
-)  # rascore.explain.METHODS, without importing torch
-BASELINE_CHOICES: tuple[str, ...] = ("blur", "tissue", "black")  # rascore.explain.IG_BASELINES
-STAGE_CHOICES: tuple[str, ...] = ("fine", "deep")  # rascore.explain.GRADCAM_STAGES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", nargs="?", help="a scan file, decoded as ingest does (or use --item)")
     p.add_argument("--item", type=int, help="a stored item id")
-    p.add_argument("--method", required=True, choices=METHOD_CHOICES)
+    p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument(
         "--modality",
         type=str.upper,
@@ -63,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--baseline",
-        choices=BASELINE_CHOICES,
+        choices=IG_BASELINES,
         default="blur",
         help="Integrated Gradients baseline: the picture strongly blurred (default), a flat picture "
         "at the tissue's mean brightness, or black (black cannot credit dark, hypoechoic synovium)",
@@ -78,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="Grad-CAM layer, a dotted module name (default: chosen by --stage)")
     p.add_argument(
         "--stage",
-        choices=STAGE_CHOICES,
+        choices=GRADCAM_STAGES,
         default="fine",
         help="Grad-CAM stage: fine = the deepest with at least 4 cells on its short side that keeps "
         "every clip frame (default); deep = the deepest stage, its time axis upsampled for clips",

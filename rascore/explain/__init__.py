@@ -9,12 +9,6 @@ cached per (model version, scan, method, target) under ``$RASCORE_DATA/explain``
 from __future__ import annotations
 
 from rascore.explain.attribution import (
-    GRADCAM_STAGE_NAMES,
-    GRADCAM_STAGES,
-    IG_BASELINE_NAMES,
-    IG_BASELINES,
-    METHOD_NAMES,
-    METHODS,
     Attribution,
     ExplainOptions,
     GradeProbabilities,
@@ -24,7 +18,6 @@ from rascore.explain.attribution import (
     compute_maps,
     frame_importance,
     grade_scores,
-    gradcam_layer,
     ig_baseline,
     input_attributions,
     input_box,
@@ -34,6 +27,15 @@ from rascore.explain.attribution import (
     to_image_size,
 )
 from rascore.explain.cache import ExplainCache
+from rascore.explain.layers import gradcam_layer
+from rascore.names import (
+    GRADCAM_STAGE_NAMES,
+    GRADCAM_STAGES,
+    IG_BASELINE_NAMES,
+    IG_BASELINES,
+    METHOD_NAMES,
+    METHODS,
+)
 from rascore.explain.service import (
     Explainer,
     Explanation,

@@ -31,23 +31,16 @@ from torch import nn
 
 from rascore.nets.factory import GradeNet
 from rascore.nets.heads import check_head
-from rascore.explain.layers import GRADCAM_STAGE_NAMES, GRADCAM_STAGES, gradcam_layer
+from rascore.explain.layers import gradcam_layer
+from rascore.names import (
+    GRADCAM_STAGE_NAMES,
+    GRADCAM_STAGES,
+    IG_BASELINE_NAMES,
+    IG_BASELINES,
+    METHODS,
+)
 from rascore.train.preprocess import Preprocessing
 
-METHODS: tuple[str, ...] = ("ig", "gradcam", "occlusion")
-METHOD_NAMES: dict[str, str] = {
-    "ig": "Integrated Gradients",
-    "gradcam": "Grad-CAM",
-    "occlusion": "Occlusion",
-}
-
-
-IG_BASELINES: tuple[str, ...] = ("blur", "tissue", "black")
-IG_BASELINE_NAMES: dict[str, str] = {
-    "blur": "blurred picture",
-    "tissue": "mean tissue brightness",
-    "black": "black picture",
-}
 TISSUE_FLOOR = 0.04  # pixels darker than this in every channel are background, not tissue, for "tissue"
 
 

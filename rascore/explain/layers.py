@@ -12,13 +12,8 @@ import torch
 from torch import nn
 
 from rascore.nets.factory import GradeNet
+from rascore.names import GRADCAM_STAGES
 from rascore.nets.frames import FrameNet
-
-GRADCAM_STAGES: tuple[str, ...] = ("fine", "deep")
-GRADCAM_STAGE_NAMES: dict[str, str] = {
-    "fine": "detailed stage (at least 4 cells across; clips: every frame kept)",
-    "deep": "deepest stage (coarse; clips: time upsampled)",
-}
 
 
 def _stage_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from rascore.atomic import write_atomic
+from rascore.names import METHOD_NAMES
 from rascore.explain.attribution import (
-    METHOD_NAMES,
     ExplainOptions,
     attribute,
     check_method,

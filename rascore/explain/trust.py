@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rascore.explain.attribution import METHOD_NAMES, ExplainOptions
+from rascore.explain.attribution import ExplainOptions
+from rascore.names import METHOD_NAMES
 
 
 @dataclass(frozen=True)
