@@ -203,10 +203,10 @@ def _cancel(args: argparse.Namespace) -> int:
 
 def _policy(args: argparse.Namespace) -> int:
     from rascore.jobs.train_job import PROMOTION_SETTING, promotion_policy
-    from rascore.store import jobs as job_sql
+    from rascore.store.settings import set_setting
 
     store = open_project().store
     if args.value:
-        job_sql.set_setting(store, PROMOTION_SETTING, args.value)
+        set_setting(store, PROMOTION_SETTING, args.value)
     print(promotion_policy(store))
     return 0

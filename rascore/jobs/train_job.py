@@ -13,6 +13,7 @@ import os
 
 from rascore.jobs.context import Cancelled, JobContext
 from rascore.store import jobs as job_sql
+from rascore.store.settings import get_setting
 
 PROMOTION_SETTING = "promotion_policy"
 POLICIES = ("if-better", "always")
@@ -37,7 +38,7 @@ MAX_NPROC = 64
 
 def promotion_policy(store) -> str:
     """The admin's promotion policy: only if validation macro AUC >= the active one's, or always."""
-    policy = job_sql.get_setting(store, PROMOTION_SETTING, "if-better")
+    policy = get_setting(store, PROMOTION_SETTING, "if-better")
     return policy if policy in POLICIES else "if-better"
 
 

@@ -29,6 +29,7 @@ from rascore.jobs.train_job import MAX_NPROC, POLICIES, PROMOTION_SETTING, promo
 from rascore.permissions import require
 from rascore.store import Store, StoreError
 from rascore.store import jobs as job_sql
+from rascore.store.settings import set_setting
 from rascore.store import registry
 
 # Kept in step with rascore.train.config.PRESETS and rascore.nets.heads.HEADS (a test checks
@@ -294,7 +295,7 @@ def set_policy(store: Store, user: Mapping, value: str) -> None:
     require(user, "settings")
     if value not in POLICIES:
         raise TrainingError(f"The promotion policy must be one of {', '.join(POLICIES)}.")
-    job_sql.set_setting(store, PROMOTION_SETTING, value, user_id=user["id"])
+    set_setting(store, PROMOTION_SETTING, value, user_id=user["id"])
 
 
 # ------------------------------------------------------------------ jobs
