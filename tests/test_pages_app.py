@@ -133,7 +133,7 @@ def test_pd_item_needs_pd_and_invalid_pair_refused(project):
     item_id = int(at.markdown[0].value.split("#")[-1].split(" ")[0])
     at.button(key="label.sh2").click().run()
     at.button(key="label.submit").click().run()
-    assert "choose a PD grade as well" in at.error[0].value
+    assert "needs a PD grade as well as SH" in at.error[0].value
     at.button(key="label.sh0").click().run()
     at.button(key="label.pd2").click().run()
     assert "SH 0 with PD 2 is not a valid EOSS combination" in at.warning[0].value
