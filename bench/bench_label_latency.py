@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e import harness  # noqa: E402
+from rascore.store import accounts  # noqa: E402
 
 WAIT_NEXT = """prev => new Promise(resolve => {
   const tick = () => {
@@ -120,7 +121,7 @@ def store_timings(project, rounds: int = 200) -> None:
     from rascore.services import labelling
 
     store = project.store
-    reader = store.user("demo-reader")
+    reader = accounts.user(store, "demo-reader")
     claims, writes = [], []
     claim = None
     for _ in range(rounds):
@@ -143,7 +144,7 @@ def store_timings(project, rounds: int = 200) -> None:
         " GROUP BY u.id ORDER BY count(*) DESC LIMIT 1"
     ).fetchone()
     if busy is not None:
-        heavy = store.user_by_id(busy[0])
+        heavy = accounts.user_by_id(store, busy[0])
         started = time.perf_counter()
         labelling.next_item(store, heavy)
         print(

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e import harness, load  # noqa: E402
+from rascore.store import accounts  # noqa: E402
 
 PROBE = "load-probe"
 
@@ -57,7 +58,7 @@ def probe(db: Path, stop: threading.Event, every_s: float, out: dict) -> None:
 
     store = Store(db, migrate=False)
     try:
-        user = store.user(PROBE)
+        user = accounts.user(store, PROBE)
         claim = None
         while not stop.wait(every_s):
             t0 = time.perf_counter()
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         from rascore.store import Store
 
         store = Store(db)
-        if args.probe_s > 0 and store.user(PROBE) is None:
+        if args.probe_s > 0 and accounts.user(store, PROBE) is None:
             auth.add_user(store, PROBE, "reader", "intermediate")
         items = store.counts()["items_total"]
         store.close()

@@ -291,15 +291,15 @@ def timed(values: list[float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rascore.services import dashboard, labelling
-    from rascore.store import Store, results
+    from rascore.store import Store, accounts, results
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "rascore.db"
         counts = build(db, args.items, args.grades)
         print("built:", counts)
         store = Store(db)
-        reader = store.user("reader01")
-        admin = store.user("admin1")
+        reader = accounts.user(store, "reader01")
+        admin = accounts.user(store, "admin1")
         graded = store.conn.execute(
             "SELECT count(DISTINCT item_id) FROM annotations WHERE user_id = ?", (reader["id"],)
         ).fetchone()[0]
@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
             t = time.perf_counter()
             store.reference(claim.item_id)
             refs.append(1000 * (time.perf_counter() - t))
-        other = store.user("expert2")
+        other = accounts.user(store, "expert2")
         for _ in range(min(args.rounds, 50)):
             t = time.perf_counter()
             labelling.next_item(store, other, resume=True)

@@ -7,7 +7,7 @@ from functools import cache
 
 import bcrypt
 
-from rascore.store import Store, StoreError
+from rascore.store import Store, StoreError, accounts
 
 ROLES: tuple[str, ...] = ("reader", "expert", "admin")
 LEVELS: tuple[str, ...] = ("junior", "intermediate", "senior", "expert")
@@ -72,7 +72,7 @@ def add_user(
     password_hash = hash_password(password, rounds) if password is not None else None
     try:
         with store.transaction():
-            user_id = store.add_user(name, role, level, password_hash)
+            user_id = accounts.add_user(store, name, role, level, password_hash)
             store.audit("user.add", user_id=actor_id, target=name, detail={"role": role, "level": level})
     except StoreError as exc:
         raise AuthError(str(exc)) from None
@@ -83,18 +83,18 @@ def set_password(
     store: Store, name: str, password: str, *, actor_id: int | None = None, rounds: int = 12
 ) -> None:
     """Replace a user's password (audited)."""
-    user = store.user(name)
+    user = accounts.user(store, name)
     if user is None:
         raise AuthError(f"no user named {name!r}")
     password_hash = hash_password(password, rounds)
     with store.transaction():
-        store.set_password_hash(user["id"], password_hash)
+        accounts.set_password_hash(store, user["id"], password_hash)
         store.audit("user.password", user_id=actor_id, target=user["name"])
 
 
 def authenticate(store: Store, name: str, password: str) -> dict | None:
     """The user row when name and password match an active account, else None."""
-    user = store.user(name)
+    user = accounts.user(store, name)
     if user is None or not user["active"]:
         bcrypt.checkpw(b"x", _dummy_hash())  # same cost whether or not the name exists
         return None

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rascore.config import Settings
+from rascore.store import inventory
 from rascore.store.db import BUSY_TIMEOUT_MS, utcnow
 
 DB_NAME = "rascore.db"
@@ -124,29 +125,6 @@ def snapshot_db(
     return state["steps"], state["restarts"]
 
 
-def _check_db(path: Path) -> tuple[str, dict[str, int]]:
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-    try:
-        result = "; ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
-        counts = {}
-        for table in (
-            "items",
-            "media",
-            "users",
-            "annotations",
-            "reference_labels",
-            "model_versions",
-            "audit_log",
-        ):
-            try:
-                counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            except sqlite3.OperationalError:
-                counts[table] = 0
-    finally:
-        conn.close()
-    return result, counts
-
-
 def _transfer(src: Path, dst: Path, link: bool) -> bool:
     """Hard-link (True) or copy (False) one immutable file."""
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -185,19 +163,13 @@ def copy_tree(src: Path, dst: Path, *, link: bool = True) -> tuple[int, int]:
 
 def missing_files(db_path: Path, data_dir: Path, models_dir: Path) -> list[str]:
     """Media files and model checkpoints the database names that are not under the folders."""
-    conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
+    media, models = inventory.named_files(db_path)
     missing: list[str] = []
-    try:
-        for (sha,) in conn.execute("SELECT sha256 FROM media"):
-            shard = data_dir / "media" / sha[:2]
-            if not any(shard.glob(f"{sha}.*")) if shard.is_dir() else True:
-                missing.append(f"media/{sha[:2]}/{sha}")
-        for row in conn.execute("SELECT path, card_path FROM model_versions"):
-            for rel in row:
-                if rel and not (models_dir / rel).is_file():
-                    missing.append(f"models/{rel}")
-    finally:
-        conn.close()
+    for sha in media:
+        shard = data_dir / "media" / sha[:2]
+        if not any(shard.glob(f"{sha}.*")) if shard.is_dir() else True:
+            missing.append(f"media/{sha[:2]}/{sha}")
+    missing.extend(f"models/{rel}" for rel in models if not (models_dir / rel).is_file())
     return missing
 
 
@@ -235,7 +207,7 @@ def backup(
     if settings.secret_path.is_file():
         shutil.copy2(settings.secret_path, dest / settings.secret_path.name)
         os.chmod(dest / settings.secret_path.name, 0o600)
-    report.integrity, report.counts = _check_db(dest / DB_NAME)
+    report.integrity, report.counts = inventory.check(dest / DB_NAME)
     report.missing = missing_files(dest / DB_NAME, dest, dest / "models")
     report.finished_at = utcnow()
     (dest / MANIFEST_NAME).write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -250,7 +222,7 @@ def restore(
     say = log or (lambda _msg: None)
     if not (backup_dir / DB_NAME).is_file():
         raise BackupError(f"{backup_dir} is not a backup folder: it has no {DB_NAME}")
-    integrity, _ = _check_db(backup_dir / DB_NAME)
+    integrity, _ = inventory.check(backup_dir / DB_NAME)
     if integrity != "ok":
         raise BackupError(f"the backup's database fails its integrity check: {integrity}")
     _empty_target(dest)
@@ -269,7 +241,7 @@ def restore(
     if key.is_file():
         shutil.copy2(key, dest / key.name)
         os.chmod(dest / key.name, 0o600)
-    report.integrity, report.counts = _check_db(dest / DB_NAME)
+    report.integrity, report.counts = inventory.check(dest / DB_NAME)
     report.missing = missing_files(dest / DB_NAME, dest, dest / "models")
     report.finished_at = utcnow()
     return report

@@ -115,6 +115,7 @@ def build_demo(
     """
     from rascore.auth import add_user
     from rascore.media import pseudonym
+    from rascore.store import accounts
     from rascore.synth import READERS, adjudicate, plan_cohort, simulate_reads
 
     store = project.store
@@ -171,22 +172,26 @@ def build_demo(
     with store.transaction():
         users = {}
         for reader in READERS:
-            existing = store.user(reader.name)
+            existing = accounts.user(store, reader.name)
             users[reader.name] = (
-                existing["id"] if existing else store.add_user(reader.name, reader.role, reader.level)
+                existing["id"]
+                if existing
+                else accounts.add_user(store, reader.name, reader.role, reader.level)
             )
         for read in reads:
+            modality = by_key[read.item_key].modality
             store.add_annotation(
                 item_ids[read.item_key],
                 users[read.reader],
                 read.sh,
-                read.pd if scale.modality(by_key[read.item_key].modality).doppler else None,
+                read.pd if scale.modality(modality).doppler else None,
+                modality=modality,
                 seconds=read.seconds,
             )
             reads_by_item.setdefault(read.item_key, []).append(read)
         for key, item_id in item_ids.items():
             sh, pd, method = adjudicate(by_key[key], reads_by_item.get(key, []))
-            store.set_reference(item_id, sh, pd, method)
+            store.set_reference(item_id, sh, pd, method, modality=by_key[key].modality)
             result.references[method] = result.references.get(method, 0) + 1
         store.audit("demo.build", detail={"size": size, "seed": seed, "items": result.items})
     result.annotations = len(reads)
@@ -197,7 +202,7 @@ def build_demo(
         for code in scale.MODALITIES:
             result.jobs.append(job_sql.submit(store, "train", code, {}))
     for name, role, level in DEMO_ACCOUNTS:
-        if store.user(name) is None:
+        if accounts.user(store, name) is None:
             password = secrets.token_urlsafe(12)
             add_user(store, name, role, level, password, rounds=password_rounds)
             result.accounts[name] = password

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from rascore.store import Store
+from rascore.store import Store, exports
 
 LABEL_COLUMNS = (
     "item_id",
@@ -43,7 +43,10 @@ REFERENCE_COLUMNS = (
     "decided_by",
     "created_at",
 )
-TABLES = {"labels": (Store.label_rows, LABEL_COLUMNS), "reference": (Store.reference_rows, REFERENCE_COLUMNS)}
+TABLES = {
+    "labels": (exports.label_rows, LABEL_COLUMNS),
+    "reference": (exports.reference_rows, REFERENCE_COLUMNS),
+}
 
 
 def rows(store: Store, table: str) -> tuple[Iterable[dict], tuple[str, ...]]:

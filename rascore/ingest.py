@@ -18,6 +18,7 @@ from pathlib import Path
 from rascore import scale
 from rascore.patient_cohort import Placement, cohort_conflicts, without_patient_note
 from rascore.project import Project
+from rascore.store import accounts
 
 MANIFEST_COLUMNS = ("path", "modality", "cohort", "patient", "joint", "side")
 _JOINT = re.compile(r"^[A-Za-z0-9 _-]{1,32}$")
@@ -86,16 +87,13 @@ def _grade(value: str, what: str) -> int | None:
 
 
 def _pair(mod: scale.Modality, sh: int | None, pd: int | None, who: str) -> tuple[int, int | None]:
-    """Validate one reader's grades for a modality (PD needed on Doppler items, refused on grey)."""
+    """Validate one reader's grades for a modality by the EOSS rule (``scale.check_pair``)."""
     if sh is None:
         raise RowError(f"{who}: PD given without SH")
-    if mod.doppler:
-        if pd is None:
-            raise RowError(f"{who}: a {mod.code} item needs PD as well as SH")
-        if not scale.is_valid_pair(sh, pd):
-            raise RowError(f"{who}: SH 0 with PD {pd} is not a valid EOSS combination")
-    elif pd is not None:
-        raise RowError(f"{who}: {mod.code} is greyscale and has no PD grade")
+    try:
+        scale.check_pair(mod, sh, pd)
+    except scale.InvalidGrade as exc:
+        raise RowError(f"{who}: {exc}") from None
     return sh, pd
 
 
@@ -267,13 +265,12 @@ def import_entry(
                 source=source,
             )
             for name, (sh, pd) in sorted(entry.grades.items()):
-                user = store.user(name)
-                user_id = user["id"] if user else store.add_user(name, "reader")
-                store.add_annotation(item_id, user_id, sh, pd)
+                user = accounts.user(store, name)
+                user_id = user["id"] if user else accounts.add_user(store, name, "reader")
+                store.add_annotation(item_id, user_id, sh, pd, modality=mod.code, supersedes=None)
             if entry.reference is not None:
-                store.set_reference(
-                    item_id, entry.reference[0], entry.reference[1], "import", decided_by=actor_id
-                )
+                sh, pd = entry.reference
+                store.set_reference(item_id, sh, pd, "import", decided_by=actor_id, modality=mod.code)
             store.audit(
                 "item.import",
                 user_id=actor_id,

@@ -77,7 +77,10 @@ def combined(sh: int, pd: int) -> int:
     sh = check_grade(sh, "SH")
     pd = check_grade(pd, "PD")
     if not is_valid_pair(sh, pd):
-        raise InvalidGrade(f"SH 0 with PD {pd} is not a valid EOSS combination")
+        raise InvalidGrade(
+            f"SH 0 with PD {pd} is not a valid EOSS combination: Doppler signal counts only inside "
+            "synovium. Raise SH or set PD to 0."
+        )
     return max(sh, pd)
 
 
@@ -147,6 +150,26 @@ def target_grade(mod: str | Modality, sh: int, pd: int | None) -> int:
         return check_grade(sh, "SH")
     if pd is None:
         raise InvalidGrade(f"{m.code} needs a PD grade as well as SH")
+    return combined(sh, pd)
+
+
+def check_pair(mod: str | Modality, sh: object, pd: object) -> int:
+    """The combined EOSS of the grades given for one item of this modality, or InvalidGrade saying
+    what to fix: SH always, PD on power Doppler items only, no PD signal without synovium.
+
+    The one grade rule of the product: the labelling, adjudication and import paths and the store
+    all call it (the schema's CHECKs are the last guard underneath).
+    """
+    m = mod if isinstance(mod, Modality) else modality(mod)
+    if sh is None:
+        raise InvalidGrade("Choose an SH grade (0-3).")
+    sh = check_grade(sh, "SH")
+    if not m.doppler:
+        if pd is not None:
+            raise InvalidGrade(f"{m.code} is a greyscale item: it has no PD grade.")
+        return sh
+    if pd is None:
+        raise InvalidGrade(f"{m.code} is a power Doppler item: it needs a PD grade as well as SH.")
     return combined(sh, pd)
 
 

@@ -8,6 +8,7 @@ import pytest
 from rascore.services import adjudication
 from rascore.services.adjudication import AdjudicationError
 from rascore.evaluate import weighted_kappa
+from rascore.store import accounts
 from tests.test_labelling_fixtures import build_project
 
 
@@ -18,7 +19,7 @@ def project(tmp_path):
 
 def test_disagreements_list_the_items_experts_graded_differently(project):
     store = project.store
-    expert = store.user("demo-expert")
+    expert = accounts.user(store, "demo-expert")
     rows = adjudication.disagreements(store, expert)
     assert [r["item_id"] for r in rows] == [1, 2, 3, 4]  # the first round, where expert-b differs
     assert rows[0]["differs_on"] == "SH, EOSS" and rows[2]["differs_on"].startswith("SH, PD")
@@ -31,7 +32,7 @@ def test_disagreements_list_the_items_experts_graded_differently(project):
 
 def test_set_reference_resolves_and_is_audited(project):
     store = project.store
-    expert = store.user("demo-expert")
+    expert = accounts.user(store, "demo-expert")
     ref_id = adjudication.set_reference(store, expert, 3, 1, 1, note="agreed at the meeting")
     reference = adjudication.current_reference(store, expert, 3)
     assert reference["id"] == ref_id and reference["method"] == "adjudication"
@@ -45,13 +46,13 @@ def test_set_reference_resolves_and_is_audited(project):
     assert audit["action"] == "reference.adjudicate" and audit["user"] == "demo-expert"
     assert "agreed at the meeting" in audit["detail_json"]
     # a later expert grade reopens the item
-    store.add_annotation(3, store.user("expert-a")["id"], 2, 0)
+    store.add_annotation(3, accounts.user(store, "expert-a")["id"], 2, 0)
     assert 3 in [r["item_id"] for r in adjudication.disagreements(store, expert)]
 
 
 def test_invalid_reference_refused(project):
     store = project.store
-    expert = store.user("demo-expert")
+    expert = accounts.user(store, "demo-expert")
     with pytest.raises(AdjudicationError, match="SH 0 with PD 3"):
         adjudication.set_reference(store, expert, 3, 0, 3)
     with pytest.raises(AdjudicationError, match="PD grade"):
@@ -62,8 +63,8 @@ def test_invalid_reference_refused(project):
 
 def test_pairwise_kappa_matches_weighted_kappa_on_shared_items(project):
     store = project.store
-    expert = store.user("demo-expert")
-    reader = store.user("demo-reader")
+    expert = accounts.user(store, "demo-expert")
+    reader = accounts.user(store, "demo-reader")
     for item in store.items():
         if item["id"] % 2 == 0:
             doppler = item["modality"] in ("SPD", "DPD")
@@ -95,8 +96,8 @@ def test_pairwise_kappa_matches_weighted_kappa_on_shared_items(project):
 
 def test_too_few_shared_items_give_nan(project):
     store = project.store
-    expert = store.user("demo-expert")
-    store.add_annotation(1, store.user("demo-reader")["id"], 1, None)
+    expert = accounts.user(store, "demo-expert")
+    store.add_annotation(1, accounts.user(store, "demo-reader")["id"], 1, None)
     result = adjudication.pairwise_agreement(store, expert, min_shared=5)
     i = result.readers.index("demo-reader")
     assert np.isnan(result.kappa[i, 1]) and result.shared[i, 1] == 1

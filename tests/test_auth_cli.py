@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from rascore import auth
+from rascore.store import accounts
 from tests.conftest import BIN, cli_env
 
 
@@ -39,7 +40,7 @@ def test_user_add_reads_password_from_stdin(project_env):
     from rascore.store import Store
 
     store = Store(project_env / "rascore.db")
-    user = store.user("lead-expert")
+    user = accounts.user(store, "lead-expert")
     assert user["role"] == "expert" and user["level"] == "senior"
     assert user["password_hash"].startswith("$2b$")
     assert "a long enough secret" not in user["password_hash"]

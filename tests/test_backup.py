@@ -14,6 +14,7 @@ from rascore.services import labelling
 from rascore.cli import main as cli_main
 from rascore.project import Project
 from rascore.store import Store, registry
+from rascore.store import accounts
 from tests.test_labelling_fixtures import build_project
 
 
@@ -76,7 +77,7 @@ class _Writers:
     def _run(self, name: str) -> None:
         store = Store(self.db, migrate=False)
         try:
-            user = store.user(name)
+            user = accounts.user(store, name)
             after = None
             while not self.stop.is_set():
                 claim = labelling.next_item(store, user, modality="SGS", after=after)
@@ -144,7 +145,7 @@ def test_backup_during_writes_then_restore(tmp_path):
 
     # the app's library opens the restored folder: sign-in data, grades, media, models
     again = Project(backups.restored_settings(tmp_path / "restored", device="cpu"))
-    reader = again.store.user("demo-reader")
+    reader = accounts.user(again.store, "demo-reader")
     graded = [a for a in before.values() if a["user_id"] == reader["id"]]
     assert graded
     mine = labelling.my_grade(again.store, reader, graded[-1]["item_id"])
@@ -194,5 +195,5 @@ def test_cli_backup_and_restore(tmp_path, monkeypatch, capsys):
     assert "RASCORE_DATA=" in capsys.readouterr().out
     assert cli_main(["backup", str(tmp_path / "bk")]) == 2  # not empty: refused, one line
     assert "not an empty folder" in capsys.readouterr().err
-    names = {u["name"] for u in Store(tmp_path / "new" / "rascore.db").users()}
+    names = {u["name"] for u in accounts.users(Store(tmp_path / "new" / "rascore.db"))}
     assert {"demo-admin", "demo-reader", "expert-a"} <= names

@@ -19,6 +19,7 @@ from rascore.evaluate import (
 )
 from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
 from rascore.permissions import PermissionDenied
+from rascore.store import accounts
 from rascore.store import registry
 from rascore.store import results as store_results
 from tests.test_dashboard_fixtures import build_results_project, noisy_probs
@@ -33,7 +34,7 @@ def results(tmp_path):
 
 
 def admin(project):
-    return project.store.user("demo-admin")
+    return accounts.user(project.store, "demo-admin")
 
 
 def quiet(fn, *args, **kwargs):
@@ -352,7 +353,7 @@ def test_reader_study_all_modalities_is_cached_until_a_grade_changes(results):
     assert all(first.study["models"][m]["n"] == 48 for m in first.models)  # its own items only
     assert dashboard.reader_results(store, user, None, n_boot=100) is first
     item = int(results.fixture["arrays"][("SGS", "test1", 1)][0][0])
-    store.add_annotation(item, store.user("junior-1")["id"], 3)
+    store.add_annotation(item, accounts.user(store, "junior-1")["id"], 3)
     second = dashboard.reader_results(store, user, None, n_boot=100)
     assert second is not first and dashboard.cache_stats()["reader_study_computed"] == 2
 
@@ -365,7 +366,7 @@ def test_sensitivity_specificity_rows_undefined_where_no_case(results):
 
 
 def test_a_reader_is_refused_by_the_library(results):
-    reader = results.store.user("demo-reader")
+    reader = accounts.user(results.store, "demo-reader")
     for call in (
         lambda: dashboard.overview(results.store, reader),
         lambda: dashboard.section(results.store, reader, "SGS", "test1"),

@@ -19,6 +19,7 @@ import numpy as np
 from rascore import auth
 from rascore.config import Settings
 from rascore.project import Project
+from rascore.store import accounts
 from rascore.store import registry
 
 PASSWORDS = {
@@ -90,7 +91,9 @@ def build_results_project(root: Path, n_cases: int = 24, seed: int = 0) -> Proje
     rng = np.random.default_rng(seed)
     for name, password in PASSWORDS.items():
         auth.add_user(store, name, name.split("-")[1], None, password, rounds=4)
-    reader_ids = {name: store.add_user(name, role, level) for name, (role, level, _) in READERS.items()}
+    reader_ids = {
+        name: accounts.add_user(store, name, role, level) for name, (role, level, _) in READERS.items()
+    }
     truth: dict[str, dict[str, dict[int, int]]] = {m: {} for m in MODALITY_CODES}
     with store.transaction():
         for cohort in ("train", "test1", "test2"):

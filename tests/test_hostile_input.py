@@ -19,6 +19,7 @@ from rascore.services import adjudication, admin, labelling, session
 from rascore.cli import main as cli_main
 from rascore.media import MediaError, ingest_bytes, preview
 from rascore.media.errors import Limits
+from rascore.store import accounts
 from tests.fixtures_media import grey_png, make_dicom
 from tests.test_labelling_fixtures import build_project
 
@@ -66,7 +67,7 @@ def _zip(members: dict[str, bytes], *, symlink: str | None = None) -> bytes:
 
 
 def _admin(project):
-    return project.store.user("demo-admin")
+    return accounts.user(project.store, "demo-admin")
 
 
 # ------------------------------------------------------------------ zips
@@ -224,7 +225,7 @@ def test_user_names_with_markup_or_sql_are_refused(project, name):
         auth.add_user(project.store, name, "reader", None, "long-enough-password", rounds=4)
     with pytest.raises(admin.AdminError):
         admin.add_account(project.store, _admin(project), name, "reader", None, None)
-    assert project.store.user(name) is None
+    assert accounts.user(project.store, name) is None
     _intact(project, tables)
 
 
@@ -234,13 +235,13 @@ def test_cli_refuses_a_markup_user_name(project, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-password\n"))
     assert cli_main(["user", "add", "<script>alert(1)</script>", "--role", "admin", "--password-stdin"]) == 2
     assert "user name" in capsys.readouterr().err
-    assert project.store.user("<script>alert(1)</script>") is None
+    assert accounts.user(project.store, "<script>alert(1)</script>") is None
 
 
 def test_sql_and_markup_in_every_free_text_field_are_stored_verbatim(project):
     store = project.store
     tables = _tables(project)
-    reader, expert = store.user("demo-reader"), store.user("demo-expert")
+    reader, expert = accounts.user(store, "demo-reader"), accounts.user(store, "demo-expert")
     texts = [*SQL_TEXTS, *HTML_TEXTS]
     items = [i["id"] for i in store.items(modality="SGS")]
     for k, text in enumerate(texts[: len(items)]):  # not-assessable reasons
@@ -256,7 +257,7 @@ def test_sql_and_markup_in_every_free_text_field_are_stored_verbatim(project):
     for text in texts:
         with pytest.raises(session.SignInError):
             session.sign_in(project, text[:60], "whatever-password")
-        assert store.user(text) is None
+        assert accounts.user(store, text) is None
     assert store.conn.execute("SELECT count(*) FROM sign_in_attempts").fetchone()[0] >= 1
     _intact(project, tables)
     assert store.conn.execute("SELECT count(*) FROM annotations").fetchone()[0] > 0

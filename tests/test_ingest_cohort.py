@@ -13,6 +13,7 @@ import pytest
 from rascore.services import admin
 from rascore.ingest import entries_from_manifest, entries_from_paths, ingest
 from rascore.patient_cohort import Placement, cohort_conflicts
+from rascore.store import accounts
 from tests.fixtures_media import dicom_path, grey_png, make_dicom, save_dicom
 from tests.test_ingest import rascore, write_manifest
 
@@ -83,7 +84,7 @@ def test_second_batch_cannot_move_a_stored_patient_to_another_cohort(project, tm
     assert display == "manifest.csv:2 b.png"
     assert "already in cohort train (item 1)" in reason and "cohort test1" in reason
     assert sorted(map(sorted, _cohorts(project).values())) == [["test1"], ["train"]]
-    assert project.store.annotation_history(1, project.store.user("r")["id"])  # first batch kept
+    assert project.store.annotation_history(1, accounts.user(project.store, "r")["id"])  # first batch kept
 
 
 def test_dicom_patients_from_headers_stay_in_one_cohort(project, tmp_path):
@@ -129,8 +130,8 @@ def test_items_without_patient_are_kept_and_reported(project, tmp_path):
 
 
 def test_admin_upload_refuses_a_patient_in_two_cohorts(project, tmp_path):
-    project.store.add_user("boss", "admin")
-    boss = project.store.user("boss")
+    accounts.add_user(project.store, "boss", "admin")
+    boss = accounts.user(project.store, "boss")
     manifest = "path,modality,cohort,patient\na.png,SGS,train,P9\nb.png,SGS,test1,P9\nc.png,SGS,train,\n"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -13,6 +13,7 @@ from rascore.media import MediaStore, preview
 from rascore.services import labelling
 from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied
+from rascore.store import accounts
 from rascore.store import labelling as sql
 from rascore.store.labelling import now_utc
 from tests.test_labelling_fixtures import add_predictions, build_project
@@ -24,7 +25,7 @@ def project(tmp_path):
 
 
 def _user(project, name):
-    return project.store.user(name)
+    return accounts.user(project.store, name)
 
 
 def test_queue_serves_ungraded_items_in_stable_order_and_skips_graded(project):
@@ -61,8 +62,8 @@ def test_queue_filters_by_modality_and_cohort_and_ends(project):
 def test_exclusive_assignment_two_readers_never_get_the_same_item(tmp_path):
     project = build_project(tmp_path / "x", per_modality=1, expert_grades=False)
     store = project.store
-    labelling.set_max_readers(store, store.user("demo-admin"), 1)
-    a, b = store.user("demo-reader"), store.user("reader-two")
+    labelling.set_max_readers(store, accounts.user(store, "demo-admin"), 1)
+    a, b = accounts.user(store, "demo-reader"), accounts.user(store, "reader-two")
     claim_a = labelling.next_item(store, a)
     claim_b = labelling.next_item(store, b)
     assert claim_a.item_id != claim_b.item_id
@@ -86,15 +87,15 @@ def _doppler(store, item_id):
 def test_concurrent_claims_never_share_a_reserved_item(tmp_path):
     project = build_project(tmp_path / "c", per_modality=2)
     store = project.store
-    labelling.set_max_readers(store, store.user("demo-admin"), 3)  # experts hold 2 of 3 places
+    labelling.set_max_readers(store, accounts.user(store, "demo-admin"), 3)  # experts hold 2 of 3 places
     names = [f"worker-{k}" for k in range(6)]
     for name in names:
-        store.add_user(name, "reader")
+        accounts.add_user(store, name, "reader")
     results: dict[str, int | None] = {}
     barrier = threading.Barrier(len(names))
 
     def claim(name: str) -> None:
-        user = project.store.user(name)
+        user = accounts.user(project.store, name)
         barrier.wait()
         got = labelling.next_item(project.store, user)
         results[name] = got.item_id if got else None
@@ -172,6 +173,27 @@ def test_grades_are_validated_with_clear_messages(project):
     assert (row["sh"], row["pd"], row["combined"], row["seconds"]) == (1, 2, 2, 4.25)
     assert labelling.preview("SPD", 1, 3) == (3, None)
     assert labelling.preview("SPD", 0, 1)[0] is None
+
+
+def test_reader_and_adjudicator_hear_the_one_grade_rule(project):
+    """Labelling, adjudication and the page's preview refuse a bad pair with the rule's own words."""
+    from rascore import scale
+    from rascore.services import adjudication
+    from tests.test_store import BAD_PAIRS
+
+    store = project.store
+    reader, expert = _user(project, "demo-reader"), _user(project, "demo-expert")
+    for modality, sh, pd in BAD_PAIRS:
+        item = store.items(modality)[0]["id"]
+        with pytest.raises(scale.InvalidGrade) as rule:
+            scale.check_pair(modality, sh, pd)
+        with pytest.raises(LabelError) as graded:
+            labelling.submit(store, reader, item, sh, pd)
+        with pytest.raises(adjudication.AdjudicationError) as adjudicated:
+            adjudication.set_reference(store, expert, item, sh, pd)
+        assert str(graded.value) == str(adjudicated.value) == str(rule.value)
+        assert labelling.preview(modality, sh, pd) == (None, str(rule.value))
+    assert labelling.my_grade(store, reader, item) is None
 
 
 def test_edit_adds_a_history_row_and_is_audited(project):

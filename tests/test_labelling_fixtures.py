@@ -14,6 +14,7 @@ from rascore import auth
 from rascore.config import Settings
 from rascore.media import ingest_bytes
 from rascore.project import Project
+from rascore.store import accounts
 
 PASSWORDS = {
     "demo-admin": "admin-password-1",
@@ -51,7 +52,7 @@ def build_project(root: Path, per_modality: int = 4, seed: int = 0, expert_grade
     rng = np.random.default_rng(seed)
     for name, role in ROLES.items():
         auth.add_user(store, name, role, None, PASSWORDS[name], rounds=4)
-    experts = {n: store.add_user(n, "expert", "expert") for n in ("expert-a", "expert-b")}
+    experts = {n: accounts.add_user(store, n, "expert", "expert") for n in ("expert-a", "expert-b")}
     k = 0
     for round_ in range(per_modality):
         for code, dynamic, doppler in (

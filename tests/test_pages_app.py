@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from rascore.services import session
 from rascore.project import Project
+from rascore.store import accounts
 from tests.test_labelling_fixtures import PASSWORDS, build_project, env_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ def app_as(project: Project, name: str | None) -> AppTest:
     """The app, run once, with ``name`` signed in (or no one)."""
     at = AppTest.from_file(APP, default_timeout=60)
     if name is not None:
-        session.begin(at.session_state, project.store.user(name))
+        session.begin(at.session_state, accounts.user(project.store, name))
     return at.run()
 
 
@@ -96,7 +97,7 @@ def test_navigation_per_role_and_refusals(project):
     # opening the page files directly as a reader: refused by the page's own check
     for page in ("pages/admin.py", "pages/adjudicate.py"):
         at = AppTest.from_file(str(ROOT / page), default_timeout=60)
-        session.begin(at.session_state, project.store.user("demo-reader"))
+        session.begin(at.session_state, accounts.user(project.store, "demo-reader"))
         at.run()
         assert not at.exception
         assert "Not allowed: demo-reader (reader) may not" in at.error[0].value
@@ -116,7 +117,7 @@ def test_grade_from_the_label_page_is_stored_with_seconds(project):
     assert "SH grade (this item's score): **2**" in texts(at)
     at.button(key="label.submit").click().run()
     assert not at.exception
-    mine = project.store.annotation_history(1, project.store.user("demo-reader")["id"])
+    mine = project.store.annotation_history(1, accounts.user(project.store, "demo-reader")["id"])
     assert [(a["sh"], a["pd"]) for a in mine] == [(2, None)]
     assert mine[0]["seconds"] is not None and mine[0]["seconds"] >= 0
     assert "Item #2 · DGS" in at.markdown[0].value
@@ -132,13 +133,13 @@ def test_pd_item_needs_pd_and_invalid_pair_refused(project):
     item_id = int(at.markdown[0].value.split("#")[-1].split(" ")[0])
     at.button(key="label.sh2").click().run()
     at.button(key="label.submit").click().run()
-    assert "choose a PD grade as well" in at.error[0].value
+    assert "needs a PD grade as well as SH" in at.error[0].value
     at.button(key="label.sh0").click().run()
     at.button(key="label.pd2").click().run()
     assert "SH 0 with PD 2 is not a valid EOSS combination" in at.warning[0].value
     at.button(key="label.submit").click().run()
     assert "SH 0 with PD 2 is not a valid EOSS combination" in at.error[0].value
-    reader_id = project.store.user("demo-reader")["id"]
+    reader_id = accounts.user(project.store, "demo-reader")["id"]
     assert project.store.annotation_history(item_id, reader_id) == []
     at.button(key="label.sh1").click().run()
     assert "Combined EOSS score: **2**" in texts(at)
@@ -150,7 +151,7 @@ def test_pd_item_needs_pd_and_invalid_pair_refused(project):
 
 def test_back_and_edit_makes_a_history_row(project):
     at = page_as(project, "demo-reader", "pages/label.py")
-    reader_id = project.store.user("demo-reader")["id"]
+    reader_id = accounts.user(project.store, "demo-reader")["id"]
     at.button(key="label.sh1").click().run()
     at.button(key="label.submit").click().run()  # item 1 graded, item 2 shown
     at.button(key="label.back").click().run()
@@ -171,7 +172,7 @@ def test_not_assessable_with_reason_and_skip(project):
     at.selectbox(key="label.na_reason").select("other").run()
     at.text_input(key="label.na_text").input("probe slipped <b>off</b>").run()
     at.button(key="label.na_submit").click().run()
-    grade = project.store.annotation_history(2, project.store.user("demo-reader")["id"])[0]
+    grade = project.store.annotation_history(2, accounts.user(project.store, "demo-reader")["id"])[0]
     assert grade["not_assessable"] == 1 and grade["reason"] == "probe slipped <b>off</b>"
 
 
@@ -198,7 +199,7 @@ def test_adjudicate_sets_the_reference(project):
     assert not at.exception
     reference = project.store.reference(1)
     assert (reference["sh"], reference["method"]) == (2, "adjudication")
-    assert reference["decided_by"] == project.store.user("demo-expert")["id"]
+    assert reference["decided_by"] == accounts.user(project.store, "demo-expert")["id"]
     assert "Reference of item #1 set: SH 2" in texts(at)
     assert at.selectbox(key="adj.item").value == 2  # item 1 is resolved and left the list
     assert len(at.get("plotly_chart")) == 1
@@ -215,7 +216,7 @@ def test_admin_adds_a_user_and_changes_settings(project):
     at.text_input(key="admin.new_password2").input("a-long-password")
     next(b for b in at.button if b.label == "Add user").click().run()
     assert not at.exception
-    added = project.store.user("reader-three")
+    added = accounts.user(project.store, "reader-three")
     assert added["role"] == "expert"
     assert "Added reader-three (expert)." in texts(at)
     assert project.store.audit_rows()[0]["action"] == "user.add"

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from rascore.services import session
 from rascore.explain import Explainer
+from rascore.store import accounts
 from rascore.train.preprocess import Preprocessing
 from tests.test_explain import publish_model
 from tests.test_labelling_fixtures import build_project, env_for
@@ -51,7 +52,7 @@ def project(tmp_path_factory):
 def page_as(project, name: str) -> AppTest:
     """The page opened through the app's navigation with ``name`` signed in."""
     at = AppTest.from_file(APP, default_timeout=120)
-    session.begin(at.session_state, project.store.user(name))
+    session.begin(at.session_state, accounts.user(project.store, name))
     at.run()
     return at.switch_page(PAGE).run()
 
@@ -156,12 +157,12 @@ def test_no_active_model_says_to_train_one(project):
 
 def test_a_reader_is_refused(project):
     app = AppTest.from_file(APP, default_timeout=60)
-    session.begin(app.session_state, project.store.user("demo-reader"))
+    session.begin(app.session_state, accounts.user(project.store, "demo-reader"))
     app.run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         app.switch_page(PAGE)
     direct = AppTest.from_file(PAGE, default_timeout=60)
-    session.begin(direct.session_state, project.store.user("demo-reader"))
+    session.begin(direct.session_state, accounts.user(project.store, "demo-reader"))
     direct.run()
     assert not direct.exception
     assert direct.error[0].value == "Not allowed: demo-reader (reader) may not see model outputs."

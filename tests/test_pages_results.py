@@ -14,7 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from rascore.services import dashboard, session
 from rascore.evaluate import per_grade_auc
+from rascore.store import accounts
 from rascore.store import jobs as job_sql
+from rascore.store.settings import get_setting
 from rascore.store import registry
 from rascore.store import results as store_results
 from tests.test_dashboard_fixtures import build_results_project, env_for
@@ -40,7 +42,7 @@ def results(tmp_path, monkeypatch):
 def page_as(project, name: str, page: str) -> AppTest:
     """One page opened through the app's navigation with ``name`` signed in."""
     at = AppTest.from_file(APP, default_timeout=120)
-    session.begin(at.session_state, project.store.user(name))
+    session.begin(at.session_state, accounts.user(project.store, name))
     at.run()
     return at.switch_page(str(ROOT / page)).run()
 
@@ -77,14 +79,14 @@ def frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
 # ------------------------------------------------------------------ permissions
 def test_a_reader_cannot_open_the_results_pages(results):
     at = AppTest.from_file(APP, default_timeout=60)
-    session.begin(at.session_state, results.store.user("demo-reader"))
+    session.begin(at.session_state, accounts.user(results.store, "demo-reader"))
     at.run()
     for page in PAGES:
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(str(ROOT / page))
     for page, what in zip(PAGES, ("start training", "see results dashboards", "see results dashboards")):
         direct = AppTest.from_file(str(ROOT / page), default_timeout=60)
-        session.begin(direct.session_state, results.store.user("demo-reader"))
+        session.begin(direct.session_state, accounts.user(results.store, "demo-reader"))
         direct.run()
         assert not direct.exception
         assert direct.error[0].value == f"Not allowed: demo-reader (reader) may not {what}."
@@ -176,7 +178,7 @@ def test_reader_study_page_places_the_models_among_the_readers(results):
     table = frame_with(at, "who", "kind", "level", "kappa quadratic")
     assert list(table.who) == ["junior-1", "junior-2", "senior-1", "SGS v1", "DGS v1", "SPD v1", "DPD v1"]
     assert "expert-a" in texts(at) and "left out" in texts(at)  # named as left out, not scored
-    study = dashboard.reader_results(results.store, results.store.user("demo-admin"))
+    study = dashboard.reader_results(results.store, accounts.user(results.store, "demo-admin"))
     for name in ("junior-1", "SGS v1"):
         shown = table[table.who == name].iloc[0]["kappa quadratic"]
         entry = study.study["raters"].get(name) or study.study["models"][name]
@@ -216,7 +218,7 @@ def test_train_page_versions_promote_rollback_and_policy(results):
     at.radio(key="rascore.train.policy").set_value("always").run()
     at.button(key="rascore.train.save_policy").click().run()
     assert "Promotion policy set to always." in texts(at)
-    assert job_sql.get_setting(results.store, "promotion_policy") == "always"
+    assert get_setting(results.store, "promotion_policy") == "always"
     expert = page_as(results, "demo-expert", "pages/train.py")
     assert not expert.radio and "An admin sets the policy." in texts(expert)
 

@@ -9,6 +9,7 @@ import pytest
 from rascore import permissions
 from rascore.services import adjudication, admin, labelling
 from rascore.permissions import PermissionDenied, allowed, require
+from rascore.store import accounts
 from tests.test_labelling_fixtures import build_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def test_role_matrix():
 
 def test_reader_is_refused_by_every_guarded_function(project):
     store = project.store
-    reader = store.user("demo-reader")
+    reader = accounts.user(store, "demo-reader")
     refused = [
         lambda: adjudication.disagreements(store, reader),
         lambda: adjudication.grades(store, reader, 1),
@@ -61,14 +62,14 @@ def test_reader_is_refused_by_every_guarded_function(project):
     for call in refused:
         with pytest.raises(PermissionDenied):
             call()
-    assert store.user("demo-reader")["role"] == "reader"
-    assert store.user("new-one") is None
+    assert accounts.user(store, "demo-reader")["role"] == "reader"
+    assert accounts.user(store, "new-one") is None
     assert store.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == before
 
 
 def test_expert_adjudicates_and_exports_but_does_not_manage_users(project):
     store = project.store
-    expert = store.user("demo-expert")
+    expert = accounts.user(store, "demo-expert")
     assert adjudication.disagreements(store, expert)
     assert admin.export_file(store, expert, "reference", "csv").rows > 0
     with pytest.raises(PermissionDenied):
@@ -79,13 +80,13 @@ def test_expert_adjudicates_and_exports_but_does_not_manage_users(project):
 
 def test_deactivated_account_loses_every_right(project):
     store = project.store
-    boss = store.user("demo-admin")
+    boss = accounts.user(store, "demo-admin")
     admin.set_active(store, boss, "reader-two", False)
-    gone = store.user("reader-two")
+    gone = accounts.user(store, "reader-two")
     with pytest.raises(PermissionDenied):
         labelling.next_item(store, gone)
     admin.set_active(store, boss, "reader-two", True)
-    assert labelling.next_item(store, store.user("reader-two")) is not None
+    assert labelling.next_item(store, accounts.user(store, "reader-two")) is not None
 
 
 def test_pages_for_each_role_only_lists_existing_files(tmp_path):

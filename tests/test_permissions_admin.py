@@ -11,6 +11,7 @@ import pytest
 
 from rascore.services import admin
 from rascore.services.admin import AdminError
+from rascore.store import accounts
 from tests.test_labelling_fixtures import _encode, _frame, build_project
 
 
@@ -39,17 +40,17 @@ def _zip(members: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
 
 def test_accounts_add_change_deactivate_with_guards(project):
     store = project.store
-    boss = store.user("demo-admin")
+    boss = accounts.user(store, "demo-admin")
     admin.add_account(store, boss, "reader-three", "reader", "junior", "a-long-password")
-    assert store.user("reader-three")["level"] == "junior"
+    assert accounts.user(store, "reader-three")["level"] == "junior"
     with pytest.raises(AdminError, match="already exists"):
         admin.add_account(store, boss, "reader-three", "reader", None, "a-long-password")
     with pytest.raises(AdminError, match="at least 10"):
         admin.add_account(store, boss, "reader-four", "reader", None, "short")
     admin.change_role(store, boss, "reader-three", "expert")
-    assert store.user("reader-three")["role"] == "expert"
+    assert accounts.user(store, "reader-three")["role"] == "expert"
     admin.set_active(store, boss, "reader-three", False)
-    assert store.user("reader-three")["active"] == 0
+    assert accounts.user(store, "reader-three")["active"] == 0
     with pytest.raises(AdminError, match="your own account"):
         admin.set_active(store, boss, "demo-admin", False)
     with pytest.raises(AdminError, match="last active admin"):
@@ -90,7 +91,7 @@ def test_zip_traversal_links_and_bombs_are_refused(tmp_path):
 
 def test_zip_with_manifest_imports_and_reports_each_file(project):
     store = project.store
-    boss = store.user("demo-admin")
+    boss = accounts.user(store, "demo-admin")
     manifest = (
         "path,modality,cohort,patient,joint,side,sh:expert-a,pd:expert-a\n"
         "scans/one.png,SPD,test2,P-1,MCP2,L,2,1\n"
@@ -133,7 +134,7 @@ def test_zip_with_manifest_imports_and_reports_each_file(project):
 
 
 def test_loose_files_take_the_chosen_modality(project):
-    boss = project.store.user("demo-admin")
+    boss = accounts.user(project.store, "demo-admin")
     report = admin.import_uploads(
         project, boss, [("a.png", _png(5)), ("a.png", _png(6)), ("../../b.png", _png(7))], "SGS", "test1"
     )
@@ -145,7 +146,7 @@ def test_loose_files_take_the_chosen_modality(project):
 
 def test_export_csv_and_parquet_are_audited(project):
     store = project.store
-    boss = store.user("demo-admin")
+    boss = accounts.user(store, "demo-admin")
     labels = admin.export_file(store, boss, "labels", "csv")
     frame = pd.read_csv(io.BytesIO(labels.data))
     assert len(frame) == labels.rows == 8 and set(frame.reader) == {"expert-a", "expert-b"}

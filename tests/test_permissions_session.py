@@ -9,6 +9,7 @@ import pytest
 from rascore.services import session
 from rascore.project import Project
 from rascore.services.session import Policy, SignInError, SignInLocked
+from rascore.store import accounts
 from rascore.store.labelling import now_utc
 from tests.test_labelling_fixtures import PASSWORDS, build_project
 
@@ -31,6 +32,10 @@ def test_sign_in_ok_and_wrong_password(project):
     assert actions[:2] == ["sign_in.failed", "sign_in"]
 
 
+def audit_actions(project) -> list[str]:
+    return [r["action"] for r in project.store.audit_rows()]
+
+
 def test_lock_after_failures_survives_a_restart_and_ends(project):
     start = now_utc()
     for k in range(POLICY.max_failures):
@@ -46,6 +51,7 @@ def test_lock_after_failures_survives_a_restart_and_ends(project):
             policy=POLICY,
             now=start + timedelta(seconds=5),
         )
+    assert audit_actions(restarted)[0] == "sign_in.locked"  # a refused attempt is audited
     # the same name in other letter case is the same name
     with pytest.raises(SignInLocked):
         session.sign_in(
@@ -88,7 +94,7 @@ def test_deactivated_account_cannot_sign_in(project):
 
 def test_session_expires_after_inactivity_and_sees_role_changes(project):
     state: dict = {}
-    user = project.store.user("demo-reader")
+    user = accounts.user(project.store, "demo-reader")
     session.begin(state, user, now=1000.0)
     state["label.claim"] = "something"
     assert session.current_user(project, state, policy=POLICY, now=1030.0)["name"] == "demo-reader"
@@ -106,7 +112,7 @@ def test_sign_out_ends_the_session_and_releases_leases(project):
     from rascore.services import labelling
 
     state: dict = {}
-    user = project.store.user("demo-reader")
+    user = accounts.user(project.store, "demo-reader")
     session.begin(state, user)
     assert labelling.next_item(project.store, user) is not None
     session.end(project, state)
@@ -117,7 +123,7 @@ def test_sign_out_ends_the_session_and_releases_leases(project):
 
 def test_deactivation_ends_a_running_session(project):
     state: dict = {}
-    session.begin(state, project.store.user("demo-reader"))
+    session.begin(state, accounts.user(project.store, "demo-reader"))
     project.store.conn.execute("UPDATE users SET active = 0 WHERE name = 'demo-reader'")
     assert session.current_user(project, state) is None
 

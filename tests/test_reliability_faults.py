@@ -16,6 +16,7 @@ from rascore import atomic
 from rascore.services import admin, labelling
 from rascore.store import registry
 from rascore.store import StoreBusy, StoreError
+from rascore.store import accounts
 from rascore.train import checkpoint as checkpoint_module
 from rascore.train import versions
 from tests.fixtures_media import grey_png
@@ -55,7 +56,7 @@ def _state(store) -> tuple[int, int, int]:
 
 def test_grade_waits_for_a_long_writer_within_the_busy_timeout(project):
     store = project.store
-    reader = store.user("demo-reader")
+    reader = accounts.user(store, "demo-reader")
     claim = labelling.next_item(store, reader, modality="SGS")
     ready = threading.Event()
     holder = _hold_write_lock(project.settings.db_path, 1.5, ready)
@@ -105,7 +106,7 @@ def _files(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("fail_on", [1, 2], ids=["media-file", "cache-file"])
 def test_full_disk_while_storing_a_scan(project, monkeypatch, fail_on):
-    admin_user = project.store.user("demo-admin")
+    admin_user = accounts.user(project.store, "demo-admin")
     media_before = _files(project.settings.media_dir)
     cache_before = _files(project.settings.cache_dir)
     items_before = len(project.store.items())
@@ -168,7 +169,7 @@ def test_full_disk_while_publishing_a_checkpoint(project, monkeypatch):
 # ------------------------------------------------------------------ busy past the timeout
 def test_grade_past_the_busy_timeout_is_a_clear_store_error(project):
     store = project.store
-    reader = store.user("demo-reader")
+    reader = accounts.user(store, "demo-reader")
     claim = labelling.next_item(store, reader, modality="SGS")
     before = _state(store)
     store.conn.execute("PRAGMA busy_timeout = 300")  # stand-in for the 15 s of production
@@ -207,7 +208,7 @@ def test_label_page_says_the_grade_was_not_saved_when_the_database_is_busy(tmp_p
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 300)  # the page's new connections
     shared = session.shared_project()
-    reader = shared.store.user("demo-reader")
+    reader = accounts.user(shared.store, "demo-reader")
     root_dir = Path(__file__).resolve().parents[1]
     at = AppTest.from_file(str(root_dir / "app.py"), default_timeout=60)
     session.begin(at.session_state, reader)

@@ -18,6 +18,7 @@ from rascore.services import labelling
 from rascore.config import Settings
 from rascore.project import Project
 from rascore.store import Store
+from rascore.store import accounts
 
 
 def build_load_project(root: Path, items: int = 3000, readers: int = 12) -> Project:
@@ -29,7 +30,7 @@ def build_load_project(root: Path, items: int = 3000, readers: int = 12) -> Proj
     store = project.store
     for k in range(readers):
         auth.add_user(store, f"reader-{k:02d}", "reader", "junior")
-    admin = store.user(auth.add_user(store, "load-admin", "admin") and "load-admin")
+    admin = accounts.user(store, auth.add_user(store, "load-admin", "admin") and "load-admin")
     with store.transaction():
         for k in range(items):
             sha = f"{k + 1:064x}"
@@ -73,7 +74,7 @@ def run_load(
     def reader_loop(name: str) -> None:
         store = Store(db, migrate=False)
         try:
-            user = store.user(name)
+            user = accounts.user(store, name)
             after, previous, n = None, None, 0
             start_gate.wait()
             while time.monotonic() < deadline[0]:
@@ -132,7 +133,7 @@ def check_store(store: Store, result: LoadResult) -> list[str]:
     """Problems found comparing the store with what the readers submitted (empty: none)."""
     problems: list[str] = []
     rows = {r["id"]: r for r in store.rows("SELECT * FROM annotations")}
-    users = {u["id"]: u["name"] for u in store.users()}
+    users = {u["id"]: u["name"] for u in accounts.users(store)}
     ids = [a for _, _, a, _ in result.submits]
     if len(ids) != len(set(ids)):
         problems.append("an annotation id was returned twice")

@@ -10,6 +10,7 @@ import pytest
 
 from rascore.services import adjudication, admin, labelling, training
 from rascore.permissions import ACTIONS, PermissionDenied
+from rascore.store import accounts
 from rascore.store import registry
 from tests.fixtures_media import grey_png
 from tests.test_labelling_fixtures import build_project
@@ -53,9 +54,9 @@ def project(tmp_path_factory):
 def _users(project) -> dict[str, dict]:
     store = project.store
     return {
-        "reader": store.user("demo-reader"),
-        "expert": store.user("demo-expert"),
-        "admin": store.user("demo-admin"),
+        "reader": accounts.user(store, "demo-reader"),
+        "expert": accounts.user(store, "demo-expert"),
+        "admin": accounts.user(store, "demo-admin"),
     }
 
 

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from rascore.store import Store, StoreError, connect
+from rascore.store import accounts
 
 SHA = "a" * 64
 
@@ -54,7 +55,7 @@ def test_foreign_keys_enforced(tmp_path):
 def test_annotation_history_append_only_and_combined_derived(tmp_path):
     store = Store(tmp_path / "x.db")
     item = _item(store)
-    reader = store.add_user("reader-1", "reader", "junior")
+    reader = accounts.add_user(store, "reader-1", "reader", "junior")
     first = store.add_annotation(item, reader, 1, 2, seconds=3.5)
     second = store.add_annotation(item, reader, 2, 3, seconds=2.0)
     history = store.annotation_history(item, reader)
@@ -78,15 +79,17 @@ def test_invalid_grades_refused_by_library_and_schema(tmp_path):
     store = Store(tmp_path / "x.db")
     item = _item(store)
     grey = _item(store, "SGS", "c" * 64)
-    reader = store.add_user("reader-1", "reader")
+    reader = accounts.add_user(store, "reader-1", "reader")
     with pytest.raises(InvalidGrade):
         store.add_annotation(item, reader, 0, 2)
     with pytest.raises(InvalidGrade):
         store.add_annotation(item, reader, 4, 0)
-    with pytest.raises(StoreError, match="needs a PD"):
+    with pytest.raises(InvalidGrade, match="needs a PD"):
         store.add_annotation(item, reader, 2, None)
-    with pytest.raises(StoreError, match="no PD"):
+    with pytest.raises(InvalidGrade, match="no PD"):
         store.add_annotation(grey, reader, 2, 1)
+    with pytest.raises(StoreError, match="no item 999"):
+        store.add_annotation(999, reader, 2, None)
     with pytest.raises(StoreError, match="reason"):
         store.add_annotation(item, reader, None, None, not_assessable=True)
     # even raw SQL cannot store SH 0 with PD > 0
@@ -107,16 +110,16 @@ def test_reference_latest_wins_and_duplicate_user(tmp_path):
     store.set_reference(item, 2, 3, "adjudication")
     ref = store.reference(item)
     assert (ref["sh"], ref["pd"], ref["combined"], ref["method"]) == (2, 3, 3, "adjudication")
-    store.add_user("Expert-A", "expert")
+    accounts.add_user(store, "Expert-A", "expert")
     with pytest.raises(StoreError, match="already exists"):
-        store.add_user("expert-a", "expert")
+        accounts.add_user(store, "expert-a", "expert")
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
     path = tmp_path / "x.db"
     store = Store(path)
     items = [_item(store, "SGS", f"{i:064x}") for i in range(20)]
-    readers = [store.add_user(f"reader-{i}", "reader") for i in range(6)]
+    readers = [accounts.add_user(store, f"reader-{i}", "reader") for i in range(6)]
 
     errors: list[BaseException] = []
 
@@ -147,3 +150,66 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         " AND b.user_id = a.user_id)"
     ).fetchone()[0]
     assert chains == 0
+
+
+# pairs the EOSS refuses on a power Doppler item (SPD) and on a greyscale one (SGS)
+BAD_PAIRS = [("SPD", 0, 2), ("SPD", 2, None), ("SPD", None, 1), ("SPD", 4, 0), ("SGS", 1, 1)]
+
+
+@pytest.mark.parametrize(("modality", "sh", "pd"), BAD_PAIRS)
+def test_one_grade_rule_same_refusal_in_library_and_store(tmp_path, modality, sh, pd):
+    from rascore import scale
+
+    store = Store(tmp_path / "x.db")
+    item = _item(store, modality)
+    reader = accounts.add_user(store, "reader-1", "reader")
+    with pytest.raises(scale.InvalidGrade) as rule:
+        scale.check_pair(modality, sh, pd)
+    with pytest.raises(scale.InvalidGrade) as annotation:
+        store.add_annotation(item, reader, sh, pd)
+    with pytest.raises(scale.InvalidGrade) as reference:
+        store.set_reference(item, sh, pd, "import")
+    assert str(annotation.value) == str(reference.value) == str(rule.value)
+    assert store.annotation_history(item, reader) == [] and store.reference(item) is None
+
+
+def test_write_retries_a_busy_write_and_busy_leaves_nothing(tmp_path):
+    from rascore.store import StoreBusy
+
+    path = tmp_path / "x.db"
+    store = Store(path)
+    calls: list[str] = []
+
+    def add(conn: sqlite3.Connection) -> int:
+        calls.append("add")
+        user_id = accounts.add_user(store, "reader-1", "reader")
+        store.audit("user.add", target="reader-1")
+        if len(calls) == 1:  # the first attempt meets a busy database half way
+            raise sqlite3.OperationalError("database is locked")
+        return user_id
+
+    user_id = store.write(add, busy="busy, try again", retries=1)
+    assert calls == ["add", "add"]
+    assert [u["id"] for u in accounts.users(store)] == [user_id]  # the first attempt left nothing
+    assert [r["action"] for r in store.audit_rows()] == ["user.add"]
+
+    # another writer holds the lock through every attempt: StoreBusy with the caller's message
+    store.conn.execute("PRAGMA busy_timeout = 50")
+    holder = connect(path)
+    holder.execute("BEGIN IMMEDIATE")
+    calls.clear()
+    with pytest.raises(StoreBusy, match="busy, try again"):
+        store.write(
+            lambda conn: accounts.add_user(store, "reader-2", "reader"), busy="busy, try again", retries=2
+        )
+    holder.rollback()
+    assert accounts.user(store, "reader-2") is None and len(accounts.users(store)) == 1
+
+    # busy half way through, retries spent: the statements already run are rolled back
+    def half(conn: sqlite3.Connection) -> None:
+        accounts.add_user(store, "reader-3", "reader")
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(StoreBusy, match="busy, try again"):
+        store.write(half, busy="busy, try again")
+    assert accounts.user(store, "reader-3") is None and not store.conn.in_transaction

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from rascore.store import accounts
+
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("bench_store_scale", ROOT / "bench" / "bench_store_scale.py")
 scale_bench = importlib.util.module_from_spec(_spec)
@@ -36,8 +38,8 @@ def big_store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plans(big_store):
-    reader = big_store.user("reader01")
-    admin = big_store.user("admin1")
+    reader = accounts.user(big_store, "reader01")
+    admin = accounts.user(big_store, "admin1")
     return scale_bench.collect_plans(big_store, reader, admin)
 
 

@@ -12,6 +12,7 @@ from rascore.permissions import PermissionDenied
 from rascore.store import jobs as job_sql
 from rascore.store import registry
 from rascore.services.training import TrainingError
+from rascore.store import accounts
 from tests.test_dashboard_fixtures import build_results_project
 
 
@@ -21,7 +22,7 @@ def project(tmp_path):
 
 
 def who(project, name):
-    return project.store.user(name)
+    return accounts.user(project.store, name)
 
 
 def audit_actions(project, n=5):
@@ -84,7 +85,7 @@ def test_submit_refuses_a_second_job_and_too_few_labels(project, tmp_path):
     with pytest.raises(
         TrainingError, match="SGS has 3 labelled training items; a retraining needs at least 4"
     ):
-        ts.submit(small.store, small.store.user("demo-expert"), "SGS")
+        ts.submit(small.store, accounts.user(small.store, "demo-expert"), "SGS")
 
 
 def test_cancel_queued_and_running_jobs(project):

@@ -10,6 +10,7 @@ import sys
 from rascore.auth import LEVELS, ROLES, AuthError, add_user, set_password
 from rascore.cli import CliError
 from rascore.project import open_project
+from rascore.store import accounts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +84,7 @@ def _passwd(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    users = open_project().store.users()
+    users = accounts.users(open_project().store)
     if args.json:
         print(json.dumps(users, indent=2))
         return 0

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from rascore import scale
-from rascore.evaluate import weighted_kappa
-from rascore.services.labelling import LabelError, check_grades
+from rascore.evaluate import UndefinedMetricWarning, weighted_kappa
 from rascore.permissions import require
-from rascore.store import Store
+from rascore.store import Store, StoreBusy, accounts
 from rascore.store import labelling as sql
 
 GRADE_ITEMS: tuple[str, ...] = ("target", "SH", "PD", "EOSS")
+BUSY_REFERENCE = (
+    "The database is busy (locked by another write); the reference was not saved. Press Set reference again."
+)
 
 
 class AdjudicationError(ValueError):
@@ -69,7 +71,7 @@ def current_reference(store: Store, user: Mapping, item_id: int) -> dict | None:
     require(user, "view_grades")
     row = store.reference(item_id)
     if row is not None and row["decided_by"] is not None:
-        decider = store.user_by_id(row["decided_by"])
+        decider = accounts.user_by_id(store, row["decided_by"])
         row["decided_by_name"] = decider["name"] if decider else None
     elif row is not None:
         row["decided_by_name"] = None
@@ -85,27 +87,29 @@ def set_reference(
     if item is None:
         raise AdjudicationError(f"There is no item {item_id}.")
     try:
-        combined = check_grades(item["modality"], sh, pd)
-    except LabelError as exc:
+        combined = scale.check_pair(item["modality"], sh, pd)
+        with store.transaction(BUSY_REFERENCE):
+            previous = store.reference(item_id)
+            ref_id = store.set_reference(
+                item_id, sh, pd, "adjudication", decided_by=user["id"], modality=item["modality"]
+            )
+            store.audit(
+                "reference.adjudicate",
+                user_id=user["id"],
+                target=str(item_id),
+                detail={
+                    "reference_id": ref_id,
+                    "sh": sh,
+                    "pd": pd,
+                    "combined": combined,
+                    "previous": (
+                        {k: previous[k] for k in ("sh", "pd", "combined", "method")} if previous else None
+                    ),
+                    "note": (note or "").strip()[:500] or None,
+                },
+            )
+    except (scale.InvalidGrade, StoreBusy) as exc:
         raise AdjudicationError(str(exc)) from None
-    previous = store.reference(item_id)
-    with store.transaction():
-        ref_id = store.set_reference(item_id, sh, pd, "adjudication", decided_by=user["id"])
-        store.audit(
-            "reference.adjudicate",
-            user_id=user["id"],
-            target=str(item_id),
-            detail={
-                "reference_id": ref_id,
-                "sh": sh,
-                "pd": pd,
-                "combined": combined,
-                "previous": (
-                    {k: previous[k] for k in ("sh", "pd", "combined", "method")} if previous else None
-                ),
-                "note": (note or "").strip()[:500] or None,
-            },
-        )
     return ref_id
 
 
@@ -171,8 +175,8 @@ def pairwise_agreement(
     for i in range(n):
         shared[i, i] = len(grades_by_reader[readers[i]])
         kappa[i, i] = 1.0 if shared[i, i] >= min_shared else np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # an undefined kappa (both constant and equal) is NaN here
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         for i, j in itertools.combinations(range(n), 2):
             first, second = grades_by_reader[readers[i]], grades_by_reader[readers[j]]
             common = sorted(first.keys() & second.keys())

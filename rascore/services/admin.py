@@ -9,7 +9,8 @@ import os
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -17,7 +18,7 @@ from rascore import auth, export
 from rascore.ingest import Entry, RowError, entries_from_manifest, entries_from_paths, ingest
 from rascore.permissions import PermissionDenied, require
 from rascore.project import Project
-from rascore.store import Store
+from rascore.store import Store, StoreBusy, accounts
 from rascore.store import labelling as sql
 
 MAX_UNPACKED_BYTES = int(os.environ.get("RASCORE_UPLOAD_MAX_BYTES", 2 * 1024**3))
@@ -29,11 +30,21 @@ class AdminError(ValueError):
     """A refused administrative action, with a reason the admin can act on."""
 
 
+@contextmanager
+def _write(store: Store) -> Iterator[None]:
+    """The store's write path, a busy database reported as an AdminError the page shows."""
+    try:
+        with store.transaction():
+            yield
+    except StoreBusy as exc:
+        raise AdminError(str(exc)) from None
+
+
 # ------------------------------------------------------------------ accounts
 def users(store: Store, actor: Mapping) -> list[dict]:
     """Every account (no password hashes) with whether it can sign in."""
     require(actor, "manage_users")
-    return store.users()
+    return accounts.users(store)
 
 
 def add_account(
@@ -48,7 +59,7 @@ def add_account(
 
 
 def _account(store: Store, name: str) -> dict:
-    user = store.user(name)
+    user = accounts.user(store, name)
     if user is None:
         raise AdminError(f"There is no account named {name!r}.")
     return user
@@ -59,13 +70,13 @@ def change_role(store: Store, actor: Mapping, name: str, role: str) -> None:
     require(actor, "manage_users")
     if role not in auth.ROLES:
         raise AdminError(f"Unknown role {role!r}; expected one of {', '.join(auth.ROLES)}.")
-    with store.transaction():
+    with _write(store):
         user = _account(store, name)
         if user["role"] == role:
             return
-        if user["role"] == "admin" and user["active"] and sql.count_active_admins(store) <= 1:
+        if user["role"] == "admin" and user["active"] and accounts.count_active_admins(store) <= 1:
             raise AdminError("This is the last active admin: make another admin first.")
-        sql.set_role(store, user["id"], role)
+        accounts.set_role(store, user["id"], role)
         store.audit(
             "user.role", user_id=actor["id"], target=user["name"], detail={"from": user["role"], "to": role}
         )
@@ -74,15 +85,15 @@ def change_role(store: Store, actor: Mapping, name: str, role: str) -> None:
 def set_active(store: Store, actor: Mapping, name: str, active: bool) -> None:
     """Deactivate (cannot sign in; grades stay) or reactivate an account (admin; audited)."""
     require(actor, "manage_users")
-    with store.transaction():
+    with _write(store):
         user = _account(store, name)
         if bool(user["active"]) == bool(active):
             return
         if not active and user["id"] == actor["id"]:
             raise AdminError("You cannot deactivate your own account.")
-        if not active and user["role"] == "admin" and sql.count_active_admins(store) <= 1:
+        if not active and user["role"] == "admin" and accounts.count_active_admins(store) <= 1:
             raise AdminError("This is the last active admin: make another admin first.")
-        sql.set_active(store, user["id"], active)
+        accounts.set_active(store, user["id"], active)
         sql.release(store, user["id"])
         store.audit(
             "user.activate" if active else "user.deactivate", user_id=actor["id"], target=user["name"]

@@ -26,8 +26,8 @@ from rascore.media.preview import warm_in_background
 from rascore.permissions import allowed, require
 from rascore.project import Project
 from rascore.store import Store, StoreBusy
-from rascore.store import jobs as settings_sql
 from rascore.store import labelling as sql
+from rascore.store.settings import get_setting, set_setting
 from rascore.store.labelling import START, Position, QueueScope, iso, now_utc
 
 LEASE_S = 300.0
@@ -68,18 +68,18 @@ class Claim:
 # ------------------------------------------------------------------ settings
 def preannotation_enabled(store: Store) -> bool:
     """Whether readers see the active model's suggestion (off unless an admin turns it on)."""
-    return bool(settings_sql.get_setting(store, PREANNOTATION_KEY, False))
+    return bool(get_setting(store, PREANNOTATION_KEY, False))
 
 
 def set_preannotation(store: Store, actor: Mapping, enabled: bool) -> None:
     """Turn pre-annotation on or off for the project (admin; audited)."""
     require(actor, "settings")
-    settings_sql.set_setting(store, PREANNOTATION_KEY, bool(enabled), user_id=actor["id"])
+    set_setting(store, PREANNOTATION_KEY, bool(enabled), user_id=actor["id"])
 
 
 def max_readers(store: Store) -> int | None:
     """How many readers may grade one item (None: every reader grades every item)."""
-    value = settings_sql.get_setting(store, MAX_READERS_KEY, None)
+    value = get_setting(store, MAX_READERS_KEY, None)
     return int(value) if value else None
 
 
@@ -88,7 +88,7 @@ def set_max_readers(store: Store, actor: Mapping, value: int | None) -> None:
     require(actor, "settings")
     if value is not None and (int(value) < 1 or int(value) > 1000):
         raise LabelError("readers per item must be between 1 and 1000, or unlimited")
-    settings_sql.set_setting(store, MAX_READERS_KEY, int(value) if value else None, user_id=actor["id"])
+    set_setting(store, MAX_READERS_KEY, int(value) if value else None, user_id=actor["id"])
 
 
 # ------------------------------------------------------------------ the queue
@@ -179,32 +179,6 @@ def progress(
 
 
 # ------------------------------------------------------------------ grading
-def check_grades(modality: str, sh: int | None, pd: int | None) -> int:
-    """The combined EOSS of a reader's grades, or LabelError saying what to fix."""
-    mod = scale.modality(modality)
-    if sh is None:
-        raise LabelError("Choose an SH grade (keys 0-3).")
-    try:
-        sh = scale.check_grade(sh, "SH")
-        if not mod.doppler:
-            if pd is not None:
-                raise LabelError(f"{mod.code} is a greyscale item: it has no PD grade.")
-            return sh
-        if pd is None:
-            raise LabelError(
-                "This is a power Doppler item: choose a PD grade as well (keys Shift+0 to Shift+3)."
-            )
-        pd = scale.check_grade(pd, "PD")
-    except scale.InvalidGrade as exc:
-        raise LabelError(str(exc)) from None
-    if not scale.is_valid_pair(sh, pd):
-        raise LabelError(
-            f"SH 0 with PD {pd} is not a valid EOSS combination: Doppler signal "
-            "counts only inside synovium. Raise SH or set PD to 0."
-        )
-    return scale.combined(sh, pd)
-
-
 def submit(
     store: Store,
     user: Mapping,
@@ -216,30 +190,38 @@ def submit(
     reason: str | None = None,
     seconds: float | None = None,
 ) -> int:
-    """Write a reader's grade (a new row; an edit supersedes the earlier one), audited; its id."""
+    """Write a reader's grade (a new row; an edit supersedes the earlier one), audited; its id.
+
+    The grades are checked by the store (``scale.check_pair``, the one grade rule).
+    """
     require(user, "grade")
     item = store.item(item_id)
     if item is None:
         raise LabelError(f"There is no item {item_id}.")
-    reason = (reason or "").strip()[:500] or None
     if not_assessable:
-        if not reason:
-            raise LabelError("Say why the item is not assessable.")
         sh = pd = None
+        reason = (reason or "").strip()[:500] or None
     else:
-        check_grades(item["modality"], sh, pd)
         reason = None
     if seconds is not None:
         seconds = round(max(0.0, float(seconds)), 3)
-    edit = sql.latest_grade(store, user["id"], item_id) is not None
     try:
         with store.transaction(BUSY_GRADE):
+            previous = sql.latest_grade(store, user["id"], item_id)
             annotation_id = store.add_annotation(
-                item_id, user["id"], sh, pd, not_assessable=not_assessable, reason=reason, seconds=seconds
+                item_id,
+                user["id"],
+                sh,
+                pd,
+                modality=item["modality"],
+                supersedes=previous["id"] if previous else None,
+                not_assessable=not_assessable,
+                reason=reason,
+                seconds=seconds,
             )
             sql.release(store, user["id"], item_id)
             store.audit(
-                "annotation.edit" if edit else "annotation.add",
+                "annotation.edit" if previous else "annotation.add",
                 user_id=user["id"],
                 target=str(item_id),
                 detail={
@@ -400,6 +382,6 @@ def definitions(modality: str) -> dict[str, dict[int, str]]:
 def preview(modality: str, sh: int | None, pd: int | None) -> tuple[int | None, str | None]:
     """(combined score, None) for a valid choice so far, or (None, what is missing or wrong)."""
     try:
-        return check_grades(modality, sh, pd), None
-    except LabelError as exc:
+        return scale.check_pair(modality, sh, pd), None
+    except scale.InvalidGrade as exc:
         return None, str(exc)

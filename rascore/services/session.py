@@ -23,11 +23,15 @@ from typing import Any
 from rascore import auth
 from rascore.config import Settings, settings as read_settings
 from rascore.project import Project
+from rascore.store import Store, StoreBusy, accounts
 from rascore.store import labelling as sql
 from rascore.store.labelling import iso, now_utc
 
 STATE_KEY = "rascore.services.session"
 EXPIRED_KEY = "rascore.session_expired"
+BUSY_SIGN_IN = (
+    "The database is busy (locked by another write); you were not signed in. Try again in a moment."
+)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -107,28 +111,21 @@ def sign_in(
     if len(name) > 64 or len(password.encode()) > 1024:
         raise SignInError("Wrong user name or password.")
     moment = now or now_utc()
-    at = iso(moment)
-    with store.transaction():
-        sql.prune_sign_in_states(store, iso(moment - timedelta(seconds=policy.forget_after_s)))
-        state = sql.sign_in_state(store, name)
-        failures = state["failures"] if state else 0
-        if state and state["locked_until"] and state["locked_until"] > at:
-            store.audit("sign_in.locked", target=name)
-            raise SignInLocked(_locked_message(state["locked_until"], moment))
-        if state and state["locked_until"] and state["locked_until"] <= at:
-            failures = 0  # the lock has run out: a fresh allowance
-        failures += 1
-        locked_until = (
-            iso(moment + timedelta(seconds=policy.lock_s)) if failures >= policy.max_failures else None
+    try:
+        failures, locked_until = store.write(
+            lambda _conn: _count_attempt(store, name, moment, policy), busy=BUSY_SIGN_IN
         )
-        sql.set_sign_in_state(store, name, failures, at, locked_until)
-    user = auth.authenticate(store, name, password)
-    with store.transaction():
-        if user is not None:
-            sql.clear_sign_in_state(store, name)
-            store.audit("sign_in", user_id=user["id"], target=user["name"], detail={"method": "password"})
-            return user
-        store.audit("sign_in.failed", target=name, detail={"failures": failures})
+        if locked_until is not None:
+            raise SignInLocked(_locked_message(locked_until, moment))
+        user = auth.authenticate(store, name, password)
+        with store.transaction(BUSY_SIGN_IN):
+            if user is not None:
+                accounts.clear_sign_in_state(store, name)
+                store.audit("sign_in", user_id=user["id"], target=user["name"], detail={"method": "password"})
+                return user
+            store.audit("sign_in.failed", target=name, detail={"failures": failures})
+    except StoreBusy as exc:
+        raise SignInError(str(exc)) from None
     if failures >= policy.max_failures:
         raise SignInLocked(
             "Wrong user name or password. Too many failed attempts: this user name "
@@ -138,6 +135,24 @@ def sign_in(
     raise SignInError(
         f"Wrong user name or password ({left} attempt{'s' if left != 1 else ''} left before a lock)."
     )
+
+
+def _count_attempt(store: Store, name: str, moment: datetime, policy: Policy) -> tuple[int, str | None]:
+    """Count one more attempt on a name: (failures so far, None), or (0, lock end) while the name
+    is locked, which is audited and counts nothing."""
+    at = iso(moment)
+    accounts.prune_sign_in_states(store, iso(moment - timedelta(seconds=policy.forget_after_s)))
+    state = accounts.sign_in_state(store, name)
+    failures = state["failures"] if state else 0
+    if state and state["locked_until"] and state["locked_until"] > at:
+        store.audit("sign_in.locked", target=name)
+        return 0, state["locked_until"]
+    if state and state["locked_until"] and state["locked_until"] <= at:
+        failures = 0  # the lock has run out: a fresh allowance
+    failures += 1
+    locked_until = iso(moment + timedelta(seconds=policy.lock_s)) if failures >= policy.max_failures else None
+    accounts.set_sign_in_state(store, name, failures, at, locked_until)
+    return failures, None
 
 
 def _minutes(seconds: float) -> str:
@@ -159,7 +174,7 @@ def unlock(project: Project, actor: Mapping, name: str) -> None:
 
     require(actor, "manage_users")
     with project.store.transaction():
-        sql.clear_sign_in_state(project.store, _normal(name))
+        accounts.clear_sign_in_state(project.store, _normal(name))
         project.store.audit("sign_in.unlock", user_id=actor["id"], target=_normal(name))
 
 
@@ -172,7 +187,7 @@ def oidc_user(project: Project, claims: Mapping[str, Any]) -> dict:
     store = project.store
     candidates = [str(claims[k]) for k in ("email", "preferred_username", "name") if claims.get(k)]
     for candidate in candidates:
-        user = store.user(candidate)
+        user = accounts.user(store, candidate)
         if user is not None:
             if not user["active"]:
                 raise SignInError(f"The account {user['name']} is deactivated.")
@@ -226,7 +241,7 @@ def current_user(
         end(project, state, reason="expired")
         state[EXPIRED_KEY] = True
         return None
-    user = project.store.user_by_id(record.user_id)
+    user = accounts.user_by_id(project.store, record.user_id)
     if user is None or not user["active"]:
         end(project, state, reason="deactivated")
         return None

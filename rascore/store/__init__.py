@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rascore.store.db import connect, utcnow, write_transaction
+from rascore.store.db import connect, utcnow
 from rascore.store.store import Store, StoreBusy, StoreError
 
-__all__ = ["Store", "StoreBusy", "StoreError", "connect", "utcnow", "write_transaction"]
+__all__ = ["Store", "StoreBusy", "StoreError", "connect", "utcnow"]

@@ -212,20 +212,3 @@ def recover_stale(store: Store, stale_after_s: float = STALE_AFTER_S, requeue: b
                 "job.recovered", target=str(row["id"]), detail={"requeued": requeue, "worker": row["worker"]}
             )
     return recovered
-
-
-def get_setting(store: Store, key: str, default: Any = None) -> Any:
-    """A project setting (JSON value), e.g. the promotion policy."""
-    row = store.one("SELECT value_json FROM project_settings WHERE key = ?", (key,))
-    return json.loads(row["value_json"]) if row else default
-
-
-def set_setting(store: Store, key: str, value: Any, user_id: int | None = None) -> None:
-    """Set a project setting (audited)."""
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO project_settings (key, value_json) VALUES (?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json",
-            (key, json.dumps(value)),
-        )
-        store.audit("setting.set", user_id=user_id, target=key, detail={"value": value})

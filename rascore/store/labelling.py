@@ -1,5 +1,5 @@
-"""SQL of the web app: the labelling queue and its leases, grading history, expert disagreements,
-pairwise grade data, sign-in attempts and account changes. Functions take a ``Store``.
+"""SQL of labelling and adjudication: the queue and its leases, a reader's grading history, the
+model's suggestion, expert disagreements and pairwise grade data. Functions take a ``Store``.
 
 The queue serves items in a stable total order, (phase, confidence, item id): phase 0 holds items
 with a prediction from their modality's active model, least confident first (an expression index
@@ -48,11 +48,6 @@ class QueueScope:
     max_readers: int | None = None
 
 
-def _one(store: Store, sql: str, params: dict) -> dict | None:
-    row = store.conn.execute(sql, params).fetchone()
-    return dict(row) if row is not None else None
-
-
 def _avail(scope: QueueScope, alias: str) -> str:
     """Capacity clause: other readers' grades plus their live leases stay below max_readers."""
     if scope.max_readers is None:
@@ -92,8 +87,7 @@ def first_available(
                 bound = ""
             else:
                 bound = f" AND ({CONFIDENCE_SQL}, p.item_id) > (:conf, :after_id)"
-            row = _one(
-                store,
+            row = store.one(
                 f"SELECT p.item_id, {CONFIDENCE_SQL} AS confidence FROM predictions p"
                 f" JOIN items i ON i.id = p.item_id"
                 f" WHERE p.model_version_id = :version{bound}{cohort_sql}"
@@ -120,8 +114,7 @@ def first_available(
             " ON p.model_version_id = am.model_version_id AND p.item_id = i.id"
             f" WHERE am.modality = i.modality AND {CONFIDENCE_SQL} IS NOT NULL)"
         )
-    row = _one(
-        store,
+    row = store.one(
         f"SELECT i.id FROM items i WHERE i.id > :after_id AND i.modality IN ({marks}){cohort_sql}"
         " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = :user"
         f" AND a.item_id = i.id){no_prediction}{avail} ORDER BY i.id LIMIT 1",
@@ -144,14 +137,15 @@ def position_of(store: Store, item_id: int) -> Position:
 
 
 def reserve(store: Store, user_id: int, item_id: int, now: datetime, lease_s: float) -> str:
-    """Lease an item to a reader (their other leases end); call inside a write transaction."""
+    """Lease an item to a reader (their other leases end); returns when the lease ends."""
     expires = iso(now + timedelta(seconds=lease_s))
-    store.conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id != ?", (user_id, item_id))
-    store.conn.execute(
-        "INSERT INTO reservations (item_id, user_id, expires_at, created_at) VALUES (?,?,?,?)"
-        " ON CONFLICT(item_id, user_id) DO UPDATE SET expires_at = excluded.expires_at",
-        (item_id, user_id, expires, iso(now)),
-    )
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id != ?", (user_id, item_id))
+        conn.execute(
+            "INSERT INTO reservations (item_id, user_id, expires_at, created_at) VALUES (?,?,?,?)"
+            " ON CONFLICT(item_id, user_id) DO UPDATE SET expires_at = excluded.expires_at",
+            (item_id, user_id, expires, iso(now)),
+        )
     return expires
 
 
@@ -168,9 +162,9 @@ def held_reservation(store: Store, user_id: int, now: str) -> dict | None:
 def release(store: Store, user_id: int, item_id: int | None = None) -> None:
     """End a reader's lease on one item (or all their leases)."""
     if item_id is None:
-        store.conn.execute("DELETE FROM reservations WHERE user_id = ?", (user_id,))
+        store.execute("DELETE FROM reservations WHERE user_id = ?", (user_id,))
     else:
-        store.conn.execute("DELETE FROM reservations WHERE user_id = ? AND item_id = ?", (user_id, item_id))
+        store.execute("DELETE FROM reservations WHERE user_id = ? AND item_id = ?", (user_id, item_id))
 
 
 def reservations(store: Store) -> list[dict]:
@@ -309,49 +303,3 @@ def annotation_fingerprint(store: Store) -> tuple[int, int]:
     """(newest annotation id, count): changes whenever a grade is added."""
     row = store.one("SELECT coalesce(max(id), 0) AS last, count(*) AS n FROM annotations")
     return int(row["last"]), int(row["n"])
-
-
-# ------------------------------------------------------------------ sign-in attempts
-def sign_in_state(store: Store, name: str) -> dict | None:
-    """The failed-attempt record of a typed user name."""
-    return store.one("SELECT * FROM sign_in_attempts WHERE name = ?", (name,))
-
-
-def set_sign_in_state(store: Store, name: str, failures: int, at: str, locked_until: str | None) -> None:
-    """Write the failed-attempt record of a typed user name."""
-    store.conn.execute(
-        "INSERT INTO sign_in_attempts (name, failures, last_attempt_at, locked_until)"
-        " VALUES (?,?,?,?) ON CONFLICT(name) DO UPDATE SET failures = excluded.failures,"
-        " last_attempt_at = excluded.last_attempt_at, locked_until = excluded.locked_until",
-        (name, failures, at, locked_until),
-    )
-
-
-def clear_sign_in_state(store: Store, name: str) -> None:
-    """Forget failed attempts after a successful sign-in (or an admin's unlock)."""
-    store.conn.execute("DELETE FROM sign_in_attempts WHERE name = ?", (name,))
-
-
-def prune_sign_in_states(store: Store, before: str) -> None:
-    """Drop records whose last attempt is older than ``before`` and that lock nothing now."""
-    store.conn.execute(
-        "DELETE FROM sign_in_attempts WHERE last_attempt_at < ?"
-        " AND (locked_until IS NULL OR locked_until < ?)",
-        (before, before),
-    )
-
-
-# ------------------------------------------------------------------ accounts
-def set_role(store: Store, user_id: int, role: str) -> None:
-    """Change a user's role."""
-    store.conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
-
-
-def set_active(store: Store, user_id: int, active: bool) -> None:
-    """Activate or deactivate an account (a deactivated one cannot sign in)."""
-    store.conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
-
-
-def count_active_admins(store: Store) -> int:
-    """Active admin accounts that can sign in."""
-    return int(store.one("SELECT count(*) AS n FROM users WHERE role = 'admin' AND active = 1")["n"])

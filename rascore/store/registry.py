@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from rascore import scale
 from rascore.names import ACTIVATE_POLICIES, DEFAULT_POLICY, PROMOTION_POLICIES
 from rascore.store.db import utcnow
-from rascore.store.jobs import get_setting, set_setting
+from rascore.store.settings import get_setting, set_setting
 from rascore.store.store import Store, StoreError
 
 PROMOTION_SETTING = "promotion_policy"

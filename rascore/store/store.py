@@ -1,12 +1,14 @@
-"""The project store: one SQLite file, one connection per thread, every query of the product.
+"""The project store: one SQLite file, one connection per thread; items, media, annotations, the
+reference standard and the audit log.
 
-Every write of the product goes through one path, :meth:`Store.transaction` (a context manager)
-or :meth:`Store.write` (a function run inside it, after Datasette's ``execute_write_fn``). It runs
-in ``BEGIN IMMEDIATE``, waits out other writers up to the busy timeout, and turns SQLite's
-"database is locked" into :class:`StoreBusy` with a message a person can act on: the one place
-where busy handling lives. Reads go through :meth:`Store.rows` and :meth:`Store.one`. Annotations,
-reference labels and the audit log are append-only. SQL lives in this package only, in modules
-named for what they hold (``accounts``, ``settings``, ``jobs``, ``registry``, ...).
+Every write of the product goes through one path, :meth:`Store.transaction` (a context manager),
+:meth:`Store.write` (a function run inside it, after Datasette's ``execute_write_fn``) or
+:meth:`Store.execute` (one statement). It runs in ``BEGIN IMMEDIATE``, waits out other writers up
+to the busy timeout, and turns SQLite's "database is locked" into :class:`StoreBusy` with a message
+a person can act on: the one place where busy handling lives. Reads go through :meth:`Store.rows`,
+:meth:`Store.one` and :meth:`Store.value`. Annotations, reference labels and the audit log are
+append-only. SQL lives in this package only, in modules named for what they hold (``accounts``,
+``settings``, ``labelling``, ``exports``, ``results``, ``jobs``, ``registry``, ``inventory``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from rascore import scale
 from rascore.store import migrations
@@ -26,6 +28,14 @@ from rascore.store.db import connect, is_locked, utcnow, write_transaction
 T = TypeVar("T")
 
 BUSY = "The database is busy (locked by another write); nothing was saved. Try again in a moment."
+NEEDS_REASON = "Say why the item is not assessable (a reason is needed)."
+
+Params = Iterable[Any] | Mapping[str, Any]
+
+
+def _bind(params: Params) -> tuple | Mapping[str, Any]:
+    """Positional parameters as a tuple; named ones (``:name``) as the mapping itself."""
+    return params if isinstance(params, Mapping) else tuple(params)
 
 
 class StoreError(ValueError):
@@ -47,6 +57,8 @@ class Store:
         self.path = Path(path)
         self._local = threading.local()
         if migrate:
+            # the schema's own transaction (BEGIN IMMEDIATE on the raw connection, in migrations.py):
+            # it runs before this Store is usable and must not depend on it
             migrations.apply(self.conn)
 
     @property
@@ -99,24 +111,30 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
-    def execute(self, sql: str, params: Iterable[Any] = (), *, busy: str = BUSY) -> sqlite3.Cursor:
-        """One write statement through the write path; the cursor gives ``lastrowid``/``rowcount``."""
+    def execute(self, sql: str, params: Params = (), *, busy: str = BUSY) -> sqlite3.Cursor:
+        """One write statement through the write path; the cursor gives ``lastrowid``/``rowcount``.
+
+        Inside an open transaction it simply joins it: one statement is atomic on its own, so it
+        needs no savepoint of its own.
+        """
+        if self.conn.in_transaction:
+            return self.conn.execute(sql, _bind(params))
         with self.transaction(busy) as conn:
-            return conn.execute(sql, tuple(params))
+            return conn.execute(sql, _bind(params))
 
     # ---------------------------------------------------------------- reads
-    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+    def rows(self, sql: str, params: Params = ()) -> list[dict]:
         """Every row of a read query, as dicts."""
-        return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+        return [dict(r) for r in self.conn.execute(sql, _bind(params))]
 
-    def one(self, sql: str, params: Iterable[Any] = ()) -> dict | None:
+    def one(self, sql: str, params: Params = ()) -> dict | None:
         """The first row of a read query as a dict, or None."""
-        row = self.conn.execute(sql, tuple(params)).fetchone()
+        row = self.conn.execute(sql, _bind(params)).fetchone()
         return dict(row) if row is not None else None
 
-    def value(self, sql: str, params: Iterable[Any] = ()) -> Any:
+    def value(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row of a read query, or None."""
-        row = self.conn.execute(sql, tuple(params)).fetchone()
+        row = self.conn.execute(sql, _bind(params)).fetchone()
         return row[0] if row is not None else None
 
     # ---------------------------------------------------------------- media and items
@@ -134,7 +152,7 @@ class Store:
         meta: dict | None = None,
     ) -> bool:
         """Record a stored file once; returns False when it was already there."""
-        cur = self.conn.execute(
+        cur = self.execute(
             "INSERT OR IGNORE INTO media (sha256, format, kind, bytes, frames, height, width, fps,"
             " meta_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
@@ -169,7 +187,7 @@ class Store:
     ) -> int:
         """Insert an item (one file seen as one modality); returns its id."""
         mod = scale.modality(modality)
-        cur = self.conn.execute(
+        cur = self.execute(
             "INSERT INTO items (media_sha256, modality, cohort, patient, joint, side, dynamic,"
             " frames, fps, scanner_profile, source, external_key, created_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -204,10 +222,10 @@ class Store:
         for start in range(0, len(wanted), 900):  # stay below SQLite's bound-parameter limit
             chunk = wanted[start : start + 900]
             marks = ",".join("?" * len(chunk))
-            for patient, cohort, item_id in self.conn.execute(
+            for row in self.rows(
                 f"SELECT patient, cohort, id FROM items WHERE patient IN ({marks}) ORDER BY id", chunk
             ):
-                found.setdefault(patient, {}).setdefault(cohort, []).append(int(item_id))
+                found.setdefault(row["patient"], {}).setdefault(row["cohort"], []).append(int(row["id"]))
         return found
 
     def item(self, item_id: int) -> dict | None:
@@ -236,7 +254,7 @@ class Store:
 
     def set_truth(self, item_id: int, sh: int, pd: int, mask_path: str | None) -> None:
         """Ground truth of a simulated item (never shown to readers; used to check models)."""
-        self.conn.execute(
+        self.execute(
             "INSERT OR REPLACE INTO ground_truth (item_id, sh, pd, mask_path) VALUES (?,?,?,?)",
             (item_id, sh, pd, mask_path),
         )
@@ -259,41 +277,6 @@ class Store:
             "media_files": self.one("SELECT count(*) AS n FROM media")["n"],
         }
 
-    # ---------------------------------------------------------------- users
-    def add_user(
-        self, name: str, role: str, level: str | None = None, password_hash: str | None = None
-    ) -> int:
-        """Create a user; raises StoreError if the name is taken."""
-        try:
-            cur = self.conn.execute(
-                "INSERT INTO users (name, role, level, password_hash, created_at) VALUES (?,?,?,?,?)",
-                (name, role, level, password_hash, utcnow()),
-            )
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
-                raise StoreError(f"a user named {name!r} already exists") from None
-            raise StoreError(f"invalid user: {exc}") from None
-        return int(cur.lastrowid)
-
-    def user(self, name: str) -> dict | None:
-        """A user by name (case-insensitive)."""
-        return self.one("SELECT * FROM users WHERE name = ?", (name,))
-
-    def user_by_id(self, user_id: int) -> dict | None:
-        """A user by id."""
-        return self.one("SELECT * FROM users WHERE id = ?", (user_id,))
-
-    def users(self) -> list[dict]:
-        """All users without their password hashes."""
-        return self.rows(
-            "SELECT id, name, role, level, active, created_at,"
-            " password_hash IS NOT NULL AS can_sign_in FROM users ORDER BY id"
-        )
-
-    def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        """Replace a user's password hash."""
-        self.conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
-
     # ---------------------------------------------------------------- annotations
     def add_annotation(
         self,
@@ -302,56 +285,53 @@ class Store:
         sh: int | None,
         pd: int | None = None,
         *,
+        modality: str | None = None,
+        supersedes: int | None | Literal["latest"] = "latest",
         not_assessable: bool = False,
         reason: str | None = None,
         seconds: float | None = None,
         created_at: str | None = None,
     ) -> int:
-        """Append a reader's grades; the combined EOSS is derived, never typed.
+        """Append a reader's grades, checked by ``scale.check_pair``; the combined EOSS is derived.
 
-        A second grade of the same item by the same reader is a new row superseding the first.
+        A second grade of the same item by the same reader is a new row superseding the first. A
+        caller that has read the item and the reader's previous grade passes ``modality`` and
+        ``supersedes`` (its id, or None); otherwise the item is read here and the previous grade
+        is found by the INSERT itself.
         """
-        item = self.one("SELECT modality FROM items WHERE id = ?", (item_id,))
-        if item is None:
-            raise StoreError(f"no item {item_id}")
-        mod = scale.modality(item["modality"])
-        combined = None
         if not_assessable:
-            sh = pd = None
             if not reason:
-                raise StoreError("'not assessable' needs a reason")
+                raise StoreError(NEEDS_REASON)
+            sh = pd = combined = None
         else:
-            sh = scale.check_grade(sh, "SH")
-            if mod.doppler:
-                if pd is None:
-                    raise StoreError(f"a {mod.code} item needs a PD grade as well as SH")
-                pd = scale.check_grade(pd, "PD")
-                combined = scale.combined(sh, pd)
-            else:
-                if pd is not None:
-                    raise StoreError(f"a {mod.code} item is greyscale: it has no PD grade")
-                combined = sh
-        with self.transaction() as conn:
-            prev = conn.execute(
-                "SELECT max(id) FROM annotations WHERE item_id = ? AND user_id = ?", (item_id, user_id)
-            ).fetchone()[0]
-            cur = conn.execute(
-                "INSERT INTO annotations (item_id, user_id, sh, pd, combined, not_assessable,"
-                " reason, seconds, supersedes, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    item_id,
-                    user_id,
-                    sh,
-                    pd,
-                    combined,
-                    int(not_assessable),
-                    reason,
-                    seconds,
-                    prev,
-                    created_at or utcnow(),
-                ),
-            )
+            combined = scale.check_pair(modality or self._modality(item_id), sh, pd)
+            sh, pd = int(sh), None if pd is None else int(pd)
+        latest = "(SELECT max(id) FROM annotations WHERE item_id = :item AND user_id = :user)"
+        cur = self.execute(
+            "INSERT INTO annotations (item_id, user_id, sh, pd, combined, not_assessable, reason,"
+            " seconds, supersedes, created_at) VALUES (:item, :user, :sh, :pd, :combined, :na,"
+            f" :reason, :seconds, {latest if supersedes == 'latest' else ':supersedes'}, :at)",
+            {
+                "item": item_id,
+                "user": user_id,
+                "sh": sh,
+                "pd": pd,
+                "combined": combined,
+                "na": int(not_assessable),
+                "reason": reason,
+                "seconds": seconds,
+                "supersedes": supersedes,
+                "at": created_at or utcnow(),
+            },
+        )
         return int(cur.lastrowid)
+
+    def _modality(self, item_id: int) -> str:
+        """An item's modality code, or StoreError when there is no such item."""
+        modality = self.value("SELECT modality FROM items WHERE id = ?", (item_id,))
+        if modality is None:
+            raise StoreError(f"no item {item_id}")
+        return modality
 
     def annotation_history(self, item_id: int, user_id: int) -> list[dict]:
         """Every grade this reader gave this item, oldest first."""
@@ -371,25 +351,22 @@ class Store:
 
     # ---------------------------------------------------------------- reference standard
     def set_reference(
-        self, item_id: int, sh: int, pd: int | None, method: str, decided_by: int | None = None
+        self,
+        item_id: int,
+        sh: int,
+        pd: int | None,
+        method: str,
+        decided_by: int | None = None,
+        *,
+        modality: str | None = None,
     ) -> int:
-        """Append the reference standard for an item (agreement, adjudication or import)."""
-        item = self.one("SELECT modality FROM items WHERE id = ?", (item_id,))
-        if item is None:
-            raise StoreError(f"no item {item_id}")
-        mod = scale.modality(item["modality"])
-        sh = scale.check_grade(sh, "SH")
-        if mod.doppler:
-            if pd is None:
-                raise StoreError(f"a {mod.code} reference needs a PD grade")
-            pd = scale.check_grade(pd, "PD")
-            combined = scale.combined(sh, pd)
-        else:
-            pd, combined = None, sh
-        cur = self.conn.execute(
+        """Append the reference standard for an item (agreement, adjudication or import), checked by
+        ``scale.check_pair``; ``modality`` spares the item read when the caller has the item."""
+        combined = scale.check_pair(modality or self._modality(item_id), sh, pd)
+        cur = self.execute(
             "INSERT INTO reference_labels (item_id, sh, pd, combined, method, decided_by,"
             " created_at) VALUES (?,?,?,?,?,?,?)",
-            (item_id, sh, pd, combined, method, decided_by, utcnow()),
+            (item_id, int(sh), None if pd is None else int(pd), combined, method, decided_by, utcnow()),
         )
         return int(cur.lastrowid)
 
@@ -413,30 +390,6 @@ class Store:
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.item_id"
         return self.rows(sql, params)
 
-    # ---------------------------------------------------------------- export
-    def label_rows(self) -> Iterator[dict]:
-        """Each reader's current grade per item, with the item's description, for export."""
-        sql = (
-            "SELECT i.id AS item_id, i.media_sha256, i.modality, i.cohort, i.patient, i.joint,"
-            " i.side, u.name AS reader, u.role, u.level, a.sh, a.pd, a.combined,"
-            " a.not_assessable, a.reason, a.seconds, a.created_at"
-            " FROM latest_annotations a JOIN items i ON i.id = a.item_id"
-            " JOIN users u ON u.id = a.user_id ORDER BY i.id, u.name"
-        )
-        for row in self.conn.execute(sql):
-            yield dict(row)
-
-    def reference_rows(self) -> Iterator[dict]:
-        """The current reference standard per item, for export."""
-        sql = (
-            "SELECT i.id AS item_id, i.media_sha256, i.modality, i.cohort, i.patient, i.joint,"
-            " i.side, r.sh, r.pd, r.combined, r.method, u.name AS decided_by, r.created_at"
-            " FROM current_reference r JOIN items i ON i.id = r.item_id"
-            " LEFT JOIN users u ON u.id = r.decided_by ORDER BY i.id"
-        )
-        for row in self.conn.execute(sql):
-            yield dict(row)
-
     # ---------------------------------------------------------------- audit
     def audit(
         self,
@@ -447,7 +400,7 @@ class Store:
         detail: dict | None = None,
     ) -> None:
         """Append who did what, when (the log refuses updates and deletes)."""
-        self.conn.execute(
+        self.execute(
             "INSERT INTO audit_log (at, user_id, action, target, detail_json) VALUES (?,?,?,?,?)",
             (utcnow(), user_id, action, target, json.dumps(detail or {}, sort_keys=True, default=str)),
         )

@@ -7,6 +7,7 @@ import pytest
 
 from rascore.config import Settings
 from rascore.store import Store
+from rascore.store import accounts
 from tests.e2e.harness import heading, item_id_of, open_page, settle, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +18,7 @@ def test_grade_three_items_from_the_keyboard(server, e2e_project, page):
     store = Store(
         Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu").db_path
     )
-    reader = store.user("demo-reader")
+    reader = accounts.user(store, "demo-reader")
     sign_in(page, server.url, "demo-reader", passwords["demo-reader"])
     open_page(page, "Label")
     page.get_by_role("button", name="Submit and next").wait_for()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_labelling_fixtures import build_project
+from rascore.store import accounts
 
 
 @pytest.mark.e2e
@@ -16,7 +17,7 @@ def test_server_restart_during_a_session_keeps_the_grade(tmp_path, browser):
     root = tmp_path / "project"
     build_project(root, per_modality=2)
     store = Store(root / "rascore.db")
-    reader = store.user("demo-reader")
+    reader = accounts.user(store, "demo-reader")
     # the session's browser: one sync Playwright per process (tests/e2e/conftest.py)
     try:
         with serve(root, tmp_path / "first.log") as server:

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from rascore.store import Store
+from rascore.store import accounts
 from rascore.store import jobs as job_sql
 from rascore.store import registry
 from tests.e2e.harness import ROOT, open_page, project_env, settle, sign_in, stop
@@ -48,7 +49,7 @@ def worker(e2e_project, tmp_path):
 def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_project, page, worker):
     root, passwords = e2e_project
     store = Store(root / "rascore.db")
-    admin = store.user("demo-admin")
+    admin = accounts.user(store, "demo-admin")
     assert registry.active_version(store, "SGS") is None
     for job in job_sql.listing(store, status="queued"):  # the demo's full-size retrainings
         job_sql.request_cancel(store, job["id"], user_id=admin["id"])
