@@ -414,7 +414,7 @@ def item_workspace() -> None:
     ):
         atlas_items = ("EOSS", "SH", "PD") if mod.doppler else ("SH",)
         atlas_item = st.radio("Examples of", atlas_items, horizontal=True, key="label.atlas_item")
-        examples = labelling.atlas(store, user, mod.code, per_grade=3, item=atlas_item)
+        examples = labelling.atlas(store, user, mod.code, per_grade=3, item=atlas_item, exclude=item_id)
         columns = st.columns(len(GRADES))
         for grade, column in zip(GRADES, columns):
             with column:

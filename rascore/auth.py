@@ -7,9 +7,9 @@ from functools import cache
 
 import bcrypt
 
+from rascore.permissions import ROLES  # defined once, beside what each role may do
 from rascore.store import Store, StoreError, accounts
 
-ROLES: tuple[str, ...] = ("reader", "expert", "admin")
 LEVELS: tuple[str, ...] = ("junior", "intermediate", "senior", "expert")
 MIN_PASSWORD_LENGTH = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

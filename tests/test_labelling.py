@@ -257,6 +257,20 @@ def test_atlas_serves_reference_examples_of_each_grade(project):
         labelling.atlas(store, reader, "SGS", item="PD")
 
 
+def test_atlas_never_shows_the_item_being_graded(project):
+    """A reader grading a training item must not find its reference grade among the examples."""
+    store = project.store
+    reader = _user(project, "demo-reader")
+    shown = [
+        e.item_id for entries in labelling.atlas(store, reader, "SGS", per_grade=2).values() for e in entries
+    ]
+    graded = shown[0]
+    again = labelling.atlas(store, reader, "SGS", per_grade=2, exclude=graded)
+    ids = [e.item_id for entries in again.values() for e in entries]
+    assert graded not in ids
+    assert len(ids) == len(shown) or len(ids) == len(shown) - 1  # another example of that grade, if any
+
+
 def test_keep_alive_renews_only_when_half_the_lease_is_gone(project):
     store = project.store
     reader = _user(project, "demo-reader")

@@ -355,9 +355,18 @@ class AtlasEntry:
 
 
 def atlas(
-    store: Store, user: Mapping, modality: str, per_grade: int = 2, item: str | None = None
+    store: Store,
+    user: Mapping,
+    modality: str,
+    per_grade: int = 2,
+    item: str | None = None,
+    exclude: int | None = None,
 ) -> dict[int, list[AtlasEntry]]:
-    """Reference-labelled training examples of each grade of this modality's item (SH, PD, EOSS)."""
+    """Reference-labelled training examples of each grade of this modality's item (SH, PD, EOSS).
+
+    ``exclude``: the item the reader is grading, which the atlas never shows (its reference
+    grade would unblind the reader).
+    """
     require(user, "grade")
     mod = scale.modality(modality)
     item = item or mod.target
@@ -365,7 +374,7 @@ def atlas(
     if column == "pd" and not mod.doppler:
         raise LabelError(f"{mod.code} has no PD grade")
     out: dict[int, list[AtlasEntry]] = {g: [] for g in scale.GRADES}
-    for row in sql.atlas_candidates(store, mod.code, column, per_grade):
+    for row in sql.atlas_candidates(store, mod.code, column, per_grade, exclude):
         out[int(row["grade"])].append(
             AtlasEntry(int(row["item_id"]), int(row["grade"]), row["media_sha256"], int(row["sh"]), row["pd"])
         )

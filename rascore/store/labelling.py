@@ -220,8 +220,10 @@ def prediction(store: Store, item_id: int) -> dict | None:
     )
 
 
-def atlas_candidates(store: Store, modality: str, column: str, per_grade: int) -> list[dict]:
-    """Reference-labelled training items of a modality, a few per grade of ``column``."""
+def atlas_candidates(
+    store: Store, modality: str, column: str, per_grade: int, exclude: int | None = None
+) -> list[dict]:
+    """Reference-labelled training items of a modality, a few per grade of ``column``, never ``exclude``."""
     if column not in ("sh", "pd", "combined"):
         raise ValueError(f"not a grade column: {column}")
     return store.rows(
@@ -229,8 +231,8 @@ def atlas_candidates(store: Store, modality: str, column: str, per_grade: int) -
         f" i.media_sha256, r.{column} AS grade, r.sh, r.pd, r.combined, row_number() OVER"
         f" (PARTITION BY r.{column} ORDER BY r.item_id) AS k FROM current_reference r"
         " JOIN items i ON i.id = r.item_id WHERE i.modality = ? AND i.cohort = 'train'"
-        f" AND r.{column} IS NOT NULL) WHERE k <= ? ORDER BY grade, item_id",
-        (modality, per_grade),
+        f" AND r.{column} IS NOT NULL AND r.item_id IS NOT ?) WHERE k <= ? ORDER BY grade, item_id",
+        (modality, exclude, per_grade),
     )
 
 
