@@ -46,7 +46,7 @@ def full_fingerprint(store, with_readers: bool = False) -> tuple:
 def fingerprint(store, with_readers: bool = False) -> tuple:
     """``full_fingerprint``, re-queried only when something was committed since this connection's
     previous call (other connections, other processes, or this one)."""
-    local = store._local  # per-thread state, as the connection itself
+    local = store.thread_state  # per thread, as the connection itself
     memo = getattr(local, "fingerprints", None)
     if memo is None or getattr(local, "fingerprint_conn", None) is not store.conn:
         memo = local.fingerprints = {}

@@ -70,6 +70,11 @@ class Store:
             self._local.conn = conn
         return conn
 
+    @property
+    def thread_state(self) -> threading.local:
+        """Per-thread scratch space beside this thread's connection (readers memoise into it)."""
+        return self._local
+
     def close(self) -> None:
         """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
