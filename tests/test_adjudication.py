@@ -8,7 +8,7 @@ import pytest
 from rascore.services import adjudication
 from rascore.services.adjudication import AdjudicationError
 from rascore.evaluate import weighted_kappa
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 
 @pytest.fixture

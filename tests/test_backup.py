@@ -14,7 +14,7 @@ from rascore.services import labelling
 from rascore.cli import main as cli_main
 from rascore.project import Project
 from rascore.store import Store, registry
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 
 def _pad(project: Project, n: int) -> None:

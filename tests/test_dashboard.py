@@ -20,7 +20,7 @@ from rascore.evaluate.obuchowski import paired_auc_per_grade, paired_macro_test
 from rascore.permissions import PermissionDenied
 from rascore.store import registry
 from rascore.store import results as store_results
-from tests.test_dashboard_fixtures import build_results_project, noisy_probs
+from tests.fixtures_dashboard import build_results_project, noisy_probs
 
 
 @pytest.fixture

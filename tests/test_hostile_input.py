@@ -20,7 +20,7 @@ from rascore.cli import main as cli_main
 from rascore.media import MediaError, ingest_bytes
 from rascore.media.errors import Limits
 from tests.fixtures_media import grey_png, make_dicom
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SQL_TEXTS = (
