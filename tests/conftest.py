@@ -12,13 +12,27 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def env_for(root: Path) -> dict[str, str]:
+    """The environment variables that point the app, the CLI and the worker at a project folder."""
+    root = Path(root)
+    return {
+        "RASCORE_DATA": str(root),
+        "RASCORE_DB": str(root / "rascore.db"),
+        "RASCORE_MODELS": str(root / "models"),
+    }
+
+
+def cli_env(data: Path) -> dict[str, str]:
+    """Environment for running a console script or a server against a project folder."""
+    return {**os.environ, **env_for(data)}
+
+
 @pytest.fixture
 def project_env(tmp_path, monkeypatch):
-    """Point RASCORE_DATA / RASCORE_DB at a fresh folder; returns the data folder."""
+    """Point RASCORE_DATA / RASCORE_DB / RASCORE_MODELS at a fresh folder; returns the data folder."""
     data = tmp_path / "project"
-    monkeypatch.setenv("RASCORE_DATA", str(data))
-    monkeypatch.setenv("RASCORE_DB", str(data / "rascore.db"))
-    monkeypatch.delenv("RASCORE_MODELS", raising=False)
+    for key, value in env_for(data).items():
+        monkeypatch.setenv(key, value)
     return data
 
 
@@ -28,11 +42,3 @@ def project(project_env):
     from rascore.project import open_project
 
     return open_project()
-
-
-def cli_env(data: Path) -> dict[str, str]:
-    """Environment for running the console script against a project folder."""
-    env = dict(os.environ)
-    env["RASCORE_DATA"] = str(data)
-    env["RASCORE_DB"] = str(data / "rascore.db")
-    return env

@@ -9,7 +9,7 @@ from rascore.services import adjudication
 from rascore.services.adjudication import AdjudicationError
 from rascore.evaluate import weighted_kappa
 from rascore.store import accounts
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from rascore.cli import main as cli_main
 from rascore.project import Project
 from rascore.store import Store, registry
 from rascore.store import accounts
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 
 def _pad(project: Project, n: int) -> None:

@@ -22,7 +22,7 @@ from rascore.permissions import PermissionDenied
 from rascore.store import accounts
 from rascore.store import registry
 from rascore.store import results as store_results
-from tests.test_dashboard_fixtures import build_results_project, noisy_probs
+from tests.fixtures_dashboard import build_results_project, noisy_probs
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from rascore.media import MediaError, ingest_bytes, preview
 from rascore.media.errors import Limits
 from rascore.store import accounts
 from tests.fixtures_media import grey_png, make_dicom
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SQL_TEXTS = (

@@ -16,7 +16,7 @@ from rascore.permissions import PermissionDenied
 from rascore.store import accounts
 from rascore.store import labelling as sql
 from rascore.store.labelling import now_utc
-from tests.test_labelling_fixtures import add_predictions, build_project
+from tests.fixtures_labelling import add_predictions, build_project
 
 
 @pytest.fixture

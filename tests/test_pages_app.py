@@ -10,7 +10,9 @@ from streamlit.testing.v1 import AppTest
 from rascore.services import session
 from rascore.project import Project
 from rascore.store import accounts
-from tests.test_labelling_fixtures import PASSWORDS, build_project, env_for
+from tests.apptest import assert_page_ok
+from tests.conftest import env_for
+from tests.fixtures_labelling import PASSWORDS, build_project
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -63,7 +65,7 @@ def texts(at: AppTest) -> str:
 # ------------------------------------------------------------------ sign-in
 def test_sign_in_gate_then_home_and_sign_out(project):
     at = app_as(project, None)
-    assert not at.exception
+    assert_page_ok(at)
     assert at.text_input(key="sign_in.password").proto.type == 1  # PASSWORD: masked
     at.text_input(key="sign_in.name").input("demo-reader")
     at.text_input(key="sign_in.password").input("wrong password!")
@@ -71,7 +73,7 @@ def test_sign_in_gate_then_home_and_sign_out(project):
     assert "Wrong user name or password" in texts(at)
     at.text_input(key="sign_in.password").input(PASSWORDS["demo-reader"])
     next(b for b in at.button if b.label == "Sign in").click().run()
-    assert not at.exception
+    assert_page_ok(at)
     assert "Your grading" in texts(at) and "Signed in as demo-reader (reader)" in texts(at)
     at.button(key="sign_out").click().run()
     assert at.text_input(key="sign_in.name") is not None
@@ -99,7 +101,7 @@ def test_navigation_per_role_and_refusals(project):
         at = AppTest.from_file(str(ROOT / page), default_timeout=60)
         session.begin(at.session_state, accounts.user(project.store, "demo-reader"))
         at.run()
-        assert not at.exception
+        assert_page_ok(at, expected_errors=["Not allowed: demo-reader (reader) may not"])
         assert "Not allowed: demo-reader (reader) may not" in at.error[0].value
         assert not at.tabs
     expert = page_as(project, "demo-expert", "pages/admin.py")
@@ -109,14 +111,14 @@ def test_navigation_per_role_and_refusals(project):
 # ------------------------------------------------------------------ label
 def test_grade_from_the_label_page_is_stored_with_seconds(project):
     at = page_as(project, "demo-reader", "pages/label.py")
-    assert not at.exception
+    assert_page_ok(at)
     assert "Item #1 · SGS" in at.markdown[0].value
     assert "0-3" in texts(at) and "No synovial hypertrophy" in texts(at)
     at.button(key="label.sh2").click().run()
     assert at.button(key="label.sh2").proto.type == "primary"
     assert "SH grade (this item's score): **2**" in texts(at)
     at.button(key="label.submit").click().run()
-    assert not at.exception
+    assert_page_ok(at)
     mine = project.store.annotation_history(1, accounts.user(project.store, "demo-reader")["id"])
     assert [(a["sh"], a["pd"]) for a in mine] == [(2, None)]
     assert mine[0]["seconds"] is not None and mine[0]["seconds"] >= 0
@@ -182,21 +184,22 @@ def test_atlas_and_clip_view(project):
     at.button(key="label.submit").click().run()  # to item 2, a clip
     assert at.select_slider(key="label.frame").value == "▶ play"
     at.select_slider(key="label.frame").set_value(2).run()
-    assert not at.exception
+    assert_page_ok(at)
     at.toggle(key="label.atlas").set_value(True).run()
-    assert not at.exception and "SH 1" in texts(at)
+    assert_page_ok(at)
+    assert "SH 1" in texts(at)
 
 
 # ------------------------------------------------------------------ adjudicate
 def test_adjudicate_sets_the_reference(project):
     at = page_as(project, "demo-expert", "pages/adjudicate.py")
-    assert not at.exception
+    assert_page_ok(at)
     assert at.selectbox(key="adj.item").value == 1
     assert set(at.dataframe[0].value["reader"]) == {"expert-a", "expert-b"}
     at.radio(key="adj.sh.1").set_value(2)
     at.text_input(key="adj.note.1").input("after review")
     next(b for b in at.button if b.label == "Set reference").click().run()
-    assert not at.exception
+    assert_page_ok(at)
     reference = project.store.reference(1)
     assert (reference["sh"], reference["method"]) == (2, "adjudication")
     assert reference["decided_by"] == accounts.user(project.store, "demo-expert")["id"]
@@ -208,14 +211,14 @@ def test_adjudicate_sets_the_reference(project):
 # ------------------------------------------------------------------ admin
 def test_admin_adds_a_user_and_changes_settings(project):
     at = page_as(project, "demo-admin", "pages/admin.py")
-    assert not at.exception
+    assert_page_ok(at)
     assert [t.label for t in at.tabs] == ["Users", "Import", "Export", "Audit log", "Settings"]
     at.text_input(key="admin.new_name").input("reader-three")
     at.selectbox(key="admin.new_role").select("expert")
     at.text_input(key="admin.new_password").input("a-long-password")
     at.text_input(key="admin.new_password2").input("a-long-password")
     next(b for b in at.button if b.label == "Add user").click().run()
-    assert not at.exception
+    assert_page_ok(at)
     added = accounts.user(project.store, "reader-three")
     assert added["role"] == "expert"
     assert "Added reader-three (expert)." in texts(at)
@@ -239,7 +242,7 @@ def test_single_sign_on_button_only_when_configured(project):
         "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
     }
     at.run()
-    assert not at.exception
+    assert_page_ok(at)
     assert "Sign in with single sign-on" in [b.label for b in at.button]
 
 

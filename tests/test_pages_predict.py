@@ -19,7 +19,9 @@ from rascore.explain import Explainer
 from rascore.store import accounts
 from rascore.train.preprocess import Preprocessing
 from tests.test_explain import publish_model
-from tests.test_labelling_fixtures import build_project, env_for
+from tests.apptest import assert_page_ok
+from tests.conftest import env_for
+from tests.fixtures_labelling import build_project
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -94,7 +96,7 @@ def png(frame: np.ndarray) -> bytes:
 
 def test_expert_sees_the_grade_and_probabilities_and_picks_a_method(project):
     at = page_as(project, "demo-expert")
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert at.selectbox(key="rascore.predict.method").value == "occlusion"
     assert at.selectbox(key="rascore.predict.item").value == SGS_ITEM
     expected = Explainer(project).item(SGS_ITEM, "occlusion")
@@ -109,7 +111,7 @@ def test_expert_sees_the_grade_and_probabilities_and_picks_a_method(project):
     assert "Occlusion of grade" in texts(at)
 
     at.selectbox(key="rascore.predict.method").select("gradcam").run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert "Grad-CAM of grade" in texts(at)
     assert Explainer(project).item(SGS_ITEM, "gradcam").cached
 
@@ -126,7 +128,7 @@ def test_expert_sees_the_grade_and_probabilities_and_picks_a_method(project):
 def test_clip_item_has_a_frame_slider_and_importance_curve(project):
     at = page_as(project, "demo-admin")
     at.selectbox(key="rascore.predict.modality").select("DPD").run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert at.selectbox(key="rascore.predict.item").value == DPD_ITEM
     expected = Explainer(project).item(DPD_ITEM, "occlusion")
     assert expected.cached and expected.n_frames == 4
@@ -142,7 +144,7 @@ def test_clip_item_has_a_frame_slider_and_importance_curve(project):
         f"Occlusion: evidence for grade {expected.target}",
     ]
     slider.set_value(len(expected.frame_index) - 1).run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     last = expected.frame_index[-1]
     assert chart(at, "Share of the positive attribution per frame")["layout"]["shapes"][0]["x0"] == last
 
@@ -150,7 +152,7 @@ def test_clip_item_has_a_frame_slider_and_importance_curve(project):
 def test_no_active_model_says_to_train_one(project):
     at = page_as(project, "demo-expert")
     at.selectbox(key="rascore.predict.modality").select("DGS").run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert [i.value for i in at.info] == ["No active model for DGS yet; train one on the Train page."]
     assert not at.get("plotly_chart") and not at.metric
 
@@ -164,7 +166,7 @@ def test_a_reader_is_refused(project):
     direct = AppTest.from_file(PAGE, default_timeout=60)
     session.begin(direct.session_state, accounts.user(project.store, "demo-reader"))
     direct.run()
-    assert not direct.exception
+    assert_page_ok(direct, expected_errors=["Not allowed: demo-reader (reader) may not see model outputs."])
     assert direct.error[0].value == "Not allowed: demo-reader (reader) may not see model outputs."
     assert not direct.get("plotly_chart") and not direct.selectbox
 
@@ -172,12 +174,12 @@ def test_a_reader_is_refused(project):
 def test_uploads_bad_one_refused_good_one_explained(project):
     at = page_as(project, "demo-expert")
     at.radio(key="rascore.predict.source").set_value("An uploaded file").run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     items, media = len(project.store.items()), sorted((project.settings.data_dir / "media").rglob("*"))
     explained = sorted((project.settings.data_dir / "explain").rglob("*"))
 
     upload(at, "scan.png", b"not an image at all")
-    assert not at.exception
+    assert_page_ok(at, expected_errors=["This file cannot be used: scan.png:"])
     assert len(at.error) == 1 and at.error[0].value.startswith("This file cannot be used: scan.png:")
     assert "not an image, video or DICOM file" in at.error[0].value
     assert not at.get("plotly_chart") and not at.metric
@@ -191,7 +193,7 @@ def test_uploads_bad_one_refused_good_one_explained(project):
     path = project.settings.data_dir.parent / "upload.png"
     path.write_bytes(png(still))
     upload(at, "upload.png", path.read_bytes())
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     expected = Explainer(project).file(path, "occlusion")
     assert expected.cached and expected.modality == "SGS"
     assert chart(at, "Probability per grade")["data"][0]["y"] == pytest.approx(expected.probabilities)
@@ -210,7 +212,7 @@ def test_integrated_gradients_baseline_and_gradcam_stage_are_chosen_on_the_page(
         "rascore.predict.baseline" not in keys and "rascore.predict.stage" not in keys
     )  # occlusion: neither
     at.selectbox(key="rascore.predict.method").select("ig").run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert at.selectbox(key="rascore.predict.baseline").value == "blur"
     assert "baseline: blurred picture" in texts(at)
     black, deep = ExplainOptions(ig_baseline="black"), ExplainOptions(gradcam_stage="deep")
@@ -223,7 +225,7 @@ def test_integrated_gradients_baseline_and_gradcam_stage_are_chosen_on_the_page(
     assert at.selectbox(key="rascore.predict.stage").value == "fine"
     assert not stored(project, deep, "gradcam")
     at.selectbox(key="rascore.predict.stage").select("deep").run()
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert "layer: deepest stage" in texts(at)
     assert stored(project, deep, "gradcam")
 

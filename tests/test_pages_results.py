@@ -19,7 +19,9 @@ from rascore.store import jobs as job_sql
 from rascore.store.settings import get_setting
 from rascore.store import registry
 from rascore.store import results as store_results
-from tests.test_dashboard_fixtures import build_results_project, env_for
+from tests.apptest import assert_page_ok
+from tests.conftest import env_for
+from tests.fixtures_dashboard import build_results_project
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -88,7 +90,7 @@ def test_a_reader_cannot_open_the_results_pages(results):
         direct = AppTest.from_file(str(ROOT / page), default_timeout=60)
         session.begin(direct.session_state, accounts.user(results.store, "demo-reader"))
         direct.run()
-        assert not direct.exception
+        assert_page_ok(direct, expected_errors=[f"Not allowed: demo-reader (reader) may not {what}."])
         assert direct.error[0].value == f"Not allowed: demo-reader (reader) may not {what}."
         assert not direct.dataframe
 
@@ -97,7 +99,7 @@ def test_a_reader_cannot_open_the_results_pages(results):
 def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
     project = shared = results
     at = page_as(shared, "demo-expert", "pages/dashboard.py")
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     table = frame_with(at, "model", "cohort", "grade 0", "grade 3", "reason")
     assert len(table) == 8
     with warnings.catch_warnings():
@@ -142,7 +144,7 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
     chooser = at.multiselect(key="rascore.dash.versions.SGS")
     v2 = registry.get_version(shared.store, "SGS", 2)["id"]
     chooser.select(v2).run()
-    assert not at.exception
+    assert_page_ok(at)
     delong = next(e.value for e in at.dataframe if "B" in e.value.columns and "SGS v2" in set(e.value.B))
     assert "cohort" not in delong.columns  # the versions table, not the modalities one
     pairs = delong[(delong.A == "SGS v1") & (delong.B == "SGS v2")]
@@ -151,20 +153,20 @@ def test_dashboard_shows_the_numbers_of_rascore_evaluate(results):
 
 
 def test_dashboard_without_models_says_what_to_do(tmp_path, monkeypatch):
-    from tests.test_labelling_fixtures import build_project
-    from tests.test_labelling_fixtures import env_for as label_env
+    from tests.fixtures_labelling import build_project
 
     root = tmp_path / "empty"
     build_project(root, per_modality=2)
-    for key, value in label_env(root).items():
+    for key, value in env_for(root).items():
         monkeypatch.setenv(key, value)
     dashboard.clear_cache()
     project = session.shared_project()
     at = page_as(project, "demo-admin", "pages/dashboard.py")
-    assert not at.exception
+    assert_page_ok(at)
     assert "No model is active yet" in texts(at)
     readers = page_as(project, "demo-admin", "pages/readers.py")
-    assert not readers.exception and not readers.dataframe
+    assert_page_ok(readers)
+    assert not readers.dataframe
     assert (
         "No reader has graded these 4 test items yet (expert-a, expert-b left out: their "
         "grades make the reference), and no model is active" in texts(readers)
@@ -174,7 +176,7 @@ def test_dashboard_without_models_says_what_to_do(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ reader study
 def test_reader_study_page_places_the_models_among_the_readers(results):
     at = page_as(results, "demo-admin", "pages/readers.py")
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     table = frame_with(at, "who", "kind", "level", "kappa quadratic")
     assert list(table.who) == ["junior-1", "junior-2", "senior-1", "SGS v1", "DGS v1", "SPD v1", "DPD v1"]
     assert "expert-a" in texts(at) and "left out" in texts(at)  # named as left out, not scored
@@ -202,7 +204,7 @@ def test_reader_study_page_places_the_models_among_the_readers(results):
 # ------------------------------------------------------------------ train
 def test_train_page_versions_promote_rollback_and_policy(results):
     at = page_as(results, "demo-admin", "pages/train.py")
-    assert not at.exception and not at.error
+    assert_page_ok(at)
     assert "No SGS training job yet" in texts(at)
     labels = frame_with(at, "grade 0", "grade 3", "total")
     assert list(labels["total"]) == [24, 24, 24]
@@ -228,7 +230,7 @@ def test_train_page_queues_a_job_that_a_worker_runs(tmp_path, monkeypatch):
     from rascore import auth
     from rascore.jobs import Worker
     from rascore.project import Project
-    from tests.test_dashboard_fixtures import settings_for
+    from tests.fixtures_dashboard import settings_for
     from tests.test_train import build_tiny
 
     root = tmp_path / "train"
@@ -244,7 +246,7 @@ def test_train_page_queues_a_job_that_a_worker_runs(tmp_path, monkeypatch):
     at.selectbox(key="rascore.train.preset").select("fast")
     at.number_input(key="rascore.train.epochs").set_value(1)
     next(b for b in at.button if b.label == "Queue SGS retraining").click().run()
-    assert not at.exception
+    assert_page_ok(at)
     (job,) = job_sql.listing(project.store)
     assert (job["status"], job["modality"], job["params"]) == (
         "queued",
@@ -257,7 +259,7 @@ def test_train_page_queues_a_job_that_a_worker_runs(tmp_path, monkeypatch):
     finished = Worker(project, heartbeat_s=0.5).run_once()
     assert finished["status"] == "succeeded", finished["error"]
     at.run()
-    assert not at.exception
+    assert_page_ok(at)
     assert f"Job #{job['id']} (SGS) succeeded: v1, now the active model." in texts(at)
     history = frame_with(at, "version", "active", "val macro AUC")
     assert list(history.version) == [1] and list(history.active) == [True]

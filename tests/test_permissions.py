@@ -10,7 +10,7 @@ from rascore import permissions
 from rascore.services import adjudication, admin, labelling
 from rascore.permissions import PermissionDenied, allowed, require
 from rascore.store import accounts
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 ROOT = Path(__file__).resolve().parents[1]
 

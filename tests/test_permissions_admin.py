@@ -12,7 +12,7 @@ import pytest
 from rascore.services import admin
 from rascore.services.admin import AdminError
 from rascore.store import accounts
-from tests.test_labelling_fixtures import _encode, _frame, build_project
+from tests.fixtures_labelling import _encode, _frame, build_project
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from rascore.project import Project
 from rascore.services.session import Policy, SignInError, SignInLocked
 from rascore.store import accounts
 from rascore.store.labelling import now_utc
-from tests.test_labelling_fixtures import PASSWORDS, build_project
+from tests.fixtures_labelling import PASSWORDS, build_project
 
 POLICY = Policy(max_failures=3, lock_s=120, idle_s=60)
 

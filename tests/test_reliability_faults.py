@@ -20,7 +20,7 @@ from rascore.store import accounts
 from rascore.train import checkpoint as checkpoint_module
 from rascore.train import versions
 from tests.fixtures_media import grey_png
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 
 @pytest.fixture
@@ -200,7 +200,8 @@ def test_label_page_says_the_grade_was_not_saved_when_the_database_is_busy(tmp_p
 
     from rascore.services import session
     from rascore.store import db as db_module
-    from tests.test_labelling_fixtures import env_for
+    from tests.apptest import assert_page_ok
+    from tests.conftest import env_for
 
     root = tmp_path / "busy"
     build_project(root, per_modality=1)
@@ -223,11 +224,11 @@ def test_label_page_says_the_grade_was_not_saved_when_the_database_is_busy(tmp_p
         at.button(key="label.submit").click().run()
     finally:
         holder.join()
-    assert not at.exception
+    assert_page_ok(at, expected_errors=[labelling.BUSY_GRADE])
     assert [e.value for e in at.error] == [labelling.BUSY_GRADE]
     assert f"#{item_id} " in at.markdown[0].value  # still on the same item, grade still chosen
     assert at.button(key="label.sh2").proto.type == "primary"
     assert shared.store.annotation_history(item_id, reader["id"]) == []
     at.button(key="label.submit").click().run()  # pressed again once the writer is gone
-    assert not at.error
+    assert_page_ok(at)
     assert [r["sh"] for r in shared.store.annotation_history(item_id, reader["id"])] == [2]

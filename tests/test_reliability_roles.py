@@ -13,7 +13,7 @@ from rascore.permissions import ACTIONS, PermissionDenied
 from rascore.store import accounts
 from rascore.store import registry
 from tests.fixtures_media import grey_png
-from tests.test_labelling_fixtures import build_project
+from tests.fixtures_labelling import build_project
 
 ROLES = ("reader", "expert", "admin")
 # library action -> the permission it needs

@@ -12,6 +12,8 @@ outside the joint). Local cues are the counterfactual and in-painted-network tes
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from rascore import scale
@@ -23,9 +25,15 @@ PER_GRADE = {"SGS": 20, "SPD": 20, "DGS": 12, "DPD": 12}  # per target grade and
 COHORTS = {"train": "scanner-A", "test2": "scanner-B"}
 
 
+@functools.cache
+def _planned() -> tuple:
+    """The paper cohort planned with seeds 0-3, once for every modality."""
+    return tuple(s for seed in range(4) for s in plan_cohort("paper", seed=seed))
+
+
 def _specs(modality: str):
     """Balanced: PER_GRADE items of each target grade from the training cohort and from test2."""
-    planned = [s for seed in range(4) for s in plan_cohort("paper", seed=seed) if s.modality == modality]
+    planned = [s for s in _planned() if s.modality == modality]
     chosen = []
     for cohort, profile in COHORTS.items():
         for grade in scale.GRADES:

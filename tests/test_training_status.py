@@ -13,7 +13,7 @@ from rascore.store import jobs as job_sql
 from rascore.store import registry
 from rascore.services.training import TrainingError
 from rascore.store import accounts
-from tests.test_dashboard_fixtures import build_results_project
+from tests.fixtures_dashboard import build_results_project
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_cancel_queued_and_running_jobs(project):
 
 def test_rollback_and_promote_move_the_active_version(project):
     store, expert = project.store, who(project, "demo-expert")
-    from tests.test_dashboard_fixtures import register
+    from tests.fixtures_dashboard import register
 
     register(project, "DGS", 2, "always", {})
     register(project, "DGS", 3, "always", {})

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import cli_env
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("RASCORE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,19 +28,6 @@ CHROMIUM_ARGS = [
 ]
 # A small slice of the simulated cohort: enough of every modality and grade for the pages.
 E2E_SIZE = {"train": 24, "test1": 8, "test2": 8}
-
-
-def project_env(root: Path) -> dict[str, str]:
-    """Environment that points every command at the project in ``root``."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "RASCORE_DATA": str(root),
-            "RASCORE_DB": str(root / "rascore.db"),
-            "RASCORE_MODELS": str(root / "models"),
-        }
-    )
-    return env
 
 
 def build_demo_project(root: Path, size: dict[str, int] | str = E2E_SIZE, seed: int = 0) -> dict:
@@ -134,7 +123,7 @@ def serve(root: Path, log: Path, timeout: float = 60.0):
     ]
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=project_env(root), stdout=sink, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=cli_env(root), stdout=sink, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -217,6 +206,33 @@ def shoot(page, out: Path, name: str, pause_ms: int = 600) -> None:
     page.wait_for_timeout(pause_ms)
     page.screenshot(path=str(out / name))
     print(f"wrote {out / name}", flush=True)
+
+
+def images_loaded(page, at_least: int = 1, timeout: float = 60_000) -> list[list[int]]:
+    """Wait until the main area shows ``at_least`` images and the first ``at_least`` are decoded
+    (complete, natural size known); return every image's natural [width, height] (0 until loaded)."""
+    page.wait_for_function(
+        """n => {
+          const imgs = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')];
+          return imgs.length >= n && imgs.slice(0, n).every(i => i.complete && i.naturalWidth > 0);
+        }""",
+        arg=at_least,
+        timeout=timeout,
+    )
+    return page.locator("[data-testid=stMain] [data-testid=stImage] img").evaluate_all(
+        "els => els.map(e => [e.naturalWidth, e.naturalHeight])"
+    )
+
+
+def wait_until(condition, timeout: float, what: str, poll: float = 0.2):
+    """Poll ``condition()`` (e.g. a store read) until it returns something true, and return it;
+    fail saying ``what`` was awaited after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(poll)
+    return value
 
 
 def heading(page) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import cli_env  # noqa: E402
 from tests.e2e import harness  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 1000}
@@ -45,7 +46,7 @@ def prepare_models(root: Path) -> None:
     from rascore.store import registry
 
     project = open_project(root)
-    env = harness.project_env(root)
+    env = cli_env(root)
     for code in ("SGS", "DGS", "SPD", "DPD"):
         row = registry.active_version(project.store, code)
         if row is None:
@@ -114,7 +115,7 @@ def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") ->
 
     from rascore.store import jobs as job_sql
 
-    env = harness.project_env(root)
+    env = cli_env(root)
     with harness.serve(root, root.parent / "streamlit.log") as server, sync_playwright() as pw:
         browser = harness.launch(pw)
         page = browser.new_page(viewport=VIEWPORT)

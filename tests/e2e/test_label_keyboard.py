@@ -12,6 +12,16 @@ from tests.e2e.harness import heading, item_id_of, open_page, settle, sign_in
 
 pytestmark = pytest.mark.e2e
 
+# Keeps the text of every toast the page shows in window.__toasts (a toast leaves after seconds).
+KEEP_TOASTS = """() => {
+  window.__toasts = [];
+  new MutationObserver(() => {
+    for (const t of document.querySelectorAll('[data-testid=stToast]')) {
+      if (!window.__toasts.includes(t.textContent)) window.__toasts.push(t.textContent);
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
 
 def test_grade_three_items_from_the_keyboard(server, e2e_project, page):
     root, passwords = e2e_project
@@ -22,6 +32,7 @@ def test_grade_three_items_from_the_keyboard(server, e2e_project, page):
     sign_in(page, server.url, "demo-reader", passwords["demo-reader"])
     open_page(page, "Label")
     page.get_by_role("button", name="Submit and next").wait_for()
+    page.evaluate(KEEP_TOASTS)
     graded, kinds = [], set()
     for k in range(3):
         text = heading(page)
@@ -46,5 +57,10 @@ def test_grade_three_items_from_the_keyboard(server, e2e_project, page):
         kinds.add(doppler)
     assert len(set(graded)) == 3
     assert kinds == {True, False}  # both a greyscale and a power Doppler item were graded
-    assert "Saved item" in page.locator("[data-testid=stToast]").last.inner_text()
+    # every grade was confirmed by a toast (toasts vanish after a few seconds: the page kept them)
+    page.wait_for_function(
+        "ids => ids.every(id => window.__toasts.some(t => t.includes(`Saved item #${id}:`)))",
+        arg=graded,
+        timeout=30_000,
+    )
     store.close()

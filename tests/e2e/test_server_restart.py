@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_labelling_fixtures import build_project
 from rascore.store import accounts
+from tests.fixtures_labelling import build_project
 
 
 @pytest.mark.e2e
 def test_server_restart_during_a_session_keeps_the_grade(tmp_path, browser):
     from rascore.store import Store
     from tests.e2e.harness import heading, item_id_of, open_page, serve, settle, sign_in
-    from tests.test_labelling_fixtures import PASSWORDS
+    from tests.fixtures_labelling import PASSWORDS
 
     root = tmp_path / "project"
     build_project(root, per_modality=2)

@@ -13,7 +13,8 @@ from rascore.store import Store
 from rascore.store import accounts
 from rascore.store import jobs as job_sql
 from rascore.store import registry
-from tests.e2e.harness import ROOT, open_page, project_env, settle, sign_in, stop
+from tests.conftest import cli_env
+from tests.e2e.harness import ROOT, images_loaded, open_page, settle, sign_in, stop, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +32,20 @@ TINY_JOB = {
 
 @pytest.fixture
 def worker(e2e_project, tmp_path):
-    """``rascore worker`` on the e2e project, as ``make app`` starts it; stopped afterwards."""
+    """``rascore worker`` on the e2e project, as ``make app`` starts it; stopped afterwards. The
+    demo's queued full-size retrainings are cancelled first, so the worker never claims one."""
     root, _ = e2e_project
+    store = Store(root / "rascore.db")
+    admin = accounts.user(store, "demo-admin")
+    for job in job_sql.listing(store, status="queued"):
+        job_sql.request_cancel(store, job["id"], user_id=admin["id"])
+    store.close()
     log = tmp_path / "worker.log"
     with open(log, "wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "rascore.cli", "worker", "--poll", "0.5"],
             cwd=ROOT,
-            env={**project_env(root), "OMP_NUM_THREADS": "1"},
+            env={**cli_env(root), "OMP_NUM_THREADS": "1"},
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -51,8 +58,7 @@ def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_pr
     store = Store(root / "rascore.db")
     admin = accounts.user(store, "demo-admin")
     assert registry.active_version(store, "SGS") is None
-    for job in job_sql.listing(store, status="queued"):  # the demo's full-size retrainings
-        job_sql.request_cancel(store, job["id"], user_id=admin["id"])
+    assert not job_sql.listing(store, status="queued")  # the demo's retrainings: cancelled
 
     sign_in(page, server.url, "demo-admin", passwords["demo-admin"])
     open_page(page, "Dashboard", timeout=120_000)
@@ -66,6 +72,8 @@ def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_pr
     # (the summary table is a canvas grid: its cells are in the DOM but not "visible")
     summary = page.locator("[data-testid=stDataFrame]").first
     summary.get_by_text("SGS v1").first.wait_for(state="attached", timeout=60_000)
+    # the worker publishes the version, then marks the job finished: wait for that
+    wait_until(lambda: job_sql.get(store, job_id)["status"] in job_sql.FINAL, 60, f"job #{job_id} to end")
     row = job_sql.get(store, job_id)
     assert row["status"] == "succeeded", (row["error"], log.read_text()[-2000:])
     assert process.poll() is None  # the worker keeps running for the next job
@@ -77,8 +85,7 @@ def test_dashboard_follows_a_retraining_then_an_attribution_opens(server, e2e_pr
     settle(page, timeout=120_000)
     main = page.locator("[data-testid=stMain]")
     assert "SGS v1: grade" in main.inner_text()
-    images = main.locator("[data-testid=stImage] img")
-    assert images.count() >= 2  # the original and its overlay
-    sizes = images.evaluate_all("els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+    sizes = images_loaded(page, at_least=2)  # the original and its overlay, decoded
+    assert len(sizes) >= 2
     assert all(w > 0 and h > 0 for w, h in sizes[:2]), sizes
     store.close()

@@ -100,15 +100,6 @@ def build_project(root: Path, per_modality: int = 4, seed: int = 0, expert_grade
     return project
 
 
-def env_for(root: Path) -> dict[str, str]:
-    """Environment variables that point the app at the tiny project."""
-    return {
-        "RASCORE_DATA": str(root),
-        "RASCORE_DB": str(Path(root) / "rascore.db"),
-        "RASCORE_MODELS": str(Path(root) / "models"),
-    }
-
-
 def add_predictions(project: Project, modality: str, probs: dict[int, list[float]]) -> int:
     """Register an active model version of ``modality`` with stored predictions (plain SQL, so
     these tests do not depend on the training code); returns the version's row id."""

@@ -41,15 +41,6 @@ def settings_for(root: Path) -> Settings:
     return Settings(db_path=root / "rascore.db", data_dir=root, models_dir=root / "models", device="cpu")
 
 
-def env_for(root: Path) -> dict[str, str]:
-    """Environment variables that point the app at the project."""
-    return {
-        "RASCORE_DATA": str(root),
-        "RASCORE_DB": str(root / "rascore.db"),
-        "RASCORE_MODELS": str(root / "models"),
-    }
-
-
 def noisy_probs(rng: np.random.Generator, grades: np.ndarray, skill: float) -> np.ndarray:
     """(n, 4) probabilities peaked at the true grade with strength ``skill``."""
     probs = rng.dirichlet(np.ones(4), size=grades.size)
