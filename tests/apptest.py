@@ -5,6 +5,7 @@ empty when a page fails; ``assert_page_ok`` looks at both and prints what it fou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from streamlit.testing.v1 import AppTest
@@ -24,3 +25,24 @@ def assert_page_ok(at: AppTest, expected_errors: Iterable[str] = ()) -> None:
         if expected:
             problems.append(f"expected errors: {expected}")
     assert not problems, "the page failed:\n" + "\n".join(problems)
+
+
+TEXT_KINDS = (
+    "error",
+    "warning",
+    "success",
+    "info",
+    "markdown",
+    "text",
+    "caption",
+    "title",
+    "subheader",
+    "header",
+    "toast",
+)
+
+
+def texts(at: AppTest) -> str:
+    """Every message and text on the page, markdown escapes removed (as the browser shows it)."""
+    parts = [e.value for kind in TEXT_KINDS for e in getattr(at, kind)]
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from rascore.services import session
 from rascore.project import Project
 from rascore.store import accounts
-from tests.apptest import assert_page_ok
+from tests.apptest import assert_page_ok, texts
 from tests.conftest import env_for
 from tests.fixtures_labelling import PASSWORDS, build_project
 
@@ -39,27 +39,6 @@ def page_as(project: Project, name: str, page: str) -> AppTest:
     """One page opened through the app's navigation."""
     at = app_as(project, name)
     return at.switch_page(str(ROOT / page)).run()
-
-
-def texts(at: AppTest) -> str:
-    parts = [
-        e.value
-        for kind in (
-            "error",
-            "warning",
-            "success",
-            "info",
-            "markdown",
-            "text",
-            "caption",
-            "title",
-            "subheader",
-            "header",
-            "toast",
-        )
-        for e in getattr(at, kind)
-    ]
-    return "\n".join(str(p) for p in parts)
 
 
 # ------------------------------------------------------------------ sign-in

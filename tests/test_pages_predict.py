@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from rascore.explain import Explainer
 from rascore.store import accounts
 from rascore.train.preprocess import Preprocessing
 from tests.test_explain import publish_model
-from tests.apptest import assert_page_ok
+from tests.apptest import assert_page_ok, texts
 from tests.conftest import env_for
 from tests.fixtures_labelling import build_project
 
@@ -57,16 +56,6 @@ def page_as(project, name: str) -> AppTest:
     session.begin(at.session_state, accounts.user(project.store, name))
     at.run()
     return at.switch_page(PAGE).run()
-
-
-def texts(at: AppTest) -> str:
-    """Every message and text on the page, markdown escapes removed."""
-    parts = [
-        e.value
-        for kind in ("error", "warning", "success", "info", "markdown", "caption", "title", "subheader")
-        for e in getattr(at, kind)
-    ]
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
 def chart(at: AppTest, title: str) -> dict:

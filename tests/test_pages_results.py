@@ -19,7 +19,7 @@ from rascore.store import jobs as job_sql
 from rascore.store.settings import get_setting
 from rascore.store import registry
 from rascore.store import results as store_results
-from tests.apptest import assert_page_ok
+from tests.apptest import assert_page_ok, texts
 from tests.conftest import env_for
 from tests.fixtures_dashboard import build_results_project
 
@@ -47,27 +47,6 @@ def page_as(project, name: str, page: str) -> AppTest:
     session.begin(at.session_state, accounts.user(project.store, name))
     at.run()
     return at.switch_page(str(ROOT / page)).run()
-
-
-def texts(at: AppTest) -> str:
-    """Every message and text on the page, markdown escapes removed (as the browser shows it)."""
-    parts = [
-        e.value
-        for kind in (
-            "error",
-            "warning",
-            "success",
-            "info",
-            "markdown",
-            "text",
-            "caption",
-            "title",
-            "subheader",
-            "header",
-        )
-        for e in getattr(at, kind)
-    ]
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))
 
 
 def frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
