@@ -82,7 +82,11 @@ def test_kill_9_mid_training_leaves_active_model_and_recovers(project):
     assert job_sql.get(project.store, long_job)["status"] == "running"  # nobody closed it
     assert version_dirs(project) == before  # no partial checkpoint is visible
     assert registry.active_version(project.store, "SGS")["version"] == 1
-    time.sleep(1.5)
+    # wait for what "stale" means: the dead worker's last heartbeat is over the 1 s limit
+    deadline = time.monotonic() + 30
+    while job_sql.stale_for(job_sql.get(project.store, long_job), stale_after_s=1.0) is None:
+        assert time.monotonic() < deadline, "the killed worker's heartbeat never went stale"
+        time.sleep(0.1)
     restarted = subprocess.run(
         [str(BIN / "rascore"), "worker", "--once", "--stale-after", "1"],
         env=env,
