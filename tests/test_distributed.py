@@ -348,8 +348,9 @@ def test_a_rank_exits_when_the_worker_is_gone(tmp_path):
     """``--parent-pid``: a training process whose worker died stops (KeyboardInterrupt first)."""
     code = (
         "import sys, time\nfrom rascore.jobs.torchrun import exit_with\n"
-        "exit_with(int(sys.argv[1]), interval_s=0.1, grace_s=5)\nprint('ready', flush=True)\n"
-        "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(3)\n"
+        "exit_with(int(sys.argv[1]), interval_s=0.1, grace_s=5)\n"
+        # 'ready' is printed inside the try: the interrupt may come the moment the line is read
+        "try:\n    print('ready', flush=True)\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(3)\n"
     )
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     rank = subprocess.Popen([sys.executable, "-c", code, str(worker.pid)], stdout=subprocess.PIPE, text=True)

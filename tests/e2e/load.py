@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rascore.store import accounts
+from rascore.store import accounts as account_sql
 from tests.e2e import harness
 
 LOAD_PASSWORD = "load-reader-password-1"
@@ -179,7 +179,7 @@ def load_readers(
     try:
         accounts: dict[str, str] = {}
         for name, password in passwords.items():
-            user = accounts.user(store, name)
+            user = account_sql.user(store, name)
             if len(accounts) < n and user is not None and user["role"] == "reader" and user["active"]:
                 accounts[name] = password
         k = 0
@@ -188,7 +188,7 @@ def load_readers(
             name = f"{prefix}-{k:02d}"
             if name in accounts:
                 continue
-            if accounts.user(store, name) is None:
+            if account_sql.user(store, name) is None:
                 auth.add_user(store, name, "reader", "intermediate", LOAD_PASSWORD, rounds=4)
             else:
                 auth.set_password(store, name, LOAD_PASSWORD, rounds=4)
@@ -430,7 +430,7 @@ def check_store(db: Path, run: LoadRun, mark: dict, others: dict[str, list[int]]
     store = Store(db, migrate=False)
     try:
         problems: list[str] = []
-        users = {u["name"]: u["id"] for u in accounts.users(store)}
+        users = {u["name"]: u["id"] for u in account_sql.users(store)}
         names = {v: k for k, v in users.items()}
         new = store.rows("SELECT * FROM annotations WHERE id > ? ORDER BY id", (mark["annotation"],))
         by_reader: dict[str, list[dict]] = {}
@@ -506,7 +506,7 @@ def unknown_written(db: Path, run: LoadRun, mark: dict) -> tuple[int, int]:
     try:
         found = 0
         for g in unknown:
-            user = accounts.user(store, g.reader)
+            user = account_sql.user(store, g.reader)
             found += bool(
                 store.one(
                     "SELECT 1 FROM annotations WHERE id > ? AND user_id = ? AND item_id = ?"
@@ -527,7 +527,7 @@ def stored_at_ms(db: Path, run: LoadRun, mark: dict) -> list[float]:
 
     store = Store(db, migrate=False)
     try:
-        users = {u["name"]: u["id"] for u in accounts.users(store)}
+        users = {u["name"]: u["id"] for u in account_sql.users(store)}
         out = []
         for name in sorted({g.reader for g in run.grades}):
             rows = store.rows(
