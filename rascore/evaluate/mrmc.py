@@ -266,8 +266,8 @@ def _frrc(d: dict, alpha: float) -> dict:
     if not error > 0:
         return _undefined_analysis(
             ("chi2", "df", "p"),
-            "the error term Var - Cov1 + (r-1) max(Cov2 - Cov3, 0) is not positive: the arms' "
-            "AUCs do not vary apart over cases",
+            "the error term Var - Cov1 + (r-1) max(Cov2 - Cov3, 0) is 0: leaving a case out "
+            "never moves the AUC differences between arms (perfect or identical readings)",
         )
     chi2 = (t - 1) * d["ms_t"] / error
     rows = _comparisons(d["arms"], d["means"], math.sqrt(2.0 / r * error), None, alpha, "z")

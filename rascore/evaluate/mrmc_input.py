@@ -78,19 +78,30 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _labels(frame: Any, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Rows:
+    """How messages name a row: ``row 1`` for the first by default, ``line 2`` for a CSV file."""
+
+    first: int = 1
+    word: str = "row"
+
+    def __call__(self, index: int) -> str:
+        return f"{self.word} {index + self.first}"
+
+
+def _labels(frame: Any, column: str, rows: _Rows) -> tuple[np.ndarray, tuple[str, ...]]:
     """Integer codes (order of first appearance) and the labels, as strings, of one column."""
     import pandas as pd
 
     raw = frame[column]
     empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
     if empty.any():
-        raise MRMCInputError(f"row {_first(empty) + 1} has no {column}")
+        raise MRMCInputError(f"{rows(_first(empty))} has no {column}")
     codes, uniques = pd.factorize(raw.astype(str).str.strip(), sort=False)
     return codes.astype(np.int64), tuple(str(u) for u in uniques)
 
 
-def _scores(frame: Any) -> np.ndarray:
+def _scores(frame: Any, rows: _Rows) -> np.ndarray:
     """The score column as finite floats, or MRMCInputError naming the first bad row."""
     import pandas as pd
 
@@ -100,19 +111,19 @@ def _scores(frame: Any) -> np.ndarray:
     if empty.any():
         row = _first(empty)
         raise MRMCInputError(
-            f"row {row + 1} (reader {frame['reader'].iloc[row]}, case {frame['case'].iloc[row]}) has no score"
+            f"{rows(row)} (reader {frame['reader'].iloc[row]}, case {frame['case'].iloc[row]}) has no score"
         )
     bad = np.isnan(values)
     if bad.any():
         row = _first(bad)
-        raise MRMCInputError(f"score is not numeric (row {row + 1}: {_shown(raw.iloc[row])})")
+        raise MRMCInputError(f"score is not numeric ({rows(row)}: {_shown(raw.iloc[row])})")
     infinite = ~np.isfinite(values)
     if infinite.any():
-        raise MRMCInputError(f"score is infinite (row {_first(infinite) + 1})")
+        raise MRMCInputError(f"score is infinite ({rows(_first(infinite))})")
     return values
 
 
-def _truth(frame: Any, case_codes: np.ndarray, cases: tuple[str, ...]) -> np.ndarray:
+def _truth(frame: Any, case_codes: np.ndarray, cases: tuple[str, ...], rows: _Rows) -> np.ndarray:
     """One bool per case (True = positive), or MRMCInputError naming the case."""
     import pandas as pd
 
@@ -120,13 +131,13 @@ def _truth(frame: Any, case_codes: np.ndarray, cases: tuple[str, ...]) -> np.nda
     empty = raw.isna().to_numpy()
     if empty.any():
         row = _first(empty)
-        raise MRMCInputError(f"case {cases[case_codes[row]]} has no truth (row {row + 1})")
+        raise MRMCInputError(f"case {cases[case_codes[row]]} has no truth ({rows(row)})")
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isin(values, (0.0, 1.0))
     if bad.any():
         row = _first(bad)
         raise MRMCInputError(
-            f"truth must be 0 or 1, case {cases[case_codes[row]]} has {_shown(raw.iloc[row])} (row {row + 1})"
+            f"truth must be 0 or 1, case {cases[case_codes[row]]} has {_shown(raw.iloc[row])} ({rows(row)})"
         )
     n_cases = len(cases)
     rows = np.bincount(case_codes, minlength=n_cases)
@@ -182,19 +193,22 @@ def _check_crossed(
         )
 
 
-def mrmc_data(table: Any) -> MRMCData:
+def mrmc_data(table: Any, first_row: int = 1, row_word: str = "row") -> MRMCData:
     """Check a long reading table and lay it out as (arms, readers, cases) scores.
 
     ``table``: a pandas DataFrame, or a mapping of column name to values, with columns
     ``reader, case, truth, arm, score`` (other columns are ignored). Labels are compared as
-    stripped strings. Raises ``MRMCInputError`` (a ValueError) naming the first problem.
+    stripped strings. Raises ``MRMCInputError`` (a ValueError) naming the first problem; a
+    message names the table's first row "``row_word`` ``first_row``" (a CSV reader passes 2 and
+    "line").
     """
+    rows = _Rows(first_row, row_word)
     frame = _frame(table)
-    reader_codes, readers = _labels(frame, "reader")
-    case_codes, cases = _labels(frame, "case")
-    arm_codes, arms = _labels(frame, "arm")
-    scores = _scores(frame)
-    truth = _truth(frame, case_codes, cases)
+    reader_codes, readers = _labels(frame, "reader", rows)
+    case_codes, cases = _labels(frame, "case", rows)
+    arm_codes, arms = _labels(frame, "arm", rows)
+    scores = _scores(frame, rows)
+    truth = _truth(frame, case_codes, cases, rows)
     if len(arms) < 2:
         raise MRMCInputError(f"only one arm ({arms[0]}): the analysis compares arms, so it needs at least 2")
     cell = (arm_codes * len(readers) + reader_codes) * len(cases) + case_codes
