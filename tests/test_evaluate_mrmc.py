@@ -474,3 +474,20 @@ def test_mapping_of_arrays_is_accepted():
     frame = simulated(seed=5)
     from_mapping = mrmc_analysis({c: frame[c].to_numpy() for c in frame.columns})
     assert from_mapping.rrrc["F"] == pytest.approx(mrmc_analysis(frame).rrrc["F"], abs=1e-12)
+
+
+def test_identical_readers_give_an_infinite_ddf_and_the_normal_limit():
+    """MS(T*R) = 0 with case variance left: ddf is infinite, p is the chi-square limit; the
+    fixed-case F (MS(T) / MS(T*R)) is undefined and says why."""
+    one = simulated(n_readers=1, seed=6)
+    frame = pd.concat([one.assign(reader=name) for name in ("R0", "R1", "R2")], ignore_index=True)
+    with pytest.warns(UndefinedMetricWarning, match=r"MS\(T\*R\) is 0"):
+        result = mrmc_analysis(frame)
+    assert result.ms_tr == pytest.approx(0.0, abs=1e-15)
+    assert math.isnan(result.rrfc["F"]) and "MS(T*R) is 0" in result.rrfc["reason"]
+    rrrc = result.rrrc
+    assert math.isinf(rrrc["ddf"]) and "ddf is infinite" in rrrc["note"]
+    from scipy import stats
+
+    assert rrrc["p"] == pytest.approx(stats.chi2.sf(rrrc["F"], 1), rel=1e-12)
+    assert json.loads(result.to_json())["rrrc"]["ddf"] is None

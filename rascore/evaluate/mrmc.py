@@ -199,7 +199,9 @@ def _hillis_df(error: float, ms: float, df_ms: int) -> float:
     return error**2 / (ms**2 / df_ms) if ms > 0 else math.inf
 
 
-def _comparisons(arms: tuple[str, ...], means: np.ndarray, se: float, df, alpha: float, stat: str):
+def _comparisons(
+    arms: tuple[str, ...], means: np.ndarray, se: float, df: float | None, alpha: float, stat: str
+) -> list[dict]:
     """Every pair of arms (earlier minus later) with its test and interval."""
     rows = []
     for i, j in itertools.combinations(range(len(arms)), 2):
@@ -245,7 +247,7 @@ def _rrrc(d: dict, alpha: float) -> dict:
         err_i = ms_r + r * max(cov2, 0.0)
         df_i = _hillis_df(err_i, ms_r, r - 1)
         single[arm] = _single(d["means"][i], math.sqrt(err_i / r), df_i, alpha)
-    return {
+    out = {
         "F": f,
         "df1": t - 1,
         "ddf": ddf,
@@ -256,6 +258,9 @@ def _rrrc(d: dict, alpha: float) -> dict:
         "comparisons": rows,
         "single": single,
     }
+    if math.isinf(ddf):
+        out["note"] = "MS(T*R) is 0, so ddf is infinite (JSON null): F and t take their normal limits"
+    return out
 
 
 def _frrc(d: dict, alpha: float) -> dict:
