@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rascore.cli.user_cmd",
     "rascore.cli.info_cmd",
     "rascore.cli.metrics_cmd",
+    "rascore.cli.mrmc_cmd",
     "rascore.cli.train_cmd",
     "rascore.cli.jobs_cmd",
     "rascore.cli.explain_cmd",

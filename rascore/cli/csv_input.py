@@ -1,4 +1,4 @@
-"""Reading and checking the CSV files of ``rascore metrics`` and ``rascore icc``.
+"""Reading and checking the CSV files of ``rascore metrics``, ``rascore icc`` and ``rascore mrmc``.
 
 Every refusal is a ``CliError`` naming the file, and the CSV line where there is one, so a user
 can fix the file without reading code.
@@ -17,14 +17,15 @@ DEFAULT_MODEL = "model"
 ID_COLUMN_NAMES = {"target", "id", "case", "item", "image"}
 
 
-def _read_csv(path: Path) -> Any:
-    """Read a CSV with pandas (strings kept as written), or raise CliError naming the file."""
+def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> Any:
+    """Read a CSV with pandas (strings kept as written, ``text_columns`` read as text even when
+    they look numeric), or raise CliError naming the file."""
     import pandas as pd
 
     if not path.is_file():
         raise CliError(f"{path}: no such file")
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
+        frame = pd.read_csv(path, skipinitialspace=True, dtype={c: str for c in text_columns})
     except pd.errors.EmptyDataError:
         raise CliError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -180,3 +181,11 @@ def load_ratings(path: Path) -> tuple[Any, list[str]]:
     columns = list(frame.columns)
     matrix = pd.DataFrame({c: _numeric_column(frame, c, path, allow_missing=True) for c in columns})
     return matrix.to_numpy(dtype=float), columns
+
+
+def load_mrmc_table(path: Path) -> Any:
+    """The long reading table of ``rascore mrmc`` as read: reader, case and arm kept as text
+    (a reader ``007`` stays ``007``); ``rascore.evaluate.mrmc_input`` checks the rest."""
+    from rascore.evaluate.mrmc_input import LABEL_COLUMNS
+
+    return _read_csv(path, text_columns=LABEL_COLUMNS)

@@ -1,7 +1,8 @@
 """Evaluation statistics: per-grade AUC with CIs, kappa, ICC, DeLong, calibration, reader study.
 
 Patient-clustered statistics where patient ids exist: the patient bootstrap (``clusters``,
-``auc``) and Obuchowski's clustered AUC test (``obuchowski``). One model report (``report``)
+``auc``) and Obuchowski's clustered AUC test (``obuchowski``). Multi-reader multi-case reader studies:
+the Obuchowski-Rockette analysis with Hillis's degrees of freedom (``mrmc``). One model report (``report``)
 assembles the figures every page and command shows.
 
 Metrics are plain functions taking numpy arrays and returning floats, dicts or small
@@ -38,6 +39,7 @@ from rascore.evaluate.calibration import (
 )
 from rascore.evaluate.delong import DeLongResult, delong_covariance, delong_per_grade, delong_test
 from rascore.evaluate.icc import ICC_FORMS, icc_table
+from rascore.evaluate.mrmc import MRMCInputError, MRMCResult, mrmc_analysis
 from rascore.evaluate.obuchowski import (
     obuchowski_covariance,
     obuchowski_test,
@@ -49,6 +51,9 @@ from rascore.evaluate.undefined import UndefinedMetricWarning, UndefinedValue, r
 
 __all__ = [
     "AUCDifference",
+    "MRMCInputError",
+    "MRMCResult",
+    "mrmc_analysis",
     "auc_differences",
     "obuchowski_covariance",
     "obuchowski_test",

@@ -30,6 +30,21 @@ from rascore.evaluate.undefined import undefined
 from rascore.scale import GRADES
 
 
+def structural_components(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's placement values of k score vectors (k, n) on the same cases, from midranks.
+
+    ``positive`` is a bool mask of the n cases (at least one of each class). Returns V10 (k, m):
+    each positive's share of negatives scored below it (ties 1/2), and V01 (k, n_neg): each
+    negative's share of positives scored above it. ``V10.mean(axis=1)`` is the AUC.
+    """
+    m, n = int(positive.sum()), int((~positive).sum())
+    pos, neg = scores[:, positive], scores[:, ~positive]
+    rank_all = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
+    v10 = (rank_all[:, :m] - rankdata(pos, axis=1)) / n
+    v01 = 1.0 - (rank_all[:, m:] - rankdata(neg, axis=1)) / m
+    return v10, v01
+
+
 def delong_covariance(y_true_binary: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """AUCs (k,) and DeLong covariance matrix (k, k) of k score vectors on the same cases.
 
@@ -43,12 +58,7 @@ def delong_covariance(y_true_binary: ArrayLike, scores: ArrayLike) -> tuple[np.n
     m, n = int(positive.sum()), int((~positive).sum())
     if m < 2 or n < 2:
         raise ValueError(f"DeLong needs at least 2 positive and 2 negative cases, got {m} and {n}")
-    pos, neg = s[:, positive], s[:, ~positive]
-    rank_all = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
-    rank_pos = rankdata(pos, axis=1)
-    rank_neg = rankdata(neg, axis=1)
-    v10 = (rank_all[:, :m] - rank_pos) / n
-    v01 = 1.0 - (rank_all[:, m:] - rank_neg) / m
+    v10, v01 = structural_components(positive, s)
     aucs = v10.mean(axis=1)
     cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
     return aucs, cov
