@@ -1,4 +1,5 @@
-"""Evaluation statistics: per-grade AUC with CIs, kappa, ICC, DeLong, calibration, reader study.
+"""Evaluation statistics: per-grade AUC with CIs, kappa, ICC, DeLong, calibration, reader study,
+patient-level GLOESS.
 
 Patient-clustered statistics where patient ids exist: the patient bootstrap (``clusters``,
 ``auc``) and Obuchowski's clustered AUC test (``obuchowski``). Multi-reader multi-case reader studies:
@@ -38,6 +39,7 @@ from rascore.evaluate.calibration import (
     reliability_curve,
 )
 from rascore.evaluate.delong import DeLongResult, delong_covariance, delong_per_grade, delong_test
+from rascore.evaluate.gloess import patient_agreement, patient_scores
 from rascore.evaluate.icc import ICC_FORMS, icc_table
 from rascore.evaluate.mrmc import MRMCInputError, MRMCResult, mrmc_analysis
 from rascore.evaluate.obuchowski import (
@@ -79,6 +81,8 @@ __all__ = [
     "macro_auc",
     "macro_from",
     "paired_kappa_bootstrap",
+    "patient_agreement",
+    "patient_scores",
     "per_grade_auc",
     "per_grade_auc_models",
     "reader_study",
