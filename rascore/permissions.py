@@ -24,6 +24,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"admin"}),  # add users, change roles, deactivate
     "settings": frozenset({"admin"}),  # project settings (pre-annotation...)
     "audit": frozenset({"admin"}),  # read the audit log
+    "design_study": frozenset({"admin"}),  # design, open and close reader studies and calibration sets
+    "read_study": frozenset({"reader", "expert", "admin"}),  # read in a study one is enrolled in
+    "calibrate": frozenset({"reader", "expert", "admin"}),  # read a calibration set, with feedback
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -38,6 +41,9 @@ DESCRIPTIONS: dict[str, str] = {
     "manage_users": "manage users",
     "settings": "change project settings",
     "audit": "read the audit log",
+    "design_study": "design reader studies",
+    "read_study": "read in reader studies",
+    "calibrate": "take reader calibration",
 }
 
 

@@ -39,6 +39,8 @@ ITEMS: dict[str, dict[int, str]] = {
     "PD": PD_DEFINITIONS,
     "EOSS": COMBINED_DEFINITIONS,
 }
+# The stored column that holds each item's grade (annotations, reference labels, study reads).
+GRADE_COLUMNS: dict[str, str] = {"SH": "sh", "PD": "pd", "EOSS": "combined"}
 ITEM_NAMES: dict[str, str] = {
     "SH": "Synovial hypertrophy (greyscale)",
     "PD": "Power Doppler",

@@ -370,7 +370,7 @@ def atlas(
     require(user, "grade")
     mod = scale.modality(modality)
     item = item or mod.target
-    column = {"SH": "sh", "PD": "pd", "EOSS": "combined"}[item]
+    column = scale.GRADE_COLUMNS[item]
     if column == "pd" and not mod.doppler:
         raise LabelError(f"{mod.code} has no PD grade")
     out: dict[int, list[AtlasEntry]] = {g: [] for g in scale.GRADES}

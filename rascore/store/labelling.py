@@ -223,7 +223,11 @@ def prediction(store: Store, item_id: int) -> dict | None:
 def atlas_candidates(
     store: Store, modality: str, column: str, per_grade: int, exclude: int | None = None
 ) -> list[dict]:
-    """Reference-labelled training items of a modality, a few per grade of ``column``, never ``exclude``."""
+    """Reference-labelled training items of a modality, a few per grade of ``column``, never ``exclude``.
+
+    Never a calibration item or a study case either: a reader is tested on those, and the atlas
+    shows each example's reference grade.
+    """
     if column not in ("sh", "pd", "combined"):
         raise ValueError(f"not a grade column: {column}")
     return store.rows(
@@ -231,7 +235,10 @@ def atlas_candidates(
         f" i.media_sha256, r.{column} AS grade, r.sh, r.pd, r.combined, row_number() OVER"
         f" (PARTITION BY r.{column} ORDER BY r.item_id) AS k FROM current_reference r"
         " JOIN items i ON i.id = r.item_id WHERE i.modality = ? AND i.cohort = 'train'"
-        f" AND r.{column} IS NOT NULL AND r.item_id IS NOT ?) WHERE k <= ? ORDER BY grade, item_id",
+        f" AND r.{column} IS NOT NULL AND r.item_id IS NOT ?"
+        " AND NOT EXISTS (SELECT 1 FROM calibration_items c WHERE c.item_id = r.item_id)"
+        " AND NOT EXISTS (SELECT 1 FROM study_cases s WHERE s.item_id = r.item_id))"
+        " WHERE k <= ? ORDER BY grade, item_id",
         (modality, exclude, per_grade),
     )
 

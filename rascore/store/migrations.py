@@ -262,3 +262,177 @@ def m004_prediction_crop(db: Database) -> None:
     """Predictions record the joint crop or its fallback."""
     for statement in M004:
         db.execute(statement)
+
+
+# Reader studies with AI assistance and reader calibration (rascore.store.studies,
+# rascore.store.calibration; docs/DESIGN.md, "Reader studies and calibration").
+# - A study's design, case set, readers and frozen model versions are written while it is a draft
+#   and fixed once it opens (triggers); reads are accepted only while it is open.
+# - Study reads and calibration reads are append-only, like annotations, and are neither: they
+#   never reach `annotations`, `reference_labels` or the labelling queue.
+# - An item is never both a calibration item and a study case (triggers both ways), and a
+#   calibration item needs a reference grade (its feedback shows it).
+_DRAFT = "(SELECT status FROM studies WHERE id = {row}.study_id) IS NOT 'draft'"
+_FIXED = "RAISE(ABORT, 'a study''s design, cases, readers and models are fixed once it opens')"
+
+
+def _draft_only(table: str) -> list[str]:
+    """Triggers that let rows of ``table`` change only while their study is a draft."""
+    return [
+        f"""CREATE TRIGGER {table}_draft_insert BEFORE INSERT ON {table}
+           WHEN {_DRAFT.format(row="NEW")} BEGIN SELECT {_FIXED}; END""",
+        f"""CREATE TRIGGER {table}_draft_update BEFORE UPDATE ON {table}
+           WHEN {_DRAFT.format(row="OLD")} BEGIN SELECT {_FIXED}; END""",
+        f"""CREATE TRIGGER {table}_draft_delete BEFORE DELETE ON {table}
+           WHEN {_DRAFT.format(row="OLD")} BEGIN SELECT {_FIXED}; END""",
+    ]
+
+
+def _append_only(table: str, what: str) -> list[str]:
+    """Triggers that refuse UPDATE and DELETE on ``table``."""
+    return [
+        f"""CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+           BEGIN SELECT RAISE(ABORT, '{what} are append-only'); END""",
+        f"""CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+           BEGIN SELECT RAISE(ABORT, '{what} are append-only'); END""",
+    ]
+
+
+_GRADE_KIND = "IN ('SH','PD','EOSS')"
+_PAIR = "CHECK (NOT (sh = 0 AND pd > 0))"
+
+M005 = [
+    # ---------------------------------------------------------------- calibration
+    f"""CREATE TABLE calibration_sets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        grade TEXT NOT NULL DEFAULT 'EOSS' CHECK (grade {_GRADE_KIND}),
+        target_kappa REAL NOT NULL CHECK (target_kappa > 0 AND target_kappa <= 1),
+        window_n INTEGER NOT NULL CHECK (window_n >= 2),
+        created_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE calibration_items (
+        set_id INTEGER NOT NULL REFERENCES calibration_sets(id),
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        position INTEGER NOT NULL CHECK (position >= 0),
+        PRIMARY KEY (set_id, item_id),
+        UNIQUE (set_id, position)
+    )""",
+    "CREATE INDEX calibration_items_item ON calibration_items (item_id)",
+    """CREATE TRIGGER calibration_items_need_reference BEFORE INSERT ON calibration_items
+       WHEN NOT EXISTS (SELECT 1 FROM reference_labels WHERE item_id = NEW.item_id)
+       BEGIN SELECT RAISE(ABORT, 'a calibration item needs a reference grade'); END""",
+    """CREATE TRIGGER calibration_items_not_cases BEFORE INSERT ON calibration_items
+       WHEN EXISTS (SELECT 1 FROM study_cases WHERE item_id = NEW.item_id)
+       BEGIN SELECT RAISE(ABORT, 'a study case cannot be a calibration item'); END""",
+    """CREATE TRIGGER calibration_items_before_reads BEFORE INSERT ON calibration_items
+       WHEN EXISTS (SELECT 1 FROM calibration_reads WHERE set_id = NEW.set_id)
+       BEGIN SELECT RAISE(ABORT, 'a calibration set is fixed once it has reads'); END""",
+    """CREATE TRIGGER calibration_items_no_update BEFORE UPDATE ON calibration_items
+       BEGIN SELECT RAISE(ABORT, 'calibration items are fixed'); END""",
+    """CREATE TRIGGER calibration_items_no_delete BEFORE DELETE ON calibration_items
+       BEGIN SELECT RAISE(ABORT, 'calibration items are fixed'); END""",
+    # one read per reader and item: the reader saw the reference after it
+    f"""CREATE TABLE calibration_reads (
+        id INTEGER PRIMARY KEY,
+        set_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        item_id INTEGER NOT NULL,
+        sh INTEGER NOT NULL CHECK (sh {_GRADE}),
+        pd INTEGER CHECK (pd {_GRADE}),
+        combined INTEGER NOT NULL CHECK (combined {_GRADE}),
+        started_at TEXT,
+        saved_at TEXT NOT NULL,
+        {_PAIR},
+        UNIQUE (set_id, user_id, item_id),
+        FOREIGN KEY (set_id, item_id) REFERENCES calibration_items (set_id, item_id)
+    )""",
+    "CREATE INDEX calibration_reads_reader ON calibration_reads (set_id, user_id, id)",
+    *_append_only("calibration_reads", "calibration reads"),
+    # ---------------------------------------------------------------- studies
+    f"""CREATE TABLE studies (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        design TEXT NOT NULL CHECK (design IN ('sequential','crossover')),
+        washout_days INTEGER NOT NULL DEFAULT 0 CHECK (washout_days >= 0),
+        grade TEXT NOT NULL DEFAULT 'EOSS' CHECK (grade {_GRADE_KIND}),
+        status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft','open','closed')),
+        seed INTEGER NOT NULL,
+        calibration_set_id INTEGER REFERENCES calibration_sets(id),
+        created_by INTEGER REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        opened_at TEXT,
+        closed_at TEXT,
+        CHECK (design = 'crossover' OR washout_days = 0)
+    )""",
+    # draft -> open -> closed; nothing but the status and its time changes once open
+    """CREATE TRIGGER studies_lifecycle BEFORE UPDATE ON studies
+       WHEN NOT ((OLD.status = 'draft' AND NEW.status IN ('draft','open'))
+                 OR (OLD.status = 'open' AND NEW.status = 'closed'
+                     AND NEW.name IS OLD.name AND NEW.design IS OLD.design
+                     AND NEW.washout_days IS OLD.washout_days AND NEW.grade IS OLD.grade
+                     AND NEW.seed IS OLD.seed AND NEW.calibration_set_id IS OLD.calibration_set_id
+                     AND NEW.opened_at IS OLD.opened_at))
+       BEGIN SELECT RAISE(ABORT, 'a study goes draft -> open -> closed, its design fixed once open'); END""",
+    """CREATE TRIGGER studies_no_delete BEFORE DELETE ON studies WHEN OLD.status != 'draft'
+       BEGIN SELECT RAISE(ABORT, 'only a draft study can be deleted'); END""",
+    """CREATE TABLE study_cases (
+        study_id INTEGER NOT NULL REFERENCES studies(id),
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        position INTEGER NOT NULL CHECK (position >= 0),
+        PRIMARY KEY (study_id, item_id),
+        UNIQUE (study_id, position)
+    )""",
+    "CREATE INDEX study_cases_item ON study_cases (item_id)",
+    """CREATE TRIGGER study_cases_not_calibration BEFORE INSERT ON study_cases
+       WHEN EXISTS (SELECT 1 FROM calibration_items WHERE item_id = NEW.item_id)
+       BEGIN SELECT RAISE(ABORT, 'a calibration item cannot be a study case'); END""",
+    *_draft_only("study_cases"),
+    """CREATE TABLE study_readers (
+        study_id INTEGER NOT NULL REFERENCES studies(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        experience TEXT NOT NULL CHECK (experience IN ('junior','intermediate','senior')),
+        first_arm TEXT CHECK (first_arm IS NULL OR first_arm IN ('unaided','aided')),
+        PRIMARY KEY (study_id, user_id)
+    )""",
+    *_draft_only("study_readers"),
+    # the model version of each modality that the aided arm shows, frozen when the study opens
+    f"""CREATE TABLE study_models (
+        study_id INTEGER NOT NULL REFERENCES studies(id),
+        modality TEXT NOT NULL CHECK (modality {_MODALITY}),
+        model_version_id INTEGER NOT NULL REFERENCES model_versions(id),
+        PRIMARY KEY (study_id, modality)
+    )""",
+    *_draft_only("study_models"),
+    f"""CREATE TABLE study_reads (
+        id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        item_id INTEGER NOT NULL,
+        arm TEXT NOT NULL CHECK (arm IN ('unaided','aided')),
+        session INTEGER NOT NULL CHECK (session IN (1,2)),
+        sh INTEGER NOT NULL CHECK (sh {_GRADE}),
+        pd INTEGER CHECK (pd {_GRADE}),
+        combined INTEGER NOT NULL CHECK (combined {_GRADE}),
+        started_at TEXT NOT NULL,
+        saved_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+        {_PAIR},
+        UNIQUE (study_id, user_id, item_id, arm),
+        FOREIGN KEY (study_id, item_id) REFERENCES study_cases (study_id, item_id),
+        FOREIGN KEY (study_id, user_id) REFERENCES study_readers (study_id, user_id)
+    )""",
+    "CREATE INDEX study_reads_reader ON study_reads (study_id, user_id, id)",
+    """CREATE TRIGGER study_reads_open BEFORE INSERT ON study_reads
+       WHEN (SELECT status FROM studies WHERE id = NEW.study_id) IS NOT 'open'
+       BEGIN SELECT RAISE(ABORT, 'a study takes reads only while it is open'); END""",
+    *_append_only("study_reads", "study reads"),
+]
+
+
+@migrations(name="005_reader_studies")
+def m005_reader_studies(db: Database) -> None:
+    """Reader studies (design, cases, readers, frozen models, reads) and reader calibration."""
+    for statement in M005:
+        db.execute(statement)

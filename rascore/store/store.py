@@ -8,7 +8,8 @@ to the busy timeout, and turns SQLite's "database is locked" into :class:`StoreB
 a person can act on: the one place where busy handling lives. Reads go through :meth:`Store.rows`,
 :meth:`Store.one` and :meth:`Store.value`. Annotations, reference labels and the audit log are
 append-only. SQL lives in this package only, in modules named for what they hold (``accounts``,
-``settings``, ``labelling``, ``exports``, ``results``, ``jobs``, ``registry``, ``inventory``).
+``settings``, ``labelling``, ``exports``, ``results``, ``jobs``, ``registry``, ``inventory``,
+``studies``, ``calibration``).
 """
 
 from __future__ import annotations
