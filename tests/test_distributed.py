@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 import threading
@@ -344,8 +345,10 @@ def test_entry_point_writes_a_failed_result_for_a_job_it_cannot_run(project, tmp
     assert result["error"].startswith(f"job {job_id} is a queued train job")
 
 
-def test_a_rank_exits_when_the_worker_is_gone(tmp_path):
-    """``--parent-pid``: a training process whose worker died stops (KeyboardInterrupt first)."""
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_rank_exits_when_the_worker_is_gone(tmp_path, sigint):
+    """``--parent-pid``: a training process whose worker died stops (KeyboardInterrupt first),
+    also when it was started with SIGINT ignored, as a background job of a shell is."""
     code = (
         "import sys, time\nfrom rascore.jobs.torchrun import exit_with\n"
         "exit_with(int(sys.argv[1]), interval_s=0.1, grace_s=5)\n"
@@ -353,7 +356,10 @@ def test_a_rank_exits_when_the_worker_is_gone(tmp_path):
         "try:\n    print('ready', flush=True)\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    sys.exit(3)\n"
     )
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    rank = subprocess.Popen([sys.executable, "-c", code, str(worker.pid)], stdout=subprocess.PIPE, text=True)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
+    rank = subprocess.Popen(
+        [sys.executable, "-c", code, str(worker.pid)], stdout=subprocess.PIPE, text=True, preexec_fn=ignore
+    )
     try:
         assert rank.stdout.readline().strip() == "ready"
         assert rank.poll() is None

@@ -170,6 +170,12 @@ def exit_with(parent_pid: int, interval_s: float = 1.0, grace_s: float = 10.0) -
     it is stuck in a collective, the process exits ``grace_s`` later.
     """
     agent = os.getppid()
+    # A process started in the background by a non-interactive shell (``rascore worker &`` in
+    # ``make app``) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: the interrupt below would do nothing and the rank would die only at the grace
+    # deadline, without its clean-up. Called from the main thread, so the handler can be set.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def alive(pid: int) -> bool:
         try:
