@@ -51,7 +51,7 @@ from rascore.services.study_results import read_times, reads_table
 from rascore.store import Store
 from rascore.store import studies as sql
 
-AIDED, UNAIDED = ARMS[1], ARMS[0]
+UNAIDED, AIDED = ARMS
 AID_COLUMNS: tuple[str, ...] = ("case", "grade", "prob")
 NO_AID = "no model suggestion recorded for this study"
 N_BOOT = 1000
@@ -167,7 +167,7 @@ def _model(
     if has_grade.any():
         pts = [p for p, keep in zip(patients, has_grade) if keep]
         kappa = single_kappa(reference[has_grade], grades[has_grade].astype(int), pts, n_boot, seed)
-        out["kappa_figures"] = kappa
+        out["kappa_detail"] = kappa
         out["kappa"] = kappa["kappa"]
         out["grades"] = grades
     else:

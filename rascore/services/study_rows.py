@@ -114,7 +114,7 @@ def model_rows(a: StudyAnalysis) -> list[dict]:
             }
         )
     m = a.model
-    kappa = m.get("kappa_figures", {})
+    kappa = m.get("kappa_detail", {})
     rows.append(
         {
             "who": "model alone",
