@@ -86,3 +86,8 @@ def test_without_a_study_the_page_says_where_to_design_one(tmp_path, monkeypatch
     expert = page_as(project, "demo-expert", "pages/readers.py")
     assert_page_ok(expert)
     assert study_view.NO_STUDY_VIEWER in texts(expert)  # an open study stays hidden from experts
+    admin = page_as(project, "demo-admin", "pages/readers.py")  # an admin sees it, and how far it got
+    assert_page_ok(admin)
+    assert "no reader has read every case in both arms yet: nothing to analyse" in texts(admin)
+    progress = frame_with(admin, "reader", "reads unaided", "status")
+    assert list(progress["status"]) == ["read 5 of 48: left out until every case is read in both arms"]
