@@ -1,4 +1,5 @@
-"""Reader study: readers and models against the reference on the test cohorts, by experience level."""
+"""Reader study: a reading study with and without the model's help (MRMC), readers and models
+against the reference on the test cohorts by experience level, and patient-level GLOESS."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rascore.services import dashboard
 from rascore.permissions import require
 from rascore.scale import MODALITIES
 
+import study_view
 import ui
 
 log = logging.getLogger("rascore.readers_page")
@@ -21,11 +23,6 @@ store = project.store
 
 
 st.title("Reader study")
-st.caption(
-    "Each reader's latest grades and each active model's predictions against the reference "
-    "standard, per item, on the test cohorts (as He et al. 2024 compared their models with "
-    "12 radiologists). Target grade: SH on greyscale items, combined EOSS on power Doppler."
-)
 with st.sidebar:
     modality = st.selectbox("Modality", ["All", *MODALITIES], key="rascore.readers.modality")
     cohorts = st.multiselect(
@@ -174,4 +171,18 @@ def study_panel() -> None:
     frame(dashboard.sens_spec_rows(results), "rascore.readers.sens")
 
 
-study_panel()
+study_tab, readers_tab, gloess_tab = st.tabs(
+    ["Reading study with AI aid", "Readers and models", "Patient GLOESS"]
+)
+with study_tab:
+    study_view.study_section(store, user)
+with readers_tab:
+    st.caption(
+        "Each reader's latest grades and each active model's predictions against the reference "
+        "standard, per item, on the test cohorts (as He et al. 2024 compared their models with "
+        "12 radiologists). Target grade: SH on greyscale items, combined EOSS on power Doppler. "
+        "The sidebar chooses the modality and cohorts."
+    )
+    study_panel()
+with gloess_tab:
+    study_view.gloess_section(store, user, cohorts, include)

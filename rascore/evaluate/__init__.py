@@ -3,7 +3,8 @@ patient-level GLOESS.
 
 Patient-clustered statistics where patient ids exist: the patient bootstrap (``clusters``,
 ``auc``) and Obuchowski's clustered AUC test (``obuchowski``). Multi-reader multi-case reader studies:
-the Obuchowski-Rockette analysis with Hillis's degrees of freedom (``mrmc``). One model report (``report``)
+the Obuchowski-Rockette analysis with Hillis's degrees of freedom (``mrmc``), and the figures
+reported beside it for reading with and without AI aid (``study``). One model report (``report``)
 assembles the figures every page and command shows.
 
 Metrics are plain functions taking numpy arrays and returning floats, dicts or small
@@ -17,6 +18,7 @@ from rascore.evaluate.agreement import (
     accuracy,
     confusion,
     kappa_from_confusions,
+    kappa_replicates,
     paired_kappa_bootstrap,
     sensitivity_specificity,
     weighted_kappa,
@@ -38,7 +40,14 @@ from rascore.evaluate.calibration import (
     expected_calibration_error,
     reliability_curve,
 )
-from rascore.evaluate.delong import DeLongResult, delong_covariance, delong_per_grade, delong_test
+from rascore.evaluate.delong import (
+    AUCInterval,
+    DeLongResult,
+    delong_auc_ci,
+    delong_covariance,
+    delong_per_grade,
+    delong_test,
+)
 from rascore.evaluate.gloess import patient_agreement, patient_scores
 from rascore.evaluate.icc import ICC_FORMS, icc_table
 from rascore.evaluate.mrmc import MRMCInputError, MRMCResult, mrmc_analysis
@@ -61,6 +70,7 @@ __all__ = [
     "obuchowski_test",
     "paired_auc_per_grade",
     "paired_macro_test",
+    "AUCInterval",
     "DeLongResult",
     "GradeAUC",
     "ICC_FORMS",
@@ -71,6 +81,7 @@ __all__ = [
     "accuracy",
     "brier_score",
     "confusion",
+    "delong_auc_ci",
     "delong_covariance",
     "delong_per_grade",
     "delong_test",
@@ -78,6 +89,7 @@ __all__ = [
     "grading_summary",
     "icc_table",
     "kappa_from_confusions",
+    "kappa_replicates",
     "macro_auc",
     "macro_from",
     "paired_kappa_bootstrap",

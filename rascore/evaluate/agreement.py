@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -220,6 +221,53 @@ def paired_kappa_bootstrap(
     out["ci_low"], out["ci_high"] = percentile_interval(valid, 0.05)
     out["p"] = bootstrap_p(valid)
     return out
+
+
+@dataclass(frozen=True)
+class KappaReplicates:
+    """Several gradings' weighted kappas against one reference, and their bootstrap replicates
+    drawn from the very same resamples (so any mean or difference of them is paired)."""
+
+    kappas: list[float]  # one per grading; NaN with its reason where undefined
+    replicates: np.ndarray  # (gradings, n_boot); NaN where kappa is undefined in a resample
+    cluster: str  # "patient" or "item": what the resamples drew
+    n_clusters: int
+
+
+def kappa_replicates(
+    reference: ArrayLike,
+    gradings: Sequence[ArrayLike],
+    weights: str = "quadratic",
+    n_boot: int = 1000,
+    seed: int = 0,
+    patients: Sequence[object] | None = None,
+) -> KappaReplicates:
+    """Weighted kappa of each grading against ``reference`` on the same items, with ``n_boot``
+    bootstrap replicates of every kappa from one stream of resamples.
+
+    With one patient id per item the resamples draw patients with replacement and keep all
+    their items (``rascore.evaluate.clusters``; an item without an id is its own patient);
+    without, they draw items. The same ``seed`` draws the same resamples as
+    ``paired_kappa_bootstrap``. Read intervals with ``percentile_interval`` and tests with
+    ``bootstrap_p`` over the defined replicates.
+    """
+    ref = as_grades(reference, "reference")
+    graded = [_pair(ref, g, ("reference", f"grading {k}"))[1] for k, g in enumerate(gradings)]
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    clusters = Clusters.of(None if patients is None else list(patients), ref.size)
+    kappas = [weighted_kappa(ref, g, weights) for g in graded]
+    reps = np.full((len(graded), n_boot), np.nan)
+    if ref.size and graded and n_boot:
+        cells = [_cell_matrix(ref, g) for g in graded]
+        done = 0
+        for counts in cluster_count_chunks(clusters, n_boot, seed):
+            width = counts.shape[1]
+            for k, cell in enumerate(cells):
+                confusions = (cell @ counts).T.reshape(-1, N_GRADES, N_GRADES)
+                reps[k, done : done + width] = kappa_from_confusions(confusions, weights)
+            done += width
+    return KappaReplicates(kappas, reps, clusters.kind, clusters.n_clusters)
 
 
 def sensitivity_specificity(y_true: ArrayLike, y_pred: ArrayLike) -> dict[int, dict]:

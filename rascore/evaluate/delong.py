@@ -124,6 +124,45 @@ def delong_test(y_true_binary: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLi
     return DeLongResult(auc_a, auc_b, float(z), float(2.0 * norm.sf(abs(z))), **common)
 
 
+@dataclass(frozen=True)
+class AUCInterval:
+    """One empirical AUC with DeLong's variance and its normal interval, or NaN and why."""
+
+    auc: float
+    ci_low: float
+    ci_high: float
+    stderr: float
+    n_pos: int
+    n_neg: int
+    reason: str | None = None
+
+
+def delong_auc_ci(y_true_binary: ArrayLike, scores: ArrayLike, level: float = 0.95) -> AUCInterval:
+    """Empirical AUC (ties count one half) with DeLong's variance and the normal ``level``
+    interval, clipped to [0, 1] as R pROC's ``ci.auc`` does (method "delong").
+
+    No positive or no negative case: everything NaN with the reason; fewer than 2 of either:
+    the AUC with the interval NaN and the reason.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    positive = as_binary(y_true_binary)
+    s = as_scores(scores, positive.size)
+    m, n = int(positive.sum()), int((~positive).sum())
+    if m == 0 or n == 0:
+        reason = f"no {'positive' if m == 0 else 'negative'} case: the AUC is undefined"
+        nan = undefined(reason)
+        return AUCInterval(nan, nan, nan, nan, m, n, reason)
+    if m < 2 or n < 2:
+        reason = f"DeLong's variance needs at least 2 positive and 2 negative cases, got {m} and {n}"
+        nan = undefined(reason)
+        return AUCInterval(float(roc_auc_score(positive, s)), nan, nan, nan, m, n, reason)
+    aucs, cov = delong_covariance(positive, s[None, :])
+    auc, se = float(aucs[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
+    q = float(norm.ppf(0.5 + level / 2.0))
+    return AUCInterval(auc, max(0.0, auc - q * se), min(1.0, auc + q * se), se, m, n)
+
+
 def delong_per_grade(y_true: ArrayLike, probs_a: ArrayLike, probs_b: ArrayLike) -> list[dict]:
     """DeLong's test per EOSS grade (that grade against the rest) between two models' probabilities.
 

@@ -6,6 +6,8 @@ One module per job, re-exported here so that a page calls ``dashboard.overview``
 - ``crossmodality``: the active models of two modalities compared on the same joints.
 - ``overview``: every active model on every test cohort, and the cross-modality comparisons.
 - ``readers``: readers and models against the reference (the reader study).
+- ``gloess``: patient GLOESS of readers and active models against the reference (ICC,
+  Bland-Altman, joints per patient); imported as ``rascore.services.dashboard.gloess``.
 - ``rows``, ``reader_rows``, ``published``: the pages' tables as rows of text.
 - ``cache``: served unchanged while the store is, recomputed per section when it changed.
 
