@@ -266,8 +266,23 @@ def test_admin_designs_and_opens_a_study_and_creates_a_calibration_set(project):
     assert study.study_row(store, row["id"])["status"] == "open"
     assert [b.key for b in at.button if b.key == "studies.close"]
 
+    # cases by cohort and modality: the test1 round's SGS and DGS items; a crossover with a washout
+    at.text_input(key="studies.name").input("by cohort")
+    at.radio(key="studies.design").set_value("crossover").run()
+    at.number_input(key="studies.washout").set_value(21)
+    at.radio(key="studies.source").set_value("Cohorts and modalities").run()
+    at.multiselect(key="studies.cohorts").select("test1")
+    at.multiselect(key="studies.modalities").select("SGS").select("DGS").run()
+    assert at.multiselect(key="studies.readers").value == ["junior-1", "demo-reader"]  # kept
+    at.button(key="studies.create").click().run()
+    assert_page_ok(at)
+    second = study.studies(store, user(project, "demo-admin"))[-1]
+    detail = study.study_detail(store, user(project, "demo-admin"), second["id"])
+    assert (detail["design"], detail["washout_days"], detail["cases"]) == ("crossover", 21, [21, 22])
+    assert sorted(r["first_arm"] for r in detail["readers"]) == ["aided", "unaided"]
+
     at.text_input(key="calib_set.name").input("warm-up")
-    at.text_input(key="calib_set.items").input("13 17 21")
+    at.text_input(key="calib_set.items").input("13 17 18")
     at.number_input(key="calib_set.window").set_value(2)
     at.button(key="calib_set.create").click().run()
     assert_page_ok(at)

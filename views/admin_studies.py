@@ -19,6 +19,7 @@ from rascore.scale import COHORTS, GRADE_COLUMNS, MODALITIES
 from rascore.services import admin, calibration, study, study_design
 from rascore.services.calibration import CalibrationError
 from rascore.services.study import DESIGNS, EXPERIENCE, STUDY_GRADES, StudyError
+from rascore.store import StoreError
 
 BY_COHORT = "Cohorts and modalities"
 BY_ID = "Item ids"
@@ -89,7 +90,7 @@ def act(report, action: Callable[[], object], done: str) -> None:
     """Run an action; its refusal or success as the page's message; rerun."""
     try:
         action()
-    except (StudyError, CalibrationError, ValueError) as exc:
+    except (StudyError, CalibrationError, StoreError, ValueError) as exc:
         report("error", str(exc))
     else:
         report("success", done)
@@ -164,7 +165,7 @@ def design_form(store, user, sets: list[dict], report) -> None:
 
     try:
         done = create()
-    except (StudyError, ValueError) as exc:
+    except (StudyError, CalibrationError, StoreError, ValueError) as exc:
         report("error", str(exc))
     else:
         report("success", done)

@@ -19,7 +19,7 @@ import streamlit as st
 
 from rascore.scale import GRADES
 from rascore.services import labelling, study
-from rascore.services.calibration import CalibrationRequired
+from rascore.services.calibration import CalibrationError, CalibrationRequired
 from rascore.services.study import StudyError, Task, WashoutPending
 from rascore.store import StoreError
 
@@ -52,7 +52,7 @@ def _save(project, user) -> None:
         study.record_read(
             project.store, user, study_id, item_id, arm, chosen["sh"], chosen["pd"], started_at=served
         )
-    except (StudyError, StoreError) as exc:
+    except (StudyError, CalibrationError, StoreError) as exc:
         S["study.msg"] = str(exc)
         return
     S["study.served"].pop(owner, None)
