@@ -1,4 +1,5 @@
-"""Admin: accounts and roles, importing scans, exports, the audit log, project settings."""
+"""Admin: accounts and roles, importing scans, exports, the audit log, project settings, and reader
+studies and calibration sets (their tab is ``views.admin_studies``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rascore.permissions import allowed, require_any
 from rascore.scale import COHORTS, MODALITIES
 
 import ui
+from views import admin_studies
 
 S = st.session_state
 project, user = ui.gate(
@@ -38,6 +40,7 @@ sections = [
         ("Export", "export"),
         ("Audit log", "audit"),
         ("Settings", "settings"),
+        ("Studies", "design_study"),
     )
     if allowed(user, action)
 ]
@@ -224,3 +227,7 @@ if "Settings" in tabs:
             labelling.set_max_readers(store, user, int(chosen) or None)
             report("success", "Readers per item: " + (str(int(chosen)) if chosen else "everyone"))
             st.rerun()
+
+if "Studies" in tabs:
+    with tabs["Studies"]:
+        admin_studies.show(store, user, report)

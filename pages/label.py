@@ -1,4 +1,5 @@
-"""Label: grade the reader's queue from the keyboard (0-3 SH, Shift+0-3 PD, Enter next, B back)."""
+"""Label: grade the reader's queue from the keyboard (0-3 SH, Shift+0-3 PD, Enter next, B back),
+or read a study or a calibration set (chosen in the sidebar; their views are in ``views/``)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,17 @@ import time
 
 import streamlit as st
 
-from rascore.media import preview
 from rascore.services import labelling, session
 from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied, require
-from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
+from rascore.scale import COHORTS, MODALITIES
 from rascore.store import StoreError
 
 import ui
+from views import grading, reading
 
 S = st.session_state
 log = logging.getLogger("rascore.label")
-PLAY = "▶ play"
-ZOOMS = {"auto": None, "1x": 1, "2x": 2, "3x": 3, "4x": 4}
 
 project, user = ui.gate(lambda user: require(user, "grade"))
 store = project.store
@@ -185,35 +184,51 @@ def run_requests() -> None:
         ACTIONS[action](*args)
 
 
-# whole-pixel enlargement of the item image (static style, no user data)
-st.html("<style>.st-key-label-image img { image-rendering: pixelated; }</style>")
+grading.pixelated_style(("label", "study", "calib"))
 
-# ------------------------------------------------------------------ sidebar: queue and view
+# ------------------------------------------------------------------ sidebar: what to read, view
 with st.sidebar:
-    st.selectbox("Modality", ["All", *MODALITIES], key="label.modality")
-    st.selectbox("Cohort", ["All", *COHORTS], key="label.cohort")
+    mode = reading.choose_mode(project, user)
+    if mode == reading.QUEUE:
+        st.selectbox("Modality", ["All", *MODALITIES], key="label.modality")
+        st.selectbox("Cohort", ["All", *COHORTS], key="label.cohort")
     st.select_slider(
         "Zoom",
-        list(ZOOMS),
+        list(grading.ZOOMS),
         key="label.zoom",
         help="Whole-pixel enlargement of the image; auto: up to about 640 px wide",
     )
     st.caption(
         "Keys: **0-3** SH · **Shift+0-3** PD (Doppler items) · **Enter** submit and next · "
         "**B** back · **F** forward · **S** skip · **N** not assessable"
+        if mode == reading.QUEUE
+        else "Keys: **0-3** SH · **Shift+0-3** PD (Doppler items) · **Enter** save (and Next)"
     )
 
+
 modality, cohort = filters()
-if S.get("label.scope") != (modality, cohort):  # a new queue: start from its beginning
+
+
+def open_queue() -> None:
+    """Start the queue from its beginning when its modality or cohort changed."""
+    if S.get("label.scope") != (modality, cohort):  # a new queue: start from its beginning
+        if S.get("label.claim") is not None:
+            labelling.skip(store, user, S["label.claim"].item_id)
+        S["label.scope"] = (modality, cohort)
+        S.pop("label.claim", None)
+        S.pop("label.after", None)
+        S.pop("label.progress", None)
+    if "label.trail" not in S:
+        S["label.trail"] = labelling.recent_items(store, user)
+        S["label.resume"] = True
+
+
+def leave_queue() -> None:
+    """Reading something else: give the queue item back; the queue starts afresh on return."""
     if S.get("label.claim") is not None:
         labelling.skip(store, user, S["label.claim"].item_id)
-    S["label.scope"] = (modality, cohort)
-    S.pop("label.claim", None)
-    S.pop("label.after", None)
-    S.pop("label.progress", None)
-if "label.trail" not in S:
-    S["label.trail"] = labelling.recent_items(store, user)
-    S["label.resume"] = True
+    for key in ("label.claim", "label.scope", "label.trail_pos", "label.sel"):
+        S.pop(key, None)
 
 
 # ------------------------------------------------------------------ the item (a fragment: a
@@ -269,7 +284,7 @@ def item_workspace() -> None:
     mod = view.modality
     if S.get("label.shown", (None,))[0] != item_id:  # first time this item is on screen
         S["label.shown"] = (item_id, time.monotonic())
-        S["label.frame"] = PLAY
+        grading.new_item("label")
         S["label.na_open"] = False
         if editing:
             previous = labelling.my_grade(store, user, item_id)
@@ -298,66 +313,11 @@ def item_workspace() -> None:
         getattr(st, message[0])(message[1])
 
     image_col, grade_col = st.columns([3, 2], gap="medium")
-    zoom = preview.zoom_for(view.width, ZOOMS[S.get("label.zoom", "auto")])
-    # native pixels are sent once; the browser enlarges them by whole pixels (no smoothing)
-    width = view.width * zoom
-    with image_col, st.container(key="label-image"):
-        if view.frames > 1:
-            frame_choice = st.select_slider(
-                "Frame",
-                [PLAY, *range(1, view.frames + 1)],
-                key="label.frame",
-                help="Play the clip, or pick one of its frames",
-            )
-            if frame_choice == PLAY:
-                gif = preview.clip_gif(project.media, view.sha256, view.fps)
-                st.image(
-                    preview.data_url(gif),
-                    width=width,
-                    caption=f"clip, {view.frames} frames at {view.fps or 15:g} fps",
-                )
-            else:
-                png = preview.frame_png(project.media, view.sha256, int(frame_choice) - 1)
-                st.image(preview.data_url(png), width=width, caption=f"frame {frame_choice} of {view.frames}")
-        else:
-            st.image(
-                preview.data_url(preview.frame_png(project.media, view.sha256, 0)),
-                width=width,
-                caption=f"still, {view.width}×{view.height} px, shown ×{zoom}",
-            )
+    with image_col:
+        grading.show_media(project, view, "label", S.get("label.zoom"))
 
     with grade_col:
-        st.markdown("**Synovial hypertrophy (SH)** · keys 0-3")
-        with st.container(horizontal=True, gap="small"):
-            for grade in GRADES:
-                st.button(
-                    str(grade),
-                    key=f"label.sh{grade}",
-                    on_click=choose,
-                    args=("sh", grade),
-                    shortcut=str(grade),
-                    help=SH_DEFINITIONS[grade],
-                    type="primary" if selection.get("sh") == grade else "secondary",
-                )
-        if mod.doppler:
-            st.markdown("**Power Doppler (PD)** · keys Shift+0 to Shift+3")
-            with st.container(horizontal=True, gap="small"):
-                for grade in GRADES:
-                    st.button(
-                        str(grade),
-                        key=f"label.pd{grade}",
-                        on_click=choose,
-                        args=("pd", grade),
-                        shortcut=f"Shift+{grade}",
-                        help=PD_DEFINITIONS[grade],
-                        type="primary" if selection.get("pd") == grade else "secondary",
-                    )
-        combined, problem = labelling.preview(mod.code, selection.get("sh"), selection.get("pd"))
-        if combined is not None:
-            label = "Combined EOSS score" if mod.doppler else "SH grade (this item's score)"
-            st.markdown(f"{label}: **{combined}**")
-        elif selection.get("sh") is not None or selection.get("pd") is not None:
-            st.warning(problem)
+        combined = grading.grade_buttons("label", mod, selection, choose)
         with st.container(horizontal=True, gap="small"):
             st.button(
                 "Submit and next",
@@ -390,42 +350,14 @@ def item_workspace() -> None:
                 f"Pre-annotation ({hint['model']}): {hint['item']} {hint['grade']} "
                 f"(probability {max(hint['probabilities']):.2f})"
             )
-        with st.expander("EOSS definitions", expanded=True):
-            for heading, texts in labelling.definitions(mod.code).items():
-                st.markdown(f"**{heading}**")
-                chosen = (
-                    selection.get("pd")
-                    if heading.startswith("Power")
-                    else combined
-                    if heading.startswith("Combined")
-                    else selection.get("sh")
-                )
-                st.markdown(
-                    "\n".join(
-                        f"- {'**' if g == chosen else ''}{g}: {text}{'**' if g == chosen else ''}"
-                        for g, text in texts.items()
-                    )
-                )
+        grading.definitions(mod, selection, combined)
 
-    if st.toggle(
-        "Reference atlas",
-        key="label.atlas",
-        help="Reference-labelled training examples of each grade of this modality",
-    ):
-        atlas_items = ("EOSS", "SH", "PD") if mod.doppler else ("SH",)
-        atlas_item = st.radio("Examples of", atlas_items, horizontal=True, key="label.atlas_item")
-        examples = labelling.atlas(store, user, mod.code, per_grade=3, item=atlas_item, exclude=item_id)
-        columns = st.columns(len(GRADES))
-        for grade, column in zip(GRADES, columns):
-            with column:
-                st.markdown(f"**{atlas_item} {grade}**")
-                if not examples[grade]:
-                    st.caption("no reference example yet")
-                for example in examples[grade]:
-                    caption = f"#{example.item_id}: SH {example.sh}" + (
-                        f", PD {example.pd}" if example.pd is not None else ""
-                    )
-                    st.image(preview.thumbnail_png(project.media, example.sha256), caption=caption)
+    grading.atlas(project, user, mod, "label", exclude=item_id)
 
 
-workspace()
+if mode == reading.QUEUE:
+    open_queue()
+    workspace()
+else:
+    leave_queue()
+    reading.workspace(project, user, mode, S.get("label.zoom"))

@@ -4,7 +4,6 @@ an attribution overlay beside the original, and for clips the frames one by one 
 from __future__ import annotations
 
 import logging
-import threading
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -16,7 +15,6 @@ from rascore.explain import (
     IG_BASELINES,
     METHOD_NAMES,
     METHODS,
-    Explainer,
 )
 from rascore.services import explain as view
 from rascore.media import MediaError
@@ -24,16 +22,11 @@ from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES
 
 import ui
+from views.explainer import shared_explainer
 
 log = logging.getLogger("rascore.predict_page")
 project, user = ui.gate(lambda user: require(user, "view_models"))
 GUESS = "guess"
-
-
-@st.cache_resource(show_spinner=False)
-def shared_explainer(db: str, data: str, models: str) -> tuple[Explainer, threading.Lock]:
-    """One Explainer per project (networks stay loaded) and a lock: Grad-CAM hooks are not thread-safe."""
-    return Explainer(project, device=view.device_for(project)), threading.Lock()
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -47,8 +40,7 @@ def no_model(modality: str) -> None:
     st.stop()
 
 
-settings = project.settings
-explainer, lock = shared_explainer(str(settings.db_path), str(settings.data_dir), str(settings.models_dir))
+explainer, lock = shared_explainer(project)
 
 st.title("Predict & explain")
 st.caption(

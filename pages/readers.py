@@ -13,7 +13,7 @@ from rascore.services import dashboard
 from rascore.permissions import require
 from rascore.scale import MODALITIES
 
-import study_view
+from views import study_analysis as study_view
 import ui
 
 log = logging.getLogger("rascore.readers_page")

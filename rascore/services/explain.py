@@ -138,6 +138,35 @@ def explain_item(
     return explainer.item(int(item_id), method, target=target, options=options)
 
 
+# the aided arm's overlay: the Predict page's default method, the most faithful one in the README's
+# faithfulness table (most attribution inside the synovium on three of the four modalities)
+STUDY_AID_METHOD = "occlusion"
+
+
+def explain_study_aid(explainer: Explainer, user, study_id: int, item_id: int) -> Explanation:
+    """The attribution overlay of the model version a study froze, for the reader's aided read due now.
+
+    Refused (StudyError) unless that read is due, as ``study.model_aid`` refuses; LookupError with
+    the reason when the study has no model output for the case (no model frozen, no prediction,
+    or the checkpoint is gone). Explains the grade the aid shows."""
+    from rascore.services import study
+    from rascore.store import registry
+    from rascore.store import studies as studies_sql
+
+    store = explainer.project.store
+    aid = study.model_aid(store, user, study_id, item_id)
+    if aid.grade is None:
+        raise LookupError(aid.reason)
+    modality = store.item(int(item_id))["modality"]
+    version_id = studies_sql.models(store, study_id).get(modality)
+    if version_id is None:
+        raise LookupError(f"no {modality} model was frozen when the study opened")
+    version = registry.get_version_by_id(store, version_id)
+    return explainer.item(
+        int(item_id), STUDY_AID_METHOD, modality=modality, version=int(version["version"]), target=aid.grade
+    )
+
+
 def item_frames(project, item_id: int) -> np.ndarray:
     """Decoded (T, H, W, 3) frames of a stored item: the decoded cache, else its file decoded again."""
     from rascore.media import preview

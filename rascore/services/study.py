@@ -193,6 +193,17 @@ def study_detail(store: Store, actor: Mapping, study_id: int) -> dict:
     }
 
 
+def reader_progress(store: Store, actor: Mapping, study_id: int) -> list[dict]:
+    """Each reader of a study (name, experience, first arm) with reads done and owed (designers)."""
+    require(actor, "design_study")
+    study_row(store, study_id)
+    total = 2 * len(sql.cases(store, study_id))  # every design owes an unaided and an aided read per case
+    return [
+        {**r, "done": len(sql.reads_of(store, study_id, r["user_id"])), "total": total}
+        for r in sql.readers(store, study_id)
+    ]
+
+
 # ------------------------------------------------------------------ a reader's tasks
 def my_studies(store: Store, user: Mapping) -> list[dict]:
     """The open studies this user reads in."""

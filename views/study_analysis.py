@@ -1,6 +1,6 @@
 """The Reader study page's study and GLOESS sections: widgets, tables and plotly figures.
 
-Lives beside ui.py (not in pages/, where Streamlit would list it as a page). Everything it shows
+Lives in views/ (not in pages/, where Streamlit would list it as a page). Everything it shows
 is computed by ``rascore.services.study_analysis`` and ``rascore.services.dashboard.gloess``;
 this module only lays it out.
 """
