@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -214,7 +215,9 @@ def build_demo(
             add_user(store, name, role, level, password, rounds=password_rounds)
             result.accounts[name] = password
     if study:
+        started = time.perf_counter()
         from rascore.services.demo_study import build_demo_study
 
         result.study = build_demo_study(store, specs, item_ids, seed)
+        result.study.seconds = time.perf_counter() - started  # with importing the services
     return result

@@ -56,7 +56,7 @@ class DemoStudy:
     calibration_items: int = 0
     passed: dict[str, bool] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # time to build (``rascore.demo`` counts importing the services too)
 
 
 def _draw(specs: Sequence[ItemSpec], n: int, seed: int, stream: int) -> list[ItemSpec]:
