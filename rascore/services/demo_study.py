@@ -93,6 +93,8 @@ def _calibrate(
     day: datetime,
     result: DemoStudy,
 ) -> None:
+    """The calibration set and each reader's reads until they pass or run out of items, from
+    ``day``; too few items (or of one reference grade only) skip it, saying so in ``result``."""
     refs = {store.reference(item_ids[s.key])["combined"] for s in items}
     if len(items) < 4 or len(refs) < 2:
         result.skipped.append(
