@@ -1,7 +1,10 @@
-"""Build the demo project: the simulated cohort imported the way real scans are, readers, labels.
+"""Build the demo project: the simulated cohort imported the way real scans are, readers, labels,
+and (unless turned off) a calibration set and a finished reader study.
 
 Stills are written as PNG and clips as H.264 MP4 (15 fps), then ingested through
 ``rascore.media`` exactly like an upload, so decoding, the cache and the store are the real ones.
+The study and calibration are made through the services, as an admin and readers would
+(``rascore.services.demo_study``), so this module sits above the services, beside the CLI.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +39,7 @@ class DemoResult:
     references: dict[str, int] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)
     jobs: list[int] = field(default_factory=list)
+    study: object | None = None  # rascore.services.demo_study.DemoStudy, when built
 
 
 def encode(sim) -> tuple[bytes, str]:
@@ -107,11 +112,14 @@ def build_demo(
     progress: Callable[[int, int], None] | None = None,
     password_rounds: int = 12,
     queue_training: bool = True,
+    study: bool = True,
 ) -> DemoResult:
     """Generate and import the simulated cohort, its readers, their reads and the reference.
 
     Unless ``queue_training`` is False, a retraining of each modality model is queued, so a
-    running worker fills the dashboards within minutes of the first start.
+    running worker fills the dashboards within minutes of the first start. Unless ``study`` is
+    False, a calibration set with the simulated readers' calibration reads and a finished
+    (closed) reader study with a simulated aid are added (``rascore.services.demo_study``).
     """
     from rascore.auth import add_user
     from rascore.media import pseudonym
@@ -206,4 +214,10 @@ def build_demo(
             password = secrets.token_urlsafe(12)
             add_user(store, name, role, level, password, rounds=password_rounds)
             result.accounts[name] = password
+    if study:
+        started = time.perf_counter()
+        from rascore.services.demo_study import build_demo_study
+
+        result.study = build_demo_study(store, specs, item_ids, seed)
+        result.study.seconds = time.perf_counter() - started  # with importing the services
     return result

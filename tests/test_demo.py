@@ -1,7 +1,12 @@
-"""`rascore demo --size small`: a ready project with items, readers, grades, reference and accounts."""
+"""`rascore demo --size small`: a ready project with items, readers, grades, reference and accounts,
+a calibration set with every simulated reader's reads, and a closed reader study with a simulated
+aid (the small size has 16 SPD test items: enough for the study's structure; the aid's effect is
+tested on the paper cohort's reads without rendering, tests/test_synth_study_reads.py)."""
 
 from __future__ import annotations
 
+import collections
+import json
 import re
 import sqlite3
 import subprocess
@@ -167,3 +172,101 @@ def test_four_models_queued_for_the_worker(demo):
     jobs = conn.execute("SELECT kind, modality, status FROM jobs ORDER BY id").fetchall()
     assert jobs == [("train", m, "queued") for m in ("SGS", "DGS", "SPD", "DPD")]
     assert "queued training of the four models" in stdout
+
+
+def test_a_closed_reader_study_with_both_arms_for_every_reader_and_case(demo):
+    from rascore.services.demo_study import STUDY_NAME
+    from rascore.synth import SIZES
+
+    data, stdout = demo
+    conn = sqlite3.connect(data / "rascore.db")
+    conn.row_factory = sqlite3.Row
+    (study,) = conn.execute("SELECT * FROM studies").fetchall()
+    assert (study["name"], study["design"], study["status"], study["grade"]) == (
+        STUDY_NAME,
+        "sequential",
+        "closed",
+        "EOSS",
+    )
+    assert study["created_at"] < study["opened_at"] < study["closed_at"]
+    cases = conn.execute(
+        "SELECT i.id, i.modality, i.cohort FROM study_cases c JOIN items i ON i.id = c.item_id"
+    ).fetchall()
+    n_spd_test = sum(n for c, n in SIZES["small"].items() if c != "train") // 4
+    assert len(cases) == n_spd_test and {(c["modality"], c["cohort"] != "train") for c in cases} == {
+        ("SPD", True)
+    }
+    readers = conn.execute(
+        "SELECT u.name, u.level, r.experience, u.password_hash FROM study_readers r JOIN users u ON u.id = r.user_id"
+    ).fetchall()
+    assert len(readers) == 12 and all(r["level"] == r["experience"] for r in readers)
+    assert all(r["password_hash"] is None for r in readers)  # simulated readers cannot sign in
+    reads = conn.execute("SELECT * FROM study_reads ORDER BY user_id, id").fetchall()
+    assert len(reads) == 12 * len(cases) * 2 and {r["session"] for r in reads} == {1}
+    pairs = collections.Counter((r["user_id"], r["item_id"], r["arm"]) for r in reads)
+    assert set(pairs.values()) == {1} and len({(u, i) for u, i, _ in pairs}) == 12 * len(cases)
+    for first, second in zip(reads[::2], reads[1::2]):  # the aided read of a case right after its unaided
+        assert (first["item_id"], first["arm"], second["arm"]) == (second["item_id"], "unaided", "aided")
+        assert first["saved_at"] <= second["started_at"]
+    assert all(study["opened_at"] < r["started_at"] < r["saved_at"] < study["closed_at"] for r in reads)
+    assert all(r["duration_ms"] > 0 for r in reads)
+    # readers' grades change with the aid on some cases, not all
+    changed = conn.execute(
+        "SELECT avg(a.combined != u.combined) FROM study_reads a JOIN study_reads u ON u.user_id = a.user_id"
+        " AND u.item_id = a.item_id AND u.arm = 'unaided' WHERE a.arm = 'aided'"
+    ).fetchone()[0]
+    assert 0 < changed < 0.5
+    assert "reader study 'Demo study: SPD, sequential' (closed)" in stdout
+    n_items, n_test = sum(SIZES["small"].values()), SIZES["small"]["test1"] + SIZES["small"]["test2"]
+    annotations = conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
+    assert annotations == 2 * n_items + 12 * n_test  # study reads are not annotations
+
+
+def test_the_study_shows_a_simulated_aid_snapshot_on_every_case(demo):
+    data, _ = demo
+    conn = sqlite3.connect(data / "rascore.db")
+    aids = conn.execute(
+        "SELECT item_id, source, model_version_id, grade, probs_json FROM study_aids"
+    ).fetchall()
+    cases = {i for (i,) in conn.execute("SELECT item_id FROM study_cases")}
+    assert {a[0] for a in aids} == cases and {a[1:3] for a in aids} == {("simulated", None)}
+    for _, _, _, grade, probs_json in aids:
+        probs = json.loads(probs_json)
+        assert len(probs) == 4 and abs(sum(probs) - 1) < 1e-6 and int(np.argmax(probs)) == grade
+    agree = conn.execute(
+        "SELECT avg(a.grade = r.combined) FROM study_aids a JOIN current_reference r ON r.item_id = a.item_id"
+    ).fetchone()[0]
+    assert 0.5 < agree < 1.0  # a suggestion that is mostly right, not a copy of the reference
+
+
+def test_calibration_reads_of_every_reader_on_items_that_are_not_study_cases(demo):
+    from rascore.services.demo_study import CALIBRATION_NAME, TARGET_KAPPA, WINDOW
+
+    data, stdout = demo
+    conn = sqlite3.connect(data / "rascore.db")
+    (calib,) = conn.execute("SELECT id, name, grade, target_kappa, window_n FROM calibration_sets").fetchall()
+    assert calib[1:] == (CALIBRATION_NAME, "EOSS", TARGET_KAPPA, WINDOW)
+    items = conn.execute(
+        "SELECT i.id, i.modality, i.cohort FROM calibration_items c JOIN items i ON i.id = c.item_id"
+    ).fetchall()
+    assert len(items) == 20 and {(m, c) for _, m, c in items} == {("SPD", "train")}
+    assert not {i for i, _, _ in items} & {i for (i,) in conn.execute("SELECT item_id FROM study_cases")}
+    per_reader = dict(
+        conn.execute(
+            "SELECT u.name, count(*) FROM calibration_reads d JOIN users u ON u.id = d.user_id GROUP BY u.name"
+        )
+    )
+    assert len(per_reader) == 12 and all(WINDOW <= n <= 20 for n in per_reader.values())
+    # all calibration happened before the study opened
+    assert conn.execute(
+        "SELECT max(d.saved_at) < (SELECT opened_at FROM studies) FROM calibration_reads d"
+    ).fetchone()[0]
+    passed = re.search(r"\((\d+) items\): (\d+) of 12 readers passed", stdout)
+    assert passed and passed.group(1) == "20"
+
+
+def test_the_demo_study_can_be_left_out():
+    done = subprocess.run(
+        [str(BIN / "rascore"), "demo", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "--no-study" in done.stdout

@@ -13,7 +13,7 @@ import pytest
 from rascore.permissions import PermissionDenied
 from rascore.services import labelling, study, study_design, study_results
 from rascore.services.study import StudyError, WashoutPending
-from rascore.store import accounts
+from rascore.store import accounts, registry
 from tests.fixtures_labelling import add_predictions
 from tests.fixtures_study import T0, build_study_project, grade_for, read_all, user
 
@@ -249,22 +249,138 @@ def test_the_aid_shows_the_model_frozen_at_opening_or_says_why_there_is_none(pro
     sids = {
         item: _design(project, f"one-{item}", items=[item]) for item in (5, 9, 7)
     }  # 9: no prediction; 7: SPD
-    assert [_open(project, sid) for sid in sids.values()] == [{"SGS": first}, {"SGS": first}, {}]
+    opened = [_open(project, sid) for sid in sids.values()]
+    assert [(o.models, o.source, o.aids, o.without_aid) for o in opened] == [
+        ({"SGS": first}, "model", 1, 0),
+        ({"SGS": first}, "model", 0, 1),
+        ({}, "model", 0, 1),
+    ]
     add_predictions(project, "SGS", {5: [0.0, 0.0, 0.1, 0.9]})  # a newer active model after opening
+    # and the frozen version's own prediction is replaced after opening (a re-run of predict)
+    registry.save_predictions(store, first, [(5, 3, [0.0, 0.0, 0.2, 0.8]), (9, 2, [0.1, 0.1, 0.7, 0.1])])
     aids = {}
     for item, sid in sids.items():
         task = study.next_task(store, reader, sid, now=T0)
         _save(project, reader, sid, task)
         aids[item] = study.model_aid(store, reader, sid, item, now=T0 + timedelta(minutes=1))
-    assert (aids[5].grade, aids[5].probabilities, aids[5].model, aids[5].reason) == (
+    assert (aids[5].grade, aids[5].probabilities, aids[5].model, aids[5].reason, aids[5].source) == (
         1,
         (0.1, 0.7, 0.1, 0.1),
         "SGS v1",
         None,
+        "model",
     )
-    assert aids[9].grade is None and aids[9].reason == "SGS v1 has no stored prediction for this case"
+    assert aids[9].grade is None
+    assert aids[9].reason == "SGS v1 had no stored prediction for this case when the study opened"
     assert aids[7].grade is None and "no SPD model was active when the study opened" == aids[7].reason
     assert aids[7].target == "EOSS" and aids[5].target == "SH"
+    detail = store.value("SELECT detail_json FROM audit_log WHERE action = 'study.open' ORDER BY id LIMIT 1")
+    assert '"aids": 1' in detail and '"without_aid": 0' in detail
+
+
+def test_the_aid_snapshot_is_fixed_once_the_study_opens(project):
+    store = project.store
+    version = add_predictions(project, "SGS", {5: [0.1, 0.7, 0.1, 0.1], 9: [0.6, 0.3, 0.1, 0.0]})
+    sid = _design(project, items=[5, 9, 6])  # 6: DGS, no model
+    draft = _design(project, "draft", items=[5])
+    opened = _open(project, sid)
+    assert (opened.aids, opened.without_aid) == (2, 1)
+    rows = store.rows("SELECT item_id, source, model_version_id, grade FROM study_aids ORDER BY item_id")
+    assert rows == [
+        {"item_id": 5, "source": "model", "model_version_id": version, "grade": 1},
+        {"item_id": 9, "source": "model", "model_version_id": version, "grade": 0},
+    ]
+    for statement in (
+        "UPDATE study_aids SET grade = 3",
+        "DELETE FROM study_aids",
+        f"INSERT INTO study_aids (study_id, item_id, source, grade, probs_json, created_at)"
+        f" VALUES ({sid}, 6, 'simulated', 1, '[0.1,0.7,0.1,0.1]', 't')",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="fixed once"):
+            store.conn.execute(statement)
+    for statement, message in (  # what the schema refuses even on a draft
+        (
+            f"INSERT INTO study_aids VALUES ({draft}, 9, 'model', {version}, 1, '[0.1,0.7,0.1,0.1]', 't')",
+            "FOREIGN KEY",
+        ),
+        (f"INSERT INTO study_aids VALUES ({draft}, 5, 'model', NULL, 1, '[0.1,0.7,0.1,0.1]', 't')", "CHECK"),
+        (f"INSERT INTO study_aids VALUES ({draft}, 5, 'simulated', NULL, 1, '[0.5,0.5]', 't')", "CHECK"),
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match=message):
+            store.conn.execute(statement)
+
+
+def test_a_simulated_aid_is_snapshotted_and_labelled_as_such(project):
+    store, reader = project.store, user(project, "demo-reader")
+    add_predictions(project, "SPD", {7: [0.1, 0.7, 0.1, 0.1]})  # a model exists but is not shown
+    sid = _design(project, items=[7, 11])
+    with pytest.raises(StudyError, match="not a grade 0-3 and 4 probabilities"):
+        study.open_study(store, user(project, "demo-admin"), sid, simulated_aids={7: (2, [0.5, 0.5])})
+    with pytest.raises(StudyError, match="not cases of this study"):
+        study.open_study(store, user(project, "demo-admin"), sid, simulated_aids={5: (2, [0, 0, 1, 0])})
+    opened = study.open_study(
+        store, user(project, "demo-admin"), sid, simulated_aids={7: (2, [0.05, 0.15, 0.6, 0.2])}
+    )
+    assert (opened.source, opened.aids, opened.without_aid) == ("simulated", 1, 1)
+    shown = {}
+    now = T0
+    while (task := study.next_task(store, reader, sid, now=now)) is not None:
+        if task.arm == "aided":
+            shown[task.item_id] = study.model_aid(store, reader, sid, task.item_id, now=now)
+        _save(project, reader, sid, task)
+        now = study._moment(task.served_at, "t") + timedelta(seconds=11)
+    assert (shown[7].grade, shown[7].source, shown[7].model) == (2, "simulated", study.SIMULATED)
+    assert shown[11].grade is None and shown[11].reason == "the simulated aid has no suggestion for this case"
+
+
+def test_the_aid_table_gives_the_suggestion_and_its_probability_of_a_positive_grade(project):
+    store, admin, expert = project.store, user(project, "demo-admin"), user(project, "demo-expert")
+    add_predictions(project, "SGS", {5: [0.1, 0.6, 0.2, 0.1]})
+    add_predictions(project, "SPD", {7: [0.5, 0.3, 0.15, 0.05]})
+    sid = _design(project, items=[5, 7, 6])  # 6: DGS, no model
+    _open(project, sid)
+    with pytest.raises(PermissionDenied, match="once it is closed"):
+        study_results.aid_table(store, expert, sid)
+    table = study_results.aid_table(store, admin, sid)
+    assert list(table.columns) == ["case", "grade", "prob"] and table["case"].tolist() == [5, 7]
+    assert table["grade"].tolist() == [1, 0] and table["prob"].tolist() == pytest.approx([0.9, 0.5])
+    assert table.attrs == {
+        "source": "model",
+        "models": ["SGS v1", "SPD v1"],
+        "grade": "EOSS",
+        "threshold": 1,
+        "cases_without_aid": 1,
+        "reason": None,
+    }
+    assert study_results.aid_table(store, admin, sid, threshold=3)["prob"].tolist() == pytest.approx(
+        [0.1, 0.05]
+    )
+    with pytest.raises(StudyError, match="threshold is 1-3"):
+        study_results.aid_table(store, admin, sid, threshold=0)
+    study.close_study(store, admin, sid)
+    assert len(study_results.aid_table(store, expert, sid)) == 2
+    with pytest.raises(PermissionDenied):
+        study_results.aid_table(store, user(project, "demo-reader"), sid)
+    # an SH study of Doppler cases: the combined-EOSS suggestion says nothing about SH
+    sh_study = _design(project, "sh", items=[7], grade="SH")
+    _open(project, sh_study)
+    sh = study_results.aid_table(store, admin, sh_study)
+    assert sh["grade"].tolist() == [0] and sh["prob"].isna().all() and "EOSS grade" in sh.attrs["reason"]
+
+
+def test_opening_and_closing_may_be_dated(project):
+    store, admin = project.store, user(project, "demo-admin")
+    made = study_design.design_study(
+        store, admin, "dated", design="sequential", readers={"demo-reader": "junior"}, items=CASES, now=T0
+    )
+    study.open_study(store, admin, made.study_id, now=T0 + timedelta(hours=1))
+    study.close_study(store, admin, made.study_id, now=T0 + timedelta(days=1))
+    row = store.one("SELECT created_at, opened_at, closed_at FROM studies WHERE id = ?", (made.study_id,))
+    assert row == {
+        "created_at": "2025-03-01T09:00:00.000+00:00",
+        "opened_at": "2025-03-01T10:00:00.000+00:00",
+        "closed_at": "2025-03-02T09:00:00.000+00:00",
+    }
 
 
 def test_the_long_table_thresholds_the_reference_and_is_shown_blind(project):
@@ -365,3 +481,28 @@ def test_who_may_design_open_close_and_read(project):
     with pytest.raises(PermissionDenied):
         study.next_task(store, None, sid, now=T0)
     assert store.value("SELECT count(*) FROM audit_log WHERE action IN ('study.design','study.open')") == 2
+
+
+def test_migration_006_snapshots_the_aids_of_studies_opened_before_it(project):
+    from rascore.store import Store
+
+    store = project.store
+    version = add_predictions(project, "SGS", {5: [0.1, 0.7, 0.1, 0.1]})
+    opened = _design(project, "opened", items=[5, 9])
+    _design(project, "draft", items=[5])
+    _open(project, opened)
+    # the database as migration 005 left it: no study_aids, and 006 not yet applied
+    with store.transaction() as conn:
+        conn.execute("DROP TABLE study_aids")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '006_study_aids'")
+    path = project.settings.db_path
+    store.close()
+    again = Store(path)
+    rows = again.rows("SELECT study_id, item_id, source, model_version_id, grade FROM study_aids")
+    # the open study's case with a prediction; neither its case without one nor the draft's case
+    assert rows == [
+        {"study_id": opened, "item_id": 5, "source": "model", "model_version_id": version, "grade": 1}
+    ]
+    with pytest.raises(sqlite3.IntegrityError, match="fixed once"):
+        again.conn.execute("DELETE FROM study_aids")
+    again.close()

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate the simulated cohort (paper size: 1244 training items, test cohort 1 "
         "= 152, test cohort 2 = 354 from another scanner profile, over SGS, DGS, SPD and DPD), "
         "import it like real scans, add 2 experts and 12 readers with their grades, the "
-        "reference standard, and demo accounts whose passwords are printed once.",
+        "reference standard, a calibration set with the readers' calibration reads, a finished "
+        "reader study of SPD test items (both arms, simulated aid), and demo accounts whose "
+        "passwords are printed once.",
     )
     parser.add_argument("--size", choices=("paper", "small"), default="paper")
     parser.add_argument("--seed", type=int, default=0)
@@ -30,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-train",
         action="store_true",
         help="do not queue the four models' training (queued by default; `rascore worker` runs them)",
+    )
+    parser.add_argument(
+        "--no-study",
+        action="store_true",
+        help="leave out the calibration set and the finished reader study with its simulated aid "
+        "(built by default)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_demo)
@@ -63,6 +71,7 @@ def _demo(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=progress,
         queue_training=not args.no_train,
+        study=not args.no_study,
     )
     bar.close()
     took = time.perf_counter() - start
@@ -72,6 +81,10 @@ def _demo(args: argparse.Namespace) -> int:
         f"{result.items} items, {result.annotations} reader grades, reference {refs}; "
         f"{took:.0f} s"
     )
+    if result.study is not None:
+        from rascore.services.demo_study import summary
+
+        print(summary(result.study))
     if result.jobs:
         print(
             f"queued training of the four models (jobs {', '.join(map(str, result.jobs))}); "

@@ -137,8 +137,10 @@ def create_set(
     grade: str = "EOSS",
     target_kappa: float = DEFAULT_TARGET_KAPPA,
     window_n: int = DEFAULT_WINDOW,
+    now: datetime | None = None,
 ) -> int:
-    """Create a calibration set of reference-graded items, read in the order given; audited."""
+    """Create a calibration set of reference-graded items, read in the order given (created
+    ``now``, by default the present); audited."""
     require(actor, "design_study")
     name = (name or "").strip()
     if not name:
@@ -179,6 +181,7 @@ def create_set(
                 window_n=int(window_n),
                 item_ids=ids,
                 created_by=actor["id"],
+                created_at=None if now is None else iso(now),
             )
             store.audit(
                 "calibration.create",

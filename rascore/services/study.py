@@ -21,7 +21,12 @@ it is saved. A study with a calibration set serves tasks only to readers who pas
 (``rascore.services.calibration``).
 
 The aided arm shows the model version of each modality that was active when the study opened
-(frozen then, so every reader sees the same aid); the aid is served only with an aided task.
+(frozen then), and what it shows is frozen per case too: opening snapshots each case's stored
+prediction by that version into ``study_aids`` (a case without one gets no aid, and opening says
+how many), so a prediction stored later, even by the same version, never changes what a reader
+sees and every reader sees the same aid. The demo opens its study with a simulated suggestion per
+case instead (source ``simulated``, ``rascore.synth.study_reads``), labelled as such wherever it
+is shown. The aid is served only with an aided task.
 Blind: a reader is served their own tasks, their own reads and the model's output, never another
 reader's grade, and study reads are not annotations (they never reach the labelling queue, the
 agreement figures or the reference standard). Reads are append-only: a read is never changed.
@@ -89,7 +94,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Aid:
-    """What the aided arm shows: the model's grade and probabilities, or None and the reason."""
+    """What the aided arm shows: the suggested grade and probabilities, or None and the reason;
+    ``model`` names the model version (or ``SIMULATED``), ``source`` is 'model' or 'simulated'."""
 
     item_id: int
     target: str
@@ -97,6 +103,21 @@ class Aid:
     probabilities: tuple[float, ...] | None
     model: str | None
     reason: str | None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What opening a study froze: the model version per modality, where the aids came from, and
+    how many cases have an aid and how many have none."""
+
+    models: dict[str, int]
+    source: str
+    aids: int
+    without_aid: int
+
+
+SIMULATED = "simulated aid (not a model)"
 
 
 # ------------------------------------------------------------------ randomisation (pure)
@@ -149,30 +170,91 @@ def study_row(store: Store, study_id: int) -> dict:
     return row
 
 
-def open_study(store: Store, actor: Mapping, study_id: int) -> dict[str, int]:
-    """Open a draft: freeze the active model version of each of its modalities; audited. Returns
-    modality -> model version id (a modality without an active model gets no aid)."""
+def _aid_row(item_id: int, source: str, version_id: int | None, grade: object, probs: object) -> tuple | None:
+    """One ``study_aids`` row from a grade and four probabilities, or None when they are not
+    (four non-negative numbers summing to 1 and a grade 0-3)."""
+    try:
+        values = [float(p) for p in (json.loads(probs) if isinstance(probs, str) else probs)]
+        grade = scale.check_grade(grade)
+    except (TypeError, ValueError, scale.InvalidGrade):
+        return None
+    if len(values) != 4 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-3:
+        return None
+    return (int(item_id), source, version_id, grade, json.dumps(values))
+
+
+def open_study(
+    store: Store,
+    actor: Mapping,
+    study_id: int,
+    *,
+    simulated_aids: Mapping[int, tuple[int, Sequence[float]]] | None = None,
+    now: datetime | None = None,
+) -> Opened:
+    """Open a draft (at ``now``, by default the present): freeze the active model version of each
+    of its modalities and snapshot each case's aid; audited.
+
+    The aid of a case is the frozen version's stored prediction for it; a modality without an
+    active model, or a case without a stored prediction, gets no aid. ``simulated_aids`` (item id
+    -> (grade, four probabilities)) is the demo's simulated suggestion, stored with source
+    'simulated' in place of the models' predictions (cases it leaves out get no aid).
+    """
     require(actor, "design_study")
+    moment = iso(_moment(now or now_utc(), "now"))
     with store.transaction():
         study = study_row(store, study_id)
         if study["status"] != "draft":
             raise StudyError(f"The study {study['name']!r} is {study['status']}: only a draft opens.")
-        mods = sorted({c["modality"] for c in sql.cases(store, study_id)})
+        cases = sql.cases(store, study_id)
+        case_ids = [c["item_id"] for c in cases]
+        mods = sorted({c["modality"] for c in cases})
         versions = labelling_sql.active_versions(store, mods)
         sql.set_models(store, study_id, versions)
-        sql.set_status(store, study_id, "open")
-        store.audit("study.open", user_id=actor["id"], target=str(study_id), detail={"models": versions})
-    return versions
+        if simulated_aids is None:
+            source = "model"
+            rows = [
+                _aid_row(p["item_id"], source, p["model_version_id"], p["grade"], p["probs_json"])
+                for p in sql.frozen_predictions(store, study_id)
+            ]
+        else:
+            source = "simulated"
+            unknown = sorted(set(map(int, simulated_aids)) - set(case_ids))
+            if unknown:
+                raise StudyError(f"Items {', '.join(map(str, unknown[:5]))} are not cases of this study.")
+            rows = []
+            for item_id, (grade, probs) in simulated_aids.items():
+                row = _aid_row(item_id, source, None, grade, probs)
+                if row is None:
+                    raise StudyError(
+                        f"The simulated aid of item {item_id} is not a grade 0-3 and 4 probabilities."
+                    )
+                rows.append(row)
+        written = sql.set_aids(store, study_id, [r for r in rows if r is not None])
+        sql.set_status(store, study_id, "open", at=moment)
+        opened = Opened(versions, source, written, len(case_ids) - written)
+        store.audit(
+            "study.open",
+            user_id=actor["id"],
+            target=str(study_id),
+            detail={
+                "models": versions,
+                "aid_source": source,
+                "aids": written,
+                "without_aid": opened.without_aid,
+            },
+        )
+    return opened
 
 
-def close_study(store: Store, actor: Mapping, study_id: int) -> None:
-    """Close an open study: it takes no more reads; audited."""
+def close_study(store: Store, actor: Mapping, study_id: int, *, now: datetime | None = None) -> None:
+    """Close an open study (at ``now``, by default the present): it takes no more reads; audited."""
     require(actor, "design_study")
+    moment = iso(_moment(now or now_utc(), "now"))
     with store.transaction():
         study = study_row(store, study_id)
         if study["status"] != "open":
             raise StudyError(f"The study {study['name']!r} is {study['status']}: only an open study closes.")
-        sql.set_status(store, study_id, "closed")
+        sql.set_status(store, study_id, "closed", at=moment)
         store.audit("study.close", user_id=actor["id"], target=str(study_id))
 
 
@@ -353,22 +435,25 @@ def model_aid(
     if step is None or (step.item_id, step.arm) != (int(item_id), "aided"):
         raise StudyError("The model's output is shown only with the aided read due now.")
     mod = scale.modality(store.item(step.item_id)["modality"])
-    version_id = sql.models(store, study_id).get(mod.code)
-    if version_id is None:
+    row = sql.aid(store, study_id, step.item_id)
+    if row is not None:
+        label = f"{mod.code} v{row['version']}" if row["source"] == "model" else SIMULATED
+        probs = tuple(float(p) for p in json.loads(row["probs_json"]))
+        return Aid(step.item_id, mod.target, int(row["grade"]), probs, label, None, row["source"])
+    if "simulated" in sql.aid_sources(store, study_id):
         return Aid(
             step.item_id,
             mod.target,
             None,
             None,
-            None,
-            f"no {mod.code} model was active when the study opened",
+            SIMULATED,
+            "the simulated aid has no suggestion for this case",
+            "simulated",
         )
-    version = registry.get_version_by_id(store, version_id)
-    model = f"{mod.code} v{version['version']}"
-    row = sql.prediction(store, version_id, step.item_id)
-    if row is None:
-        return Aid(
-            step.item_id, mod.target, None, None, model, f"{model} has no stored prediction for this case"
-        )
-    probs = tuple(float(p) for p in json.loads(row["probs_json"]))
-    return Aid(step.item_id, mod.target, int(row["grade"]), probs, model, None)
+    version_id = sql.models(store, study_id).get(mod.code)
+    if version_id is None:
+        reason = f"no {mod.code} model was active when the study opened"
+        return Aid(step.item_id, mod.target, None, None, None, reason)
+    model = f"{mod.code} v{registry.get_version_by_id(store, version_id)['version']}"
+    reason = f"{model} had no stored prediction for this case when the study opened"
+    return Aid(step.item_id, mod.target, None, None, model, reason, "model")

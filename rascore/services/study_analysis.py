@@ -47,7 +47,7 @@ from rascore.evaluate.study import (
 from rascore.evaluate.undefined import UndefinedMetricWarning, UndefinedValue
 from rascore.permissions import allowed, require
 from rascore.services.study import ARMS, EXPERIENCE, StudyError
-from rascore.services.study_results import read_times, reads_table
+from rascore.services.study_results import aid_table, read_times, reads_table
 from rascore.store import Store
 from rascore.store import studies as sql
 
@@ -276,9 +276,16 @@ def analyse(
     """The analysis of a study's reads (see the module docstring); permission as ``reads_table``.
 
     ``aid``: the model's suggestion per case (``case, grade, prob``: its predicted grade of the
-    study's grade and its probability that the grade is at least ``positive_from``), or None.
+    study's grade and its probability that the grade is at least ``positive_from``). By default
+    it is the aid each case showed, frozen when the study opened (``aid_table``), when the
+    analysis grades what the study graded.
     """
     table = reads_table(store, actor, study_id, grade=grade, positive_from=positive_from)
+    source = None
+    if aid is None and table.attrs["grade"] == sql.study(store, study_id)["grade"]:
+        shown = aid_table(store, actor, study_id, threshold=table.attrs["positive_from"])
+        if shown.attrs.get("source") is not None:
+            aid, source = shown, _aid_source(shown.attrs)
     study = sql.study(store, study_id)
     case_ids = [int(c["item_id"]) for c in sql.cases(store, study_id)]
     readers = _readers(store, study_id, table, len(case_ids))
@@ -292,7 +299,19 @@ def analyse(
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         _analyse_complete(out, table, complete, case_ids, aid, n_boot, seed)
     out.per_reader = _per_reader(out, complete, out.kappa, out.times)
+    if source and out.model:
+        out.model["source"] = source
+        if isinstance(aid.attrs.get("reason"), str) and not out.model.get("reason"):
+            out.model["reason"] = aid.attrs["reason"]
     return out
+
+
+def _aid_source(attrs: Mapping) -> str:
+    """Where the shown aid came from, in words: the model versions, or the demo's simulated aid."""
+    if attrs.get("source") == "simulated":
+        return "the simulated aid of the demo (a simulated model's suggestions, no network)"
+    models = attrs.get("models") or []
+    return ", ".join(str(m) for m in models) or str(attrs.get("source"))
 
 
 def _analyse_complete(

@@ -12,13 +12,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from rascore import scale
 from rascore.permissions import require
 from rascore.services import calibration
-from rascore.services.study import DESIGNS, EXPERIENCE, STUDY_GRADES, StudyError, first_arms
+from rascore.services.study import DESIGNS, EXPERIENCE, STUDY_GRADES, StudyError, _moment, first_arms
 from rascore.store import Store, StoreError, accounts
 from rascore.store import studies as sql
+from rascore.store.labelling import iso
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,11 @@ def design_study(
     grade: str = "EOSS",
     seed: int | None = None,
     calibration_set_id: int | None = None,
+    now: datetime | None = None,
 ) -> Designed:
-    """Create a draft study: its cases (an item list, or every non-calibration item of the cohorts
-    and modalities), its readers (name -> experience), design, washout and seed; audited."""
+    """Create a draft study (created ``now``, by default the present): its cases (an item list, or
+    every non-calibration item of the cohorts and modalities), its readers (name -> experience),
+    design, washout and seed; audited."""
     require(actor, "design_study")
     name = (name or "").strip()
     if not name:
@@ -139,6 +143,7 @@ def design_study(
                 seed=seed,
                 calibration_set_id=calibration_set_id,
                 created_by=actor["id"],
+                created_at=None if now is None else iso(_moment(now, "now")),
             )
             sql.add_cases(store, study_id, [r["id"] for r in case_rows])
             sql.add_readers(store, study_id, [(u, e, arms.get(u)) for u, e in enrolled.items()])

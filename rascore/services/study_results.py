@@ -15,12 +15,18 @@ the grades and the timing. Choices, each a parameter:
 Blind: while a study is open only its designers (admins) see its reads; once it is closed, so do
 those who may see results (experts). The MRMC statistics themselves live in
 ``rascore.evaluate`` (this module only produces the table).
+
+``aid_table`` gives the aid each case showed (snapshotted when the study opened), with the
+suggestion's probability that the grade is at least a threshold, e.g. to analyse the aid as one
+more "reader" or to count how often readers followed it; the same permission rule applies.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from rascore import scale
@@ -50,10 +56,9 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def reads_table(
-    store: Store, actor: Mapping, study_id: int, *, grade: str | None = None, positive_from: int = 1
-) -> pd.DataFrame:
-    """Every read of a study as (reader, case, truth, arm, score, ...), in reader, session, read order."""
+def _visible_study(store: Store, actor: Mapping, study_id: int) -> dict:
+    """The study row, if this actor may see its reads and aids: designers always, those who may
+    see results once it is closed."""
     study = sql.study(store, study_id)
     if study is None:
         raise StudyError(f"There is no study {study_id}.")
@@ -63,6 +68,14 @@ def reads_table(
             raise PermissionDenied(
                 f"The reads of {study['name']!r} are shown once it is closed (readers stay blind)."
             )
+    return study
+
+
+def reads_table(
+    store: Store, actor: Mapping, study_id: int, *, grade: str | None = None, positive_from: int = 1
+) -> pd.DataFrame:
+    """Every read of a study as (reader, case, truth, arm, score, ...), in reader, session, read order."""
+    study = _visible_study(store, actor, study_id)
     grade = grade or study["grade"]
     if grade not in STUDY_GRADES:
         raise StudyError(f"The grade must be one of {', '.join(STUDY_GRADES)}.")
@@ -100,3 +113,50 @@ def read_times(table: pd.DataFrame) -> pd.DataFrame:
         .assign(total_min=lambda t: t["total_min"] / 60.0)
         .reset_index()
     )
+
+
+def aid_table(store: Store, actor: Mapping, study_id: int, *, threshold: int = 1) -> pd.DataFrame:
+    """The aid each case showed: ``case``, the suggested ``grade`` and ``prob``, the suggestion's
+    probability that the grade is at least ``threshold`` (the sum of its probabilities from
+    ``threshold`` up), in case order; cases without an aid have no row.
+
+    The suggestion grades the modality's model target (SH on greyscale, the combined EOSS on
+    power Doppler). Where that is not the study's grade (an SH or PD study of Doppler cases),
+    ``prob`` is NaN and ``attrs["reason"]`` says why. ``attrs``: ``source`` ('model',
+    'simulated', or None when no case has an aid), ``models`` (the model versions, e.g. "SPD v3"),
+    ``grade``, ``threshold``, ``cases_without_aid``. Same permission rule as ``reads_table``.
+    """
+    study = _visible_study(store, actor, study_id)
+    threshold = scale.check_grade(threshold, "threshold")
+    if threshold == 0:
+        raise StudyError("threshold is 1-3 (a grade of 0 or more is every case).")
+    rows = sql.aids(store, study_id)
+    grade, reason = study["grade"], None
+    targets = {scale.modality(r["modality"]).target for r in rows}
+    # the study's combined EOSS is SH on a greyscale case, so a greyscale model's SH suggests it
+    mismatched = sorted(t for t in targets if grade not in (t, "EOSS"))
+    if mismatched:
+        reason = (
+            f"the aid suggests the {' and '.join(mismatched)} grade, not the study's {grade} grade: "
+            "its probabilities say nothing about the study's grade"
+        )
+    probs = np.array([json.loads(r["probs_json"]) for r in rows], dtype=float).reshape(len(rows), 4)
+    table = pd.DataFrame(
+        {
+            "case": pd.Series([int(r["item_id"]) for r in rows], dtype="int64"),
+            "grade": pd.Series([int(r["grade"]) for r in rows], dtype="int64"),
+            "prob": probs[:, threshold:].sum(axis=1) if reason is None else np.full(len(rows), np.nan),
+        }
+    )
+    sources = sorted({r["source"] for r in rows})
+    table.attrs.update(
+        {
+            "source": ", ".join(sources) or None,
+            "models": sorted({f"{r['modality']} v{r['version']}" for r in rows if r["source"] == "model"}),
+            "grade": grade,
+            "threshold": threshold,
+            "cases_without_aid": len(sql.cases(store, study_id)) - len(rows),
+            "reason": reason,
+        }
+    )
+    return table

@@ -117,7 +117,7 @@ def model_rows(a: StudyAnalysis) -> list[dict]:
     kappa = m.get("kappa_detail", {})
     rows.append(
         {
-            "who": "model alone",
+            "who": f"model alone: {m['source']}" if m.get("source") else "model alone",
             "AUC": fmt(m.get("auc", math.nan)),
             "AUC 95% CI": interval(m.get("ci_low", math.nan), m.get("ci_high", math.nan)),
             "AUC interval": "DeLong",

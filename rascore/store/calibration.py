@@ -25,14 +25,16 @@ def create_set(
     window_n: int,
     item_ids: Sequence[int],
     created_by: int | None,
+    created_at: str | None = None,
 ) -> int:
-    """Insert a calibration set and its items (positions 0.. in the order given) at once; its id."""
+    """Insert a calibration set and its items (positions 0.. in the order given) at once, created
+    now unless ``created_at`` is given; its id."""
     try:
         with store.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO calibration_sets (name, grade, target_kappa, window_n, created_by,"
                 " created_at) VALUES (?,?,?,?,?,?)",
-                (name, grade, float(target_kappa), int(window_n), created_by, utcnow()),
+                (name, grade, float(target_kappa), int(window_n), created_by, created_at or utcnow()),
             )
             set_id = int(cur.lastrowid)
             conn.executemany(

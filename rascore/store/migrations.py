@@ -436,3 +436,42 @@ def m005_reader_studies(db: Database) -> None:
     """Reader studies (design, cases, readers, frozen models, reads) and reader calibration."""
     for statement in M005:
         db.execute(statement)
+
+
+# The aid each case of a study shows, snapshotted when the study opens (rascore.services.study):
+# the frozen model version's stored prediction ('model'), or the demo's simulated suggestion
+# ('simulated'; no model version). A model's stored predictions may be replaced later (a re-run
+# of predict), so the study keeps its own copy; a case without a prediction has no row. Rows are
+# written only while the study is a draft (in the transaction that opens it), then fixed.
+# Studies opened before this migration get their snapshot here, from their frozen model's
+# predictions as stored now (created_at says when).
+M006 = [
+    f"""CREATE TABLE study_aids (
+        study_id INTEGER NOT NULL,
+        item_id INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('model','simulated')),
+        model_version_id INTEGER REFERENCES model_versions(id),
+        grade INTEGER NOT NULL CHECK (grade {_GRADE}),
+        probs_json TEXT NOT NULL CHECK (json_valid(probs_json) AND json_array_length(probs_json) = 4),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (study_id, item_id),
+        FOREIGN KEY (study_id, item_id) REFERENCES study_cases (study_id, item_id),
+        CHECK ((source = 'model') = (model_version_id IS NOT NULL))
+    )""",
+    """INSERT INTO study_aids (study_id, item_id, source, model_version_id, grade, probs_json, created_at)
+       SELECT c.study_id, c.item_id, 'model', m.model_version_id, p.grade, p.probs_json,
+              strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')
+       FROM study_cases c JOIN studies s ON s.id = c.study_id AND s.status != 'draft'
+       JOIN items i ON i.id = c.item_id
+       JOIN study_models m ON m.study_id = c.study_id AND m.modality = i.modality
+       JOIN predictions p ON p.model_version_id = m.model_version_id AND p.item_id = c.item_id
+       WHERE json_valid(p.probs_json) AND json_array_length(p.probs_json) = 4""",
+    *_draft_only("study_aids"),
+]
+
+
+@migrations(name="006_study_aids")
+def m006_study_aids(db: Database) -> None:
+    """Each study case's aid, snapshotted when the study opens."""
+    for statement in M006:
+        db.execute(statement)

@@ -1,8 +1,9 @@
 """SQL of reader studies: a study's design, its case set, its readers (experience, first arm), the
-model version per modality its aided arm shows, and the reads. Functions take a ``Store``.
+model version per modality its aided arm shows, each case's aid, and the reads. Functions take a
+``Store``.
 
-The rules the schema keeps (migration 005): a study's design, cases, readers and models change only
-while it is a draft; reads are taken only while it is open, are append-only and name a case and a
+The rules the schema keeps (migrations 005, 006): a study's design, cases, readers, models and
+aids change only while it is a draft; reads are taken only while it is open, are append-only and name a case and a
 reader of that study; an item is never both a study case and a calibration item. What is due next
 for a reader is decided by ``rascore.services.study``.
 """
@@ -35,13 +36,15 @@ def create_study(
     seed: int,
     calibration_set_id: int | None,
     created_by: int | None,
+    created_at: str | None = None,
 ) -> int:
-    """Insert a draft study; returns its id (StoreError when the name is taken)."""
+    """Insert a draft study (created now unless ``created_at`` is given); returns its id
+    (StoreError when the name is taken)."""
     try:
         cur = store.execute(
             "INSERT INTO studies (name, design, washout_days, grade, seed, calibration_set_id,"
             " created_by, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (name, design, washout_days, grade, seed, calibration_set_id, created_by, utcnow()),
+            (name, design, washout_days, grade, seed, calibration_set_id, created_by, created_at or utcnow()),
         )
     except sqlite3.IntegrityError as exc:
         raise _refused(exc, name) from None
@@ -81,12 +84,30 @@ def set_models(store: Store, study_id: int, versions: dict[str, int]) -> None:
         )
 
 
-def set_status(store: Store, study_id: int, status: str) -> None:
-    """Move a study to 'open' or 'closed', stamping when (the schema refuses any other move)."""
+def set_aids(store: Store, study_id: int, aids: Iterable[tuple]) -> int:
+    """Snapshot each case's aid, (item id, source, model version id or None, grade, probabilities
+    as JSON text), stamped now (draft only); returns how many rows were written."""
+    now = utcnow()
+    rows = [(study_id, int(i), src, v, int(g), probs, now) for i, src, v, g, probs in aids]
+    try:
+        with store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO study_aids (study_id, item_id, source, model_version_id, grade, probs_json,"
+                " created_at) VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
+    except sqlite3.IntegrityError as exc:
+        raise _refused(exc, "") from None
+    return len(rows)
+
+
+def set_status(store: Store, study_id: int, status: str, at: str | None = None) -> None:
+    """Move a study to 'open' or 'closed', stamping when (now unless ``at`` is given; the schema
+    refuses any other move)."""
     column = {"open": "opened_at", "closed": "closed_at"}[status]
     try:
         store.execute(
-            f"UPDATE studies SET status = ?, {column} = ? WHERE id = ?", (status, utcnow(), study_id)
+            f"UPDATE studies SET status = ?, {column} = ? WHERE id = ?", (status, at or utcnow(), study_id)
         )
     except sqlite3.IntegrityError as exc:
         raise _refused(exc, "") from None
@@ -236,11 +257,45 @@ def long_reads(store: Store, study_id: int) -> list[dict]:
     )
 
 
-def prediction(store: Store, model_version_id: int, item_id: int) -> dict | None:
-    """A model version's stored prediction for an item, with the version's number and modality."""
-    return store.one(
-        "SELECT p.grade, p.probs_json, v.version, v.modality FROM predictions p"
-        " JOIN model_versions v ON v.id = p.model_version_id"
-        " WHERE p.model_version_id = ? AND p.item_id = ?",
-        (model_version_id, item_id),
+# ------------------------------------------------------------------ aids
+def frozen_predictions(store: Store, study_id: int) -> list[dict]:
+    """Each case's stored prediction by the model version frozen for its modality (cases without
+    one are left out): item id, model version id, grade, probabilities as JSON text."""
+    return store.rows(
+        "SELECT c.item_id, m.model_version_id, p.grade, p.probs_json FROM study_cases c"
+        " JOIN items i ON i.id = c.item_id"
+        " JOIN study_models m ON m.study_id = c.study_id AND m.modality = i.modality"
+        " JOIN predictions p ON p.model_version_id = m.model_version_id AND p.item_id = c.item_id"
+        " WHERE c.study_id = ? ORDER BY c.position",
+        (study_id,),
     )
+
+
+def aid(store: Store, study_id: int, item_id: int) -> dict | None:
+    """One case's snapshotted aid with its model version's number (NULL for a simulated aid)."""
+    return store.one(
+        "SELECT a.*, v.version FROM study_aids a LEFT JOIN model_versions v ON v.id = a.model_version_id"
+        " WHERE a.study_id = ? AND a.item_id = ?",
+        (study_id, item_id),
+    )
+
+
+def aids(store: Store, study_id: int) -> list[dict]:
+    """Every snapshotted aid of a study in case order, with the case's modality and the model
+    version's number (NULL for a simulated aid)."""
+    return store.rows(
+        "SELECT a.item_id, i.modality, a.source, a.model_version_id, v.version, a.grade, a.probs_json,"
+        " a.created_at FROM study_aids a JOIN study_cases c ON c.study_id = a.study_id"
+        " AND c.item_id = a.item_id JOIN items i ON i.id = a.item_id"
+        " LEFT JOIN model_versions v ON v.id = a.model_version_id WHERE a.study_id = ?"
+        " ORDER BY c.position",
+        (study_id,),
+    )
+
+
+def aid_sources(store: Store, study_id: int) -> list[str]:
+    """The distinct sources of a study's aids ('model', 'simulated'), sorted."""
+    rows = store.rows(
+        "SELECT DISTINCT source FROM study_aids WHERE study_id = ? ORDER BY source", (study_id,)
+    )
+    return [r["source"] for r in rows]

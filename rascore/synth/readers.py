@@ -77,29 +77,63 @@ def _reader_bias(seed: int, index: int, level: str) -> tuple[float, float, float
     return float(rng.normal(0, sd)), float(rng.normal(0, sd)), float(rng.normal(1.0, 0.12))
 
 
-def _read(reader: ReaderProfile, index: int, spec: ItemSpec, seed: int) -> Read:
+@dataclass(frozen=True)
+class Perception:
+    """What a reader perceives of one item before rounding to grades: the latent SH and PD
+    severities (PD None on greyscale) and the seconds the read takes."""
+
+    sh: float
+    pd: float | None
+    seconds: float
+
+
+def perceive(
+    reader: ReaderProfile, index: int, spec: ItemSpec, seed: int, stream: int | None = None
+) -> Perception:
+    """One look of reader ``index`` (of READERS) at an item. ``stream`` None is the look behind
+    ``simulate_reads``; another stream is another look (a study or calibration read), with the
+    same personal bias and fresh noise."""
     bias_sh, bias_pd, speed = _reader_bias(seed, index, reader.level)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, index, spec.seed]))
+    key = [seed, index, spec.seed] if stream is None else [seed, index, spec.seed, stream]
+    rng = np.random.default_rng(np.random.SeedSequence(key))
     u_sh, u_pd = severity_position(spec)
     noise = _NOISE[reader.level]
     sh_latent = spec.sh + u_sh + bias_sh + rng.normal(0, noise)
-    sh = int(np.clip(np.floor(sh_latent), 0, 3))
-    pd: int | None = None
+    pd_latent: float | None = None
     if spec.doppler:
         _, shown_pd = _visible(spec)
         assert shown_pd is not None
         u = u_pd if shown_pd == spec.pd else 0.75
         pd_noise = noise * (0.85 if spec.dynamic else 1.0)
-        pd = int(np.clip(np.floor(shown_pd + u + bias_pd + rng.normal(0, pd_noise)), 0, 3))
-        if sh == 0 and pd > 0:
-            if pd >= 2:
-                sh = 1  # clear flow: the reader looks again and finds synovium
-            else:
-                pd = 0  # a doubtful spot outside any synovium does not count
+        pd_latent = shown_pd + u + bias_pd + rng.normal(0, pd_noise)
     closeness = 1.0 - 2.0 * abs(u_sh - 0.5)
     base = _SECONDS[reader.level] * speed * (1.5 if spec.dynamic else 1.0) * (1.3 if spec.doppler else 1.0)
     seconds = base * (1.0 + 0.6 * closeness) * float(np.exp(rng.normal(0, 0.3)))
-    return Read(reader=reader.name, item_key=spec.key, sh=sh, pd=pd, seconds=round(seconds, 2))
+    return Perception(float(sh_latent), None if pd_latent is None else float(pd_latent), seconds)
+
+
+def grades_of(sh_latent: float, pd_latent: float | None) -> tuple[int, int | None]:
+    """(SH, PD) a reader gives for perceived latents: each rounded down and kept within 0-3.
+
+    SH 0 with PD > 0 is resolved as a reader would: clear flow (PD >= 2) makes them find
+    synovium (SH 1); a doubtful spot outside any synovium does not count (PD 0).
+    """
+    sh = int(np.clip(np.floor(sh_latent), 0, 3))
+    if pd_latent is None:
+        return sh, None
+    pd = int(np.clip(np.floor(pd_latent), 0, 3))
+    if sh == 0 and pd > 0:
+        if pd >= 2:
+            sh = 1
+        else:
+            pd = 0
+    return sh, pd
+
+
+def _read(reader: ReaderProfile, index: int, spec: ItemSpec, seed: int) -> Read:
+    seen = perceive(reader, index, spec, seed)
+    sh, pd = grades_of(seen.sh, seen.pd)
+    return Read(reader=reader.name, item_key=spec.key, sh=sh, pd=pd, seconds=round(seen.seconds, 2))
 
 
 def simulate_reads(specs: Iterable[ItemSpec], seed: int = 0) -> list[Read]:
