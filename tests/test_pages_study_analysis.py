@@ -55,10 +55,11 @@ def test_the_study_section_shows_the_analysis_of_a_closed_study(with_study):
     assert overall["95% CI (RRRC)"] == f"{found.overall.ci_low:.3f} to {found.overall.ci_high:.3f}"
     assert levels.iloc[3]["95% CI (RRRC)"] == "undefined" and "one reader" in levels.iloc[3]["reason"]
     model = frame_with(at, "who", "AUC", "AUC interval")
-    assert model.iloc[-1]["reason"] == study_analysis.NO_AID  # the page has no aid table yet
+    assert model.iloc[-1]["who"] == "model alone: SPD v1"  # the aid frozen when the study opened
+    assert model.iloc[-1]["AUC"] == f"{found.model['auc']:.3f}"
     assert model.iloc[1]["AUC"] == f"{found.overall.auc_aided:.3f}"
     grades = frame_with(at, "who", "AUC >= 1", "AUC >= 3")
-    assert len(grades) == 10  # 4 readers and their mean, in each arm
+    assert len(grades) == 11  # 4 readers and their mean, in each arm, and the model alone
     kappa = frame_with(at, "reader", "kappa unaided", "difference 95% CI")
     assert list(kappa["reader"])[-1] == "mean of readers"
     assert kappa.iloc[-1]["aided - unaided"] == f"{found.kappa.diffs.iloc[-1]['diff']:+.3f}"

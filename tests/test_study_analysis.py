@@ -155,10 +155,16 @@ def test_per_reader_figures_and_times(analysed):
     assert "Aided - unaided mean AUC: +" in study_rows.summary_line(found)
 
 
-def test_without_a_model_suggestion_the_model_column_says_so(built):
+def test_the_model_column_is_the_aid_each_case_showed_or_says_why_there_is_none(built):
     project, ids = built
     expert = _user(project, "demo-expert")
     found = study_analysis.analyse(project.store, expert, ids["closed"], n_boot=50)
+    given = study_analysis.analyse(project.store, expert, ids["closed"], aid=aid_frame(project), n_boot=50)
+    assert found.model["source"] == "SPD v1"  # frozen when the study opened
+    assert found.model["auc"] == pytest.approx(given.model["auc"]) and found.model["n_cases"] == found.n_cases
+    assert study_rows.model_rows(found)[-1]["who"] == "model alone: SPD v1"
+    # graded on SH, the study's combined-EOSS aid does not apply: no model figures, and why
+    found = study_analysis.analyse(project.store, expert, ids["closed"], grade="SH", n_boot=50)
     row = study_rows.model_rows(found)[-1]
     assert row["AUC"] == "undefined" and row["reason"] == study_analysis.NO_AID
     assert "model alone" not in set(found.per_grade["who"])
