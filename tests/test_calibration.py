@@ -226,3 +226,29 @@ def test_a_calibration_set_needs_referenced_items_of_several_grades_and_an_admin
         calibration.record_calibration(store, reader, set_id, 13, None)
     with pytest.raises(PermissionDenied):
         calibration.next_calibration_item(store, None, set_id)
+
+
+def test_the_ordinary_queue_never_serves_a_calibration_item_or_a_study_case(project):
+    """A calibration read shows the reference grade, and a study case read outside the study is
+    no longer blind: the queue skips both, and counts neither in its scope."""
+    store, admin = project.store, user(project, "demo-admin")
+    reader = user(project, "junior-1")  # has graded nothing yet
+
+    def served() -> list[int]:
+        out, after = [], None
+        while (claim := labelling.next_item(store, reader, after=after, now=T0)) is not None:
+            if claim.item_id in out:
+                break
+            out.append(claim.item_id)
+            after = claim.position
+        return out
+
+    everything = served()
+    assert set(SET_ITEMS) <= set(everything)
+    _make_set(project)
+    made = study_design.design_study(
+        store, admin, "s", design="sequential", readers={"junior-1": "junior"}, items=[7, 11]
+    )
+    left = served()
+    assert not set(left) & {*SET_ITEMS, 7, 11}
+    assert set(left) == set(everything) - {*SET_ITEMS, 7, 11} and made.study_id

@@ -60,6 +60,16 @@ def _avail(scope: QueueScope, alias: str) -> str:
     return sql
 
 
+def _not_reserved(alias: str) -> str:
+    """Items a study or a calibration set holds stay out of the ordinary queue: a calibration
+    read shows the reference grade, and a study case read in the queue first (or after, with the
+    model's help seen) would no longer be a blind read."""
+    return (
+        f" AND NOT EXISTS (SELECT 1 FROM calibration_items c WHERE c.item_id = {alias})"
+        f" AND NOT EXISTS (SELECT 1 FROM study_cases s WHERE s.item_id = {alias})"
+    )
+
+
 def active_versions(store: Store, modalities: Iterable[str]) -> dict[str, int]:
     """Active model version id per modality, for those that have one."""
     mods = tuple(modalities)
@@ -93,7 +103,7 @@ def first_available(
                 f" WHERE p.model_version_id = :version{bound}{cohort_sql}"
                 f" AND {CONFIDENCE_SQL} IS NOT NULL"
                 " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = :user"
-                f" AND a.item_id = p.item_id){avail}"
+                f" AND a.item_id = p.item_id){_not_reserved('p.item_id')}{avail}"
                 f" ORDER BY {CONFIDENCE_SQL}, p.item_id LIMIT 1",
                 {**params, "version": version_id, "conf": after.confidence, "after_id": after.item_id},
             )
@@ -117,7 +127,7 @@ def first_available(
     row = store.one(
         f"SELECT i.id FROM items i WHERE i.id > :after_id AND i.modality IN ({marks}){cohort_sql}"
         " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.user_id = :user"
-        f" AND a.item_id = i.id){no_prediction}{avail} ORDER BY i.id LIMIT 1",
+        f" AND a.item_id = i.id){no_prediction}{_not_reserved('i.id')}{avail} ORDER BY i.id LIMIT 1",
         {**params, "after_id": after_id},
     )
     return Position(1, 0.0, int(row["id"])) if row is not None else None
@@ -179,7 +189,7 @@ def count_scope(store: Store, user_id: int, scope: QueueScope) -> tuple[int, int
     """(items in scope, of those graded by this reader)."""
     mods = scope.modalities
     marks = ",".join("?" * len(mods))
-    where = f"i.modality IN ({marks})" + (" AND i.cohort = ?" if scope.cohort else "")
+    where = f"i.modality IN ({marks})" + (" AND i.cohort = ?" if scope.cohort else "") + _not_reserved("i.id")
     params = [*mods, *([scope.cohort] if scope.cohort else [])]
     total = store.one(f"SELECT count(*) AS n FROM items i WHERE {where}", params)["n"]
     done = store.one(
