@@ -142,3 +142,20 @@ def test_missing_and_empty_files(tmp_path, capsys):
     empty.write_text("")
     assert main(["mrmc", str(empty)]) == 2
     assert capsys.readouterr().err == f"rascore mrmc: {empty}: the file is empty\n"
+
+
+def test_output_into_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """``rascore mrmc FILE | head -1``: the reader of the output goes away; no traceback."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    pipe = open(write_end, "w", buffering=1)  # noqa: SIM115 (closed below)
+    monkeypatch.setattr("sys.stdout", pipe)
+    try:
+        code = main(["mrmc", str(VANDYKE)])
+    finally:
+        monkeypatch.undo()
+        pipe.close()
+    assert code == 141
+    assert capsys.readouterr().err == ""

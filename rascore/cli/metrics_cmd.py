@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from rascore.cli.numbers import number, p_value
 from rascore.cli import CliError
 from rascore.cli.csv_input import load_predictions_with_patients, load_ratings
 
@@ -172,20 +173,6 @@ def to_json(report: Any) -> str:
 # ---------------------------------------------------------------- printing
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    """A number for the table, 'n/a' when undefined."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def _fmt_p(value: Any) -> str:
-    """A p-value for the table: 4 decimals, scientific below 0.001."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.1e}" if value < 1e-3 else f"{value:.4f}"
-
-
 def _print_metrics(report: dict, out: Any) -> None:
     """Readable tables of the metrics report."""
     print(report["resampled"], file=out)
@@ -194,19 +181,19 @@ def _print_metrics(report: dict, out: Any) -> None:
         print(f"model {name}  (n = {model['n']})", file=out)
         print(f"  {'grade':<6}{'AUC':>7}  {'95% CI':<15}{'n_pos':>7}{'n_neg':>7}{'excluded':>10}", file=out)
         for grade, g in model["per_grade"].items():
-            ci = f"{_fmt(g['ci_low'])}-{_fmt(g['ci_high'])}"
+            ci = f"{number(g['ci_low'])}-{number(g['ci_high'])}"
             line = (
-                f"  {grade:<6}{_fmt(g['auc']):>7}  {ci:<15}{g['n_pos']:>7}{g['n_neg']:>7}"
+                f"  {grade:<6}{number(g['auc']):>7}  {ci:<15}{g['n_pos']:>7}{g['n_neg']:>7}"
                 f"{g.get('n_excluded', 0):>10}"
             )
             if g.get("reason"):
                 line += f"  ({g['reason']})"
             print(line, file=out)
         print(
-            f"  macro AUC {_fmt(model['macro_auc'])} ({model['macro_n_grades']} grades)   "
-            f"accuracy {_fmt(model['accuracy'])}   "
-            f"kappa linear {_fmt(model['kappa_linear'])}   "
-            f"quadratic {_fmt(model['kappa_quadratic'])}   ECE {_fmt(model['ece'])}",
+            f"  macro AUC {number(model['macro_auc'])} ({model['macro_n_grades']} grades)   "
+            f"accuracy {number(model['accuracy'])}   "
+            f"kappa linear {number(model['kappa_linear'])}   "
+            f"quadratic {number(model['kappa_quadratic'])}   ECE {number(model['ece'])}",
             file=out,
         )
         if model.get("reason"):
@@ -229,11 +216,11 @@ def _print_metrics(report: dict, out: Any) -> None:
             file=out,
         )
         for row in report["delong"]:
-            ci = f"{_fmt(row['diff_ci_low'])} to {_fmt(row['diff_ci_high'])}"
+            ci = f"{number(row['diff_ci_low'])} to {number(row['diff_ci_high'])}"
             line = (
-                f"  {row['a']:<12}{row['b']:<12}{row['grade']!s:<7}{_fmt(row['auc_a']):>7}"
-                f"{_fmt(row['auc_b']):>7}{_fmt(row['diff']):>8}  {ci:<16}"
-                f"{_fmt(row['z'], 2):>7}{_fmt_p(row['p']):>9}"
+                f"  {row['a']:<12}{row['b']:<12}{row['grade']!s:<7}{number(row['auc_a']):>7}"
+                f"{number(row['auc_b']):>7}{number(row['diff']):>8}  {ci:<16}"
+                f"{number(row['z'], 2):>7}{p_value(row['p']):>9}"
             )
             if row.get("reason"):
                 line += f"  ({row['reason']})"
@@ -248,8 +235,8 @@ def _print_icc(table: dict, raters: list[str], out: Any) -> None:
     print(f"  {'form':<7}{'ICC':>7}  {'95% CI':<18}meaning", file=out)
     for form, meaning in ICC_DESCRIPTIONS.items():
         row = table[form]
-        ci = f"{_fmt(row['ci_low'])} to {_fmt(row['ci_high'])}"
-        line = f"  {form:<7}{_fmt(row['icc']):>7}  {ci:<18}{meaning}"
+        ci = f"{number(row['ci_low'])} to {number(row['ci_high'])}"
+        line = f"  {form:<7}{number(row['icc']):>7}  {ci:<18}{meaning}"
         if row.get("reason"):
             line += f"  ({row['reason']})"
         print(line, file=out)

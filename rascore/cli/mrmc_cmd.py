@@ -20,7 +20,7 @@ from typing import Any
 
 from rascore.cli import CliError
 from rascore.cli.csv_input import load_mrmc_table
-from rascore.cli.metrics_cmd import _fmt, _fmt_p
+from rascore.cli.numbers import number, p_value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,11 +43,11 @@ def _comparison_lines(rows: list[dict], stat: str, width: int) -> list[str]:
     """One line per pair of arms: difference, stderr, 95% CI, statistic, p."""
     lines = [f"    {'arms':<{width}}{'diff':>9}{'stderr':>9}  {'95% CI':<20}{stat:>7}{'p':>9}"]
     for row in rows:
-        ci = f"{_fmt(row['ci_low'], 4)} to {_fmt(row['ci_high'], 4)}"
+        ci = f"{number(row['ci_low'], 4)} to {number(row['ci_high'], 4)}"
         pair = f"{row['a']} - {row['b']}"
         lines.append(
-            f"    {pair:<{width}}{_fmt(row['diff'], 4):>9}{_fmt(row['stderr'], 4):>9}  {ci:<20}"
-            f"{_fmt(row[stat], 2):>7}{_fmt_p(row['p']):>9}"
+            f"    {pair:<{width}}{number(row['diff'], 4):>9}{number(row['stderr'], 4):>9}  {ci:<20}"
+            f"{number(row[stat], 2):>7}{p_value(row['p']):>9}"
         )
     return lines
 
@@ -60,9 +60,9 @@ def _arm_lines(d: dict, first: int) -> list[str]:
         cells = []
         for key in ("rrrc", "frrc", "rrfc"):
             s = d[key].get("single", {}).get(arm)
-            cells.append(f"{_fmt(s['ci_low'], 4)} to {_fmt(s['ci_high'], 4)}" if s else "n/a")
+            cells.append(f"{number(s['ci_low'], 4)} to {number(s['ci_high'], 4)}" if s else "n/a")
         lines.append(
-            f"  {arm:<{first}}{_fmt(d['auc'][arm], 4):>8}   " + "".join(f"{c:<24}" for c in cells).rstrip()
+            f"  {arm:<{first}}{number(d['auc'][arm], 4):>8}   " + "".join(f"{c:<24}" for c in cells).rstrip()
         )
     return lines
 
@@ -87,22 +87,22 @@ def _print_table(result: Any, out: Any) -> None:
     print("AUC per reader and arm", file=out)
     print("  " + f"{'reader':<{first}}" + "".join(f"{a:>{col}}" for a in arms), file=out)
     for reader in readers:
-        cells = "".join(f"{_fmt(d['reader_auc'][a][reader], 4):>{col}}" for a in arms)
+        cells = "".join(f"{number(d['reader_auc'][a][reader], 4):>{col}}" for a in arms)
         print(f"  {reader:<{first}}{cells}", file=out)
-    print("  " + f"{'mean':<{first}}" + "".join(f"{_fmt(d['auc'][a], 4):>{col}}" for a in arms), file=out)
+    print("  " + f"{'mean':<{first}}" + "".join(f"{number(d['auc'][a], 4):>{col}}" for a in arms), file=out)
     print(file=out)
     print("Mean AUC per arm with its 95% CI in each analysis", file=out)
     for line in _arm_lines(d, max(first, *(len(a) + 2 for a in arms))):
         print(line, file=out)
     print(file=out)
     print(
-        f"Error covariances: Var {_fmt(d['var'], 8)}  Cov1 {_fmt(d['cov1'], 8)}  "
-        f"Cov2 {_fmt(d['cov2'], 8)}  Cov3 {_fmt(d['cov3'], 8)}",
+        f"Error covariances: Var {number(d['var'], 8)}  Cov1 {number(d['cov1'], 8)}  "
+        f"Cov2 {number(d['cov2'], 8)}  Cov3 {number(d['cov3'], 8)}",
         file=out,
     )
     print(
-        f"Mean squares:      MS(T) {_fmt(d['ms_t'], 8)}  MS(R) {_fmt(d['ms_r'], 8)}  "
-        f"MS(T*R) {_fmt(d['ms_tr'], 8)}",
+        f"Mean squares:      MS(T) {number(d['ms_t'], 8)}  MS(R) {number(d['ms_r'], 8)}  "
+        f"MS(T*R) {number(d['ms_tr'], 8)}",
         file=out,
     )
     width = max(8, *(len(a) + len(b) + 5 for a in arms for b in arms))
@@ -118,12 +118,12 @@ def _print_table(result: Any, out: Any) -> None:
             print(f"{title}: undefined ({a['reason']})", file=out)
             continue
         if key == "rrrc":
-            head = f"F({a['df1']}, {_fmt(a['ddf'], 2)}) = {_fmt(a['F'], 2)}"
+            head = f"F({a['df1']}, {number(a['ddf'], 2)}) = {number(a['F'], 2)}"
         elif key == "frrc":
-            head = f"X2({a['df']}) = {_fmt(a['chi2'], 3)}"
+            head = f"X2({a['df']}) = {number(a['chi2'], 3)}"
         else:
-            head = f"F({a['df1']}, {a['df2']}) = {_fmt(a['F'], 2)}"
-        print(f"{title}: {head}, p = {_fmt_p(a['p'])}", file=out)
+            head = f"F({a['df1']}, {a['df2']}) = {number(a['F'], 2)}"
+        print(f"{title}: {head}, p = {p_value(a['p'])}", file=out)
         for line in _comparison_lines(a["comparisons"], stat, width):
             print(line, file=out)
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from rascore.cli.numbers import number
 from rascore import names
 from rascore.cli import CliError
 from rascore.project import open_project
@@ -147,10 +148,6 @@ class _Bar:
             self.bar.close()
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def _train(args: argparse.Namespace) -> int:
     from rascore.train import TrainingCancelled, make_config, run_training
     from rascore.train.distributed import environment
@@ -210,27 +207,27 @@ def _train(args: argparse.Namespace) -> int:
         f"preset {config.preset}{processes}): {state}"
     )
     print(
-        f"  validation macro AUC {_fmt(val['macro_auc'])}, accuracy {_fmt(val['accuracy'])}, "
-        "per grade " + ", ".join(f"{g}: {_fmt(v)}" for g, v in val["auc"].items())
+        f"  validation macro AUC {number(val['macro_auc'])}, accuracy {number(val['accuracy'])}, "
+        "per grade " + ", ".join(f"{g}: {number(v)}" for g, v in val["auc"].items())
     )
     for cohort, entry in summary["test"]["cohorts"].items():
         if "model" in entry:
             print(
-                f"  {cohort}: macro AUC {_fmt(entry['model']['macro_auc'])}, "
-                f"accuracy {_fmt(entry['model']['accuracy'])}"
+                f"  {cohort}: macro AUC {number(entry['model']['macro_auc'])}, "
+                f"accuracy {number(entry['model']['accuracy'])}"
             )
         if entry.get("model_pd_reference"):
             pdref = entry["model_pd_reference"]
             print(
-                f"  {cohort} model against the PD reference: macro AUC {_fmt(pdref['macro_auc'])}, "
-                f"accuracy {_fmt(pdref['accuracy'])}"
+                f"  {cohort} model against the PD reference: macro AUC {number(pdref['macro_auc'])}, "
+                f"accuracy {number(pdref['accuracy'])}"
             )
         if entry.get("pd_colour_rule"):
             base = entry["pd_colour_rule"]
             print(
-                f"  {cohort} PD-only colour rule (PD reference): macro AUC {_fmt(base['macro_auc'])}, "
-                f"accuracy {_fmt(base['accuracy'])}, per grade "
-                + ", ".join(f"{g}: {_fmt(v['auc'])}" for g, v in base["auc"].items())
+                f"  {cohort} PD-only colour rule (PD reference): macro AUC {number(base['macro_auc'])}, "
+                f"accuracy {number(base['accuracy'])}, per grade "
+                + ", ".join(f"{g}: {number(v['auc'])}" for g, v in base["auc"].items())
             )
     print(f"  card: {summary['card']}")
     return 0
@@ -256,10 +253,10 @@ def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
     if calibration:
         after = calibration.get("ece_corrected")
         print(
-            f"  calibration: ECE {_fmt(calibration.get('ece_uncorrected'))} before the sampling-prior "
+            f"  calibration: ECE {number(calibration.get('ece_uncorrected'))} before the sampling-prior "
             f"correction, "
             + (
-                f"{_fmt(after)} after"
+                f"{number(after)} after"
                 if after is not None
                 else "no correction (checkpoint without a stored training prior)"
             )
@@ -269,16 +266,16 @@ def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
         if not figures:
             continue
         aucs = "  ".join(
-            f"{g}: {_fmt(a['auc'])} [{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]"
+            f"{g}: {number(a['auc'])} [{number(a['ci_low'])}, {number(a['ci_high'])}]"
             for g, a in figures["auc"].items()
         )
         print(f"  {label.format(target=target)}: AUC {aucs}")
         if figures.get("resampled"):
             print(f"    {figures['resampled']}")
         print(
-            f"    macro AUC {_fmt(figures['macro_auc'])}  accuracy {_fmt(figures['accuracy'])}  "
-            f"kappa linear {_fmt(figures['kappa_linear'])}  quadratic "
-            f"{_fmt(figures['kappa_quadratic'])}  ECE {_fmt(figures['ece'])}"
+            f"    macro AUC {number(figures['macro_auc'])}  accuracy {number(figures['accuracy'])}  "
+            f"kappa linear {number(figures['kappa_linear'])}  quadratic "
+            f"{number(figures['kappa_quadratic'])}  ECE {number(figures['ece'])}"
         )
         print(f"    confusion (rows reference 0-3, columns predicted): {figures['confusion']}")
         for key, reason in (figures.get("reasons") or {}).items():
@@ -387,10 +384,10 @@ def _models_list(args: argparse.Namespace) -> int:
         return 0
     for r in out:
         mark = "*" if r["active"] else " "
-        tests = ", ".join(f"{c} {_fmt(v)}" for c, v in r["test_macro_auc"].items())
+        tests = ", ".join(f"{c} {number(v)}" for c, v in r["test_macro_auc"].items())
         print(
             f"{mark} {r['modality']} v{r['version']:<3} {r['architecture']:<22} {r['preset'] or '':<6} "
-            f"val AUC {_fmt(r['val_macro_auc'])}  test AUC {tests or 'n/a'}  {r['created_at']}"
+            f"val AUC {number(r['val_macro_auc'])}  test AUC {tests or 'n/a'}  {r['created_at']}"
         )
     print("* active")
     return 0
