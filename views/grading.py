@@ -26,7 +26,8 @@ ZOOMS = {"auto": None, "1x": 1, "2x": 2, "3x": 3, "4x": 4}
 def pixelated_style(prefixes: tuple[str, ...]) -> None:
     """Whole-pixel enlargement of the item pictures of these prefixes (static style, no user data)."""
     selectors = ", ".join(f".st-key-{p}-image img" for p in prefixes)
-    st.html(f"<style>{selectors} {{ image-rendering: pixelated; }}</style>")
+    # never wider than its column: a zoom chosen for a wide layout shrinks instead of spilling over
+    st.html(f"<style>{selectors} {{ image-rendering: pixelated; max-width: 100%; height: auto; }}</style>")
 
 
 def new_item(prefix: str) -> None:
@@ -34,12 +35,15 @@ def new_item(prefix: str) -> None:
     S[f"{prefix}.frame"] = PLAY
 
 
-def show_media(project, view: labelling.ItemView, prefix: str, zoom_choice: str | None) -> None:
+def show_media(
+    project, view: labelling.ItemView, prefix: str, zoom_choice: str | None, target: int = 640
+) -> None:
     """The item's picture: a still, or a clip that plays (or one frame chosen on a slider).
 
-    Native pixels are sent once; the browser enlarges them by whole pixels (no smoothing).
+    Native pixels are sent once; the browser enlarges them by whole pixels (no smoothing). The
+    automatic zoom keeps the picture within ``target`` pixels wide (less in a narrower layout).
     """
-    zoom = preview.zoom_for(view.width, ZOOMS[zoom_choice or "auto"])
+    zoom = preview.zoom_for(view.width, ZOOMS[zoom_choice or "auto"], target)
     width = view.width * zoom
     with st.container(key=f"{prefix}-image"):
         if view.frames > 1:

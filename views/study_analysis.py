@@ -66,8 +66,10 @@ def auc_scatter(per_reader: pd.DataFrame) -> go.Figure:
         )
     low = min([0.5, *shown["AUC unaided"], *shown["AUC aided"]]) - 0.02
     fig.update_xaxes(title_text="AUC unaided", range=[low, 1.01])
-    fig.update_yaxes(title_text="AUC aided", range=[low, 1.01], scaleanchor="x")
-    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="experience")
+    fig.update_yaxes(title_text="AUC aided", range=[low, 1.01])
+    fig.update_layout(
+        height=460, width=560, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="experience"
+    )
     return fig
 
 
@@ -165,17 +167,14 @@ def study_section(store: Store, user: Mapping) -> None:
             mime="application/json",
             key="rascore.readers.study.json",
         )
-    left, right = st.columns([3, 2])
-    with left:
-        st.subheader("The model alone beside the readers")
-        table(study_rows.model_rows(a), "rascore.readers.study.model")
-        st.caption(
-            "The model's AUC from its probability of the threshold grade or more, with DeLong's "
-            "interval; its kappa from its predicted grade. Same cases and reference as the readers."
-        )
-    with right:
-        st.subheader("Each reader, unaided and aided")
-        st.plotly_chart(auc_scatter(a.per_reader), width="stretch", key="rascore.readers.study.scatter")
+    st.subheader("The model alone beside the readers")
+    table(study_rows.model_rows(a), "rascore.readers.study.model")
+    st.caption(
+        "The model's AUC from its probability of the threshold grade or more, with DeLong's "
+        "interval; its kappa from its predicted grade. Same cases and reference as the readers."
+    )
+    st.subheader("Each reader, unaided and aided")
+    st.plotly_chart(auc_scatter(a.per_reader), width="content", key="rascore.readers.study.scatter")
     st.subheader("Per-grade AUC")
     st.caption("Grade g or higher against lower (g = 1, 2, 3), the reader's grade as an ordinal rating.")
     table(study_rows.per_grade_rows(a), "rascore.readers.study.grades")

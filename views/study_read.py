@@ -119,7 +119,8 @@ def show(project, user, study_id: int, zoom: str | None, go_to: Callable[[str], 
 
     columns = st.columns([3, 2, 2] if aided else [3, 2], gap="medium")
     with columns[0]:
-        grading.show_media(project, view, PREFIX, zoom)
+        # three columns on an aided read: the automatic zoom keeps the scan within its column
+        grading.show_media(project, view, PREFIX, zoom, target=440 if aided else 640)
     overlay_slot = None
     if aided:
         with columns[1]:

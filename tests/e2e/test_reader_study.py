@@ -100,9 +100,14 @@ def _calibrate(page, calib: list[int], refs: dict[int, dict]) -> int:
         page.get_by_text(f"item {k} of {len(calib)}").or_(passed).first.wait_for(timeout=30_000)
         if passed.count():
             return k - 1
+        # the keys act once the item's buttons are on the page and its run has ended
+        page.get_by_role("button", name="Save and see the reference").wait_for(timeout=30_000)
+        settle(page)
         page.keyboard.press(str(refs[item_id]["sh"]))
         page.keyboard.press("Enter")  # save: the feedback follows
         page.get_by_text("Matched: the reference SH grade is").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Next").wait_for(timeout=30_000)
+        settle(page)
         page.keyboard.press("Enter")  # Next
         settle(page)
     passed.wait_for(timeout=30_000)
@@ -116,6 +121,8 @@ def _read_study(page, root, reader: dict, study_id: int, refs: dict[int, dict], 
     done = []
     while (task := _due(root, reader, study_id)) is not None:
         page.get_by_text(f"read {task.number} of {task.total}").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Save and next").wait_for(timeout=30_000)
+        settle(page)
         aided = task.arm == "aided"
         # the model's panel is on aided reads only (no model here: it says so), never on unaided
         assert page.get_by_text("The model's reading", exact=True).count() == int(aided)
