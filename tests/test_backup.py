@@ -63,7 +63,11 @@ def _model(project: Project) -> None:
 
 
 class _Writers:
-    """Readers grading in threads (each its own Store connection) until stopped."""
+    """Readers grading in threads (each its own Store connection) until stopped, each at most
+    ``limit`` items: a slow backup on a loaded machine must not let them grade every item, or
+    the restored project would have nothing left for them to grade."""
+
+    limit = 1000
 
     def __init__(self, db: Path, names: list[str]) -> None:
         self.db, self.names = db, names
@@ -79,7 +83,7 @@ class _Writers:
         try:
             user = accounts.user(store, name)
             after = None
-            while not self.stop.is_set():
+            while not self.stop.is_set() and self.by_name[name] < self.limit:
                 claim = labelling.next_item(store, user, modality="SGS", after=after)
                 if claim is None:
                     return
