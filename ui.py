@@ -1,4 +1,5 @@
-"""The Streamlit side every page shares: the sign-in gate and literal display of user text.
+"""The Streamlit side every page shares: the sign-in gate, literal display of user text and the
+"Copy link" button.
 
 Lives beside app.py (not in pages/, where Streamlit would list it as a page); the library
 (`rascore`) never imports streamlit.
@@ -12,7 +13,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from rascore.services import session
+from rascore.services import links, session
 from rascore.permissions import PermissionDenied
 
 
@@ -37,6 +38,30 @@ def gate(check: Callable[[dict], object] | None = None):
             st.error(f"Not allowed: {exc}.")
             st.stop()
     return project, user
+
+
+def take_link(*names: str) -> dict[str, str]:
+    """The query parameters (of ``names``) a link opened this page with, taken once: they leave
+    the address, which then shows the page; the view's "Copy link" gives the link of what is on
+    screen. Empty when the page was not opened by such a link."""
+    found: dict[str, str] = {}
+    for name in names:
+        value = st.query_params.get(name)
+        if value is not None:
+            found[name] = value
+            del st.query_params[name]
+    return found
+
+
+def copy_link(path: str, **params: object) -> None:
+    """A "Copy link" button: the link to this view (``/path?params``) with a copy button; it
+    holds no session (the receiver signs in as themselves)."""
+    try:
+        current = st.context.url
+    except Exception:  # no browser behind this run
+        current = None
+    with st.popover("Copy link", icon=":material/link:"):
+        st.code(links.share_url(current, path, params), language=None)
 
 
 def plain(text: object) -> str:
