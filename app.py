@@ -17,7 +17,7 @@ import streamlit as st
 from rascore import permissions
 from rascore.permissions import PermissionDenied
 from rascore.services import links, session
-from ui import plain
+from ui import WANTED_KEY, plain
 from views import signin
 
 ROOT = Path(__file__).resolve().parent
@@ -45,20 +45,18 @@ except Exception as exc:  # a message in the page, never a traceback
     st.error(plain(f"The project could not be opened: {exc}"))
     st.stop()
 
-if user is None:  # the gate: every path shows the sign-in form
-    navigation = st.navigation(
-        [
-            st.Page(
-                signin.sign_in_form,
-                title="Sign in",
-                icon=":material/login:",
-                url_path="sign-in" if spec.default else links.path_of(spec),
-                default=spec.default,
-            )
-            for spec in permissions.PAGES
-        ],
-        position="hidden",
-    )
+if user is None:  # the gate: every path shows the sign-in form (the default's own path unused)
+    pages = [
+        st.Page(
+            signin.sign_in_form,
+            title="Sign in",
+            icon=":material/login:",
+            url_path="sign-in" if spec.default else links.path_of(spec),
+            default=spec.default,
+        )
+        for spec in permissions.PAGES
+    ]
+    navigation = st.navigation(pages, position="hidden")
 else:
     allowed = permissions.pages_for(user, ROOT)
     pages = [
@@ -82,7 +80,13 @@ else:
         st.button(
             "Sign out", on_click=signin.sign_out, args=(project,), icon=":material/logout:", key="sign_out"
         )
-signin.cookie_script()
+        signin.cookie_script()  # last in the sidebar: the script takes no room in the page
+
+wanted = st.session_state.pop(WANTED_KEY, None)  # a page file ran before the gate: its address
+if wanted is not None:
+    target = next((p for p in pages if p.url_path == wanted[0] and wanted[0]), None)
+    if target is not None:
+        st.switch_page(target, query_params=wanted[1])
 
 try:
     navigation.run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -26,6 +27,7 @@ def gate(check: Callable[[dict], object] | None = None):
     project = session.shared_project()
     user = session.current_user(project, st.session_state, touch=False)
     if user is None:  # opened without the app's gate (e.g. the first run after a restart)
+        remember_address()
         try:
             st.switch_page("app.py")
         except StreamlitAPIException:
@@ -38,6 +40,22 @@ def gate(check: Callable[[dict], object] | None = None):
             st.error(f"Not allowed: {exc}.")
             st.stop()
     return project, user
+
+
+WANTED_KEY = "web.wanted"
+
+
+def remember_address() -> None:
+    """Keep this run's page and query for the app's gate, which opens them again (see app.py).
+
+    The first run after a server start runs a page file on its own (Streamlit's older routing of
+    a ``pages/`` folder, until ``st.navigation`` has run once); going through the gate would
+    otherwise lose a link's address."""
+    try:
+        path = urlsplit(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
+        st.session_state[WANTED_KEY] = (path, st.query_params.to_dict())
+    except Exception:  # no browser behind this run
+        pass
 
 
 def take_link(*names: str) -> dict[str, str]:

@@ -99,6 +99,7 @@ def sign_in_form() -> None:
                     icon=":material/key:",
                     key="sign_in.oidc",
                 )
+    cookie_script()  # last: the script takes no room above the form
 
 
 def _cookie() -> str | None:
@@ -138,7 +139,8 @@ def sign_out(project) -> None:
 
 
 def cookie_script() -> None:
-    """Write or clear the session cookie in the browser when this run has one to write."""
+    """Write or clear the session cookie in the browser when this run has one to write (called
+    last in the sidebar, or last on the sign-in form)."""
     pending = S.pop(PENDING_KEY, None)
     clear = S.pop(CLEAR_KEY, None)
     script = ""
