@@ -5,6 +5,7 @@ and a password change, and a forged or tampered token refused."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from datetime import UTC, datetime
 
 import pytest
@@ -154,3 +155,41 @@ def test_single_sign_on_sessions_keep_their_method_and_old_rows_are_pruned(proje
     # a token ended more than a day ago is gone at the next sign-in
     signed_in(project, now=T0 + 2 * 86400)
     assert row(project, token) is None
+
+
+def test_the_cookie_script_writes_only_a_well_formed_token(tmp_path, monkeypatch):
+    """The app's one script: it sets the cookie with its attributes, or clears it; a value that is
+    not a token's shape is never written into the page."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import env_for
+
+    root = tmp_path / "app"
+    build_project(root, per_modality=1)
+    for key, value in env_for(root).items():
+        monkeypatch.setenv(key, value)
+    project = session.shared_project()
+    app = str(Path(__file__).resolve().parents[1] / "app.py")
+
+    def scripts(pending=None, clear=None, name: str | None = "demo-reader") -> list[str]:
+        at = AppTest.from_file(app, default_timeout=60)
+        if name:
+            session.begin(at.session_state, accounts.user(project.store, name))
+        if pending is not None:
+            at.session_state["rascore.web.cookie"] = pending
+        if clear is not None:
+            at.session_state["web.cookie_clear"] = clear
+        at.run()
+        return [h.proto.body for h in at.get("html") if "document.cookie" in h.proto.body]
+
+    token = tokens.new_token()
+    (written,) = scripts(pending=(token, 43200))
+    assert f"rascore_session={token}; Path=/; Max-Age=43200; SameSite=Strict" in written
+    assert "location.protocol === 'https:' ? '; Secure' : ''" in written
+    assert scripts(pending=("x'; alert(1); '", 43200)) == []
+    assert scripts() == []  # nothing to write: no script at all
+    (cleared,) = scripts(clear=True, name=None)
+    assert "rascore_session=; Path=/; Max-Age=0" in cleared and "includes" not in cleared
+    (only_if,) = scripts(clear=token, name=None)  # only while the browser still holds that token
+    assert f"includes('rascore_session={token}')" in only_if
+    assert scripts(clear="</script><script>alert(1)", name=None) == []
