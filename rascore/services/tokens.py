@@ -85,7 +85,6 @@ class Check:
     reason: str | None = None  # unknown | revoked | expired | deactivated
     token_id: int | None = None
     method: str | None = None
-    last_seen: datetime | None = None
 
 
 def check(store: Store, token_hash: str, now: datetime | None = None) -> Check:
@@ -100,9 +99,8 @@ def check(store: Store, token_hash: str, now: datetime | None = None) -> Check:
         return Check(None, "expired", token_id, method)
     if not row["active"]:
         return Check(None, "deactivated", token_id, method)
-    last_seen = datetime.fromisoformat(row["token_last_seen_at"])
     user = {k: v for k, v in row.items() if not k.startswith("token_") and k != "password_hash"}
-    return Check(user, None, token_id, method, last_seen)
+    return Check(user, None, token_id, method)
 
 
 def slide(store: Store, token_id: int, idle_s: float, now: datetime | None = None) -> None:
