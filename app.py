@@ -1,4 +1,11 @@
-"""RAScore web app: the sign-in gate and the navigation between pages (each page is in pages/)."""
+"""RAScore web app: the sign-in gate and the navigation between pages (each page is in pages/).
+
+Every page has a stable path (``/label``, ``/train``...; ``rascore.services.links``), whoever
+opens it: signed out, each path shows the sign-in form and keeps the address, so the sign-in's
+rerun lands where a link pointed; signed in, a page the role may not see is a hidden page that
+says "Not allowed" (never the page's content). A sign-in survives a reload and opens in a new
+tab through the session cookie (``views/signin.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,10 @@ from pathlib import Path
 import streamlit as st
 
 from rascore import permissions
-from rascore.services import session
 from rascore.permissions import PermissionDenied
-from ui import plain
+from rascore.services import links, session
+from ui import WANTED_KEY, plain
+from views import signin
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("rascore.app")
@@ -18,106 +26,67 @@ log = logging.getLogger("rascore.app")
 st.set_page_config(page_title="RAScore", page_icon=":material/ecg_heart:", layout="wide")
 
 
-def oidc_configured() -> bool:
-    """True when an [auth] section is in the app's secrets (then single sign-on is offered)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
+def refusal(spec: permissions.PageSpec, user: dict):
+    """A page the user's role may not open: its address answers "Not allowed", nothing else."""
 
+    def refuse() -> None:
+        permissions.require_any(user, spec.needs)  # raises: shown by the navigation below
 
-def oidc_claims() -> dict | None:
-    """The identity provider's claims when the visitor came back signed in, else None."""
-    try:
-        return dict(st.user) if st.user.is_logged_in else None
-    except Exception:
-        return None
-
-
-def sign_in_form() -> None:
-    """The sign-in page: local account form, and the single sign-on button when configured."""
-    project = session.shared_project()
-    st.title("RAScore")
-    st.caption("EULAR-OMERACT synovitis scoring of joint ultrasound")
-    if session.was_expired(st.session_state):
-        st.info("You were signed out after a period of inactivity. Sign in again to go on.")
-    left, _ = st.columns([2, 3])
-    with left:
-        with st.form("sign_in", enter_to_submit=True):
-            st.subheader("Sign in")
-            name = st.text_input("User name", key="sign_in.name", autocomplete="username")
-            password = st.text_input(
-                "Password", type="password", key="sign_in.password", autocomplete="current-password"
-            )
-            submitted = st.form_submit_button("Sign in", type="primary")
-        if submitted:
-            try:
-                user = session.sign_in(project, name, password)
-            except session.SignInError as exc:
-                st.error(plain(exc))
-            else:
-                session.begin(st.session_state, user, "password")
-                st.rerun()
-        if oidc_configured():
-            st.divider()
-            claims = oidc_claims()
-            if claims:
-                try:
-                    user = session.oidc_user(project, claims)
-                except session.SignInError as exc:
-                    st.error(plain(exc))
-                    st.button("Sign out of the identity provider", on_click=st.logout)
-                else:
-                    session.begin(st.session_state, user, "oidc")
-                    st.rerun()
-            else:
-                st.button(
-                    "Sign in with single sign-on",
-                    on_click=st.login,
-                    icon=":material/key:",
-                    key="sign_in.oidc",
-                )
-
-
-def sign_out(project) -> None:
-    """End the session (and the identity provider's, when signed in through it)."""
-    record = st.session_state.get(session.STATE_KEY)
-    session.end(project, st.session_state)
-    if record is not None and record.method == "oidc":
-        st.logout()
+    return refuse
 
 
 try:
     project = session.shared_project()
     user = session.current_user(project, st.session_state)
+    if user is None:
+        user = signin.restore(project)
 except Exception as exc:  # a message in the page, never a traceback
     log.exception("project could not be opened")
     st.error(plain(f"The project could not be opened: {exc}"))
     st.stop()
 
-if user is None:  # the gate: a navigation holding only the sign-in page
-    navigation = st.navigation(
-        [st.Page(sign_in_form, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)],
-        position="hidden",
-    )
+if user is None:  # the gate: every path shows the sign-in form (the default's own path unused)
+    pages = [
+        st.Page(
+            signin.sign_in_form,
+            title="Sign in",
+            icon=":material/login:",
+            url_path="sign-in" if spec.default else links.path_of(spec),
+            default=spec.default,
+        )
+        for spec in permissions.PAGES
+    ]
+    navigation = st.navigation(pages, position="hidden")
 else:
-    specs = permissions.pages_for(user, ROOT)
-    navigation = st.navigation(
-        [
-            st.Page(
-                str(ROOT / spec.path),
-                title=spec.title,
-                icon=spec.icon,
-                default=spec.default,
-                url_path=Path(spec.path).stem,
-            )
-            for spec in specs
-        ],
-        position="sidebar",
-    )
+    allowed = permissions.pages_for(user, ROOT)
+    pages = [
+        st.Page(
+            str(ROOT / spec.path),
+            title=spec.title,
+            icon=spec.icon,
+            default=spec.default,
+            url_path=links.path_of(spec),
+        )
+        for spec in allowed
+    ]
+    pages += [
+        st.Page(refusal(spec, user), title=spec.title, url_path=links.path_of(spec), visibility="hidden")
+        for spec in permissions.PAGES
+        if spec not in allowed
+    ]
+    navigation = st.navigation(pages, position="sidebar")
     with st.sidebar:
         st.text(f"Signed in as {user['name']} ({user['role']})")
-        st.button("Sign out", on_click=sign_out, args=(project,), icon=":material/logout:", key="sign_out")
+        st.button(
+            "Sign out", on_click=signin.sign_out, args=(project,), icon=":material/logout:", key="sign_out"
+        )
+        signin.cookie_script()  # last in the sidebar: the script takes no room in the page
+
+wanted = st.session_state.pop(WANTED_KEY, None)  # a page file ran before the gate: its address
+if wanted is not None:
+    target = next((p for p in pages if p.url_path == wanted[0] and wanted[0]), None)
+    if target is not None:
+        st.switch_page(target, query_params=wanted[1])
 
 try:
     navigation.run()

@@ -1,4 +1,7 @@
-"""Adjudicate: expert disagreements side by side, the reference decided, pairwise agreement live."""
+"""Adjudicate: expert disagreements side by side, the reference decided, pairwise agreement live.
+
+``/adjudicate?item=ID`` opens that item's disagreement (resolved ones included); "Copy link"
+gives that link."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from rascore.media import preview
-from rascore.services import adjudication, labelling
+from rascore.services import adjudication, labelling, links
 from rascore.services.adjudication import AdjudicationError
 from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES, PD_DEFINITIONS, SH_DEFINITIONS
@@ -22,6 +25,16 @@ store = project.store
 
 st.title("Adjudicate")
 
+linked = None
+link = ui.take_link("item")
+if link:
+    try:
+        linked = links.item_id(link["item"])
+    except links.LinkError as exc:
+        st.error(ui.plain(exc))
+    else:  # every modality and cohort, resolved items too: the linked one is in the list
+        S["adj.modality"] = S["adj.cohort"] = "All"
+        S["adj.resolved"] = True
 
 with st.sidebar:
     modality = st.selectbox("Modality", ["All", *MODALITIES], key="adj.modality")
@@ -36,6 +49,11 @@ with queue_tab:
     items = adjudication.disagreements(store, user, modality, cohort, include_resolved)
     if S.get("adj.saved"):
         st.success(S.pop("adj.saved"))
+    if linked is not None:
+        if any(row["item_id"] == linked for row in items):
+            S["adj.item"] = linked
+        else:
+            st.warning(f"Item #{linked} has no disagreement between experts to settle.")
     if not items:
         st.success("No open disagreements between experts here.")
     else:
@@ -78,6 +96,7 @@ with queue_tab:
             if not mod.doppler:
                 frame = frame.drop(columns=["pd", "combined"])
             st.dataframe(frame, hide_index=True, width="stretch")
+            ui.copy_link("adjudicate", item=item_id)
             reference = adjudication.current_reference(store, user, item_id)
             if reference is not None:
                 decided = reference["decided_by_name"] or "no one (simulated or imported)"

@@ -1,6 +1,9 @@
 """Dashboard: the models on the test cohorts - per-grade AUC with CIs, ROC, confusion, calibration,
 paired AUC tests - beside the published figures; refreshed live as labels, models and predictions
-change."""
+change.
+
+``/dashboard?modality=SPD&cohort=test2`` opens the "One modality" tab on that modality and test
+cohort; "Copy link" there gives that link."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from rascore.services import dashboard
+from rascore.services import dashboard, links
 from rascore.permissions import require
 from rascore.scale import GRADES, MODALITIES
 
@@ -20,6 +23,7 @@ import ui
 
 log = logging.getLogger("rascore.dashboard_page")
 REFRESH_S = 5
+S = st.session_state
 project, user = ui.gate(lambda user: require(user, "view_results"))
 store = project.store
 
@@ -216,8 +220,20 @@ def table(rows: list[dict], key: str, drop: tuple[str, ...] = ()) -> None:
 AUC_COLUMNS = ("AUC", "CI low", "CI high")
 
 
-# ------------------------------------------------------------------ the tabs
-overview_tab, detail_tab, published_tab = st.tabs(["All modalities", "One modality", "Published figures"])
+# ------------------------------------------------------------------ a link, then the tabs
+link = ui.take_link("modality", "cohort")
+if link:
+    try:
+        if "modality" in link:
+            S["rascore.dash.modality"] = links.choice(link["modality"], MODALITIES, "modality")
+        if "cohort" in link:
+            S["rascore.dash.cohort"] = links.choice(link["cohort"], dashboard.TEST_COHORTS, "test cohort")
+    except links.LinkError as exc:
+        st.error(ui.plain(exc))
+    S["rascore.dash.tab"] = "One modality"  # kept: the tabs stay where the link put them
+overview_tab, detail_tab, published_tab = st.tabs(
+    ["All modalities", "One modality", "Published figures"], default=S.get("rascore.dash.tab")
+)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -291,9 +307,11 @@ def overview_panel() -> None:
 @st.fragment(run_every=REFRESH_S)
 def detail_panel() -> None:
     """One modality and cohort: chosen versions, ROC, confusion, calibration, DeLong."""
-    cols = st.columns([1, 1, 3])
+    cols = st.columns([1, 1, 3, 1], vertical_alignment="bottom")
     modality = cols[0].selectbox("Modality", list(MODALITIES), key="rascore.dash.modality")
     cohort = cols[1].selectbox("Test cohort", dashboard.TEST_COHORTS, key="rascore.dash.cohort")
+    with cols[3]:
+        ui.copy_link("dashboard", modality=modality, cohort=cohort)
     try:
         choices = dashboard.version_choices(store, user, modality)
     except Exception as exc:

@@ -1,5 +1,8 @@
 """Label: grade the reader's queue from the keyboard (0-3 SH, Shift+0-3 PD, Enter next, B back),
-or read a study or a calibration set (chosen in the sidebar; their views are in ``views/``)."""
+or read a study or a calibration set (chosen in the sidebar; their views are in ``views/``).
+
+``/label?item=ID`` opens that item in the queue's view when the reader may grade it (the
+labelling service's ``open_item`` applies the queue's rules); "Copy link" gives that link."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import time
 
 import streamlit as st
 
-from rascore.services import labelling, session
+from rascore.services import labelling, links, session
 from rascore.services.labelling import LabelError
 from rascore.permissions import PermissionDenied, require
 from rascore.scale import COHORTS, MODALITIES
@@ -160,6 +163,42 @@ def skip() -> None:
     S.pop("label.sel", None)
 
 
+def link_item() -> int | None:
+    """The item a link named (``?item=ID``), taken once: the address then shows the page alone,
+    since the queue moves on from it. The queue's own view, unfiltered, opens it."""
+    link = ui.take_link("item")
+    if not link:
+        return None
+    try:
+        item_id = links.item_id(link["item"])
+    except links.LinkError as exc:
+        flash("error", str(exc))
+        return None
+    S[reading.KEY] = reading.QUEUE
+    S["label.modality"] = S["label.cohort"] = "All"
+    return item_id
+
+
+def open_linked(item_id: int) -> None:
+    """Show a linked item: leased like a queue item, or as an edit of the reader's own grade."""
+    try:
+        opened = labelling.open_item(store, user, item_id)
+    except (LabelError, StoreError) as exc:
+        flash("error", str(exc))
+        return
+    S.pop("label.sel", None)
+    S.pop("label.resume", None)
+    if opened.claim is None:  # graded already: the reader's own grade, to edit (as Back does)
+        trail = S.setdefault("label.trail", [])
+        if item_id in trail:
+            trail.remove(item_id)
+        trail.append(item_id)
+        S["label.trail_pos"] = len(trail) - 1
+    else:
+        S["label.claim"] = opened.claim
+        S["label.trail_pos"] = None
+
+
 @guarded
 def toggle_not_assessable() -> None:
     S["label.na_open"] = not S.get("label.na_open", False)
@@ -185,6 +224,7 @@ def run_requests() -> None:
 
 
 grading.pixelated_style(("label", "study", "calib"))
+linked = link_item()
 
 # ------------------------------------------------------------------ sidebar: what to read, view
 with st.sidebar:
@@ -334,6 +374,7 @@ def item_workspace() -> None:
             else:
                 st.button("Skip", key="label.skip", on_click=request, args=("skip",), shortcut="S")
             st.button("Not assessable", key="label.na", on_click=toggle_not_assessable, shortcut="N")
+            ui.copy_link("label", item=item_id)
         if S.get("label.na_open"):
             with st.container(border=True):
                 st.selectbox(
@@ -357,6 +398,8 @@ def item_workspace() -> None:
 
 if mode == reading.QUEUE:
     open_queue()
+    if linked is not None:
+        open_linked(linked)
     workspace()
 else:
     leave_queue()

@@ -1,5 +1,7 @@
 """Predict & explain: a stored item or an uploaded file, the active model's grade probabilities,
-an attribution overlay beside the original, and for clips the frames one by one with their importance."""
+an attribution overlay beside the original, and for clips the frames one by one with their importance.
+
+``/predict?item=ID&method=occlusion`` opens that item with that method; "Copy link" gives it."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from rascore.explain import (
     METHODS,
 )
 from rascore.services import explain as view
+from rascore.services import links
 from rascore.media import MediaError
 from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES
@@ -41,6 +44,21 @@ def no_model(modality: str) -> None:
 
 
 explainer, lock = shared_explainer(project)
+S = st.session_state
+
+link = ui.take_link("item", "method")
+if link:
+    try:
+        if "method" in link:
+            S["rascore.predict.method"] = links.choice(link["method"], METHODS, "attribution method")
+        if "item" in link:
+            found = view.linked_item(project, user, links.item_id(link["item"]))
+            S["rascore.predict.source"] = "A project item"
+            S["rascore.predict.modality"] = found["modality"]
+            S["rascore.predict.cohort"] = "all"
+            S["rascore.predict.item"] = found["id"]
+    except (links.LinkError, LookupError) as exc:
+        st.error(ui.plain(str(exc).rstrip(".") + "."))
 
 st.title("Predict & explain")
 st.caption(
@@ -143,6 +161,8 @@ except (LookupError, MediaError) as exc:  # a missing checkpoint or item file
 e = explanation
 what = MODALITIES[e.modality]
 st.subheader(f"{e.modality} v{e.version}: grade {e.predicted}")
+if source == "A project item":
+    ui.copy_link("predict", item=item_id, method=method)
 left, right = st.columns([1, 2])
 with left:
     st.metric(

@@ -8,7 +8,8 @@ from functools import cache
 import bcrypt
 
 from rascore.permissions import ROLES  # defined once, beside what each role may do
-from rascore.store import Store, StoreError, accounts
+from rascore.store import Store, StoreError, accounts, utcnow
+from rascore.store import tokens as session_tokens
 
 LEVELS: tuple[str, ...] = ("junior", "intermediate", "senior", "expert")
 MIN_PASSWORD_LENGTH = 10
@@ -82,13 +83,14 @@ def add_user(
 def set_password(
     store: Store, name: str, password: str, *, actor_id: int | None = None, rounds: int = 12
 ) -> None:
-    """Replace a user's password (audited)."""
+    """Replace a user's password (audited); every web session of the user ends."""
     user = accounts.user(store, name)
     if user is None:
         raise AuthError(f"no user named {name!r}")
     password_hash = hash_password(password, rounds)
     with store.transaction():
         accounts.set_password_hash(store, user["id"], password_hash)
+        session_tokens.revoke_user(store, user["id"], utcnow(), "password")
         store.audit("user.password", user_id=actor_id, target=user["name"])
 
 

@@ -235,3 +235,17 @@ def stored(project, options, method: str) -> bool:
         )
         is not None
     )
+
+
+def test_a_link_opens_that_item_with_that_method(project):
+    at = AppTest.from_file(APP, default_timeout=120)
+    session.begin(at.session_state, accounts.user(project.store, "demo-expert"))
+    at.run()
+    at.query_params.update({"item": str(DPD_ITEM), "method": "gradcam"})
+    at.switch_page(PAGE).run()
+    assert_page_ok(at)
+    assert at.selectbox(key="rascore.predict.modality").value == "DPD"
+    assert at.selectbox(key="rascore.predict.item").value == DPD_ITEM
+    assert at.selectbox(key="rascore.predict.method").value == "gradcam"
+    assert "Grad-CAM of grade" in texts(at)
+    assert f"/predict?item={DPD_ITEM}&method=gradcam" in [c.value for c in at.code]

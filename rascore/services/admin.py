@@ -20,6 +20,7 @@ from rascore.permissions import PermissionDenied, require
 from rascore.project import Project
 from rascore.store import Store, StoreBusy, accounts
 from rascore.store import labelling as sql
+from rascore.services import tokens
 
 MAX_UNPACKED_BYTES = int(os.environ.get("RASCORE_UPLOAD_MAX_BYTES", 2 * 1024**3))
 MAX_MEMBERS = 20_000
@@ -66,7 +67,9 @@ def _account(store: Store, name: str) -> dict:
 
 
 def change_role(store: Store, actor: Mapping, name: str, role: str) -> None:
-    """Give an account another role (admin; audited); the last active admin keeps theirs."""
+    """Give an account another role (admin; audited); the last active admin keeps theirs.
+
+    The account's web sessions end (every browser): it signs in again under its new role."""
     require(actor, "manage_users")
     if role not in auth.ROLES:
         raise AdminError(f"Unknown role {role!r}; expected one of {', '.join(auth.ROLES)}.")
@@ -77,13 +80,15 @@ def change_role(store: Store, actor: Mapping, name: str, role: str) -> None:
         if user["role"] == "admin" and user["active"] and accounts.count_active_admins(store) <= 1:
             raise AdminError("This is the last active admin: make another admin first.")
         accounts.set_role(store, user["id"], role)
+        tokens.revoke_user(store, user["id"], "role")  # signed in again, with the new role
         store.audit(
             "user.role", user_id=actor["id"], target=user["name"], detail={"from": user["role"], "to": role}
         )
 
 
 def set_active(store: Store, actor: Mapping, name: str, active: bool) -> None:
-    """Deactivate (cannot sign in; grades stay) or reactivate an account (admin; audited)."""
+    """Deactivate (cannot sign in; grades stay; every web session ends) or reactivate an account
+    (admin; audited)."""
     require(actor, "manage_users")
     with _write(store):
         user = _account(store, name)
@@ -95,6 +100,8 @@ def set_active(store: Store, actor: Mapping, name: str, active: bool) -> None:
             raise AdminError("This is the last active admin: make another admin first.")
         accounts.set_active(store, user["id"], active)
         sql.release(store, user["id"])
+        if not active:
+            tokens.revoke_user(store, user["id"], "deactivated")
         store.audit(
             "user.activate" if active else "user.deactivate", user_id=actor["id"], target=user["name"]
         )

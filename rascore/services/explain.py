@@ -67,6 +67,15 @@ def model_for(project, modality: str) -> ModelRef:
     return registered_model(project, code)
 
 
+def linked_item(project, user, item_id: int) -> dict:
+    """The id, modality and cohort of an item a link names; LookupError when there is none."""
+    require(user, "view_models")
+    row = project.store.item(int(item_id))
+    if row is None:
+        raise LookupError(f"There is no item #{item_id}")
+    return {"id": int(row["id"]), "modality": row["modality"], "cohort": row["cohort"]}
+
+
 def item_label(row: dict) -> str:
     """Short name of an item for a picker: ``#12 · test1 · MCP2 R · 16 frames``."""
     parts = [f"#{row['id']}", row["cohort"]]

@@ -133,6 +133,43 @@ def next_item(
     return Claim(found.item_id, found, expires)
 
 
+@dataclass(frozen=True)
+class Opened:
+    """An item opened by its id (a link): leased for grading, or ``claim`` None when the reader
+    graded it already (the page opens it as an edit of their own grade)."""
+
+    item_id: int
+    claim: Claim | None
+
+
+def open_item(
+    store: Store, user: Mapping, item_id: int, *, lease_s: float = LEASE_S, now: datetime | None = None
+) -> Opened:
+    """Open one item for this reader by its id, under the queue's rules, or LabelError saying why
+    not: no such item; held by a reader study or a calibration set (never graded from the queue);
+    or the project's readers-per-item limit reached by other readers."""
+    require(user, "grade")
+    moment = now or now_utc()
+    with store.transaction(BUSY_NEXT):
+        if store.item(item_id) is None:
+            raise LabelError(f"There is no item #{item_id}.")
+        if sql.held_elsewhere(store, item_id):
+            raise LabelError(
+                f"Item #{item_id} is not graded from the labelling queue: it belongs to a reader "
+                "study or a calibration set, read from the Read choice in the sidebar."
+            )
+        if sql.latest_grade(store, user["id"], item_id) is not None:
+            return Opened(item_id, None)
+        limit = max_readers(store)
+        if not sql.has_room(store, user["id"], item_id, limit, iso(moment)):
+            raise LabelError(
+                f"Item #{item_id} already has the {limit} reader(s) per item the project allows; "
+                "it is not in your queue."
+            )
+        expires = sql.reserve(store, user["id"], item_id, moment, lease_s)
+    return Opened(item_id, Claim(item_id, sql.position_of(store, item_id), expires))
+
+
 def _in_scope(store: Store, item_id: int, queue: QueueScope) -> bool:
     item = store.item(item_id)
     return bool(

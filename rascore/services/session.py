@@ -1,4 +1,5 @@
-"""Web sessions, library side: sign-in with a persisted per-name rate limit, idle expiry, sign-out.
+"""Web sessions, library side: sign-in with a persisted per-name rate limit, idle expiry, sign-out,
+and the token that lets a session survive a reload.
 
 The app keeps one small record in its per-browser-tab state (any mutable mapping, so this module
 never imports streamlit). Each page run calls ``current_user``, which re-reads the account so a
@@ -6,7 +7,14 @@ role change or deactivation takes effect at once, and ends the session after ``i
 without activity. Failed sign-ins are counted per typed user name in the store, whether or not
 such an account exists, so a restart does not reset a lock and names cannot be probed.
 
-Settings (environment): RASCORE_SESSION_IDLE_MINUTES (default 30), RASCORE_SIGNIN_MAX_FAILURES
+A sign-in through the app (``start``) also issues a session token (``rascore.services.tokens``)
+that the browser keeps in a cookie; a new tab or a reload calls ``restore`` with it. A session
+with a token is checked against its row on every run, in the same read as the user: signed out
+in another tab, revoked by an admin or expired (idle, sliding; or past its absolute end) and
+this tab is signed out too. Its idle expiry is the token's, shared by the browser's tabs.
+
+Settings (environment): RASCORE_SESSION_IDLE_MINUTES (default 30), RASCORE_SESSION_MAX_HOURS
+(default 12: a token's absolute lifetime, and its cookie's), RASCORE_SIGNIN_MAX_FAILURES
 (default 5), RASCORE_SIGNIN_LOCK_MINUTES (default 5).
 """
 
@@ -17,18 +25,20 @@ import threading
 import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rascore import auth
 from rascore.config import Settings, settings as read_settings
 from rascore.project import Project
+from rascore.services import tokens
 from rascore.store import Store, StoreBusy, accounts
 from rascore.store import labelling as sql
 from rascore.store.labelling import iso, now_utc
 
 STATE_KEY = "rascore.services.session"
 EXPIRED_KEY = "rascore.session_expired"
+REVOKED_KEY = "rascore.session_revoked"
 BUSY_SIGN_IN = (
     "The database is busy (locked by another write); you were not signed in. Try again in a moment."
 )
@@ -48,6 +58,7 @@ class Policy:
     max_failures: int = 5
     lock_s: float = 300.0
     idle_s: float = 1800.0
+    max_s: float = 43200.0
     forget_after_s: float = 86400.0
 
     @classmethod
@@ -57,6 +68,7 @@ class Policy:
             max_failures=int(_env_float("RASCORE_SIGNIN_MAX_FAILURES", 5)),
             lock_s=60 * _env_float("RASCORE_SIGNIN_LOCK_MINUTES", 5),
             idle_s=60 * _env_float("RASCORE_SESSION_IDLE_MINUTES", 30),
+            max_s=3600 * _env_float("RASCORE_SESSION_MAX_HOURS", 12),
         )
 
 
@@ -201,7 +213,10 @@ def oidc_user(project: Project, claims: Mapping[str, Any]) -> dict:
 # ------------------------------------------------------------------ the session record
 @dataclass
 class SessionRecord:
-    """Who is signed in on this browser tab and when they were last active."""
+    """Who is signed in on this browser tab and when they were last active.
+
+    ``token_hash``: the sha256 of the browser's session token (None: a session of this tab only);
+    ``slid_at``: when this tab last wrote the token's idle expiry."""
 
     user_id: int
     name: str
@@ -209,18 +224,90 @@ class SessionRecord:
     started: float
     last_seen: float
     data: dict = field(default_factory=dict)
+    token_hash: str | None = None
+    slid_at: float = 0.0
 
 
 def begin(
-    state: MutableMapping, user: Mapping, method: str = "password", now: float | None = None
+    state: MutableMapping,
+    user: Mapping,
+    method: str = "password",
+    now: float | None = None,
+    token_hash: str | None = None,
 ) -> SessionRecord:
-    """Start a session for a signed-in user."""
+    """Start a session for a signed-in user (held by this tab alone unless ``token_hash`` is given)."""
     moment = time.time() if now is None else now
-    record = SessionRecord(int(user["id"]), str(user["name"]), method, moment, moment)
+    record = SessionRecord(
+        int(user["id"]), str(user["name"]), method, moment, moment, token_hash=token_hash, slid_at=moment
+    )
     state[STATE_KEY] = record
-    if EXPIRED_KEY in state:
-        del state[EXPIRED_KEY]
+    for key in (EXPIRED_KEY, REVOKED_KEY):
+        if key in state:
+            del state[key]
     return record
+
+
+def _at(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
+
+
+def start(
+    project: Project,
+    state: MutableMapping,
+    user: Mapping,
+    method: str = "password",
+    *,
+    policy: Policy | None = None,
+    now: float | None = None,
+) -> str:
+    """Start a session that survives a reload: issue a token and return it (for the cookie only)."""
+    policy = policy or Policy.from_env()
+    moment = time.time() if now is None else now
+    token, _ = tokens.issue(
+        project.store, user, method, idle_s=policy.idle_s, max_s=policy.max_s, now=_at(moment)
+    )
+    begin(state, user, method, moment, token_hash=tokens.digest(token))
+    return token
+
+
+def restore(
+    project: Project,
+    state: MutableMapping,
+    token: object,
+    *,
+    policy: Policy | None = None,
+    now: float | None = None,
+) -> dict | None:
+    """Sign this tab in from the browser's token (a reload, a new tab), or None when it does not
+    hold: malformed or unknown (forged), revoked, expired, or its account deactivated. A restore
+    is audited (naming the session by its row id, never the token) and counts as activity."""
+    if not tokens.well_formed(token):
+        return None
+    policy = policy or Policy.from_env()
+    moment = time.time() if now is None else now
+    store = project.store
+    token_hash = tokens.digest(str(token))
+    found = tokens.check(store, token_hash, _at(moment))
+    if found.user is None:
+        if found.reason == "expired":
+            state[EXPIRED_KEY] = True
+        elif found.reason in ("revoked", "deactivated"):
+            state[REVOKED_KEY] = True
+        return None
+    user = found.user
+    try:
+        with store.transaction():
+            tokens.slide(store, found.token_id, policy.idle_s, _at(moment))
+            store.audit(
+                "session.restore",
+                user_id=user["id"],
+                target=user["name"],
+                detail={"session": found.token_id, "method": found.method},
+            )
+    except StoreBusy:
+        pass  # a busy database must not sign anyone out; the next run slides the expiry
+    begin(state, user, found.method or "password", moment, token_hash=token_hash)
+    return user
 
 
 def current_user(
@@ -231,12 +318,17 @@ def current_user(
     now: float | None = None,
     touch: bool = True,
 ) -> dict | None:
-    """The signed-in, active user of this tab, or None (idle sessions end here)."""
+    """The signed-in, active user of this tab, or None (idle sessions end here).
+
+    A session with a token is as good as its token: one read checks the token and the user
+    together; the token's idle expiry is written at most once a minute (``touch``)."""
     record = state.get(STATE_KEY)
     if not isinstance(record, SessionRecord):
         return None
     policy = policy or Policy.from_env()
     moment = time.time() if now is None else now
+    if record.token_hash is not None:
+        return _token_user(project, state, record, policy, moment, touch)
     if moment - record.last_seen > policy.idle_s:
         end(project, state, reason="expired")
         state[EXPIRED_KEY] = True
@@ -251,11 +343,37 @@ def current_user(
     return user
 
 
+def _token_user(
+    project: Project, state: MutableMapping, record: SessionRecord, policy: Policy, moment: float, touch: bool
+) -> dict | None:
+    """``current_user`` for a session held by a token."""
+    store = project.store
+    found = tokens.check(store, record.token_hash, _at(moment))
+    if found.user is None:
+        reason = found.reason if found.reason in ("expired", "deactivated") else "revoked"
+        end(project, state, reason=reason)
+        state[EXPIRED_KEY if reason == "expired" else REVOKED_KEY] = True
+        return None
+    if touch:
+        record.last_seen = moment
+        if moment - record.slid_at >= tokens.SLIDE_EVERY_S:
+            try:
+                tokens.slide(store, found.token_id, policy.idle_s, _at(moment))
+                record.slid_at = moment
+            except StoreBusy:
+                pass  # the next run tries again; nobody is signed out by a busy database
+    return found.user
+
+
 def end(project: Project, state: MutableMapping, reason: str = "sign_out") -> None:
-    """End this tab's session (audited) and drop everything the pages kept for it."""
+    """End this tab's session (audited) and drop everything the pages kept for it.
+
+    Signing out revokes the browser's token, so every tab of that browser ends at its next run."""
     record = state.get(STATE_KEY)
     if isinstance(record, SessionRecord):
         with project.store.transaction():
+            if record.token_hash is not None and reason in ("sign_out", "deactivated"):
+                tokens.revoke(project.store, record.token_hash, reason)
             sql.release(project.store, record.user_id)
             project.store.audit(
                 f"session.{reason}" if reason != "sign_out" else "sign_out",
@@ -270,3 +388,8 @@ def end(project: Project, state: MutableMapping, reason: str = "sign_out") -> No
 def was_expired(state: Mapping) -> bool:
     """Whether this tab's last session ended by inactivity (to say so on the sign-in form)."""
     return bool(state.get(EXPIRED_KEY))
+
+
+def was_revoked(state: Mapping) -> bool:
+    """Whether this tab's session was ended elsewhere: sign-out in another tab, or an admin."""
+    return bool(state.get(REVOKED_KEY))

@@ -133,6 +133,30 @@ def first_available(
     return Position(1, 0.0, int(row["id"])) if row is not None else None
 
 
+def held_elsewhere(store: Store, item_id: int) -> bool:
+    """Whether a study or a calibration set holds the item (the ordinary queue never serves it)."""
+    return bool(
+        store.value(
+            "SELECT EXISTS (SELECT 1 FROM calibration_items WHERE item_id = ?)"
+            " OR EXISTS (SELECT 1 FROM study_cases WHERE item_id = ?)",
+            (item_id, item_id),
+        )
+    )
+
+
+def has_room(store: Store, user_id: int, item_id: int, max_readers: int | None, now: str) -> bool:
+    """Whether the project's readers-per-item limit leaves this reader room on the item."""
+    if max_readers is None:
+        return True
+    avail = _avail(QueueScope((), None, max_readers), ":item")
+    return bool(
+        store.value(
+            f"SELECT EXISTS (SELECT 1 WHERE 1{avail})",
+            {"user": user_id, "item": item_id, "now": now, "max_readers": max_readers},
+        )
+    )
+
+
 def position_of(store: Store, item_id: int) -> Position:
     """The queue position of an item (phase 0 with its confidence when the active model scored it)."""
     row = store.one(

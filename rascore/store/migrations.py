@@ -475,3 +475,33 @@ def m006_study_aids(db: Database) -> None:
     """Each study case's aid, snapshotted when the study opens."""
     for statement in M006:
         db.execute(statement)
+
+
+# Web sessions that survive a reload (rascore.services.tokens): one row per sign-in on a browser.
+# The browser keeps a random token in a cookie; the store keeps only its sha256 (a stolen copy of
+# the database gives no usable token). ``expires_at`` slides with activity (the idle rule) but
+# never past ``ends_at`` (the absolute lifetime); a revoked row stays until pruned, so a
+# revoked token is told apart from an unknown one.
+M007 = [
+    """CREATE TABLE session_tokens (
+        id INTEGER PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        method TEXT NOT NULL CHECK (method IN ('password','oidc')),
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_reason TEXT,
+        CHECK (expires_at <= ends_at)
+    )""",
+    "CREATE INDEX session_tokens_user ON session_tokens (user_id)",
+]
+
+
+@migrations(name="007_session_tokens")
+def m007_session_tokens(db: Database) -> None:
+    """Hashed web-session tokens with their idle and absolute expiry and revocation."""
+    for statement in M007:
+        db.execute(statement)
