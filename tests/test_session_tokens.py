@@ -106,11 +106,13 @@ def test_sign_out_in_one_tab_ends_the_other(project):
     assert session.was_revoked(other) and not session.was_expired(other)
     assert project.store.audit_rows()[0]["action"] == "session.revoked"
     assert session.restore(project, {}, token, policy=POLICY, now=T0 + 3) is None
-    # another browser's session of the same user is not this browser's: it goes on
+    # sign-out ends the user's sessions in other browsers too, and no other user's
     second, _ = signed_in(project, now=T0)
     third, _ = signed_in(project, now=T0)
+    bystander, _ = signed_in(project, "reader-two", now=T0)
     session.end(project, second)
-    assert session.current_user(project, third, policy=POLICY, now=T0 + 4) is not None
+    assert session.current_user(project, third, policy=POLICY, now=T0 + 4) is None
+    assert session.current_user(project, bystander, policy=POLICY, now=T0 + 4) is not None
 
 
 @pytest.mark.parametrize("change", ["role", "deactivate", "password", "admin password"])

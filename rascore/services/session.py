@@ -368,11 +368,14 @@ def _token_user(
 def end(project: Project, state: MutableMapping, reason: str = "sign_out") -> None:
     """End this tab's session (audited) and drop everything the pages kept for it.
 
-    Signing out revokes the browser's token, so every tab of that browser ends at its next run."""
+    Signing out revokes every token of the user, so every tab of every browser they are signed
+    in with ends at its next run (a reader who forgot a session elsewhere ends it too)."""
     record = state.get(STATE_KEY)
     if isinstance(record, SessionRecord):
         with project.store.transaction():
-            if record.token_hash is not None and reason in ("sign_out", "deactivated"):
+            if reason == "sign_out":
+                tokens.revoke_user(project.store, record.user_id, reason)
+            elif record.token_hash is not None and reason == "deactivated":
                 tokens.revoke(project.store, record.token_hash, reason)
             sql.release(project.store, record.user_id)
             project.store.audit(

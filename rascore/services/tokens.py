@@ -8,8 +8,8 @@ past (``Policy.max_s``, 12 hours). A plain sha256 is enough for a value of 256 r
 is nothing to guess a password-style hash would slow down, and the lookup must be one indexed
 read on every page run.
 
-A token is revoked on sign-out (that browser's token: every tab of it ends) and, for every token
-of the user, on an admin's role change or deactivation and on a password change. A page run checks
+Every token of the user is revoked on sign-out (every tab of every browser ends), on an admin's
+role change or deactivation and on a password change. A page run checks
 its token in the same read that re-reads the user (``rascore.services.session.current_user``);
 the idle expiry is written at most once a minute (``SLIDE_EVERY_S``), never on every rerun.
 
