@@ -36,7 +36,7 @@ def next_item() -> None:
 def _save(project, user) -> None:
     """Save the read requested, timed from when the item was served; keep its feedback."""
     owner = S.pop("calib.save", None)
-    served = (S.get("calib.served") or {}).get(owner)
+    served = grading.served_at(PREFIX, owner)
     if owner is None or served is None:
         return
     chosen = grading.selection(PREFIX, owner)
@@ -97,10 +97,7 @@ def show(project, user, set_id: int, zoom: str | None) -> None:
         st.warning("You have read every item of this set without reaching the target; ask an admin.")
         return
     owner = (set_id, task.item_id)
-    served = S.setdefault("calib.served", {})
-    if owner not in served:  # first time this item is on screen
-        served[owner] = task.served_at
-        grading.new_item(PREFIX)
+    grading.serve(PREFIX, owner, task.served_at)
     view = labelling.item_view(store, user, task.item_id)
     mod = view.modality
     st.progress(
@@ -110,18 +107,7 @@ def show(project, user, set_id: int, zoom: str | None) -> None:
     with image_col:
         grading.show_media(project, view, PREFIX, zoom)
     with grade_col:
-        chosen = grading.selection(PREFIX, owner)
-        combined = grading.grade_buttons(PREFIX, mod, chosen, grading.choose, (PREFIX, owner))
-        st.button(
-            "Save and see the reference",
-            key="calib.submit",
-            on_click=request_save,
-            args=(owner,),
-            type="primary",
-            shortcut="Enter",
-            icon=":material/keyboard_return:",
-        )
-        grading.definitions(mod, chosen, combined)
+        grading.grade_form(PREFIX, mod, owner, "Save and see the reference", request_save)
     grading.atlas(project, user, mod, PREFIX, exclude=task.item_id)
 
 

@@ -35,6 +35,39 @@ def new_item(prefix: str) -> None:
     S[f"{prefix}.frame"] = PLAY
 
 
+def serve(prefix: str, owner: tuple, served_at) -> None:
+    """A read is on screen: the first time, remember when it was served (its time starts then)
+    and start its clip from the beginning."""
+    served = S.setdefault(f"{prefix}.served", {})
+    if owner not in served:
+        served[owner] = served_at
+        new_item(prefix)
+
+
+def served_at(prefix: str, owner: tuple | None):
+    """When the read ``owner`` was first served, or None."""
+    return (S.get(f"{prefix}.served") or {}).get(owner)
+
+
+def grade_form(
+    prefix: str, mod: Modality, owner: tuple, save_label: str, on_save: Callable[..., None]
+) -> None:
+    """One read's grade buttons (keys 0-3, Shift+0-3), its save button (Enter, calling
+    ``on_save(owner)``) and the EOSS definitions beside the grades chosen."""
+    chosen = selection(prefix, owner)
+    combined = grade_buttons(prefix, mod, chosen, choose, (prefix, owner))
+    st.button(
+        save_label,
+        key=f"{prefix}.submit",
+        on_click=on_save,
+        args=(owner,),
+        type="primary",
+        shortcut="Enter",
+        icon=":material/keyboard_return:",
+    )
+    definitions(mod, chosen, combined)
+
+
 def show_media(
     project, view: labelling.ItemView, prefix: str, zoom_choice: str | None, target: int = 640
 ) -> None:

@@ -43,7 +43,7 @@ def request_save(owner: tuple[int, int, str]) -> None:
 def _save(project, user) -> None:
     """Save the read requested, timed from when its task was served; a message either way."""
     owner = S.pop("study.save", None)
-    served = (S.get("study.served") or {}).get(owner)
+    served = grading.served_at(PREFIX, owner)
     if owner is None or served is None:
         return
     chosen = grading.selection(PREFIX, owner)
@@ -101,10 +101,7 @@ def show(project, user, study_id: int, zoom: str | None, go_to: Callable[[str], 
         return
 
     owner = _owner(task)
-    served = S.setdefault("study.served", {})
-    if owner not in served:  # first time this task is on screen: its time starts now
-        served[owner] = task.served_at
-        grading.new_item(PREFIX)
+    grading.serve(PREFIX, owner, task.served_at)
     view = labelling.item_view(store, user, task.item_id)
     mod = view.modality
     aided = task.arm == "aided"
@@ -126,18 +123,7 @@ def show(project, user, study_id: int, zoom: str | None, go_to: Callable[[str], 
         with columns[1]:
             overlay_slot = show_aid(store, user, task)
     with columns[-1]:
-        chosen = grading.selection(PREFIX, owner)
-        combined = grading.grade_buttons(PREFIX, mod, chosen, grading.choose, (PREFIX, owner))
-        st.button(
-            "Save and next",
-            key="study.submit",
-            on_click=request_save,
-            args=(owner,),
-            type="primary",
-            shortcut="Enter",
-            icon=":material/keyboard_return:",
-        )
-        grading.definitions(mod, chosen, combined)
+        grading.grade_form(PREFIX, mod, owner, "Save and next", request_save)
     grading.atlas(project, user, mod, PREFIX, exclude=task.item_id)
     if overlay_slot is not None:  # last: the grade buttons are on screen while it is computed
         with overlay_slot:

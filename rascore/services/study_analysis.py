@@ -281,12 +281,12 @@ def analyse(
     analysis grades what the study graded.
     """
     table = reads_table(store, actor, study_id, grade=grade, positive_from=positive_from)
+    study = sql.study(store, study_id)
     source = None
-    if aid is None and table.attrs["grade"] == sql.study(store, study_id)["grade"]:
+    if aid is None and table.attrs["grade"] == study["grade"]:
         shown = aid_table(store, actor, study_id, threshold=table.attrs["positive_from"])
         if shown.attrs.get("source") is not None:
             aid, source = shown, _aid_source(shown.attrs)
-    study = sql.study(store, study_id)
     case_ids = [int(c["item_id"]) for c in sql.cases(store, study_id)]
     readers = _readers(store, study_id, table, len(case_ids))
     out = StudyAnalysis(study, table.attrs["grade"], table.attrs["positive_from"], readers)

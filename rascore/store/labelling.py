@@ -61,9 +61,10 @@ def _avail(scope: QueueScope, alias: str) -> str:
 
 
 def _not_reserved(alias: str) -> str:
-    """Items a study or a calibration set holds stay out of the ordinary queue: a calibration
-    read shows the reference grade, and a study case read in the queue first (or after, with the
-    model's help seen) would no longer be a blind read."""
+    """Items a study or a calibration set holds stay out of the ordinary queue and the atlas: a
+    calibration read shows the reference grade, and a study case read in the queue first (or
+    after, with the model's help seen), or seen in the atlas beside its reference grade, would
+    no longer be a blind read."""
     return (
         f" AND NOT EXISTS (SELECT 1 FROM calibration_items c WHERE c.item_id = {alias})"
         f" AND NOT EXISTS (SELECT 1 FROM study_cases s WHERE s.item_id = {alias})"
@@ -135,13 +136,7 @@ def first_available(
 
 def held_elsewhere(store: Store, item_id: int) -> bool:
     """Whether a study or a calibration set holds the item (the ordinary queue never serves it)."""
-    return bool(
-        store.value(
-            "SELECT EXISTS (SELECT 1 FROM calibration_items WHERE item_id = ?)"
-            " OR EXISTS (SELECT 1 FROM study_cases WHERE item_id = ?)",
-            (item_id, item_id),
-        )
-    )
+    return not store.value(f"SELECT EXISTS (SELECT 1 WHERE 1{_not_reserved(':item')})", {"item": item_id})
 
 
 def has_room(store: Store, user_id: int, item_id: int, max_readers: int | None, now: str) -> bool:
@@ -269,9 +264,7 @@ def atlas_candidates(
         f" i.media_sha256, r.{column} AS grade, r.sh, r.pd, r.combined, row_number() OVER"
         f" (PARTITION BY r.{column} ORDER BY r.item_id) AS k FROM current_reference r"
         " JOIN items i ON i.id = r.item_id WHERE i.modality = ? AND i.cohort = 'train'"
-        f" AND r.{column} IS NOT NULL AND r.item_id IS NOT ?"
-        " AND NOT EXISTS (SELECT 1 FROM calibration_items c WHERE c.item_id = r.item_id)"
-        " AND NOT EXISTS (SELECT 1 FROM study_cases s WHERE s.item_id = r.item_id))"
+        f" AND r.{column} IS NOT NULL AND r.item_id IS NOT ?{_not_reserved('r.item_id')})"
         " WHERE k <= ? ORDER BY grade, item_id",
         (modality, exclude, per_grade),
     )
