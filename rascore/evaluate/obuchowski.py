@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 from rascore.evaluate.clusters import Clusters
-from rascore.evaluate.delong import DeLongResult, delong_test
+from rascore.evaluate.delong import DeLongResult, delong_test, structural_components
 from rascore.evaluate.inputs import as_binary, as_grades, as_probs, as_scores
 from rascore.evaluate.undefined import undefined
 from rascore.scale import GRADES
@@ -55,10 +55,7 @@ class _Parts:
 def _parts(positive: np.ndarray, scores: np.ndarray, codes: np.ndarray, n_clusters: int) -> _Parts:
     """Cluster sums of the structural components of k AUCs on the same items."""
     m, n = int(positive.sum()), int((~positive).sum())
-    pos, neg = scores[:, positive], scores[:, ~positive]
-    rank_all = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
-    v10 = (rank_all[:, :m] - rankdata(pos, axis=1)) / n
-    v01 = 1.0 - (rank_all[:, m:] - rankdata(neg, axis=1)) / m
+    v10, v01 = structural_components(positive, scores)
     aucs = v10.mean(axis=1)
     code_pos, code_neg = codes[positive], codes[~positive]
     m_i = np.bincount(code_pos, minlength=n_clusters).astype(float)
