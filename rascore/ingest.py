@@ -5,6 +5,10 @@ Each file is all or nothing: validated, decoded, de-identified, stored and cache
 remains (no media file, no cache entry, no row) and the batch goes on. A row that would put its
 patient in a second cohort is refused (``rascore.patient_cohort``), for the whole batch before any
 file is stored and again inside each row's transaction.
+
+An entry's bytes come from its ``path``, or from its ``fetch`` callable (``rascore.pacs``: a
+WADO-RS retrieve), which may raise RowError for that file alone; any other exception it raises
+(the server went away) ends the batch, with every file before it complete.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ class Entry:
     grades: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     reference: tuple[int, int | None] | None = None
     error: str | None = None
+    # Bytes from elsewhere than ``path`` (a network retrieve); ``planned`` is then the patient
+    # pseudonym its header will give, known beforehand for the batch's cohort check.
+    fetch: Callable[[], bytes] | None = None
+    planned: str | None = None
+    # Called with (store, item id) inside the transaction that records the file, for a new item or
+    # the item it duplicates, so what the caller records commits with the item or not at all.
+    on_record: Callable[[object, int], None] | None = None
 
 
 @dataclass
@@ -222,13 +233,17 @@ def import_entry(
     project: Project, entry: Entry, limits=None, *, actor_id: int | None = None, source: str = "import"
 ) -> tuple[str, int | None]:
     """Import one file; returns ("imported", item_id) or ("duplicate", None); raises RowError."""
-    from rascore.media import Limits, MediaError, ingest_file
+    from rascore.media import Limits, MediaError, ingest_bytes, ingest_file
 
     if entry.error:
         raise RowError(entry.error)
     mod = scale.modality(entry.modality)
     try:
-        result = ingest_file(entry.path, project.media, project.key, limits or Limits())
+        if entry.fetch is not None:
+            data = entry.fetch()
+            result = ingest_bytes(data, entry.display, project.media, project.key, limits or Limits())
+        else:
+            result = ingest_file(entry.path, project.media, project.key, limits or Limits())
     except MediaError as exc:
         raise RowError(exc.reason) from None
     store = project.store
@@ -246,7 +261,10 @@ def import_entry(
                 fps=result.fps,
                 meta=result.meta,
             )
-            if store.find_item(result.sha256, mod.code) is not None:
+            existing = store.find_item(result.sha256, mod.code)
+            if existing is not None:
+                if entry.on_record:
+                    entry.on_record(store, existing["id"])
                 return "duplicate", None
             patient = entry.patient
             patient = _pseudonym(patient, project.key) if patient else result.pseudonym
@@ -282,6 +300,8 @@ def import_entry(
                     "readers": len(entry.grades),
                 },
             )
+            if entry.on_record:
+                entry.on_record(store, item_id)
     except BaseException as exc:
         if result.is_new:
             project.media.discard(result.sha256)
@@ -304,6 +324,8 @@ def planned_patient(project: Project, entry: Entry, limits=None) -> str | None:
 
     if entry.error:
         return None
+    if entry.fetch is not None:
+        return entry.planned
     if entry.patient:
         return _pseudonym(entry.patient, project.key)
     return header_pseudonym(entry.path, project.key, limits or Limits())

@@ -505,3 +505,26 @@ def m007_session_tokens(db: Database) -> None:
     """Hashed web-session tokens with their idle and absolute expiry and revocation."""
     for statement in M007:
         db.execute(statement)
+
+
+# Instances pulled from a PACS over DICOMweb (rascore.pacs): one row per (instance, modality),
+# keyed by HMAC-SHA256(project key, SOP Instance UID) so a later pull skips what is in; the UID
+# itself is never stored. Written in the same transaction as the item row, so an instance is in
+# both or in neither. ``item_id`` names the item its file became (or the item it duplicated).
+M009 = [
+    """CREATE TABLE pacs_instances (
+        uid_hash TEXT NOT NULL CHECK (length(uid_hash) = 64),
+        modality TEXT NOT NULL CHECK (modality IN ('SGS','DGS','SPD','DPD')),
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (uid_hash, modality)
+    )""",
+    "CREATE INDEX pacs_instances_item ON pacs_instances (item_id)",
+]
+
+
+@migrations(name="009_pacs_instances")
+def m009_pacs_instances(db: Database) -> None:
+    """Keyed hashes of the SOP Instance UIDs pulled from a PACS, for incremental pulls."""
+    for statement in M009:
+        db.execute(statement)
