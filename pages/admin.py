@@ -1,5 +1,6 @@
-"""Admin: accounts and roles, importing scans, exports, the audit log, project settings, and reader
-studies and calibration sets (their tab is ``views.admin_studies``)."""
+"""Admin: accounts and roles, importing scans (uploads; from a PACS in the PACS tab,
+``views.admin_pacs``), exports, the audit log, project settings, and reader studies and
+calibration sets (their tab is ``views.admin_studies``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rascore.permissions import allowed, require_any
 from rascore.scale import COHORTS, MODALITIES
 
 import ui
-from views import admin_studies
+from views import admin_pacs, admin_studies
 
 S = st.session_state
 project, user = ui.gate(
@@ -37,6 +38,7 @@ sections = [
     for name, action in (
         ("Users", "manage_users"),
         ("Import", "import"),
+        ("PACS", "import"),
         ("Export", "export"),
         ("Audit log", "audit"),
         ("Settings", "settings"),
@@ -169,6 +171,10 @@ if "Import" in tabs:
                     hide_index=True,
                     width="stretch",
                 )
+
+if "PACS" in tabs:
+    with tabs["PACS"]:
+        admin_pacs.show(project, user, ui.plain)
 
 if "Export" in tabs:
     with tabs["Export"]:

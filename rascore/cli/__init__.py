@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "rascore.cli.demo_cmd",
     "rascore.cli.ingest_cmd",
+    "rascore.cli.pacs_cmd",
     "rascore.cli.export_cmd",
     "rascore.cli.user_cmd",
     "rascore.cli.info_cmd",
