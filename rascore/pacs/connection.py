@@ -144,6 +144,10 @@ def translated(url: str, *, instance: bool = False) -> Iterator[None]:
     where = shown(url)
     try:
         yield
+    except (json.JSONDecodeError, requests.JSONDecodeError):  # before RequestException: a subclass
+        raise PacsUnreachable(
+            f"{where}: the answer is not DICOMweb JSON; is this a DICOMweb server?"
+        ) from None
     except requests.HTTPError as exc:
         response = exc.response
         target = shown(response.url) if response is not None and response.url else where
@@ -157,10 +161,6 @@ def translated(url: str, *, instance: bool = False) -> Iterator[None]:
         raise PacsUnreachable(f"{where}: cannot connect (server unreachable or stopped)") from None
     except requests.RequestException as exc:
         raise PacsUnreachable(f"{where}: {type(exc).__name__}: {exc}") from None
-    except (json.JSONDecodeError, requests.JSONDecodeError):
-        raise PacsUnreachable(
-            f"{where}: the answer is not DICOMweb JSON; is this a DICOMweb server?"
-        ) from None
     except (InvalidDicomError, EOFError) as exc:
         raise PacsError(f"{where}: the answer is not a DICOM instance ({exc})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

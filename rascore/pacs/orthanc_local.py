@@ -160,3 +160,77 @@ class LocalOrthanc:
 def local_orthanc(folder: str | Path, users: dict[str, str] | None = None) -> LocalOrthanc:
     """A LocalOrthanc on free ports in ``folder`` (not started: call ``start`` or use ``with``)."""
     return LocalOrthanc(Path(folder), free_port(), free_port(), dict(users or {}))
+
+
+#: real ultrasound files of pydicom and pydicom-data (single-frame, multi-frame, RLE, JPEG 2000,
+#: JPEG YBR cine), the ones the tests and the benchmark load: name -> frames
+SAMPLES: dict[str, int] = {
+    "US1_UNCR.dcm": 1,
+    "US1_J2KR.dcm": 1,
+    "examples_rgb_color.dcm": 1,
+    "examples_jpeg2k.dcm": 1,
+    "OBXXXX1A_2frame.dcm": 2,
+    "OBXXXX1A_rle_2frame.dcm": 2,
+    "examples_ybr_color.dcm": 30,
+}
+
+
+@dataclass
+class Sample:
+    """One instance loaded into a local Orthanc: where it came from and what was sent."""
+
+    name: str
+    copy: int
+    frames: int
+    data: bytes
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+
+
+def sample_bytes(name: str, copy: int = 0) -> Sample:
+    """A pydicom / pydicom-data test file as an instance of its own: copy 0 keeps the original
+    Study and Series UIDs, copy n > 0 gets new ones (derived from the originals and n, so one
+    original study stays one study per copy), and every copy gets a SOP Instance UID of its own
+    (some of the originals share one: the RLE and JPEG 2000 versions of the same image)."""
+    import io
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    path = get_testdata_file(name)
+    if path is None:
+        raise FileNotFoundError(f"{name} is not in pydicom or pydicom-data (install pydicom-data)")
+    ds = pydicom.dcmread(path)
+    if copy:
+        ds.StudyInstanceUID = generate_uid(entropy_srcs=[str(ds.StudyInstanceUID), str(copy)])
+        ds.SeriesInstanceUID = generate_uid(entropy_srcs=[str(ds.SeriesInstanceUID), str(copy)])
+    ds.SOPInstanceUID = generate_uid(entropy_srcs=[name, str(copy), "sop"])
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return Sample(
+        name=name,
+        copy=copy,
+        frames=SAMPLES.get(name) or int(ds.get("NumberOfFrames") or 1),
+        data=buffer.getvalue(),
+        study_uid=str(ds.StudyInstanceUID),
+        series_uid=str(ds.SeriesInstanceUID),
+        sop_uid=str(ds.SOPInstanceUID),
+    )
+
+
+def load_samples(
+    server: LocalOrthanc, copies: int = 1, names: tuple[str, ...] = tuple(SAMPLES)
+) -> list[Sample]:
+    """Upload ``copies`` copies of each sample through ``POST /instances``; what was sent."""
+    loaded = []
+    for copy in range(copies):
+        for name in names:
+            sample = sample_bytes(name, copy)
+            answer = server.upload(sample.data)
+            if answer.get("Status") not in ("Success", "AlreadyStored"):
+                raise RuntimeError(f"Orthanc did not store {name}: {answer}")
+            loaded.append(sample)
+    return loaded

@@ -8,6 +8,7 @@ date, modalities, number of instances and frames, never a name or an ID.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,34 @@ STUDY_FIELDS = (
     "PatientBirthDate",
 )
 INSTANCE_FIELDS = ("SOPClassUID", "InstanceNumber", "NumberOfFrames")
+PAGE = 500
+_UID_TAG = {"study": "0020000D", "series": "0020000E", "instance": "00080018"}
+
+
+def _paged(search, level: str, page: int = PAGE) -> list[dict]:
+    """Every record of a QIDO-RS search, ``page`` at a time (``search(offset=, limit=)``).
+
+    Paging stops at a short page, or at a page that brings nothing new: some servers ignore
+    ``offset`` for some filters (Orthanc 1.10 with ModalitiesInStudy), and dicomweb-client's own
+    ``get_remaining`` would then ask forever."""
+    tag = _UID_TAG[level]
+    seen: set[str] = set()
+    records: list[dict] = []
+    offset = 0
+    while True:
+        batch = search(offset=offset, limit=page)
+        if not isinstance(batch, list) or not all(isinstance(r, dict) for r in batch):
+            raise ValueError("a QIDO-RS answer must be a JSON array of data sets")
+        new = []
+        for record in batch:
+            uid = json.dumps(record.get(tag, {}).get("Value"), sort_keys=True)
+            if uid not in seen:
+                seen.add(uid)
+                new.append(record)
+        records += new
+        if len(batch) < page or not new:
+            return records
+        offset += len(batch)
 
 
 @dataclass
@@ -126,7 +155,6 @@ def search_studies(
     since: dt.date | None = None,
     until: dt.date | None = None,
     modality_tag: str | None = None,
-    limit: int | None = None,
 ) -> list[Study]:
     """Studies by UID (each looked up), else by study date range and modality in study."""
     client = connection.client
@@ -141,11 +169,12 @@ def search_studies(
     studies: dict[str, Study] = {}
     for query in queries:
         with translated(connection.url):
-            found = client.search_for_studies(
-                fields=list(STUDY_FIELDS), search_filters=query, limit=limit, get_remaining=limit is None
+            found = _paged(
+                lambda offset, limit, query=query: client.search_for_studies(
+                    fields=list(STUDY_FIELDS), search_filters=query, offset=offset, limit=limit
+                ),
+                "study",
             )
-            if not isinstance(found, list):
-                raise ValueError("a QIDO-RS answer must be a JSON array")
             for record in found:
                 study = _study(record)
                 studies.setdefault(study.uid, study)
@@ -161,7 +190,12 @@ def list_instances(
     instances: list[Instance] = []
     with translated(connection.url):
         filters = {"Modality": modality_tag.strip().upper()} if modality_tag else None
-        series = client.search_for_series(study.uid, search_filters=filters, get_remaining=True)
+        series = _paged(
+            lambda offset, limit: client.search_for_series(
+                study.uid, search_filters=filters, offset=offset, limit=limit
+            ),
+            "series",
+        )
         series_uids = sorted(
             {
                 str(_dataset(r).get("SeriesInstanceUID") or "")
@@ -170,8 +204,11 @@ def list_instances(
             }
         )
         for series_uid in series_uids:
-            found = client.search_for_instances(
-                study.uid, series_uid, fields=list(INSTANCE_FIELDS), get_remaining=True
+            found = _paged(
+                lambda offset, limit, series_uid=series_uid: client.search_for_instances(
+                    study.uid, series_uid, fields=list(INSTANCE_FIELDS), offset=offset, limit=limit
+                ),
+                "instance",
             )
             for record in found:
                 ds = _dataset(record)
