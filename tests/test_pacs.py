@@ -318,12 +318,48 @@ def test_instance_that_decodes_badly_one_line_and_the_batch_goes_on(orthanc, pro
     assert out.strip() == "imported 1, duplicates 0, rejected 1, already imported 0"
     rejected = [line for line in err.splitlines() if line.startswith("rejected")]
     assert len(rejected) == 1 and "Traceback" not in err
+    assert "pixel data has" in rejected[0] and "(1999-01-01)" in rejected[0]
     assert len(items(project_env)) == 1
     # the rejected instance is tried again next time (it is not marked as pulled), the good one is not
     code, out, err = run(
         capsys, "pull", "--url", orthanc.url, "--study", orthanc.bad[0].study_uid, "--modality", "SGS"
     )
     assert out.strip() == "imported 0, duplicates 0, rejected 1, already imported 1"
+
+
+# ------------------------------------------------------------------ the Admin page's service
+def test_service_search_shows_no_identity_and_imports_with_the_upload_report(orthanc, project, creds):
+    from rascore.permissions import PermissionDenied
+    from rascore.services import pacs as service
+    from rascore.store import accounts
+
+    accounts.add_user(project.store, "pacs-admin", "admin")
+    admin = accounts.user(project.store, "pacs-admin")
+    reader = {
+        "id": accounts.add_user(project.store, "pacs-reader", "reader"),
+        "name": "pacs-reader",
+        "role": "reader",
+    }
+    with pytest.raises(PermissionDenied):
+        service.search(reader, orthanc.url)
+    studies = service.search(admin, orthanc.url, since="2000-01-01", modality_tag="US")
+    rows = service.rows(studies)
+    assert sorted(rows, key=lambda r: r["date"]) == [
+        {"date": "2004-08-26", "modalities": "US", "instances": 4, "frames": 4},
+        {"date": "2011-05-25", "modalities": "US", "instances": 2, "frames": 4},
+        {"date": "2016-05-03", "modalities": "US", "instances": 1, "frames": 30},
+    ]
+    seen = []
+    chosen = [s for s in studies if s.date.year > 2010]
+    with pytest.raises(PermissionDenied):
+        service.import_studies(project, reader, orthanc.url, chosen, "DGS", "test2")
+    report = service.import_studies(
+        project, admin, orthanc.url, chosen, "DGS", "test2", on_result=lambda d, t, r: seen.append((d, t))
+    )
+    assert (report.imported, report.duplicates, report.rejected) == (3, 0, 0)
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert report.notes[0] == "Already imported before: 0."
+    assert project.store.audit_rows()[0]["action"] == "import.pacs"
 
 
 # ------------------------------------------------------------------ push
