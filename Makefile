@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: app test lint install install-test chromium demo clean-demo bench
+.PHONY: app test lint install install-test chromium orthanc demo clean-demo bench
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ chromium:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
+# Debian's Orthanc and its DICOMweb plugin for the PACS tests (only when run as root and missing).
+# The tests start their own throw-away server; this never starts the packaged service.
+orthanc:
+	@if [ "$$(id -u)" = 0 ] && { [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; }; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb; \
+		if command -v systemctl >/dev/null 2>&1; then systemctl disable --now orthanc >/dev/null 2>&1 || true; fi; \
+		if command -v service >/dev/null 2>&1; then service orthanc stop >/dev/null 2>&1 || true; fi; \
+	fi
+
 demo: $(VENV)/.runtime
 	$(BIN)/rascore demo --if-absent
 
@@ -38,7 +47,7 @@ lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.test chromium lint
+test: $(VENV)/.test chromium orthanc lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test
