@@ -312,13 +312,24 @@ def test_non_dicom_answers_one_line_and_the_batch_goes_on(orthanc, project_env, 
 
 def test_instance_that_decodes_badly_one_line_and_the_batch_goes_on(orthanc, project_env, creds, capsys):
     code, out, err = run(
-        capsys, "pull", "--url", orthanc.url, "--study", orthanc.bad[0].study_uid, "--modality", "SGS"
+        capsys,
+        "pull",
+        "--url",
+        orthanc.url,
+        "--study",
+        orthanc.bad[0].study_uid,
+        "--modality",
+        "SGS",
+        "--no-uid-map",
     )
     assert code == 1
     assert out.strip() == "imported 1, duplicates 0, rejected 1, already imported 0"
     rejected = [line for line in err.splitlines() if line.startswith("rejected")]
     assert len(rejected) == 1 and "Traceback" not in err
     assert "pixel data has" in rejected[0] and "(1999-01-01)" in rejected[0]
+    from rascore.config import settings
+
+    assert not settings().pacs_uid_map.exists()  # --no-uid-map: no link back to the PACS
     assert len(items(project_env)) == 1
     # the rejected instance is tried again next time (it is not marked as pulled), the good one is not
     code, out, err = run(

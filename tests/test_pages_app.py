@@ -191,7 +191,15 @@ def test_adjudicate_sets_the_reference(project):
 def test_admin_adds_a_user_and_changes_settings(project):
     at = page_as(project, "demo-admin", "pages/admin.py")
     assert_page_ok(at)
-    assert [t.label for t in at.tabs] == ["Users", "Import", "PACS", "Export", "Audit log", "Settings", "Studies"]
+    assert [t.label for t in at.tabs] == [
+        "Users",
+        "Import",
+        "PACS",
+        "Export",
+        "Audit log",
+        "Settings",
+        "Studies",
+    ]
     at.text_input(key="admin.new_name").input("reader-three")
     at.selectbox(key="admin.new_role").select("expert")
     at.text_input(key="admin.new_password").input("a-long-password")

@@ -66,6 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     pull.add_argument(
         "--max-pixels", type=int, default=None, help="refuse frames with more pixels (default 40 million)"
     )
+    pull.add_argument(
+        "--no-uid-map",
+        action="store_true",
+        help="keep no private map back to the PACS's UIDs (push then cannot report on these instances)",
+    )
     pull.set_defaults(func=_pull)
 
     push = pacs_sub.add_parser(
@@ -146,6 +151,7 @@ def _pull(args: argparse.Namespace) -> int:
             args.cohort,
             modality_tag=args.modality_tag,
             limits=limits_from(args),
+            keep_uids=not args.no_uid_map,
             on_planned=planned,
             on_result=report,
         )

@@ -133,12 +133,14 @@ def pull(
     modality_tag: str | None = None,
     limits=None,
     actor_id: int | None = None,
+    keep_uids: bool = True,
     on_planned: Callable[[int], None] | None = None,
     on_result: Callable[[Entry, str, str | None, int | None], None] | None = None,
 ) -> PullReport:
     """Import every instance of ``studies`` not yet pulled for ``modality`` into ``cohort``.
 
-    ``on_planned(n)`` is told how many instances will be fetched (for a progress bar) and
+    ``keep_uids``: write the real UIDs to the private UID map (what a later push needs); False
+    keeps no link back to the PACS at all. ``on_planned(n)`` is told how many instances will be fetched (for a progress bar) and
     ``on_result`` each one's outcome, as ``rascore.ingest.ingest`` tells it. PacsError when the
     search itself fails (nothing was imported then)."""
     from rascore.media import dicom_pseudonym
@@ -148,7 +150,7 @@ def pull(
     started = time.perf_counter()
     code = lookup_modality(modality).code
     cohort = check_cohort(cohort)
-    uid_map = UidMap(project.settings.pacs_uid_map, project.settings.data_dir)
+    uid_map = UidMap(project.settings.pacs_uid_map, project.settings.data_dir) if keep_uids else None
     result = PullReport()
     planned: list[tuple[Study, int, int, Instance, str]] = []
     for s_index, study in enumerate(studies, start=1):
@@ -176,12 +178,18 @@ def pull(
     result.skipped = len(planned) - len(todo)
     if on_planned:
         on_planned(len(todo))
-    uid_map.add(
-        {
-            h: {"study": i.study_uid, "series": i.series_uid, "sop": i.sop_uid, "sop_class": i.sop_class_uid}
-            for _, _, _, i, h in todo
-        }
-    )
+    if uid_map is not None:
+        uid_map.add(
+            {
+                h: {
+                    "study": i.study_uid,
+                    "series": i.series_uid,
+                    "sop": i.sop_uid,
+                    "sop_class": i.sop_class_uid,
+                }
+                for _, _, _, i, h in todo
+            }
+        )
     entries = []
     for study, s_index, series_index, instance, uid_hash in todo:
         entry = Entry(path=None, display=_display(s_index, study, series_index, instance))  # type: ignore[arg-type]
@@ -208,7 +216,7 @@ def pull(
     except PacsUnreachable as exc:
         result.stopped = str(exc)
     finally:
-        if todo:
+        if todo and uid_map is not None:
             uid_map.keep_only(sql.all_hashes(project.store), {p[4] for p in todo})
         result.stats.total_s = time.perf_counter() - started
     return result
