@@ -50,5 +50,5 @@ lint: $(VENV)/.test
 test: $(VENV)/.test chromium orthanc lint
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.test
+bench: $(VENV)/.test orthanc
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
