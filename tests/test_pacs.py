@@ -452,3 +452,37 @@ def test_push_stores_an_sr_that_references_the_original(orthanc, project, creds,
     project.settings.pacs_uid_map.unlink()
     code, out, err = run(capsys, "push", "--url", orthanc.url, "--modality", "SGS")
     assert out.strip() == "stored 0 reports, no UID mapping 2, failed 0"
+
+
+# ------------------------------------------------------------------ the Admin page's PACS tab
+def test_admin_page_pacs_tab_shows_studies_without_identity(orthanc, tmp_path, monkeypatch, creds):
+    from rascore.services import session
+    from tests.apptest import assert_page_ok, texts
+    from tests.conftest import env_for
+    from tests.fixtures_labelling import build_project
+    from tests.test_pages_app import page_as
+
+    root = tmp_path / "p"
+    build_project(root, per_modality=1)
+    for key, value in env_for(root).items():
+        monkeypatch.setenv(key, value)
+    project = session.shared_project()
+    at = page_as(project, "demo-admin", "pages/admin.py")
+    assert_page_ok(at)
+    assert "Basic auth as the user in RASCORE_PACS_USER" in texts(at) and PASSWORD not in texts(at)
+    at.text_input(key="admin.pacs.url").input(orthanc.url)
+    at.text_input(key="admin.pacs.tag").input("US")
+    next(b for b in at.button if b.label == "Search").click().run()
+    assert_page_ok(at)
+    table = next(d.value for d in at.dataframe if "frames" in d.value.columns)
+    assert list(table.columns) == ["import", "date", "modalities", "instances", "frames"]
+    assert sorted(table["date"].tolist()) == ["1999-01-01", "2004-08-26", "2011-05-25", "2016-05-03"]
+    page = texts(at) + table.to_csv()
+    secrets = {
+        "13US1",
+        "CompressedSamples",
+        "BAPTIST",
+        orthanc.samples[0].study_uid,
+        orthanc.samples[0].sop_uid,
+    }
+    assert not [s for s in secrets if s in page]
