@@ -194,9 +194,13 @@ def push(
             report.stopped = str(exc)
             break
         except PacsError as exc:
-            report.failed.append((row["item_id"], str(exc)))
+            line = str(exc)
+            for uid in (uids.get("study"), uids.get("series"), uids.get("sop")):
+                if uid:
+                    line = line.replace(uid, "…")  # the line names the server, not the patient's UIDs
+            report.failed.append((row["item_id"], line))
             if on_result:
-                on_result(row["item_id"], "failed", str(exc))
+                on_result(row["item_id"], "failed", line)
             continue
         except (ValueError, TypeError, AttributeError) as exc:  # highdicom refuses the metadata
             line = f"the report could not be built: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
