@@ -97,6 +97,9 @@ def test_env_vars_point_every_command_at_the_project(project_env, tmp_path):
         ["user", "add"],
         ["user", "passwd"],
         ["info"],
+        ["pacs"],
+        ["pacs", "pull"],
+        ["pacs", "push"],
     ],
 )
 def test_help_on_every_subcommand(project_env, command):
