@@ -220,6 +220,30 @@ def test_server_stopped_mid_pull_leaves_a_consistent_store_and_the_next_pull_com
     assert store.value("SELECT count(*) FROM items") == 4
 
 
+def test_answer_cut_half_way_stops_the_pull_and_the_next_completes(orthanc, project_env, creds, capsys):
+    us1 = [s for s in orthanc.samples if s.name in US1]
+    cut = us1[1]
+    handler = type("Cut", (_CutProxy,), {"target": orthanc.rest, "bad_sop": cut.sop_uid})
+    proxy = _serve(handler)
+    try:
+        url = f"http://127.0.0.1:{proxy.server_address[1]}/dicom-web"
+        code, out, err = run(
+            capsys, "pull", "--url", url, *studies_args(study_of(us1, US1)), "--modality", "SGS"
+        )
+    finally:
+        proxy.shutdown()
+    assert code == 1 and "Traceback" not in err
+    stopped = [line for line in err.splitlines() if line.startswith("stopped:")]
+    assert len(stopped) == 1 and "broke during the answer" in stopped[0] and cut.sop_uid not in stopped[0]
+    done = int(out.split("imported ")[1].split(",")[0])
+    assert done < len(us1) and len(items(project_env)) == done
+    code, out, err = run(
+        capsys, "pull", "--url", orthanc.url, *studies_args(study_of(us1, US1)), "--modality", "SGS"
+    )
+    assert code == 0, err
+    assert out.strip() == f"imported {len(us1) - done}, duplicates 0, rejected 0, already imported {done}"
+
+
 # ------------------------------------------------------------------ errors: one line each
 def test_wrong_credentials_one_line(orthanc, project_env, monkeypatch, capsys):
     monkeypatch.setenv("RASCORE_PACS_USER", USER)
@@ -277,6 +301,24 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+class _CutProxy(_Proxy):
+    """Forwards to Orthanc, except that the answer for one instance stops half way (a server that
+    dies while sending)."""
+
+    def do_GET(self):  # noqa: N802
+        if not (self.bad_sop in self.path and "/instances/" in self.path):
+            return _Proxy.do_GET(self)
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+        answer = requests.get(self.target + self.path, headers=headers, timeout=10)
+        self.send_response(200)
+        self.send_header("Content-Type", answer.headers["Content-Type"])
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content[: len(answer.content) // 2])
+        self.wfile.flush()
+        self.close_connection = True
 
 
 def _serve(handler):

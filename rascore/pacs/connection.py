@@ -157,6 +157,8 @@ def translated(url: str, *, instance: bool = False) -> Iterator[None]:
         raise PacsError(line) from None
     except requests.Timeout:
         raise PacsUnreachable(f"{where}: no answer within the timeout") from None
+    except requests.exceptions.ChunkedEncodingError:
+        raise PacsUnreachable(f"{where}: the connection broke during the answer (server stopped?)") from None
     except (requests.ConnectionError, requests.exceptions.RetryError):
         raise PacsUnreachable(f"{where}: cannot connect (server unreachable or stopped)") from None
     except requests.RequestException as exc:

@@ -101,11 +101,12 @@ def _fetch(connection: Connection, instance: Instance, stats: PullStats) -> Call
                 )
                 buffer = io.BytesIO()
                 pydicom.dcmwrite(buffer, ds)
-        except PacsUnreachable:
-            raise
         except PacsError as exc:
             # the line names the server, not the instance's UIDs
-            raise RowError(str(exc).replace(shown(url), f"{shown(connection.url)} (WADO-RS)", 1)) from None
+            line = str(exc).replace(shown(url), f"{shown(connection.url)} (WADO-RS)", 1)
+            if isinstance(exc, PacsUnreachable):
+                raise PacsUnreachable(line) from None
+            raise RowError(line) from None
         finally:
             stats.network_s += time.perf_counter() - started
         data = buffer.getvalue()
