@@ -12,7 +12,7 @@ fits of crops that kept under half of the synovium against the rest); report on 
 of a seed no choice has seen:
 
     PYTHONPATH=$PWD python bench/bench_roi.py --choose --cohorts train --seed 0 --limit 400
-    PYTHONPATH=$PWD python bench/bench_roi.py --cohorts test1 test2 --seed 7
+    PYTHONPATH=$PWD python bench/bench_roi.py --cohorts test1 test2 test3 --seed 7
 
 ``--variation none`` renders the simulator before it was widened (192 x 256 frames, each
 profile's centre settings); the default is the widened one.
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="paper", choices=("paper", "small"))
     parser.add_argument("--seed", type=int, default=7, help="cohort plan seed")
-    parser.add_argument("--cohorts", nargs="+", default=["test1", "test2"])
+    parser.add_argument("--cohorts", nargs="+", default=["test1", "test2", "test3"])
     parser.add_argument("--modalities", nargs="+", default=["SGS", "SPD", "DGS", "DPD"])
     parser.add_argument("--limit", type=int, default=0, help="at most N items (0: all)")
     parser.add_argument("--workers", type=int, default=2)
