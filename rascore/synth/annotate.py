@@ -12,6 +12,7 @@ cover a pixel the EOSS rules read. All are grey or white: colour on the screen s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -39,8 +40,13 @@ def _text_lines(rng: np.random.Generator, joint: str, side: str, doppler: bool) 
     return [lines[i] for i in rng.choice(len(lines), size=k, replace=False)]
 
 
+@lru_cache(maxsize=8)
+def _font_of_size(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
 def _font(rng: np.random.Generator) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=int(rng.integers(9, 13)))
+    return _font_of_size(int(rng.integers(9, 13)))
 
 
 def _patch_text(rng: np.random.Generator, lines: Sequence[str]) -> np.ndarray:
@@ -129,7 +135,7 @@ def overlay(
 
     if depth_labels is not None:
         col, labels = depth_labels
-        font = ImageFont.load_default(size=9)
+        font = _font_of_size(9)
         for row, text in labels:
             img = Image.new("L", (int(font.getlength(text)) + 2, 10), 0)
             ImageDraw.Draw(img).text((1, -1), text, fill=255, font=font)
