@@ -12,7 +12,10 @@ fits of crops that kept under half of the synovium against the rest); report on 
 of a seed no choice has seen:
 
     PYTHONPATH=$PWD python bench/bench_roi.py --choose --cohorts train --seed 0 --limit 400
-    PYTHONPATH=$PWD python bench/bench_roi.py --cohorts test1 test2 --seed 7
+    PYTHONPATH=$PWD python bench/bench_roi.py --cohorts test1 test2 test3 --seed 7
+
+``--variation none`` renders the simulator before it was widened (192 x 256 frames, each
+profile's centre settings); the default is the widened one.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="paper", choices=("paper", "small"))
     parser.add_argument("--seed", type=int, default=7, help="cohort plan seed")
-    parser.add_argument("--cohorts", nargs="+", default=["test1", "test2"])
+    parser.add_argument("--cohorts", nargs="+", default=["test1", "test2", "test3"])
     parser.add_argument("--modalities", nargs="+", default=["SGS", "SPD", "DGS", "DPD"])
     parser.add_argument("--limit", type=int, default=0, help="at most N items (0: all)")
     parser.add_argument("--workers", type=int, default=2)
@@ -136,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-edge", type=float, default=DEFAULT_CHECK.min_edge)
     parser.add_argument("--choose", action="store_true", help="print the fits of failed crops")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--variation", default="wide", choices=("wide", "none"))
     args = parser.parse_args(argv)
     specs = [
         s
-        for s in plan_cohort(args.size, seed=args.seed)
+        for s in plan_cohort(args.size, seed=args.seed, variation=args.variation)
         if s.cohort in args.cohorts and s.modality in args.modalities
     ]
     if args.limit:
@@ -149,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     check = CropCheck(args.min_dip, args.max_dip, args.min_edge)
     result = {
         "seed": args.seed,
+        "variation": args.variation,
         "cohorts": args.cohorts,
         "modalities": args.modalities,
         "check": {"min_dip": check.min_dip, "max_dip": check.max_dip, "min_edge": check.min_edge},
@@ -167,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     s = result["summary"]
     print(
-        f"{s['n']} items (seed {args.seed}, {'/'.join(args.cohorts)}, {'/'.join(args.modalities)}); "
+        f"{s['n']} items (seed {args.seed}, variation {args.variation}, {'/'.join(args.cohorts)}, "
+        f"{'/'.join(args.modalities)}); "
         f"check: dip {check.min_dip:.4f}-{check.max_dip} of the height, bone edge >= {check.min_edge}; "
         f"fallback {s['fallback']} ({s['fallback_rate']:.1%}); {result['seconds']:.0f} s"
     )
