@@ -47,7 +47,6 @@ def test_cohort_test3_migration_widens_the_check_and_keeps_every_row(tmp_path):
     store = Store(path)  # applies 008 and what follows
     names = [r[0] for r in connect(path).execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
     assert names[len(before._migrations)] == "008_cohort_test3"  # next after the old ones
-    ]
     store.add_media("b" * 64, format="png", kind="image", nbytes=10, frames=1, height=4, width=4, fps=None)
     store.add_item(media_sha256="b" * 64, modality="SGS", cohort="test3", frames=1, fps=None)
     old.execute("UPDATE items SET cohort = 'test3' WHERE id = 1")  # opened before the migration
