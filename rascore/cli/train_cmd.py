@@ -290,6 +290,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rascore.train.checkpoint import model_from_checkpoint, write_text_atomic
     from rascore.train.config import resolve_device
     from rascore.train.evaluation import TEST_COHORTS, evaluate_model
+    from rascore.train.shift import ShiftReference
     from rascore.train.versions import load_version, version_files
 
     project = open_project()
@@ -301,7 +302,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     model, prep = model_from_checkpoint(checkpoint)
     cohorts = tuple(dict.fromkeys(args.cohort)) if args.cohort else TEST_COHORTS
     evaluation = evaluate_model(
-        project, model, prep, row["modality"], cohorts, device=device, n_boot=args.n_boot
+        project,
+        model,
+        prep,
+        row["modality"],
+        cohorts,
+        device=device,
+        n_boot=args.n_boot,
+        shift=ShiftReference.from_checkpoint(checkpoint),
     )
     registry.save_predictions(project.store, row["id"], evaluation.predictions)
     metrics = dict(row["metrics"])
@@ -349,6 +357,7 @@ def _predict(args: argparse.Namespace) -> int:
     )
     for grade, p in enumerate(prediction.probabilities):
         print(f"  grade {grade}: {p:.3f}")
+    print(f"  {prediction.shift_note}")
     return 0
 
 
