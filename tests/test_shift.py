@@ -115,6 +115,19 @@ def test_tiny_model_flags_foreign_scans_and_few_of_test1(project, tmp_path, caps
     assert sum(p.out_of_distribution for p in own) <= 2
     assert "validation" in own[0].shift_rule
 
+    # the Predict page's note and the Dashboard's share and table of flagged items
+    from rascore.services import dashboard
+    from rascore.services import shift as shift_service
+
+    admin = {"name": "a reader", "role": "admin"}
+    warned = shift_service.check(project, admin, _foreign_frames()[0], "SGS")
+    assert warned.flagged is True and "does not look like" in warned.headline
+    assert "validation" in warned.detail and "Shift score" in warned.detail
+    sec = dashboard.section(project.store, admin, "SGS", "test1", n_boot=10)
+    (row,) = dashboard.summary_rows([sec])
+    assert row["unlike training"] == f"{flagged} of 20 ({flagged / 20:.0%})"
+    assert len(dashboard.shift_item_rows(sec)) == flagged
+
     # an old checkpoint (no shift entry) loads and predicts, the flag undefined with the reason
     del checkpoint["shift"]
     from rascore.train.checkpoint import save_checkpoint
@@ -123,7 +136,16 @@ def test_tiny_model_flags_foreign_scans_and_few_of_test1(project, tmp_path, caps
     old = predict_frames(load_model(project, "SGS"), tiny_frames(rng, 1, 0))
     assert old.out_of_distribution is None and old.shift_score is None
     assert old.shift_reason == NOT_TRAINED and "model trained before shift checks" in old.shift_note
+    assert shift_service.note(old).flagged is None
     json.dumps(old.to_dict())
+    # its stored predictions, re-scored, carry no flag and the Dashboard says why
+    from rascore.cli import main
+
+    assert main(["evaluate", "--modality", "SGS", "--cohort", "test1", "--n-boot", "10", "--json"]) == 0
+    assert results.shift_counts(project.store, version, "test1") == (20, 0, 0)
+    dashboard.clear_cache()
+    sec = dashboard.section(project.store, admin, "SGS", "test1", n_boot=10)
+    assert dashboard.summary_rows([sec])[0]["unlike training"] == f"not checked ({NOT_TRAINED})"
 
 
 def test_cli_predict_json_has_the_flag(project_env, tmp_path, capsys):

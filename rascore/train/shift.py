@@ -39,12 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rascore.names import SHIFT_NOT_TRAINED
 from rascore.nets.colour_fraction import rgb_to_hsv
 
 ALPHA = 0.025  # per gauge: expected false-flag share on in-distribution scans
 MIN_CALIBRATION = 5  # validation items needed to set a threshold at all
 MAX_LAG = 16  # autocorrelation widths are capped here (pixels)
-NOT_TRAINED = "model trained before shift checks"
+NOT_TRAINED = SHIFT_NOT_TRAINED
 IMAGE_STATISTICS: tuple[str, ...] = (
     "log_height",
     "log_aspect",
