@@ -1,5 +1,6 @@
 """The shift check (rascore.train.shift): gauges, image statistics, and a tiny trained model that
-flags foreign scans (real ultrasound DICOMs from pydicom's test data) and few of its own test1."""
+flags foreign scans (real ultrasound DICOMs from pydicom's test data, pydicom-data, and stills of
+tests/foreign_cohort.py) and few of its own test1."""
 
 from __future__ import annotations
 
@@ -105,9 +106,13 @@ def test_tiny_model_flags_foreign_scans_and_few_of_test1(project, tmp_path, caps
         p["item_id"] for p in stored if p["out_of_distribution"]
     }
 
-    # foreign scans: real ultrasound DICOMs, every one flagged; a new caricature scan mostly not
+    # foreign scans: real ultrasound DICOMs and the foreign generator's stills, every one flagged;
+    # new caricature scans mostly not
+    from tests.foreign_cohort import make_foreign
+
     predictor = Predictor(project)
-    foreign = [predictor.predict(frames, "SGS") for frames in _foreign_frames()]
+    scans = _foreign_frames() + [frames for frames, *_ in make_foreign(6, 0, "SGS")]
+    foreign = [predictor.predict(frames, "SGS") for frames in scans]
     assert all(p.out_of_distribution for p in foreign), [p.shift_score for p in foreign]
     assert all(p.shift_score > 1 and p.shift_threshold == 1.0 for p in foreign)
     rng = np.random.default_rng(77)
