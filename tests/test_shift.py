@@ -93,6 +93,8 @@ def test_tiny_model_flags_foreign_scans_and_few_of_test1(project, tmp_path, caps
     assert isinstance(reference, ShiftReference), reference
     assert reference.image.n_calibration == len(checkpoint["snapshot"]["val_item_ids"])
     assert reference.features.mean.shape == (checkpoint["model"]["backbone.fc.weight"].shape[1],)
+    card = outcome.published.card_path.read_text()
+    assert "Shift check: a scan is flagged when" in card and "Unlike the training data" in card
 
     # test1 (20 items, in distribution): few flagged, stored with the predictions and summarised
     version = outcome.published.model_version_id

@@ -239,6 +239,15 @@ def undefined(reason: str) -> ShiftResult:
     return ShiftResult(None, None, None, None, reason)
 
 
+def _which(rank: int, n: int) -> str:
+    """'the largest' or 'the 3rd largest' (rank counted from the smallest, of n)."""
+    k = n + 1 - rank
+    if k == 1:
+        return "the largest"
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"the {k}{suffix} largest"
+
+
 RULE = (
     "flagged when the image statistics or the network's penultimate features are further from "
     "the training split (Mahalanobis, Ledoit-Wolf covariance) than the threshold set on the "
@@ -266,7 +275,7 @@ class ShiftReference:
         """How the threshold was set, in one sentence."""
         n = self.image.n_calibration
         parts = [
-            f"{g.name}: the {g.rank}th smallest of {g.n_calibration} validation distances "
+            f"{g.name}: {_which(g.rank, g.n_calibration)} of {g.n_calibration} validation distances "
             f"({g.threshold:.2f}; {g.false_flag_rate:.1%} expected above it)"
             for g in self.gauges
         ]
