@@ -2,7 +2,7 @@
 training data? (rascore.train.shift; docs/SHIFT.md)
 
 The active model of the modality grades the frames again (one forward pass, with the head's input
-recorded) and its checkpoint's reference scores them. Loaded models are kept per registry row, so a
+recorded) and its checkpoint's reference scores them. Loaded models are kept per checkpoint, so a
 page pays the load once per version.
 """
 
@@ -29,15 +29,14 @@ class ShiftNote:
 
 
 def _loaded(project, modality: str):
+    """The active model, loaded once per checkpoint (keyed as the Explainer keys it: registry row
+    and the file's size and modification time, so a replaced checkpoint is loaded again)."""
+    from rascore.explain.service import registered_model
     from rascore.predict import load_model
-    from rascore.store import registry
 
-    code = scale.modality(modality).code
-    row = registry.active_version(project.store, code)
-    if row is None:
-        raise LookupError(f"no active {code} model yet")
-    key = (str(project.settings.db_path), int(row["id"]), row["created_at"], row["path"])
-    return _MODELS.get_or_make(key, lambda: load_model(project, code))
+    ref = registered_model(project, scale.modality(modality).code)
+    key = (str(project.settings.db_path), ref.key)
+    return _MODELS.get_or_make(key, lambda: load_model(project, ref.modality, ref.version))
 
 
 def check(project, user, frames: np.ndarray, modality: str) -> ShiftNote:
