@@ -7,6 +7,7 @@ worker pays the load once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -175,3 +176,28 @@ def predict_file(project, path: str | Path, modality: str | None = None, device:
 
     decoded = decode_file(path)
     return Predictor(project, device).predict(decoded.frames, modality)
+
+
+def check_items(project, item_ids: Sequence[int], device: str = "cpu") -> dict:
+    """The shift check of stored items against the active model of each one's modality (one
+    forward pass each, frames from the decode cache): {"checked", "flagged" (item ids),
+    "not_checked" (modality -> reason)}. Nothing is stored."""
+    predictor = Predictor(project, device)
+    out: dict = {"checked": 0, "flagged": [], "not_checked": {}}
+    for item_id in item_ids:
+        row = project.store.item(int(item_id))
+        if row is None or row["modality"] in out["not_checked"]:
+            continue
+        try:
+            loaded = predictor.model(row["modality"])
+        except LookupError as exc:
+            out["not_checked"][row["modality"]] = str(exc)
+            continue
+        if not isinstance(loaded.shift, ShiftReference):
+            out["not_checked"][row["modality"]] = f"{loaded.modality} v{loaded.version}: {loaded.shift}"
+            continue
+        prediction = predict_frames(loaded, project.media.load_cache(row["media_sha256"]), device)
+        out["checked"] += 1
+        if prediction.out_of_distribution:
+            out["flagged"].append(int(item_id))
+    return out

@@ -176,3 +176,13 @@ def test_cli_predict_json_has_the_flag(project_env, tmp_path, capsys):
     assert set(out["shift_checks"]) == {"image statistics", "network features"}
     assert main(["predict", str(path)]) == 0
     assert "shift check:" in capsys.readouterr().out
+
+    # the import can run the check too: a real ultrasound DICOM is flagged, the caricature not
+    pydicom_data = pytest.importorskip("pydicom.data")
+    dicom = pydicom_data.get_testdata_file("US1_UNCR.dcm")
+    argv = ["ingest", str(path), dicom, "--modality", "SGS", "--cohort", "test2", "--quiet"]
+    assert main([*argv, "--shift-check"]) == 0
+    err = capsys.readouterr().err
+    last = max(int(r["id"]) for r in project.store.items(cohort="test2"))  # the DICOM, imported last
+    assert "shift check: 1 of 2 imported items do not look like" in err, err
+    assert f"(#{last})" in err
