@@ -11,7 +11,7 @@ When a model is trained, two references of its training cohort are kept in its c
   features every architecture ends in), taken from the same forward pass that grades the scan.
 
 Each reference is a ``Gauge``: the statistics of the training split are standardised (training
-mean and spread) and a shrunk covariance is fitted to them (scikit-learn's ``LedoitWolf``, which
+mean and spread, the spread floored at ``IMAGE_FLOORS`` for the image statistics) and a shrunk covariance is fitted to them (scikit-learn's ``LedoitWolf``, which
 stays invertible with more features than items); a scan's distance is its Mahalanobis distance
 from the training mean. The threshold is set on the **validation split** (the patient-grouped
 split early stopping uses, items the network never trained on): the k-th smallest validation
@@ -62,6 +62,11 @@ IMAGE_STATISTICS: tuple[str, ...] = (
     "speckle_along",
     "colour_share",
 )
+# the smallest spread each statistic is given when standardised: differences below these mean
+# nothing (5% in size or aspect, 1% of the grey range, a tenth of a pixel of speckle, half a
+# percent of the pixels), so a statistic constant in training (the demo's one frame size) still
+# gives finite, readable distances
+IMAGE_FLOORS: tuple[float, ...] = (0.05, 0.05, *(0.01,) * 7, 0.005, 0.005, 0.1, 0.1, 0.005)
 
 
 def _width(acf: np.ndarray) -> float:
@@ -163,17 +168,27 @@ class Gauge:
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, self.precision, z), 0.0))
 
     @classmethod
-    def fit(cls, name: str, train: np.ndarray, validation: np.ndarray, alpha: float = ALPHA) -> "Gauge":
-        """Fit on the training split, set the threshold on the validation split (module docstring)."""
+    def fit(
+        cls,
+        name: str,
+        train: np.ndarray,
+        validation: np.ndarray,
+        alpha: float = ALPHA,
+        floor: Sequence[float] | None = None,
+    ) -> "Gauge":
+        """Fit on the training split, set the threshold on the validation split (module docstring).
+
+        ``floor``: the smallest spread per column; by default a thousandth of the median spread,
+        so that a value constant in training gets a small spread, not an infinite weight."""
         from sklearn.covariance import LedoitWolf
 
         train = np.asarray(train, dtype=np.float64)
         mean = train.mean(axis=0)
         spread = train.std(axis=0)
-        positive = spread[spread > 0]
-        # a statistic constant in training gets a small spread, not an infinite weight
-        floor = 1e-3 * (float(np.median(positive)) if positive.size else 1.0)
-        scale = np.maximum(spread, floor)
+        if floor is None:
+            positive = spread[spread > 0]
+            floor = 1e-3 * (float(np.median(positive)) if positive.size else 1.0)
+        scale = np.maximum(spread, np.asarray(floor, dtype=np.float64))
         fitted = LedoitWolf(assume_centered=True).fit((train - mean) / scale)
         gauge = cls(
             name, mean, scale, fitted.precision_, math.inf, len(train), 0, 0, float(fitted.shrinkage_)
@@ -341,7 +356,7 @@ def fit_reference(
             f"need {MIN_CALIBRATION})"
         )
     return ShiftReference(
-        Gauge.fit("image statistics", train_statistics, val_statistics, alpha),
+        Gauge.fit("image statistics", train_statistics, val_statistics, alpha, IMAGE_FLOORS),
         Gauge.fit("network features", train_features, val_features, alpha),
     )
 
