@@ -40,11 +40,12 @@ import numpy as np
 import torch
 
 from rascore.names import SHIFT_NOT_TRAINED
-from rascore.nets.colour_fraction import rgb_to_hsv
 
 ALPHA = 0.025  # per gauge: expected false-flag share on in-distribution scans
 MIN_CALIBRATION = 5  # validation items needed to set a threshold at all
 MAX_LAG = 16  # autocorrelation widths are capped here (pixels)
+SPECKLE_PATCH = 256  # the speckle scale is measured on at most this many pixels a side
+HISTOGRAM_SIDE = 512  # grey levels and colour are read on a grid of about this many pixels a side
 NOT_TRAINED = SHIFT_NOT_TRAINED
 IMAGE_STATISTICS: tuple[str, ...] = (
     "log_height",
@@ -83,11 +84,14 @@ def _width(acf: np.ndarray) -> float:
 
 def speckle_scale(grey: np.ndarray) -> tuple[float, float]:
     """Autocorrelation half-widths (across, along the beam) of ``grey`` minus its 9x9 local mean,
-    on the central half of the frame (the joint, not the borders), from one FFT."""
+    on the central half of the frame (the joint, not the borders; at most SPECKLE_PATCH pixels a
+    side, so a large frame costs no more), from one FFT."""
     from scipy.ndimage import uniform_filter
 
     h, w = grey.shape
-    patch = grey[h // 4 : h // 4 + max(h // 2, 8), w // 4 : w // 4 + max(w // 2, 8)].astype(np.float64)
+    ph, pw = min(max(h // 2, 8), SPECKLE_PATCH), min(max(w // 2, 8), SPECKLE_PATCH)
+    top, left = (h - ph) // 2, (w - pw) // 2
+    patch = grey[top : top + ph, left : left + pw].astype(np.float64)
     residual = patch - uniform_filter(patch, size=9, mode="reflect")
     residual -= residual.mean()
     spectrum = np.fft.rfft2(residual, s=(2 * patch.shape[0], 2 * patch.shape[1]))
@@ -106,8 +110,14 @@ def image_statistics(frames: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (T, H, W, 3) or (H, W, 3) frames, got {frames.shape}")
     h, w = frame.shape[:2]
     grey = frame.mean(axis=-1, dtype=np.float32) / 255.0
-    _, saturation, value = rgb_to_hsv(frame)
-    across, along = speckle_scale(grey)
+    across, along = speckle_scale(grey)  # at full resolution
+    # the histogram and colour share from every k-th row and column of a large frame
+    step = max(1, math.ceil(max(h, w) / HISTOGRAM_SIDE))
+    grey, frame = grey[::step, ::step], frame[::step, ::step]
+    high = frame.max(axis=-1).astype(np.float32)
+    low = frame.min(axis=-1).astype(np.float32)
+    # saturation > 0.4 and value > 0.2 in HSV terms, as rascore.predict.guess_modality reads colour
+    colour = (high > 0.2 * 255) & (high - low > 0.4 * high)
     return np.array(
         [
             math.log(h),
@@ -119,7 +129,7 @@ def image_statistics(frames: np.ndarray) -> np.ndarray:
             (grey > 0.9).mean(),
             across,
             along,
-            ((saturation > 0.4) & (value > 0.2)).mean(),
+            colour.mean(),
         ],
         dtype=np.float64,
     )
