@@ -148,7 +148,8 @@ def test_tiny_model_flags_foreign_scans_and_few_of_test1(project, tmp_path, caps
     # its stored predictions, re-scored, carry no flag and the Dashboard says why
     from rascore.cli import main
 
-    assert main(["evaluate", "--modality", "SGS", "--cohort", "test1", "--n-boot", "10", "--json"]) == 0
+    assert main(["evaluate", "--modality", "SGS", "--cohort", "test1", "--n-boot", "10"]) == 0
+    assert f"shift check: not made ({NOT_TRAINED})" in capsys.readouterr().out
     assert results.shift_counts(project.store, version, "test1") == (20, 0, 0)
     dashboard.clear_cache()
     sec = dashboard.section(project.store, admin, "SGS", "test1", n_boot=10)

@@ -249,6 +249,13 @@ def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
             f"  joint crop: {crops.get('crop', 0)} cropped, {crops.get('fallback', 0)} fell back to "
             f"the full frame (weak joint fit), {crops.get('none', 0)} without a crop"
         )
+    shift = entry.get("shift")
+    if shift and shift.get("n"):
+        print(
+            f"  unlike the training data (shift check): {shift['flagged']} of {shift['checked']} flagged"
+            if shift.get("checked")
+            else f"  shift check: not made ({shift.get('reason')})"
+        )
     calibration = entry.get("calibration")
     if calibration:
         after = calibration.get("ece_corrected")
