@@ -258,7 +258,11 @@ def overview_panel() -> None:
     st.caption(
         "Probabilities are corrected for the class-balanced training sampler before anything "
         'is scored; "ECE before prior correction" is the model card\'s figure without it. '
-        '"Crop fell back": items where the joint fit was weak and the model saw the full frame.'
+        '"Crop fell back": items where the joint fit was weak and the model saw the full frame. '
+        '"Unlike training": items the shift check flagged as out of distribution - their image '
+        "statistics or the network's features lie further from the training split than the "
+        "threshold set on the validation split (docs/SHIFT.md); their grades were made outside "
+        "what validation measured."
     )
     for sec in result.sections:
         if sec.resampled:
@@ -350,6 +354,15 @@ def detail_panel() -> None:
         return
     table(dashboard.summary_rows([sec]), "rascore.dash.d_summary")
     st.caption(f"{sec.resampled}.")
+    flagged = dashboard.shift_item_rows(sec)
+    if flagged:
+        with st.expander(f"Items unlike the training data ({len(flagged)})"):
+            table(flagged, "rascore.dash.d_shift")
+            st.caption(
+                "Shift score: the larger of distance / threshold of the image statistics and "
+                "the network's features; above 1 is flagged. The flag does not say the grade "
+                "is wrong, only that validation did not measure scans like these."
+            )
     rows = dashboard.auc_rows([sec])
     table(rows, "rascore.dash.d_auc", drop=AUC_COLUMNS)
     st.plotly_chart(forest(rows), width="stretch", key="rascore.dash.d_forest")

@@ -20,6 +20,7 @@ from rascore.explain import (
 )
 from rascore.services import explain as view
 from rascore.services import links
+from rascore.services import shift as view_shift
 from rascore.media import MediaError
 from rascore.permissions import require
 from rascore.scale import COHORTS, GRADES, MODALITIES
@@ -161,6 +162,15 @@ except (LookupError, MediaError) as exc:  # a missing checkpoint or item file
 e = explanation
 what = MODALITIES[e.modality]
 st.subheader(f"{e.modality} v{e.version}: grade {e.predicted}")
+try:
+    shift = view_shift.check(project, user, frames, e.modality)
+except (LookupError, ValueError) as exc:
+    shift = view_shift.ShiftNote(None, "Shift check not made", f"The shift check failed: {exc}.")
+if shift.flagged:
+    st.warning(f"**{shift.headline}.** {ui.plain(shift.detail)}", icon="⚠️")
+else:
+    with st.expander(shift.headline):
+        st.caption(ui.plain(shift.detail))
 if source == "A project item":
     ui.copy_link("predict", item=item_id, method=method)
 left, right = st.columns([1, 2])

@@ -65,6 +65,7 @@ class IngestReport:
     duplicates: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     without_patient: int = 0
+    shift: dict | None = None  # the shift check when asked for (rascore.predict.check_items)
 
     @property
     def ok(self) -> bool:
@@ -78,9 +79,25 @@ class IngestReport:
         )
 
     def notes(self) -> list[str]:
-        """Lines the report adds after the summary (items without a patient id)."""
+        """Lines the report adds after the summary (items without a patient id, the shift check)."""
         note = without_patient_note(self.without_patient)
-        return [note] if note else []
+        return ([note] if note else []) + self.shift_notes()
+
+    def shift_notes(self) -> list[str]:
+        """The shift check's outcome in words (docs/SHIFT.md), when it was asked for."""
+        if self.shift is None:
+            return []
+        lines = []
+        checked, flagged = self.shift["checked"], self.shift["flagged"]
+        if checked:
+            ids = ", ".join(f"#{i}" for i in flagged[:20]) + (" ..." if len(flagged) > 20 else "")
+            lines.append(
+                f"shift check: {len(flagged)} of {checked} imported items do not look like the training "
+                "data of their modality's active model" + (f" ({ids})" if flagged else "")
+            )
+        for modality, reason in sorted(self.shift["not_checked"].items()):
+            lines.append(f"shift check not made for {modality}: {reason}")
+        return lines
 
 
 def _grade(value: str, what: str) -> int | None:
@@ -348,9 +365,12 @@ def ingest(
     actor_id: int | None = None,
     source: str = "import",
     on_result: Callable[[Entry, str, str | None, int | None], None] | None = None,
+    shift_check: bool = False,
 ) -> IngestReport:
     """Import entries one by one after the batch's patient/cohort check; each outcome goes to
-    ``on_result(entry, status, reason, item_id)``."""
+    ``on_result(entry, status, reason, item_id)``. With ``shift_check`` the imported items are
+    then compared with the training data of their modality's active model (one forward pass
+    each; ``IngestReport.shift``)."""
     from rascore.store.results import patients
 
     report = IngestReport()
@@ -373,4 +393,8 @@ def ingest(
         if on_result:
             on_result(entry, status, reason, item_id)
     report.without_patient = sum(p is None for p in patients(project.store, report.imported))
+    if shift_check:
+        from rascore.predict import check_items
+
+        report.shift = check_items(project, report.imported)
     return report

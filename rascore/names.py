@@ -51,3 +51,7 @@ GRADCAM_STAGE_NAMES: dict[str, str] = {
     "fine": "detailed stage (at least 4 cells across; clips: every frame kept)",
     "deep": "deepest stage (coarse; clips: time upsampled)",
 }
+
+# why a prediction has no out-of-distribution flag: its checkpoint holds no shift reference
+# (rascore.train.shift; the Dashboard says it without importing torch)
+SHIFT_NOT_TRAINED = "model trained before shift checks"

@@ -7,6 +7,7 @@ worker pays the load once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from rascore.nets.factory import GradeNet
 from rascore.scale import modality as lookup_modality
 from rascore.train.checkpoint import model_from_checkpoint
 from rascore.train.preprocess import Preprocessing
+from rascore.train.shift import NOT_TRAINED, ShiftReference, head_input, image_statistics, undefined
 from rascore.train.versions import load_version
 
 
@@ -31,6 +33,7 @@ class LoadedModel:
     model: GradeNet
     prep: Preprocessing
     item: str  # the EOSS item its grades are (SH or EOSS)
+    shift: ShiftReference | str = NOT_TRAINED  # the training reference, or why there is none
 
 
 @dataclass
@@ -43,6 +46,13 @@ class Prediction:
     grade: int
     probabilities: list[float]  # corrected for class-balanced sampling (rascore.train.prior)
     crop: str = "none"  # "crop", "fallback" (weak joint fit: full frame) or "none" (rascore.train.roi)
+    # unlike the training data (rascore.train.shift)? None: not checked, shift_reason says why
+    out_of_distribution: bool | None = None
+    shift_score: float | None = None  # above shift_threshold (1.0) is flagged
+    shift_threshold: float | None = None
+    shift_checks: dict | None = None  # per gauge: distance, threshold, flagged
+    shift_reason: str | None = NOT_TRAINED
+    shift_rule: str | None = None  # how the thresholds were set
 
     @property
     def crop_note(self) -> str:
@@ -52,6 +62,20 @@ class Prediction:
             "fallback": "full frame: the joint was not found with confidence",
             "none": "full frame",
         }.get(self.crop, self.crop)
+
+    @property
+    def shift_note(self) -> str:
+        """Whether the scan looks like the training data, in words."""
+        if self.out_of_distribution is None:
+            return f"shift check: undefined ({self.shift_reason})"
+        verdict = (
+            "OUT OF DISTRIBUTION: unlike the training data"
+            if self.out_of_distribution
+            else "like the training data"
+        )
+        return (
+            f"shift check: {verdict} (score {self.shift_score:.2f}, flagged above {self.shift_threshold:.2f})"
+        )
 
     def to_dict(self) -> dict:
         """Plain dict for JSON output."""
@@ -63,7 +87,13 @@ def load_model(project, modality: str, version: int | None = None) -> LoadedMode
     row, checkpoint = load_version(project, modality, version)
     model, prep = model_from_checkpoint(checkpoint)
     return LoadedModel(
-        row["modality"], int(row["version"]), int(row["id"]), model, prep, checkpoint["labels"]["item"]
+        row["modality"],
+        int(row["version"]),
+        int(row["id"]),
+        model,
+        prep,
+        checkpoint["labels"]["item"],
+        ShiftReference.from_checkpoint(checkpoint),
     )
 
 
@@ -81,14 +111,37 @@ def guess_modality(frames: np.ndarray) -> str:
 
 def predict_frames(loaded: LoadedModel, frames: np.ndarray, device: str = "cpu") -> Prediction:
     """Probabilities of grades 0-3 for decoded frames (T, H, W, 3) or one (H, W, 3) image, corrected
-    for the sampling prior the checkpoint stores, and whether the joint crop or the full frame was used."""
+    for the sampling prior the checkpoint stores, whether the joint crop or the full frame was used,
+    and whether the scan looks like the training data (the shift check, from the same forward pass)."""
     x, crop = loaded.prep.array_and_crop(frames)
-    with torch.inference_mode():
-        probs = loaded.model.probabilities(loaded.prep.normalise(loaded.prep.batch(x.unsqueeze(0), device)))[
-            0
-        ]
+    reference = loaded.shift if isinstance(loaded.shift, ShiftReference) else None
+    stop = head_input(loaded.model) if reference is not None else None
+    try:
+        with torch.inference_mode():
+            probs = loaded.model.probabilities(
+                loaded.prep.normalise(loaded.prep.batch(x.unsqueeze(0), device))
+            )[0]
+    finally:
+        features = stop() if stop is not None else None
     values = probs.cpu().tolist()
-    return Prediction(loaded.modality, loaded.version, loaded.item, int(np.argmax(values)), values, crop)
+    if reference is None:
+        check = undefined(str(loaded.shift))
+    else:
+        check = reference.check(image_statistics(frames)[None], features)[0]
+    return Prediction(
+        loaded.modality,
+        loaded.version,
+        loaded.item,
+        int(np.argmax(values)),
+        values,
+        crop,
+        check.out_of_distribution,
+        check.shift_score,
+        check.threshold,
+        check.checks,
+        check.reason,
+        reference.describe() if reference is not None else None,
+    )
 
 
 class Predictor:
@@ -123,3 +176,28 @@ def predict_file(project, path: str | Path, modality: str | None = None, device:
 
     decoded = decode_file(path)
     return Predictor(project, device).predict(decoded.frames, modality)
+
+
+def check_items(project, item_ids: Sequence[int], device: str = "cpu") -> dict:
+    """The shift check of stored items against the active model of each one's modality (one
+    forward pass each, frames from the decode cache): {"checked", "flagged" (item ids),
+    "not_checked" (modality -> reason)}. Nothing is stored."""
+    predictor = Predictor(project, device)
+    out: dict = {"checked": 0, "flagged": [], "not_checked": {}}
+    for item_id in item_ids:
+        row = project.store.item(int(item_id))
+        if row is None or row["modality"] in out["not_checked"]:
+            continue
+        try:
+            loaded = predictor.model(row["modality"])
+        except LookupError as exc:
+            out["not_checked"][row["modality"]] = str(exc)
+            continue
+        if not isinstance(loaded.shift, ShiftReference):
+            out["not_checked"][row["modality"]] = f"{loaded.modality} v{loaded.version}: {loaded.shift}"
+            continue
+        prediction = predict_frames(loaded, project.media.load_cache(row["media_sha256"]), device)
+        out["checked"] += 1
+        if prediction.out_of_distribution:
+            out["flagged"].append(int(item_id))
+    return out

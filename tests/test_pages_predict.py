@@ -249,3 +249,38 @@ def test_a_link_opens_that_item_with_that_method(project):
     assert at.selectbox(key="rascore.predict.method").value == "gradcam"
     assert "Grad-CAM of grade" in texts(at)
     assert f"/predict?item={DPD_ITEM}&method=gradcam" in [c.value for c in at.code]
+
+
+def test_a_scan_unlike_the_training_data_is_flagged(project):
+    """With a shift reference far from every scan the page warns, with the score and how the
+    threshold was set; a model without one says the check was not made."""
+    from rascore.explain.service import registered_model
+    from rascore.train.checkpoint import load_checkpoint, save_checkpoint
+    from rascore.train.shift import IMAGE_STATISTICS, fit_reference, reference_entry
+
+    at = page_as(project, "demo-expert")
+    assert_page_ok(at)
+    assert not at.warning and "Shift check not made" in [e.label for e in at.expander]
+
+    path = registered_model(project, "SGS").path
+    original = path.read_bytes()
+    checkpoint = load_checkpoint(path)
+    width = checkpoint["model"]["backbone.fc.weight"].shape[1]
+    rng = np.random.default_rng(0)
+
+    def far(n: int, d: int) -> np.ndarray:
+        return rng.normal(50.0, 1.0, size=(n, d))
+
+    stats = len(IMAGE_STATISTICS)
+    reference = fit_reference(far(30, stats), far(30, width), far(10, stats), far(10, width))
+    checkpoint["shift"] = reference_entry(reference)
+    save_checkpoint(checkpoint, path)
+    try:
+        at = page_as(project, "demo-expert")
+        assert_page_ok(at)
+        assert len(at.warning) == 1
+        text = at.warning[0].value
+        assert "does not look like the model's training data" in text
+        assert "Shift score" in text and "validation split" in text
+    finally:
+        path.write_bytes(original)

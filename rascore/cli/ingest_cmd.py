@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-pixels", type=int, default=None, help="refuse frames with more pixels (default 40 million)"
     )
+    parser.add_argument(
+        "--shift-check",
+        action="store_true",
+        help="then compare the imported items with the training data of each modality's active "
+        "model and report those that do not look like it (one forward pass per item; docs/SHIFT.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_ingest)
 
@@ -81,7 +87,9 @@ def _ingest(args: argparse.Namespace) -> int:
         elif status == "duplicate":
             bar.write(f"duplicate {entry.display}: already in the project", file=sys.stderr)
 
-    result = ingest(project, entries, limits=limits_from(args), on_result=report)
+    result = ingest(
+        project, entries, limits=limits_from(args), on_result=report, shift_check=args.shift_check
+    )
     bar.close()
     for note in result.notes():
         print(f"note: {note}", file=sys.stderr)

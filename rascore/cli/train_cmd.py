@@ -250,6 +250,13 @@ def _print_cohort(cohort: str, entry: dict, target: str = "target") -> None:
             f"  joint crop: {crops.get('crop', 0)} cropped, {crops.get('fallback', 0)} fell back to "
             f"the full frame (weak joint fit), {crops.get('none', 0)} without a crop"
         )
+    shift = entry.get("shift")
+    if shift and shift.get("n"):
+        print(
+            f"  unlike the training data (shift check): {shift['flagged']} of {shift['checked']} flagged"
+            if shift.get("checked")
+            else f"  shift check: not made ({shift.get('reason')})"
+        )
     calibration = entry.get("calibration")
     if calibration:
         after = calibration.get("ece_corrected")
@@ -291,6 +298,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rascore.train.checkpoint import model_from_checkpoint, write_text_atomic
     from rascore.train.config import resolve_device
     from rascore.train.evaluation import TEST_COHORTS, evaluate_model
+    from rascore.train.shift import ShiftReference
     from rascore.train.versions import load_version, version_files
 
     project = open_project()
@@ -302,7 +310,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     model, prep = model_from_checkpoint(checkpoint)
     cohorts = tuple(dict.fromkeys(args.cohort)) if args.cohort else TEST_COHORTS
     evaluation = evaluate_model(
-        project, model, prep, row["modality"], cohorts, device=device, n_boot=args.n_boot
+        project,
+        model,
+        prep,
+        row["modality"],
+        cohorts,
+        device=device,
+        n_boot=args.n_boot,
+        shift=ShiftReference.from_checkpoint(checkpoint),
     )
     registry.save_predictions(project.store, row["id"], evaluation.predictions)
     metrics = dict(row["metrics"])
@@ -350,6 +365,7 @@ def _predict(args: argparse.Namespace) -> int:
     )
     for grade, p in enumerate(prediction.probabilities):
         print(f"  grade {grade}: {p:.3f}")
+    print(f"  {prediction.shift_note}")
     return 0
 
 

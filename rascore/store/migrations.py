@@ -553,3 +553,20 @@ def m009_pacs_instances(db: Database) -> None:
     """Keyed hashes of the SOP Instance UIDs pulled from a PACS, for incremental pulls."""
     for statement in M009:
         db.execute(statement)
+
+
+# Whether a predicted item looks like the model's training data (rascore.train.shift): the shift
+# score (the larger of distance / threshold of its two gauges; above 1 is flagged) and the flag.
+# Both NULL where the model had no shift reference (trained before the check) or for older rows.
+M010 = [
+    "ALTER TABLE predictions ADD COLUMN shift_score REAL",
+    "ALTER TABLE predictions ADD COLUMN out_of_distribution INTEGER"
+    " CHECK (out_of_distribution IS NULL OR out_of_distribution IN (0, 1))",
+]
+
+
+@migrations(name="010_prediction_shift")
+def m010_prediction_shift(db: Database) -> None:
+    """Predictions record the shift score and the out-of-distribution flag."""
+    for statement in M010:
+        db.execute(statement)

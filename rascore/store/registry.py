@@ -223,9 +223,11 @@ def update_metrics(store: Store, model_version_id: int, metrics: dict) -> None:
 
 
 def save_predictions(store: Store, model_version_id: int, predictions: Iterable[tuple]) -> int:
-    """Store (item_id, grade, probabilities[, crop]) per item for a version, replacing earlier ones.
+    """Store (item_id, grade, probabilities[, crop[, shift score, out of distribution]]) per item
+    for a version, replacing earlier ones.
 
-    ``crop``: "crop", "fallback" or "none" (rascore.train.roi), how the network saw the item.
+    ``crop``: "crop", "fallback" or "none" (rascore.train.roi), how the network saw the item;
+    the shift score and flag (rascore.train.shift) are None where the model has no reference.
     """
     now = utcnow()
     rows = [
@@ -235,15 +237,19 @@ def save_predictions(store: Store, model_version_id: int, predictions: Iterable[
             int(p[1]),
             json.dumps([float(v) for v in p[2]]),
             p[3] if len(p) > 3 else None,
+            None if len(p) <= 4 or p[4] is None else float(p[4]),
+            None if len(p) <= 5 or p[5] is None else int(bool(p[5])),
             now,
         )
         for p in predictions
     ]
     with store.transaction() as conn:
         conn.executemany(
-            "INSERT INTO predictions (item_id, model_version_id, grade, probs_json, crop, created_at)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT(item_id, model_version_id) DO UPDATE SET"
+            "INSERT INTO predictions (item_id, model_version_id, grade, probs_json, crop, shift_score,"
+            " out_of_distribution, created_at) VALUES (?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(item_id, model_version_id) DO UPDATE SET"
             " grade = excluded.grade, probs_json = excluded.probs_json, crop = excluded.crop,"
+            " shift_score = excluded.shift_score, out_of_distribution = excluded.out_of_distribution,"
             " created_at = excluded.created_at",
             rows,
         )
@@ -253,7 +259,8 @@ def save_predictions(store: Store, model_version_id: int, predictions: Iterable[
 def get_predictions(store: Store, model_version_id: int, cohort: str | None = None) -> list[dict]:
     """Stored predictions of a version (with the item's cohort), probabilities decoded."""
     sql = (
-        "SELECT p.item_id, p.grade, p.probs_json, p.crop, p.created_at, i.cohort, i.modality"
+        "SELECT p.item_id, p.grade, p.probs_json, p.crop, p.shift_score, p.out_of_distribution,"
+        " p.created_at, i.cohort, i.modality"
         " FROM predictions p JOIN items i ON i.id = p.item_id WHERE p.model_version_id = ?"
     )
     params: list = [model_version_id]

@@ -141,3 +141,24 @@ def stored_test_figures(metrics: dict | None, cohort: str) -> dict:
     """A version's stored test figures for one cohort (``metrics["test"]["cohorts"][cohort]``, as
     ``rascore evaluate`` writes them), or {} where there are none."""
     return (((metrics or {}).get("test") or {}).get("cohorts") or {}).get(cohort) or {}
+
+
+def shift_counts(store, version_id: int, cohort: str) -> tuple[int, int, int]:
+    """(predictions, checked for shift, flagged out of distribution) of a version in a cohort."""
+    row = store.conn.execute(
+        "SELECT count(*), count(p.out_of_distribution), coalesce(sum(p.out_of_distribution), 0)"
+        " FROM predictions p JOIN items i ON i.id = p.item_id"
+        " WHERE p.model_version_id = ? AND i.cohort = ?",
+        (version_id, cohort),
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def flagged_items(store, version_id: int, cohort: str) -> dict[int, float]:
+    """item id -> shift score of a version's predictions flagged out of distribution in a cohort."""
+    rows = store.conn.execute(
+        "SELECT p.item_id, p.shift_score FROM predictions p JOIN items i ON i.id = p.item_id"
+        " WHERE p.model_version_id = ? AND i.cohort = ? AND p.out_of_distribution = 1 ORDER BY p.item_id",
+        (version_id, cohort),
+    ).fetchall()
+    return {int(r[0]): float(r[1]) for r in rows}

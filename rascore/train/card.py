@@ -67,6 +67,15 @@ def _prior_line(prior: dict | None) -> str:
     )
 
 
+def _shift_line(entry: dict | None) -> str:
+    """How predictions of this model are flagged as unlike its training data (rascore.train.shift)."""
+    if not entry:
+        return "none (model trained before shift checks)."
+    if entry.get("reason"):
+        return f"none ({entry['reason']})."
+    return f"a scan is {entry['rule']}."
+
+
 def render_card(checkpoint: dict, version: int) -> str:
     """The Markdown card of one model version."""
     args = checkpoint.get("args", {})
@@ -164,6 +173,14 @@ def render_card(checkpoint: dict, version: int) -> str:
                 f"Joint crop: {crops.get('crop', 0)} items cropped, {crops.get('fallback', 0)} "
                 f"fell back to the full frame (weak joint fit), {crops.get('none', 0)} without a crop.",
             ]
+        shift = entry.get("shift") or {}
+        if shift.get("n"):
+            lines += [
+                "",
+                f"Unlike the training data (shift check): {shift['flagged']} of {shift['checked']} items flagged."
+                if shift.get("checked")
+                else f"Shift check: not made ({shift.get('reason')})",
+            ]
         lines += _notes(entry.get("model") or {})
     lines += [
         "",
@@ -177,6 +194,7 @@ def render_card(checkpoint: dict, version: int) -> str:
         "## Use and limits",
         "- Decision support for EOSS grading of dorsal longitudinal joint views; not a diagnosis.",
         "- Figures hold for the cohorts above; on the built-in demo these are simulated images.",
+        f"- Shift check: {_shift_line(checkpoint.get('shift'))}",
         "",
     ]
     return "\n".join(lines)

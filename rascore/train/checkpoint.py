@@ -81,11 +81,15 @@ def make_checkpoint(
     history: list[dict] | None = None,
     arch_options: dict | None = None,
     prior: dict | None = None,
+    shift: dict | None = None,
 ) -> dict:
-    """Assemble the checkpoint dict (weights on the CPU); ``prior``: PriorCorrection.to_dict()."""
+    """Assemble the checkpoint dict (weights on the CPU); ``prior``: PriorCorrection.to_dict();
+    ``shift``: rascore.train.shift.reference_entry() (tensors and plain types), absent in older
+    checkpoints, whose predictions then carry no out-of-distribution flag."""
     return {
         "format": FORMAT,
         "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        **({"shift": shift} if shift is not None else {}),
         **plain(
             {
                 "arch": model.arch,

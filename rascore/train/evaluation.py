@@ -35,6 +35,15 @@ from rascore.train.loop import evaluate
 from rascore.train.preprocess import Preprocessing
 from rascore.train.prior import adjust
 from rascore.train.roi import CROP_MODES
+from rascore.train.shift import (
+    NOT_TRAINED,
+    RecordingLoader,
+    ShiftReference,
+    ShiftResult,
+    head_input,
+    shift_summary,
+    undefined,
+)
 
 TEST_COHORTS: tuple[str, ...] = scale.TEST_COHORTS
 
@@ -69,15 +78,33 @@ def predict_rows(
     device: torch.device | str = "cpu",
     chunk: int = 64,
     adjusted: bool = True,
+    shift: ShiftReference | None = None,
+    shift_out: list[ShiftResult] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """(N, 4) grade probabilities for store rows (corrected for the sampling prior unless not
-    ``adjusted``) and how each was cropped, loading and resizing ``chunk`` items at a time."""
+    ``adjusted``) and how each was cropped, loading and resizing ``chunk`` items at a time.
+
+    With a ``shift`` reference each row's shift check (rascore.train.shift), from the same
+    forward pass and the same loaded frames, is appended to ``shift_out``."""
     device = torch.device(device)
     model.to(device)
     parts, crops = [], []
     for i in range(0, len(rows), chunk):
-        arrays = preload(rows[i : i + chunk], load_frames, prep)
-        parts.append(evaluate(model, arrays, prep, device, adjusted=adjusted))
+        part = rows[i : i + chunk]
+        if shift is None:
+            arrays = preload(part, load_frames, prep)
+            parts.append(evaluate(model, arrays, prep, device, adjusted=adjusted))
+        else:
+            recording = RecordingLoader(load_frames)
+            arrays = preload(part, recording, prep)
+            stop = head_input(model)
+            try:
+                parts.append(evaluate(model, arrays, prep, device, adjusted=adjusted))
+            finally:
+                features = stop()
+            statistics = recording.table([r["media_sha256"] for r in part])
+            if shift_out is not None:
+                shift_out += shift.check(statistics, features)
         crops += arrays.crops
     return (np.concatenate(parts) if parts else np.zeros((0, 4), np.float32)), crops
 
@@ -102,7 +129,9 @@ class Evaluation:
     """Figures per cohort and the per-item predictions behind them."""
 
     report: dict
-    predictions: list[tuple[int, int, list[float], str]] = field(default_factory=list)
+    # (item id, grade, probabilities, crop, shift score, out of distribution): the last two None
+    # when the model has no shift reference
+    predictions: list[tuple] = field(default_factory=list)
 
 
 def evaluate_model(
@@ -115,8 +144,13 @@ def evaluate_model(
     n_boot: int = 1000,
     baseline: bool = True,
     seed: int = 0,
+    shift: ShiftReference | str | None = None,
 ) -> Evaluation:
-    """Score a network on test cohorts (and the PD-only colour rule on Doppler modalities)."""
+    """Score a network on test cohorts (and the PD-only colour rule on Doppler modalities).
+
+    With a ``shift`` reference each prediction carries its shift score and out-of-distribution
+    flag, and each cohort its flagged share (``shift``); a reason string instead (an older
+    checkpoint, too few validation items) is kept as each cohort's reason."""
     mod = lookup_modality(modality)
     load = project.media.load_cache
     ratio = None if model.prior_ratio is None else model.prior_ratio.cpu().numpy()
@@ -126,13 +160,20 @@ def evaluate_model(
         "prior_corrected": ratio is not None,
         "cohorts": {},
     }
-    predictions: list[tuple[int, int, list[float], str]] = []
+    predictions: list[tuple] = []
     for cohort in cohorts:
         rows = label_rows(project.store, mod.code, cohort)
         y = np.array([r["target"] for r in rows], dtype=int)
         entry: dict = {"n": len(rows), "class_counts": np.bincount(y, minlength=4).tolist()}
         if rows:
-            raw, crops = predict_rows(model, prep, rows, load, device, adjusted=False)
+            checks: list[ShiftResult] = []
+            reference = shift if isinstance(shift, ShiftReference) else None
+            raw, crops = predict_rows(
+                model, prep, rows, load, device, adjusted=False, shift=reference, shift_out=checks
+            )
+            if reference is None:
+                checks = [undefined(shift or NOT_TRAINED)] * len(rows)
+            entry["shift"] = shift_summary(checks)
             probs = adjust(raw, ratio)
             patients = item_patients(project.store, [int(r["item_id"]) for r in rows])
             entry["model"] = cohort_report(y, probs, n_boot=n_boot, seed=seed, patients=patients)
@@ -145,7 +186,8 @@ def evaluate_model(
             )
             entry["crops"] = crop_counts(crops)
             predictions += [
-                (int(r["item_id"]), int(p.argmax()), p.tolist(), c) for r, p, c in zip(rows, probs, crops)
+                (int(r["item_id"]), int(p.argmax()), p.tolist(), c, s.shift_score, s.out_of_distribution)
+                for r, p, c, s in zip(rows, probs, crops, checks)
             ]
             if mod.doppler:
                 y_pd = np.array([r["pd"] for r in rows], dtype=int)

@@ -40,6 +40,7 @@ from rascore.train.data import (
 )
 from rascore.train.preprocess import BatchBuffers, Preprocessing
 from rascore.train.prior import PriorCorrection
+from rascore.train.shift import RecordingLoader
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -57,6 +58,9 @@ class TrainData:
     val: Arrays
     prep: Preprocessing
     snapshot: dict
+    # image statistics per item of each split, taken as the frames were loaded (rascore.train.shift)
+    train_statistics: np.ndarray | None = None
+    val_statistics: np.ndarray | None = None
 
 
 @dataclass
@@ -93,8 +97,9 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
         if progress:
             progress(done[0], total)
 
-    train = preload(train_rows, project.media.load_cache, prep, step)
-    val = preload(val_rows, project.media.load_cache, prep, step)
+    load = RecordingLoader(project.media.load_cache)
+    train = preload(train_rows, load, prep, step)
+    val = preload(val_rows, load, prep, step)
     snapshot = {
         "cohort": "train",
         "train_item_ids": train.item_ids,
@@ -105,7 +110,14 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
         "train_patients": len({r.get("patient") for r in train_rows}),
         "val_patients": len({r.get("patient") for r in val_rows}),
     }
-    return TrainData(train, val, prep, snapshot)
+    return TrainData(
+        train,
+        val,
+        prep,
+        snapshot,
+        load.table([r["media_sha256"] for r in train_rows]),
+        load.table([r["media_sha256"] for r in val_rows]),
+    )
 
 
 def validation_metrics(y: np.ndarray, probs: np.ndarray) -> dict:

@@ -17,6 +17,7 @@ from rascore.train.checkpoint import make_checkpoint, plain
 from rascore.train.config import TrainConfig
 from rascore.train.evaluation import TEST_COHORTS, evaluate_model
 from rascore.train.loop import FitResult, ProgressFn, StopFn, fit, load_data
+from rascore.train.shift import build_reference, reference_entry
 from rascore.train.versions import Published, publish
 
 
@@ -72,15 +73,18 @@ def run_training(
         from rascore.train.loop import TrainingCancelled
 
         raise TrainingCancelled("training cancelled")
+    device = str(distributed.local_device(config.device, env))
+    reference = build_reference(result.model, data, device)
     evaluation = evaluate_model(
         project,
         result.model,
         data.prep,
         config.modality,
         test_cohorts,
-        device=str(distributed.local_device(config.device, env)),
+        device=device,
         n_boot=n_boot,
         baseline=baseline,
+        shift=reference,
     )
     metrics = {
         "validation": result.validation,
@@ -105,6 +109,7 @@ def run_training(
         pretrained=result.pretrained,
         history=result.history,
         prior=result.extra.get("prior"),
+        shift=reference_entry(reference),
         arch_options={"width": config.net_width, "pooling": config.pooling},
     )
     published = publish(

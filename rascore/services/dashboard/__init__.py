@@ -48,6 +48,8 @@ from rascore.services.dashboard.rows import (
     cross_rows,
     delong_rows,
     fmt,
+    shift_item_rows,
+    shift_text,
     summary_rows,
 )
 from rascore.services.dashboard.sections import (
@@ -96,6 +98,8 @@ __all__ = [
     "published_rows",
     "published_spd_sgs_rows",
     "reader_results",
+    "shift_item_rows",
+    "shift_text",
     "reader_rows",
     "resampling_line",
     "section",

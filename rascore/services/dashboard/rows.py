@@ -10,7 +10,8 @@ import numpy as np
 from rascore import scale
 from rascore.evaluate.report import SCALARS
 from rascore.evaluate.undefined import is_undefined, reason_of
-from rascore.services.dashboard.sections import Section
+from rascore.names import SHIFT_NOT_TRAINED
+from rascore.services.dashboard.sections import ModelFigures, Section
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -116,8 +117,40 @@ def summary_rows(sections: Sequence[Section]) -> list[dict]:
                     "ECE": fmt(m.ece),
                     "ECE before prior correction": fmt((m.calibration or {}).get("ece_uncorrected")),
                     "crop fell back": (m.crops or {}).get("fallback", ""),
+                    "unlike training": shift_text(m),
                     "reason": "; ".join(f"{k}: {v}" for k, v in reasons.items() if v and m.n)
                     or ("" if m.n else "no reference item of this cohort has a prediction"),
+                }
+            )
+    return rows
+
+
+def shift_text(m: ModelFigures) -> str:
+    """Share of a model's predictions in a cohort flagged as unlike its training data
+    (rascore.train.shift), or why none was checked."""
+    n, checked, flagged = m.shift_counts
+    if not n:
+        return ""
+    if not checked:
+        return f"not checked ({m.shift_reason or SHIFT_NOT_TRAINED})"
+    text = f"{flagged} of {checked} ({flagged / checked:.0%})"
+    return text if checked == n else f"{text}; {n - checked} not checked"
+
+
+def shift_item_rows(sec: Section) -> list[dict]:
+    """The items each model flagged as unlike its training data, highest shift score first."""
+    rows = []
+    for m in sec.models:
+        grades = dict(zip(m.item_ids.tolist(), zip(m.y.tolist(), m.predicted.tolist())))
+        for item_id, score in sorted(m.flagged.items(), key=lambda kv: -kv[1]):
+            reference, predicted = grades.get(item_id, (None, None))
+            rows.append(
+                {
+                    "model": m.model.label,
+                    "item": f"#{item_id}",
+                    "shift score": f"{score:.2f}",
+                    "reference grade": "" if reference is None else reference,
+                    "predicted grade": "" if predicted is None else predicted,
                 }
             )
     return rows

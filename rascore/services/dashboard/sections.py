@@ -110,6 +110,11 @@ class ModelFigures:
     patients: list | None = None  # patient pseudonym per item (None where an item has none)
     macro: MacroAUC | None = None  # the macro AUC with the grades it averaged
     resampled: str = ""  # what the intervals resampled, in one line
+    # the shift check (rascore.train.shift): (predictions, checked, flagged) in this cohort, the
+    # stored reason when none was checked, and item id -> shift score of the flagged items
+    shift_counts: tuple[int, int, int] = (0, 0, 0)
+    shift_reason: str | None = None
+    flagged: dict[int, float] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -204,6 +209,9 @@ def _load_model(store: Store, model: ModelRef, cohort: str, reference: dict[int,
         patients=results.patients(store, ids.tolist()),
         calibration=stored.get("calibration"),
         crops=stored.get("crops"),
+        shift_counts=results.shift_counts(store, model.id, cohort),
+        shift_reason=(stored.get("shift") or {}).get("reason"),
+        flagged=results.flagged_items(store, model.id, cohort),
     )
 
 
