@@ -194,7 +194,17 @@ with right:
             )
 
     st.subheader("Start a retraining")
+    starts = training.start_choices(store, user, modality)
     with st.form("rascore.train.form"):
+        start_from = st.selectbox(
+            "Start from",
+            [c["value"] for c in starts],
+            key="rascore.train.start",
+            format_func={c["value"]: c["label"] for c in starts}.get,
+            help="The simulator model is this modality's newest version trained on the "
+            "demo's simulated items alone; fine-tuning from it needs fewer labelled scans. "
+            "Choose the preset it was trained with.",
+        )
         preset = st.selectbox(
             "Preset",
             names.PRESET_CHOICES,
@@ -227,7 +237,7 @@ with right:
             "DistributedDataParallel, one GPU per process on CUDA",
         )
         if st.form_submit_button(f"Queue {modality} retraining", type="primary"):
-            act(training.submit, modality, preset, int(epochs), head, int(nproc))
+            act(training.submit, modality, preset, int(epochs), head, int(nproc), start_from)
             st.rerun()
 
 st.subheader("Active model")
