@@ -16,6 +16,7 @@ from rascore.scale import GRADES, MODALITIES
 from rascore.services.training import TrainingError
 
 import ui
+from views import label_efficiency
 
 S = st.session_state
 log = logging.getLogger("rascore.train_page")
@@ -307,3 +308,8 @@ if permissions.allowed(user, "settings"):
         )
 else:
     st.caption(f"{current_policy}: {explain[current_policy]}. An admin sets the policy.")
+
+try:
+    label_efficiency.show(training.label_efficiency(user), training.LABEL_EFFICIENCY_COMMAND)
+except TrainingError as exc:
+    st.error(ui.plain(str(exc)))

@@ -113,3 +113,27 @@ def test_cli_train_weights_reference(source, capsys):
     )
     assert code != 0
     assert "no SGS version 9" in capsys.readouterr().err
+
+
+def test_train_page_service_and_job_take_the_start(source):
+    from rascore.jobs.train_job import job_config
+    from rascore.services import training
+    from rascore.store import jobs as job_sql
+    from rascore.train import run_training
+
+    project, _ = source
+    admin = {"id": None, "name": "an admin", "role": "admin"}
+    assert [c["value"] for c in training.start_choices(project.store, admin, "SGS")] == ["auto"]
+    project.store.execute("UPDATE items SET source = 'demo'")
+    run_training(project, tiny_config("SGS", epochs=1), n_boot=10)
+    choices = training.start_choices(project.store, admin, "SGS")
+    assert (
+        choices[1]["value"] == "SGS@2"
+        and "simulator model (SGS@2, trained on the demo" in choices[1]["label"]
+    )
+    with pytest.raises(training.TrainingError, match="Start from: no SGS version 9 is registered"):
+        training.submit(project.store, admin, "SGS", "fast", 1, weights="SGS@9")
+    job_id = training.submit(project.store, admin, "SGS", "fast", 1, weights="sgs@2")
+    job = job_sql.get(project.store, job_id)
+    assert job["params"]["weights"] == "SGS@2"
+    assert job_config(project, job).weights == "SGS@2"  # resolved when the worker trains

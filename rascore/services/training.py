@@ -11,9 +11,11 @@ a running job's live progress (rascore.jobs.progress).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, UTC
+from pathlib import Path
 
 from rascore import names, scale
 from rascore.jobs import progress as job_progress
@@ -412,3 +414,29 @@ def worker_state(store: Store, now: datetime | None = None) -> WorkerState:
             f"{duration(oldest)}. " + WORKER_HELP
         )
     return WorkerState(alive, len(running), len(queued), oldest, message)
+
+
+# ------------------------------------------------------------------ label efficiency
+LABEL_EFFICIENCY_FILE = Path(__file__).resolve().parents[2] / "bench" / "label_efficiency.json"
+LABEL_EFFICIENCY_COMMAND = "OMP_NUM_THREADS=1 python bench/bench_label_efficiency.py"
+
+
+def label_efficiency(user: Mapping, path: Path | None = None) -> dict | None:
+    """The latest label-efficiency results (bench/bench_label_efficiency.py's JSON), or None.
+
+    Returns {"summary": rows of arm, size, seeds, macro AUC mean/min/max, accuracy mean;
+    "command", "created", "simulator_model", "test_items", "seconds"}; None when the file is
+    absent (a checkout without the bench, or not yet run). A file that cannot be read is a
+    TrainingError naming it.
+    """
+    require(user, "train")
+    path = Path(path) if path is not None else LABEL_EFFICIENCY_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        summary = list(data["summary"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingError(f"{path.name} could not be read: {exc}") from None
+    keys = ("command", "created", "simulator_model", "test_items", "seeds", "sizes", "seconds", "cohort")
+    return {"summary": summary, **{k: data.get(k) for k in keys}}
