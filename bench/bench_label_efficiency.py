@@ -1,13 +1,14 @@
 """Label efficiency on a cohort the simulator did not make: scratch vs the simulator model (issue 16).
 
-A group with a small labelled cohort of real scans fine-tunes the simulator model (the demo's SGS
-model) instead of training from scratch. This bench measures what that buys on the foreign
+A group with a small labelled cohort of real scans fine-tunes the simulator model (the demo's
+model of the modality) instead of training from scratch. This bench measures what that buys on the foreign
 cohort of tests/foreign_cohort.py (another image size, depth, speckle, grey map and anatomy; it
 imports nothing of rascore.synth):
 
-1. **The simulator model.** An SGS model trained at the fast preset on the demo generator's
-   training cohort (``plan_cohort(--sim-size, --sim-seed)``, truth SH as the label, split by
-   patient for early stopping), saved as a RAScore checkpoint; or ``--weights`` (a checkpoint
+1. **The simulator model.** An SGS (or ``--modality SPD``) model trained at the fast preset on
+   the demo generator's training cohort (``plan_cohort(--sim-size, --sim-seed)``, labelled with
+   what the still shows: SH, or the combined grade of the visible flow; split by patient for
+   early stopping), saved as a RAScore checkpoint; or ``--weights`` (a checkpoint
    file, or MODALITY@VERSION registered in the project of ``RASCORE_DATA``/``RASCORE_DB``).
 2. **Labelled pools.** Per seed, a pool of foreign items (``--pool``) and one held-out foreign
    test set (``--test``, the same for every seed and arm).
@@ -58,8 +59,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ARMS = ("scratch", "simulator", "simulator+queue")
-DEFAULT_OUT = ROOT / "bench" / "label_efficiency.json"
-DEFAULT_PNG = ROOT / "docs" / "label-efficiency.png"
+DEFAULT_OUT = {
+    "SGS": ROOT / "bench" / "label_efficiency.json",
+    "SPD": ROOT / "bench" / "label_efficiency.SPD.json",
+}
+DEFAULT_PNG = {
+    "SGS": ROOT / "docs" / "label-efficiency.png",
+    "SPD": ROOT / "docs" / "label-efficiency-spd.png",
+}
 
 
 def arrays_from(frames: list[np.ndarray], targets: list[int], ids: list[int], prep):
@@ -93,7 +100,7 @@ def base_config(args):
     overrides = {"weights": "none", "seed": 0}
     if args.quick:
         overrides.update(size=(48, 64), net_width=4)
-    return make_config("SGS", "fast", "cpu", **overrides)
+    return make_config(args.modality, "fast", "cpu", **overrides)
 
 
 def schedule(config, n_train: int, args):
@@ -135,7 +142,8 @@ def simulator_checkpoint(args, prep_config, workdir: Path) -> tuple[Path, dict]:
 
         resolved = start.resolve(open_project(), replace(prep_config, weights=args.weights))
         return Path(resolved.weights), {"source": args.weights}
-    from rascore.synth import plan_cohort, render_many
+    from rascore import scale
+    from rascore.synth import plan_cohort, render_many, visible_grades
     from rascore.train.checkpoint import make_checkpoint, save_checkpoint
     from rascore.train.data import patient_split, preprocessing_for
 
@@ -143,12 +151,16 @@ def simulator_checkpoint(args, prep_config, workdir: Path) -> tuple[Path, dict]:
     specs = [
         s
         for s in plan_cohort(args.sim_size, seed=args.sim_seed)
-        if s.modality == "SGS" and s.cohort == "train"
+        if s.modality == args.modality and s.cohort == "train"
     ]
     if args.sim_items:
         specs = specs[: args.sim_items]
     items = list(render_many(specs, workers=args.workers))
-    rows = [{"item_id": k, "target": s.sh, "patient": s.patient} for k, s in enumerate(specs)]
+    # the label a careful reader gives the still: SH, or the combined grade of the flow it shows
+    rows = [
+        {"item_id": k, "target": scale.target_grade(args.modality, *visible_grades(s)), "patient": s.patient}
+        for k, s in enumerate(specs)
+    ]
     train_rows, val_rows = patient_split(rows, prep_config.val_fraction, args.sim_seed)
     config = replace(prep_config, seed=args.sim_seed, **({"epochs": 3} if args.quick else {}))
     prep = preprocessing_for(config)
@@ -165,7 +177,7 @@ def simulator_checkpoint(args, prep_config, workdir: Path) -> tuple[Path, dict]:
     result = fit_split(config, split[0], split[1], prep)
     checkpoint = make_checkpoint(
         result.model,
-        modality="SGS",
+        modality=args.modality,
         prep=prep,
         args=config.to_dict(),
         metrics={
@@ -182,10 +194,10 @@ def simulator_checkpoint(args, prep_config, workdir: Path) -> tuple[Path, dict]:
         prior=result.extra.get("prior"),
         arch_options={"width": config.net_width, "pooling": config.pooling},
     )
-    path = save_checkpoint(checkpoint, workdir / "simulator-SGS.pt")
+    path = save_checkpoint(checkpoint, workdir / f"simulator-{args.modality}.pt")
     return path, {
         "source": f"trained here: demo generator plan_cohort({args.sim_size!r}, seed={args.sim_seed}), "
-        f"{len(rows)} SGS training-cohort items",
+        f"{len(rows)} {args.modality} training-cohort items",
         "validation_macro_auc": result.validation.get("macro_auc"),
         "seconds": time.perf_counter() - started,
     }
@@ -206,10 +218,10 @@ def run(args) -> dict:
     sim_path, sim_info = simulator_checkpoint(args, config, workdir)
     print(f"simulator model: {sim_info}", file=sys.stderr)
 
-    test_items = fc.make_foreign(args.test, 10_000 + args.data_seed, "SGS")
-    test = arrays_from(
-        [f for f, *_ in test_items], [sh for _, sh, _, _ in test_items], list(range(len(test_items))), prep
-    )
+    code = args.modality
+    test_items = fc.make_foreign(args.test, 10_000 + args.data_seed, code)
+    test_targets = [fc.target(code, sh, pd) for _, sh, pd, _ in test_items]
+    test = arrays_from([f for f, *_ in test_items], test_targets, list(range(len(test_items))), prep)
     test_y = test.y.numpy()
     fallback_test = sum(c == "fallback" for c in test.crops) / len(test.crops)
     from rascore.train.checkpoint import load_checkpoint, model_from_checkpoint
@@ -261,16 +273,12 @@ def run(args) -> dict:
         return result.model
 
     for seed in args.seeds:
-        pool_items = fc.make_foreign(args.pool, 20_000 + 100 * args.data_seed + seed, "SGS")
-        pool = arrays_from(
-            [f for f, *_ in pool_items],
-            [sh for _, sh, _, _ in pool_items],
-            list(range(len(pool_items))),
-            prep,
-        )
+        pool_items = fc.make_foreign(args.pool, 20_000 + 100 * args.data_seed + seed, code)
+        targets = [fc.target(code, sh, pd) for _, sh, pd, _ in pool_items]
+        pool = arrays_from([f for f, *_ in pool_items], targets, list(range(len(pool_items))), prep)
         pool_rows = [
-            {"index": k, "item_id": k, "target": sh, "patient": pid}
-            for k, (_, sh, _, pid) in enumerate(pool_items)
+            {"index": k, "item_id": k, "target": targets[k], "patient": item[3]}
+            for k, item in enumerate(pool_items)
         ]
         order = np.random.default_rng([seed, 25]).permutation(len(pool_items))
         for n in sizes:
@@ -295,8 +303,9 @@ def run(args) -> dict:
     return {
         "command": "OMP_NUM_THREADS=1 python bench/bench_label_efficiency.py " + " ".join(args.argv),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "modality": "SGS",
-        "cohort": "tests/foreign_cohort.py (SGS stills of another kind than the demo)",
+        "modality": code,
+        "target": "SH" if code == "SGS" else "combined EOSS",
+        "cohort": f"tests/foreign_cohort.py ({code} stills of another kind than the demo)",
         "simulator_model": sim_info,
         "test_items": args.test,
         "pool_items": args.pool,
@@ -378,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and network: checks the mechanics only")
+    p.add_argument("--modality", type=str.upper, choices=["SGS", "SPD"], default="SGS")
     p.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--pool", type=int, default=400, help="foreign items to label from, per seed")
@@ -386,20 +396,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", help="the simulator model: a RAScore checkpoint file or MODALITY@VERSION")
     p.add_argument("--sim-size", default="paper", help="demo cohort size to pretrain on (paper or small)")
     p.add_argument("--sim-seed", type=int, default=0)
-    p.add_argument("--sim-items", type=int, help="cap on the demo SGS training items")
+    p.add_argument("--sim-items", type=int, help="cap on the demo training items")
     p.add_argument("--workers", type=int, default=2, help="render processes for the demo items")
     p.add_argument("--min-steps", type=int, default=240)
     p.add_argument("--patience-steps", type=int, default=100)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--png", type=Path, default=DEFAULT_PNG)
+    p.add_argument("--out", type=Path, help="default bench/label_efficiency.json (SPD: .SPD.json)")
+    p.add_argument("--png", type=Path, help="default docs/label-efficiency.png (SPD: -spd.png); - for none")
     args = p.parse_args(argv)
     args.argv = argv
     if args.quick:
         # 17 or more items: some grade has 5, as the patient split's stratified folds need
         args.sizes, args.seeds, args.pool, args.test = [20, 28], [0], 40, 24
         args.min_steps, args.patience_steps, args.sim_items, args.workers = 4, 4, 16, 1
-        if args.out == DEFAULT_OUT or args.png == DEFAULT_PNG:
+        if args.out is None or args.png is None:
             raise SystemExit("--quick writes nowhere by default: pass --out (and --png) elsewhere")
+    args.out = args.out or DEFAULT_OUT[args.modality]
+    args.png = args.png or DEFAULT_PNG[args.modality]
     result = run(args)
     print(table(result))
     print(f"total {result['seconds']} s", file=sys.stderr)

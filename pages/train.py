@@ -310,6 +310,8 @@ else:
     st.caption(f"{current_policy}: {explain[current_policy]}. An admin sets the policy.")
 
 try:
-    label_efficiency.show(training.label_efficiency(user), training.LABEL_EFFICIENCY_COMMAND)
+    label_efficiency.show(
+        training.label_efficiency(user, modality), training.label_efficiency_command(modality), modality
+    )
 except TrainingError as exc:
     st.error(ui.plain(str(exc)))

@@ -2,7 +2,7 @@
 the queue order it borrows (rascore.store.labelling.uncertainty_order), and the Train page's
 loader of its results (rascore.services.training.label_efficiency).
 
-The figures themselves come from the full bench (its command is in docs/TRAINING-FOREIGN.md);
+The figures themselves come from the full bench (its command is in docs/PRETRAINING.md);
 here only that every arm and size is trained, scored on the held-out foreign set and summarised.
 """
 
@@ -51,7 +51,7 @@ def test_quick_bench_trains_every_arm_and_size(tmp_path):
     assert len(result["summary"]) == 6 and all(s["seeds"] == 1 for s in result["summary"])
     from rascore.services import training
 
-    shown = training.label_efficiency({"id": 1, "role": "admin"}, out)
+    shown = training.label_efficiency({"id": 1, "role": "admin"}, "SGS", out)
     assert shown["summary"] == result["summary"] and "--quick" in shown["command"]
 
 
@@ -59,8 +59,9 @@ def test_page_loader_without_or_with_a_broken_file(tmp_path):
     from rascore.services import training
 
     admin = {"id": 1, "role": "admin"}
-    assert training.label_efficiency(admin, tmp_path / "absent.json") is None
+    assert training.label_efficiency(admin, "SGS", tmp_path / "absent.json") is None
+    assert training.label_efficiency(admin, "DGS") is None  # no clips in the foreign cohort
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     with pytest.raises(training.TrainingError, match="broken.json could not be read"):
-        training.label_efficiency(admin, broken)
+        training.label_efficiency(admin, "SGS", broken)

@@ -57,7 +57,7 @@ def figure(result: Mapping) -> go.Figure:
             annotation_position="bottom right",
         )
     fig.update_layout(
-        title=f"SGS label efficiency (mean, min-max over {len(seeds)} seeds)",
+        title=f"{result.get('modality', 'SGS')} label efficiency (mean, min-max over {len(seeds)} seeds)",
         height=420,
         width=860,
         margin=dict(l=10, r=10, t=50, b=10),
@@ -66,12 +66,15 @@ def figure(result: Mapping) -> go.Figure:
     return fig
 
 
-def show(result: Mapping | None, command: str) -> None:
+def show(result: Mapping | None, command: str, modality: str) -> None:
     """The section: the figure and its table, or how to produce them."""
     import pandas as pd
     import streamlit as st
 
     st.subheader("Label efficiency: fine-tuning the simulator model")
+    if modality not in ("SGS", "SPD"):
+        st.caption("Measured for SGS and SPD stills only (the foreign cohort has no clips).")
+        return
     if result is None:
         st.info(f"No label-efficiency results yet. Run `{command}` (it writes bench/label_efficiency.json).")
         return
@@ -86,7 +89,7 @@ def show(result: Mapping | None, command: str) -> None:
     )
     sim = result.get("simulator_model") or {}
     st.caption(
-        "Macro one-vs-rest AUC of SH on held-out stills of a cohort the demo simulator did not make "
+        f"Macro one-vs-rest AUC of {result.get('target', 'SH')} on held-out stills of a cohort the demo simulator did not make "
         "(tests/foreign_cohort.py: another image size, depth, speckle, grey map and anatomy), after "
         "training on 25-200 labelled items of it: from scratch, fine-tuned from the simulator model "
         f"({sim.get('source', 'see the JSON')}), and fine-tuned with the labelling queue's least-confident-"

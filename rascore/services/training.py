@@ -417,12 +417,23 @@ def worker_state(store: Store, now: datetime | None = None) -> WorkerState:
 
 
 # ------------------------------------------------------------------ label efficiency
-LABEL_EFFICIENCY_FILE = Path(__file__).resolve().parents[2] / "bench" / "label_efficiency.json"
+_BENCH = Path(__file__).resolve().parents[2] / "bench"
+LABEL_EFFICIENCY_FILES = {
+    "SGS": _BENCH / "label_efficiency.json",
+    "SPD": _BENCH / "label_efficiency.SPD.json",
+}
 LABEL_EFFICIENCY_COMMAND = "OMP_NUM_THREADS=1 python bench/bench_label_efficiency.py"
 
 
-def label_efficiency(user: Mapping, path: Path | None = None) -> dict | None:
-    """The latest label-efficiency results (bench/bench_label_efficiency.py's JSON), or None.
+def label_efficiency_command(modality: str) -> str:
+    """The command that writes a modality's label-efficiency results."""
+    code = scale.modality(modality).code
+    return LABEL_EFFICIENCY_COMMAND + ("" if code == "SGS" else f" --modality {code}")
+
+
+def label_efficiency(user: Mapping, modality: str = "SGS", path: Path | None = None) -> dict | None:
+    """The latest label-efficiency results of a modality (bench/bench_label_efficiency.py's JSON:
+    bench/label_efficiency.json for SGS, .SPD.json for SPD), or None.
 
     Returns {"summary": rows of arm, size, seeds, macro AUC mean/min/max, accuracy mean;
     "command", "created", "simulator_model", "test_items", "seconds"}; None when the file is
@@ -430,13 +441,24 @@ def label_efficiency(user: Mapping, path: Path | None = None) -> dict | None:
     TrainingError naming it.
     """
     require(user, "train")
-    path = Path(path) if path is not None else LABEL_EFFICIENCY_FILE
-    if not path.is_file():
+    path = Path(path) if path is not None else LABEL_EFFICIENCY_FILES.get(scale.modality(modality).code)
+    if path is None or not path.is_file():
         return None
     try:
         data = json.loads(path.read_text())
         summary = list(data["summary"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TrainingError(f"{path.name} could not be read: {exc}") from None
-    keys = ("command", "created", "simulator_model", "test_items", "seeds", "sizes", "seconds", "cohort")
+    keys = (
+        "command",
+        "created",
+        "modality",
+        "target",
+        "simulator_model",
+        "test_items",
+        "seeds",
+        "sizes",
+        "seconds",
+        "cohort",
+    )
     return {"summary": summary, **{k: data.get(k) for k in keys}}
