@@ -215,8 +215,11 @@ def run(args) -> dict:
     config = base_config(args)
     prep = preprocessing_for(config)
     workdir = Path(tempfile.mkdtemp(prefix="label-eff-"))
-    sim_path, sim_info = simulator_checkpoint(args, config, workdir)
-    print(f"simulator model: {sim_info}", file=sys.stderr)
+    arms = set(args.arms)
+    sim_path, sim_info = None, {}
+    if arms != {"scratch"}:
+        sim_path, sim_info = simulator_checkpoint(args, config, workdir)
+        print(f"simulator model: {sim_info}", file=sys.stderr)
 
     code = args.modality
     test_items = fc.make_foreign(args.test, 10_000 + args.data_seed, code)
@@ -226,16 +229,17 @@ def run(args) -> dict:
     fallback_test = sum(c == "fallback" for c in test.crops) / len(test.crops)
     from rascore.train.checkpoint import load_checkpoint, model_from_checkpoint
 
-    sim_model, _ = model_from_checkpoint(load_checkpoint(sim_path))
-    zero = validation_metrics(test_y, probabilities(sim_model, test, prep))
-    sim_info["foreign_test_without_fine_tuning"] = {
-        "macro_auc": zero["macro_auc"],
-        "accuracy": zero["accuracy"],
-    }
-    print(
-        f"simulator model on the foreign test set, no fine-tuning: macro AUC {zero['macro_auc']:.3f}",
-        file=sys.stderr,
-    )
+    if sim_path is not None:
+        sim_model, _ = model_from_checkpoint(load_checkpoint(sim_path))
+        zero = validation_metrics(test_y, probabilities(sim_model, test, prep))
+        sim_info["foreign_test_without_fine_tuning"] = {
+            "macro_auc": zero["macro_auc"],
+            "accuracy": zero["accuracy"],
+        }
+        print(
+            f"simulator model on the foreign test set, no fine-tuning: macro AUC {zero['macro_auc']:.3f}",
+            file=sys.stderr,
+        )
 
     rows: list[dict] = []
     sizes = sorted(args.sizes)
@@ -283,14 +287,16 @@ def run(args) -> dict:
         order = np.random.default_rng([seed, 25]).permutation(len(pool_items))
         for n in sizes:
             labelled = list(order[:n])
-            train_and_score("scratch", seed, labelled, pool_rows, pool, "none")
-            model = train_and_score("simulator", seed, labelled, pool_rows, pool, str(sim_path))
-            if n == sizes[0]:
+            if "scratch" in arms:
+                train_and_score("scratch", seed, labelled, pool_rows, pool, "none")
+            if arms & {"simulator", "simulator+queue"}:
+                model = train_and_score("simulator", seed, labelled, pool_rows, pool, str(sim_path))
+            if n == sizes[0] and "simulator+queue" in arms:
                 queue_model, queue_labelled = model, labelled
                 rows.append(
                     {**rows[-1], "arm": "simulator+queue", "note": "seed set: the same random sample"}
                 )
-        for n in sizes[1:]:
+        for n in sizes[1:] if "simulator+queue" in arms else []:
             rest = [i for i in range(len(pool_items)) if i not in set(queue_labelled)]
             probs = probabilities(queue_model, subset(pool, rest), prep)
             served = uncertainty_order({i: p for i, p in zip(rest, probs.tolist(), strict=True)})
@@ -312,6 +318,7 @@ def run(args) -> dict:
         "test_crop_fallback_share": fallback_test,
         "sizes": sizes,
         "seeds": list(args.seeds),
+        "arms": [a for a in ARMS if a in arms],
         "min_steps": args.min_steps,
         "patience_steps": args.patience_steps,
         "preset": config.preset,
@@ -388,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and network: checks the mechanics only")
     p.add_argument("--modality", type=str.upper, choices=["SGS", "SPD"], default="SGS")
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default all)")
     p.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--pool", type=int, default=400, help="foreign items to label from, per seed")

@@ -9,6 +9,8 @@ the card say what the run started from; the simulator model is the newest demo-o
 from __future__ import annotations
 
 
+import json
+
 import pytest
 import torch
 
@@ -113,6 +115,13 @@ def test_cli_train_weights_reference(source, capsys):
     )
     assert code != 0
     assert "no SGS version 9" in capsys.readouterr().err
+    assert main(["jobs", "submit", "--modality", "SGS", "--weights", "SGS@9"]) == 2
+    assert "no SGS version 9 is registered" in capsys.readouterr().err
+    assert main(["jobs", "submit", "--modality", "SGS", "--weights", "sgs@1", "--json"]) == 0
+    job = json.loads(capsys.readouterr().out)
+    from rascore.store import jobs as job_sql
+
+    assert job_sql.get(project.store, job["id"])["params"]["weights"] == "SGS@1"
 
 
 def test_train_page_service_and_job_take_the_start(source):
