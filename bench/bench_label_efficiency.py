@@ -269,6 +269,8 @@ def run(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1),
         }
         rows.append(row)
+        if args.partial:  # the rows so far, for a run that may be stopped before the end
+            args.partial.write_text(json.dumps({"partial": True, "rows": rows}, indent=1) + "\n")
         print(
             f"{arm:>16} n={row['size']:>3} seed={seed}: macro AUC {row['macro_auc']:.3f} "
             f"accuracy {row['accuracy']:.3f} ({row['seconds']} s)",
@@ -408,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="render processes for the demo items")
     p.add_argument("--min-steps", type=int, default=240)
     p.add_argument("--patience-steps", type=int, default=100)
+    p.add_argument("--partial", type=Path, help="rewrite this JSON file with the rows after every run")
     p.add_argument("--out", type=Path, help="default bench/label_efficiency.json (SPD: .SPD.json)")
     p.add_argument("--png", type=Path, help="default docs/label-efficiency.png (SPD: -spd.png); - for none")
     args = p.parse_args(argv)
