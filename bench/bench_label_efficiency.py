@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -308,8 +309,12 @@ def run(args) -> dict:
             )
 
     summary = summarise(rows)
+    if args.save_simulator and sim_path is not None:
+        shutil.copyfile(sim_path, args.save_simulator)
+        sim_info["saved_as"] = str(args.save_simulator)
+    shutil.rmtree(workdir, ignore_errors=True)
     return {
-        "command": "OMP_NUM_THREADS=1 python bench/bench_label_efficiency.py " + " ".join(args.argv),
+        "command": command(args),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "modality": code,
         "target": "SH" if code == "SGS" else "combined EOSS",
@@ -329,6 +334,19 @@ def run(args) -> dict:
         "rows": rows,
         "summary": summary,
     }
+
+
+def command(args) -> str:
+    """The command line with the settings that decide the figures spelled out."""
+    given = " ".join(args.argv)
+    spelled = [
+        f"--{flag} {value}"
+        for flag, value in (("min-steps", args.min_steps), ("patience-steps", args.patience_steps))
+        if f"--{flag}" not in given and not args.quick
+    ]
+    return " ".join(["OMP_NUM_THREADS=1 python bench/bench_label_efficiency.py", given, *spelled]).replace(
+        "  ", " "
+    )
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -410,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="render processes for the demo items")
     p.add_argument("--min-steps", type=int, default=240)
     p.add_argument("--patience-steps", type=int, default=100)
+    p.add_argument("--save-simulator", type=Path, help="keep the simulator model's checkpoint here")
     p.add_argument("--partial", type=Path, help="rewrite this JSON file with the rows after every run")
     p.add_argument("--out", type=Path, help="default bench/label_efficiency.json (SPD: .SPD.json)")
     p.add_argument("--png", type=Path, help="default docs/label-efficiency.png (SPD: -spd.png); - for none")
