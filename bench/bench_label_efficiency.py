@@ -374,6 +374,26 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def merge(paths: list[Path]) -> dict:
+    """Several runs' results as one: their rows (a later run's row for the same arm, size and seed
+    replaces an earlier one), the summary recomputed, the commands joined."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    for key in ("modality", "test_items", "pool_items", "sizes"):
+        if key != "sizes" and len({json.dumps(p.get(key)) for p in parts}) > 1:
+            raise SystemExit(f"cannot merge: the runs differ in {key}")
+    rows: dict[tuple, dict] = {}
+    for part in parts:
+        for row in part["rows"]:
+            rows[(row["arm"], row["size"], row["seed"])] = {**row, "command": part["command"]}
+    merged = {**parts[-1], "rows": list(rows.values())}
+    merged["command"] = " ; ".join(p["command"] for p in parts)
+    merged["sizes"] = sorted({r["size"] for r in merged["rows"]})
+    merged["seeds"] = sorted({r["seed"] for r in merged["rows"]})
+    merged["seconds"] = sum(p.get("seconds") or 0 for p in parts)
+    merged["summary"] = summarise(merged["rows"])
+    return merged
+
+
 def table(result: dict) -> str:
     lines = [f"{'arm':<16} {'labels':>6} {'macro AUC mean':>14} {'min-max':>13} {'sd':>6} {'accuracy':>8}"]
     for s in result["summary"]:
@@ -426,8 +446,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sim-seed", type=int, default=0)
     p.add_argument("--sim-items", type=int, help="cap on the demo training items")
     p.add_argument("--workers", type=int, default=2, help="render processes for the demo items")
-    p.add_argument("--min-steps", type=int, default=240)
-    p.add_argument("--patience-steps", type=int, default=100)
+    p.add_argument("--min-steps", type=int, default=960)
+    p.add_argument("--patience-steps", type=int, default=400)
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="join the rows of earlier runs (same modality, test set and simulator model) into --out",
+    )
     p.add_argument("--save-simulator", type=Path, help="keep the simulator model's checkpoint here")
     p.add_argument("--partial", type=Path, help="rewrite this JSON file with the rows after every run")
     p.add_argument("--out", type=Path, help="default bench/label_efficiency.json (SPD: .SPD.json)")
@@ -442,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--quick writes nowhere by default: pass --out (and --png) elsewhere")
     args.out = args.out or DEFAULT_OUT[args.modality]
     args.png = args.png or DEFAULT_PNG[args.modality]
-    result = run(args)
+    result = merge(args.merge) if args.merge else run(args)
     print(table(result))
     print(f"total {result['seconds']} s", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)

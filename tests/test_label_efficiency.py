@@ -65,3 +65,31 @@ def test_page_loader_without_or_with_a_broken_file(tmp_path):
     broken.write_text("{")
     with pytest.raises(training.TrainingError, match="broken.json could not be read"):
         training.label_efficiency(admin, "SGS", broken)
+
+
+def test_merge_joins_runs_and_recomputes_the_summary(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import bench_label_efficiency as bench
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    def part(name, rows, modality="SGS"):
+        path = tmp_path / f"{name}.json"
+        keys = {"modality": modality, "test_items": 200, "pool_items": 400, "sizes": [], "command": name}
+        path.write_text(json.dumps({**keys, "rows": rows, "seconds": 1.0}))
+        return path
+
+    def row(arm, size, seed, auc):
+        return {"arm": arm, "size": size, "seed": seed, "macro_auc": auc, "accuracy": 0.5}
+
+    a = part("a", [row("scratch", 50, 0, 0.6), row("simulator", 50, 0, 0.8)])
+    b = part("b", [row("scratch", 50, 0, 0.7), row("scratch", 50, 1, 0.9)])
+    merged = bench.merge([a, b])
+    assert merged["command"] == "a ; b" and merged["seeds"] == [0, 1] and merged["sizes"] == [50]
+    scratch = next(s for s in merged["summary"] if s["arm"] == "scratch")
+    assert scratch["seeds"] == 2 and scratch["macro_auc_mean"] == pytest.approx(
+        0.8
+    )  # b's seed 0 replaced a's
+    with pytest.raises(SystemExit, match="differ in modality"):
+        bench.merge([a, part("c", [], "SPD")])
