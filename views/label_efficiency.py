@@ -38,7 +38,12 @@ def figure(result: Mapping) -> go.Figure:
                 name=name,
             )
         )
-    seeds = result.get("seeds") or []
+    counts = sorted({r["seeds"] for r in result["summary"]})
+    seeds = (
+        f"{counts[0]} seeds"
+        if len(counts) == 1
+        else f"{counts[0]}-{counts[-1]} seeds per point, see the table"
+    )
     fig.update_xaxes(
         title_text="labelled training items of the foreign cohort",
         type="log",
@@ -57,7 +62,7 @@ def figure(result: Mapping) -> go.Figure:
             annotation_position="bottom right",
         )
     fig.update_layout(
-        title=f"{result.get('modality', 'SGS')} label efficiency (mean, min-max over {len(seeds)} seeds)",
+        title=f"{result.get('modality', 'SGS')} label efficiency (mean, min-max over {seeds})",
         height=420,
         width=860,
         margin=dict(l=10, r=10, t=50, b=10),
