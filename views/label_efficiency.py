@@ -81,7 +81,9 @@ def show(result: Mapping | None, command: str, modality: str) -> None:
         st.caption("Measured for SGS and SPD stills only (the foreign cohort has no clips).")
         return
     if result is None:
-        st.info(f"No label-efficiency results yet. Run `{command}` (it writes bench/label_efficiency.json).")
+        st.info(
+            f"No label-efficiency results yet. Run `{command}`: it writes the results this section plots."
+        )
         return
     st.plotly_chart(figure(result), width="stretch", key="rascore.train.label_efficiency")
     table = pd.DataFrame(result["summary"])
@@ -93,11 +95,18 @@ def show(result: Mapping | None, command: str, modality: str) -> None:
         key="rascore.train.label_efficiency_table",
     )
     sim = result.get("simulator_model") or {}
+    ran = result.get("command") or command
     st.caption(
         f"Macro one-vs-rest AUC of {result.get('target', 'SH')} on held-out stills of a cohort the demo simulator did not make "
         "(tests/foreign_cohort.py: another image size, depth, speckle, grey map and anatomy), after "
         "training on 25-200 labelled items of it: from scratch, fine-tuned from the simulator model "
         f"({sim.get('source', 'see the JSON')}), and fine-tuned with the labelling queue's least-confident-"
-        f"first order choosing the items after a random first set. Produced by `{result.get('command') or command}` "
-        f"on {str(result.get('created') or '')[:10]}."
+        "first order choosing the items after a random first set. "
+        + (
+            f"Joined from {ran.count(' ; ') + 1} partial runs (their commands are in the JSON's command "
+            f"field); the full bench is `{command}`"
+            if " ; " in ran
+            else f"Produced by `{ran}`"
+        )
+        + f" on {str(result.get('created') or '')[:10]}."
     )
