@@ -292,7 +292,7 @@ def run(args) -> dict:
             labelled = list(order[:n])
             if "scratch" in arms:
                 train_and_score("scratch", seed, labelled, pool_rows, pool, "none")
-            if arms & {"simulator", "simulator+queue"}:
+            if "simulator" in arms or (n == sizes[0] and "simulator+queue" in arms):
                 model = train_and_score("simulator", seed, labelled, pool_rows, pool, str(sim_path))
             if n == sizes[0] and "simulator+queue" in arms:
                 queue_model, queue_labelled = model, labelled
