@@ -16,6 +16,7 @@ from rascore.scale import GRADES, MODALITIES
 from rascore.services.training import TrainingError
 
 import ui
+from views import label_efficiency
 
 S = st.session_state
 log = logging.getLogger("rascore.train_page")
@@ -194,7 +195,17 @@ with right:
             )
 
     st.subheader("Start a retraining")
+    starts = training.start_choices(store, user, modality)
     with st.form("rascore.train.form"):
+        start_from = st.selectbox(
+            "Start from",
+            [c["value"] for c in starts],
+            key="rascore.train.start",
+            format_func={c["value"]: c["label"] for c in starts}.get,
+            help="The simulator model is this modality's newest version trained on the "
+            "demo's simulated items alone; fine-tuning from it needs fewer labelled scans. "
+            "Choose the preset it was trained with.",
+        )
         preset = st.selectbox(
             "Preset",
             names.PRESET_CHOICES,
@@ -227,7 +238,7 @@ with right:
             "DistributedDataParallel, one GPU per process on CUDA",
         )
         if st.form_submit_button(f"Queue {modality} retraining", type="primary"):
-            act(training.submit, modality, preset, int(epochs), head, int(nproc))
+            act(training.submit, modality, preset, int(epochs), head, int(nproc), start_from)
             st.rerun()
 
 st.subheader("Active model")
@@ -297,3 +308,10 @@ if permissions.allowed(user, "settings"):
         )
 else:
     st.caption(f"{current_policy}: {explain[current_policy]}. An admin sets the policy.")
+
+try:
+    label_efficiency.show(
+        training.label_efficiency(user, modality), training.label_efficiency_command(modality), modality
+    )
+except TrainingError as exc:
+    st.error(ui.plain(str(exc)))

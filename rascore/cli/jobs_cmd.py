@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     submit.add_argument("--head", choices=names.HEAD_NAMES)
     submit.add_argument("--seed", type=int)
     submit.add_argument(
+        "--weights",
+        help="start from MODALITY@VERSION (e.g. SGS@3), a RAScore checkpoint file or a torchvision "
+        "weights file, or 'none' (as `rascore train --weights`)",
+    )
+    submit.add_argument(
         "--nproc",
         type=int,
         metavar="N",
@@ -129,10 +134,18 @@ def _submit(args: argparse.Namespace) -> int:
         raise CliError(f"--nproc must be from 1 to {MAX_NPROC}")
     params = {
         k: getattr(args, k)
-        for k in ("preset", "epochs", "head", "seed", "activate", "nproc")
+        for k in ("preset", "epochs", "head", "seed", "weights", "activate", "nproc")
         if getattr(args, k) is not None
     }
-    job_id = job_sql.submit(open_project().store, "train", args.modality, params)
+    project = open_project()
+    if "weights" in params:
+        from rascore.train.start import check_weights
+
+        try:
+            params["weights"] = check_weights(project.store, params["weights"])
+        except (ValueError, LookupError, FileNotFoundError) as exc:
+            raise CliError(str(exc)) from None
+    job_id = job_sql.submit(project.store, "train", args.modality, params)
     print(json.dumps({"id": job_id, "status": "queued"}) if args.json else f"queued job {job_id}")
     return 0
 

@@ -47,8 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights",
         default="auto",
-        help="local pretrained weights file; 'auto' uses a file in the torch hub cache if "
-        "present, 'none' trains from scratch; never downloads",
+        help="where training starts: MODALITY@VERSION (a registered RAScore model, e.g. SGS@3) "
+        "or a RAScore checkpoint file (models/SGS/v3/model.pt of any project) to fine-tune from; "
+        "a local torchvision weights file; 'auto' uses a file in the torch hub cache if present; "
+        "'none' trains from scratch; never downloads. A RAScore source must have this run's "
+        "architecture (same preset); its grade head is kept only for the same head and target",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int)

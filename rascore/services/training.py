@@ -11,9 +11,11 @@ a running job's live progress (rascore.jobs.progress).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, UTC
+from pathlib import Path
 
 from rascore import names, scale
 from rascore.jobs import progress as job_progress
@@ -25,6 +27,7 @@ from rascore.store import Store, StoreBusy, StoreError
 from rascore.store import jobs as job_sql
 from rascore.store import registry
 from rascore.store.results import stored_test_figures
+from rascore.train import start
 
 MAX_EPOCHS = 500
 QUEUED_WAIT_S = 60.0  # a job queued longer than this with no live worker: say so
@@ -235,8 +238,12 @@ def submit(
     epochs: int | None = None,
     head: str = "softmax",
     nproc: int = 1,
+    weights: str | None = None,
 ) -> int:
     """Queue a retraining of one modality (train permission; audited); returns the job id.
+
+    ``weights`` is where training starts (``start_choices``; any ``rascore train --weights``
+    value): None or ``auto`` the default, ``SGS@3`` a registered version to fine-tune from.
 
     ``nproc`` > 1 asks the worker to train on that many processes under torchrun (one GPU each on
     CUDA); the worker refuses, with the reason in the job row, more than its machine has.
@@ -252,6 +259,10 @@ def submit(
         raise TrainingError(f"Epochs must be between 1 and {MAX_EPOCHS}.")
     if not 1 <= int(nproc) <= MAX_NPROC:
         raise TrainingError(f"Processes must be between 1 and {MAX_NPROC}.")
+    try:
+        weights = start.check_weights(store, weights)
+    except (ValueError, LookupError, FileNotFoundError) as exc:
+        raise TrainingError(f"Start from: {exc}.") from None
     labels = label_counts(store, user, code)
     if labels["total"]["train"] < 4:
         raise TrainingError(
@@ -271,7 +282,36 @@ def submit(
         params["epochs"] = int(epochs)
     if int(nproc) > 1:
         params["nproc"] = int(nproc)
+    if weights not in (None, "auto"):
+        params["weights"] = weights
     return job_sql.submit(store, "train", code, params, created_by=user["id"])
+
+
+def start_choices(store: Store, user: Mapping, modality: str) -> list[dict]:
+    """What a retraining of ``modality`` may start from: {"value", "label"} per choice.
+
+    Always the default (scratch, or ImageNet weights already in the torch hub cache for the
+    torchvision architectures); then the simulator model, the newest version of this modality
+    trained on demo items only (rascore.train.start.simulator_version), when the project has one.
+    """
+    require(user, "train")
+    code = scale.modality(modality).code
+    choices = [
+        {
+            "value": "auto",
+            "label": "scratch (or local ImageNet weights in the torch hub cache, for the paper preset)",
+        }
+    ]
+    row = start.simulator_version(store, code)
+    if row is not None:
+        choices.append(
+            {
+                "value": f"{code}@{row['version']}",
+                "label": f"the simulator model ({code}@{row['version']}, trained on the demo; "
+                f"preset {row['preset']})",
+            }
+        )
+    return choices
 
 
 def cancel(store: Store, user: Mapping, job_id: int) -> str:
@@ -374,3 +414,51 @@ def worker_state(store: Store, now: datetime | None = None) -> WorkerState:
             f"{duration(oldest)}. " + WORKER_HELP
         )
     return WorkerState(alive, len(running), len(queued), oldest, message)
+
+
+# ------------------------------------------------------------------ label efficiency
+_BENCH = Path(__file__).resolve().parents[2] / "bench"
+LABEL_EFFICIENCY_FILES = {
+    "SGS": _BENCH / "label_efficiency.json",
+    "SPD": _BENCH / "label_efficiency.SPD.json",
+}
+LABEL_EFFICIENCY_COMMAND = "OMP_NUM_THREADS=1 python bench/bench_label_efficiency.py"
+
+
+def label_efficiency_command(modality: str) -> str:
+    """The command that writes a modality's label-efficiency results."""
+    code = scale.modality(modality).code
+    return LABEL_EFFICIENCY_COMMAND + ("" if code == "SGS" else f" --modality {code}")
+
+
+def label_efficiency(user: Mapping, modality: str = "SGS", path: Path | None = None) -> dict | None:
+    """The latest label-efficiency results of a modality (bench/bench_label_efficiency.py's JSON:
+    bench/label_efficiency.json for SGS, .SPD.json for SPD), or None.
+
+    Returns {"summary": rows of arm, size, seeds, macro AUC mean/min/max, accuracy mean;
+    "command", "created", "simulator_model", "test_items", "seconds"}; None when the file is
+    absent (a checkout without the bench, or not yet run). A file that cannot be read is a
+    TrainingError naming it.
+    """
+    require(user, "train")
+    path = Path(path) if path is not None else LABEL_EFFICIENCY_FILES.get(scale.modality(modality).code)
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        summary = list(data["summary"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingError(f"{path.name} could not be read: {exc}") from None
+    keys = (
+        "command",
+        "created",
+        "modality",
+        "target",
+        "simulator_model",
+        "test_items",
+        "seeds",
+        "sizes",
+        "seconds",
+        "cohort",
+    )
+    return {"summary": summary, **{k: data.get(k) for k in keys}}

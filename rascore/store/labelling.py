@@ -9,7 +9,9 @@ item it was served, so the next query starts there instead of re-reading what is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 
@@ -339,3 +341,24 @@ def annotation_fingerprint(store: Store) -> tuple[int, int]:
     """(newest annotation id, count): changes whenever a grade is added."""
     row = store.one("SELECT coalesce(max(id), 0) AS last, count(*) AS n FROM annotations")
     return int(row["last"]), int(row["n"])
+
+
+def uncertainty_order(probabilities: Mapping[int, Sequence[float]]) -> list[int]:
+    """Item ids in the labelling queue's model order: least confident first (the lowest top-grade
+    probability, ``CONFIDENCE_SQL``), then by id.
+
+    The same SQL expression and ORDER BY the queue serves from, run on an in-memory table, so a
+    simulation of the queue (bench/bench_label_efficiency.py) orders items exactly as readers
+    would be served them.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE TABLE predictions (item_id INTEGER PRIMARY KEY, probs_json TEXT)")
+        conn.executemany(
+            "INSERT INTO predictions VALUES (?, ?)",
+            [(int(k), json.dumps([float(p) for p in v])) for k, v in probabilities.items()],
+        )
+        rows = conn.execute(f"SELECT item_id FROM predictions ORDER BY {CONFIDENCE_SQL}, item_id").fetchall()
+    finally:
+        conn.close()
+    return [int(r[0]) for r in rows]

@@ -390,7 +390,7 @@ class Store:
             where.append("i.cohort = ?")
             params.append(scale.cohort(cohort))
         sql = (
-            "SELECT r.*, i.modality, i.cohort, i.patient, i.media_sha256 FROM current_reference r"
+            "SELECT r.*, i.modality, i.cohort, i.patient, i.media_sha256, i.source FROM current_reference r"
             " JOIN items i ON i.id = r.item_id"
         )
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.item_id"

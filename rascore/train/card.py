@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rascore.train.start import describe_start
+
 
 def _fmt(value: object, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
@@ -76,6 +78,12 @@ def _shift_line(entry: dict | None) -> str:
     return f"a scan is {entry['rule']}."
 
 
+def _sources(counts: dict | None) -> str:
+    if not counts:
+        return "not recorded"
+    return ", ".join(f"{source} {n}" for source, n in sorted(counts.items()))
+
+
 def render_card(checkpoint: dict, version: int) -> str:
     """The Markdown card of one model version."""
     args = checkpoint.get("args", {})
@@ -94,12 +102,7 @@ def render_card(checkpoint: dict, version: int) -> str:
     if prep.get("roi"):
         roi = prep["roi"]
         inputs += f", cropped around the joint first ({roi[0]:.0%} x {roi[1]:.0%} of the frame)"
-    weights = (
-        f"pretrained: initialised from local file `{pretrained['file']}` (sha256 "
-        f"{pretrained['sha256'][:16]}..., {pretrained['loaded']}/{pretrained['total']} tensors)"
-        if pretrained
-        else "trained from scratch (no pretrained weights)"
-    )
+    weights = describe_start(pretrained)
     val = metrics.get("validation", {})
     fit = metrics.get("training", {})
     lines = [
@@ -116,6 +119,7 @@ def render_card(checkpoint: dict, version: int) -> str:
         f"({snap.get('train_patients')} patients), {len(snap.get('val_item_ids', []))} for validation "
         f"({snap.get('val_patients')} patients); split by patient, seed {args.get('seed')}.",
         f"- Grades 0-3 in training: {snap.get('train_class_counts')}; validation: {snap.get('val_class_counts')}.",
+        f"- Item sources (training and validation): {_sources(snap.get('item_sources'))}.",
         f"- Labels: current reference standard; sha256 of (item, grade) pairs `{snap.get('labels_sha256')}`.",
         "",
         "## Training",

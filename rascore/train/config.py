@@ -140,7 +140,8 @@ class TrainConfig:
     pooling: str = "attention"
     seed: int = 0
     device: str = "cpu"
-    weights: str | None = "auto"  # auto: torch hub cache file if present; none; or a path
+    weights: str | None = "auto"  # auto: hub cache file if present; none; MODALITY@VERSION; or a path
+    start_from: str | None = None  # the MODALITY@VERSION that ``weights`` was resolved from (train.start)
     val_fraction: float = 0.2
     patience: int = 8
     warmup_epochs: int = 1

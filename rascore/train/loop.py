@@ -25,7 +25,7 @@ from rascore.evaluate.report import point_report
 from rascore.nets.factory import GradeNet, build_model
 from rascore.nets.heads import head_loss
 from rascore.nets.pretrained import load_weights, resolve_weights
-from rascore.train import distributed
+from rascore.train import distributed, start
 from rascore.train.augment import Augmentation
 from rascore.train.config import TrainConfig
 from rascore.train.data import (
@@ -109,6 +109,7 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
         "val_class_counts": val.class_counts(),
         "train_patients": len({r.get("patient") for r in train_rows}),
         "val_patients": len({r.get("patient") for r in val_rows}),
+        "item_sources": item_sources(list(train_rows) + list(val_rows)),
     }
     return TrainData(
         train,
@@ -118,6 +119,15 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
         load.table([r["media_sha256"] for r in train_rows]),
         load.table([r["media_sha256"] for r in val_rows]),
     )
+
+
+def item_sources(rows) -> dict[str, int]:
+    """How many of the rows' items came from each source (demo, import, upload)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        source = row.get("source") or "unknown"
+        counts[source] = counts.get(source, 0) + 1
+    return counts
 
 
 def validation_metrics(y: np.ndarray, probs: np.ndarray) -> dict:
@@ -236,10 +246,18 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def make_model(config: TrainConfig) -> tuple[GradeNet, dict | None]:
-    """The configured network, with local pretrained weights loaded when any (report or None)."""
+    """The configured network, with the weights it starts from loaded when any (report or None):
+    a RAScore checkpoint (fine-tuning, rascore.train.start) or a torchvision-style file."""
     model = build_model(config.arch, config.head, width=config.net_width, pooling=config.pooling)
+    if start.parse_version_ref(config.weights):
+        raise ValueError(f"{config.weights} must be resolved through the project first (train.start.resolve)")
     path = resolve_weights(config.arch, config.weights)
-    return model, (load_weights(model, path) if path is not None else None)
+    if path is None:
+        return model, None
+    source = start.read_rascore_checkpoint(path)
+    if source is not None:
+        return model, start.load_from_checkpoint(model, source, config, path)
+    return model, load_weights(model, path)
 
 
 def fit(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rascore.store import registry
 from rascore.train.card import render_card
-from rascore.train import distributed
+from rascore.train import distributed, start
 from rascore.train.checkpoint import make_checkpoint, plain
 from rascore.train.config import TrainConfig
 from rascore.train.evaluation import TEST_COHORTS, evaluate_model
@@ -64,6 +64,7 @@ def run_training(
     depend on the network and costs about a second per ten clips). Under torchrun the process
     group lasts for the training only; ranks other than 0 return None.
     """
+    config = start.resolve(project, config)  # SGS@3 -> that version's checkpoint file
     with distributed.session(config.device) as env:
         data = load_data(project, config)
         result = fit(config, data, on_progress if env.is_main else None, should_stop)
@@ -95,6 +96,8 @@ def run_training(
             "stopped_early": result.stopped_early,
             "world_size": result.extra.get("world_size", 1),
             "backend": result.extra.get("backend"),
+            "item_sources": data.snapshot.get("item_sources"),
+            "start_from": start.start_record(result.pretrained),
         },
         "test": evaluation.report,
     }
