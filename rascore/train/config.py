@@ -146,6 +146,8 @@ class TrainConfig:
     warmup_epochs: int = 1
     label_smoothing: float = 0.0
     augment: bool = True
+    augmentation: str = "wide"  # rascore.train.augment: "wide" (issue 16) or "basic" (before)
+    norm: str = "image"  # rascore.train.preprocess.NORMS: "image" (per image) or "dataset" (before)
     roi: tuple[float, float] | None = None  # crop around the joint (share of height, width)
     max_items: int | None = None  # cap per split, for smoke tests and benchmarks
 
@@ -204,4 +206,13 @@ def make_config(
         kind = "clip" if mod.dynamic else "image"
         raise ValueError(f"{mod.code} needs a {kind} architecture; {config.arch} is not one")
     check_head(config.head)
+    from rascore.train.augment import AUGMENTATIONS
+    from rascore.train.preprocess import NORMS
+
+    if config.augmentation not in AUGMENTATIONS:
+        raise ValueError(
+            f"unknown augmentation {config.augmentation!r}; expected one of {', '.join(AUGMENTATIONS)}"
+        )
+    if config.norm not in NORMS:
+        raise ValueError(f"unknown normalisation {config.norm!r}; expected one of {', '.join(NORMS)}")
     return config

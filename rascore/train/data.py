@@ -99,6 +99,7 @@ def preprocessing_for(config: TrainConfig) -> Preprocessing:
         mean=spec.mean,
         std=spec.std,
         roi=tuple(config.roi) if config.roi else None,
+        norm=config.norm,
     )
 
 

@@ -26,7 +26,7 @@ from rascore.nets.factory import GradeNet, build_model
 from rascore.nets.heads import head_loss
 from rascore.nets.pretrained import load_weights, resolve_weights
 from rascore.train import distributed
-from rascore.train.augment import Augmentation
+from rascore.train.augment import Augmentation, WideAugmentation, make_augmentation
 from rascore.train.config import TrainConfig
 from rascore.train.data import (
     Arrays,
@@ -150,7 +150,7 @@ def train_one_epoch(
     config: TrainConfig,
     device: torch.device,
     generator: torch.Generator,
-    augmentation: Augmentation | None = None,
+    augmentation: Augmentation | WideAugmentation | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
     should_stop: StopFn | None = None,
     sample_generator: torch.Generator | None = None,
@@ -278,7 +278,7 @@ def fit(
         scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers, milestones=[warmup])
     else:
         scheduler = schedulers[0]
-    augmentation = Augmentation() if config.augment else None
+    augmentation = make_augmentation(config.augmentation) if config.augment else None
     train_split, val_split = data.train, data.val
     if device.type == "cuda":  # uint8 splits live on the GPU: batches are indexed there
         train_split = data.train.to(device)
