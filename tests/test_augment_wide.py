@@ -20,7 +20,7 @@ def _doppler_batch(b: int = 8, h: int = 48, w: int = 64) -> tuple[torch.Tensor, 
     x[:, :, 10:30, 10:30] = torch.tensor([0.95, 0.55, 0.08]).view(1, 3, 1, 1)
     x[:, :, 20:40, 36:56] = torch.tensor([0.7, 0.12, 0.05]).view(1, 3, 1, 1)
     inside = torch.zeros((h, w), dtype=torch.bool)
-    inside[13:27, 13:27] = True  # 3 px from the patch edge: the blur (5 taps) reads only the patch
+    inside[13:27, 13:27] = True  # 3 px from the patch edge: the blur reads only the patch
     inside[23:37, 39:53] = True
     return x, inside
 

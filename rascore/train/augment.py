@@ -12,7 +12,7 @@ Two sets, chosen by ``TrainConfig.augmentation`` (``make_augmentation``):
   on a mask that fills the frame).
   Intensity: time-gain (a gain that changes with depth), overall gain, contrast around the
   case's mean, a grey-map curve (a gamma times an S- or inverse-S curve), speckle-like
-  multiplicative noise (a random field at full and half resolution) and a small gaussian blur of
+  multiplicative noise (a random field at half resolution, smoothly upsampled) and a small blur (binomial 3x3) of
   random strength. Every intensity change is a per-pixel factor applied equally to all three
   channels, and values over 1 are brought back by dividing the pixel's channels by their maximum,
   so a Doppler pixel keeps its channel ratios (its hue and saturation); nothing shifts hue. The
@@ -146,7 +146,7 @@ class WideAugmentation:
     gamma: float = 0.4  # grey-map gamma exp(+/- gamma)
     curve: tuple[float, float] = (-0.5, 0.8)  # weight of an S-curve (negative: inverse S)
     speckle: float = 0.25  # sd of the log multiplicative noise, drawn 0..speckle per case
-    blur: float = 0.5  # probability of a gaussian blur (sigma 1 px) of random strength
+    blur: float = 0.5  # probability of a small blur (binomial 3x3) of random strength
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x: float (B, C, H, W) or (B, C, T, H, W) in [0, 1] -> augmented, same shape and device."""
@@ -174,34 +174,30 @@ class WideAugmentation:
         y = y.pow(per_case(-self.gamma, self.gamma).exp())
         beta = per_case(*self.curve)
         y = (1 - beta) * y + beta * (y * y * (3 - 2 * y))
-        t = x5.shape[2]
-        noise = torch.randn((b, 1, t, h, w), generator=generator).to(x.device, x.dtype)
-        coarse = torch.randn((b * t, 1, (h + 1) // 2, (w + 1) // 2), generator=generator).to(
-            x.device, x.dtype
-        )
-        coarse = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False).view(b, 1, t, h, w)
-        mix = per_case(0.0, 1.0)
-        y = y * torch.exp(per_case(0.0, self.speckle) * (mix * noise + (1 - mix) * 1.4 * coarse))
+        t = x5.shape[2]  # speckle-like noise: a half-resolution random field, smoothly upsampled
+        noise = torch.randn((b * t, 1, (h + 1) // 2, (w + 1) // 2), generator=generator).to(x.device, x.dtype)
+        noise = F.interpolate(noise, size=(h, w), mode="bilinear", align_corners=False).view(b, 1, t, h, w)
+        y = y * torch.exp(per_case(0.0, self.speckle) * 1.4 * noise)  # 1.4: upsampling halves the variance
         factor = y / level.clamp(min=1e-4)
         out = x5 * factor
-        strength = per_case(0.0, 1.0) * (torch.rand(b, generator=generator) < self.blur).to(
-            x.device, x.dtype
-        ).view(view)
-        out = out + strength * (_blur(out) - out)
+        strength = _uniform(b, 0.0, 1.0, generator) * (torch.rand(b, generator=generator) < self.blur)
+        blurred = torch.nonzero(strength).flatten()
+        if len(blurred):  # only the cases drawn for a blur pay for it
+            part = out.index_select(0, blurred.to(x.device))
+            w_ = strength[blurred].to(x.device, x.dtype).view(-1, 1, 1, 1, 1)
+            out = out.index_copy(0, blurred.to(x.device), part + w_ * (_blur(part) - part))
         out = out / out.amax(dim=1, keepdim=True).clamp(min=1.0)  # over 1: scale the pixel, keep its ratios
         return out.clamp_(min=0.0).reshape(shape)
 
 
-def _blur(x5: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
-    """Separable gaussian (5 taps) over H and W of (B, C, T, H, W), reflecting at the edges."""
+def _blur(x5: torch.Tensor) -> torch.Tensor:
+    """Binomial 3x3 blur ([1, 2, 1] / 4 each way, about a gaussian of sigma 0.7 px) over H and W of
+    (B, C, T, H, W), edges replicated; by slicing (several times faster on a CPU than a conv)."""
     b, c, t, h, w = x5.shape
-    taps = torch.arange(-2, 3, device=x5.device, dtype=x5.dtype)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    flat = x5.reshape(b * c * t, 1, h, w)
-    flat = F.conv2d(F.pad(flat, (2, 2, 0, 0), mode="reflect"), kernel.view(1, 1, 1, 5))
-    flat = F.conv2d(F.pad(flat, (0, 0, 2, 2), mode="reflect"), kernel.view(1, 1, 5, 1))
-    return flat.view(b, c, t, h, w)
+    p = F.pad(x5.reshape(b, c * t, h, w), (1, 1, 1, 1), mode="replicate")
+    p = p[..., :, :-2] + 2 * p[..., :, 1:-1] + p[..., :, 2:]
+    p = p[..., :-2, :] + 2 * p[..., 1:-1, :] + p[..., 2:, :]
+    return p.mul_(1 / 16).view(b, c, t, h, w)
 
 
 def make_augmentation(name: str | None) -> Augmentation | WideAugmentation | None:
