@@ -85,7 +85,7 @@ def test_training_and_prediction_feed_the_network_the_same_tensor():
         assert isinstance(data, Arrays)
         model, _ = make_model(config)
         seen: list[torch.Tensor] = []
-        model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+        model.register_forward_pre_hook(lambda _m, args, seen=seen: seen.append(args[0].detach().clone()))
         optimizer = torch.optim.SGD(parameter_groups(model, 0.0), lr=0.0)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
         train_one_epoch(
