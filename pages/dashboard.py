@@ -31,7 +31,7 @@ store = project.store
 st.title("Dashboard")
 st.caption(
     "Each modality's model against the reference standard on the held-out test cohorts "
-    "(test2 comes from another scanner). AUC is one grade against the rest, with 95% "
+    "(test2 comes from another scanner; test3 from an unseen one that no training item comes from). AUC is one grade against the rest, with 95% "
     f"percentile-bootstrap CIs ({dashboard.N_BOOT} resamples of patients, each drawn "
     "patient's joints kept together, where the items have patient ids). Refreshed every "
     f"{REFRESH_S} s; only what changed is recomputed."

@@ -184,7 +184,7 @@ with right:
     st.caption(
         f"Current reference labels of {modality} items; the model learns the "
         f"{labels['target']} grade. Training uses the train cohort (split by patient into "
-        "training and validation); test1 and test2 are held out for the dashboard."
+        "training and validation); test1, test2 and test3 are held out for the dashboard."
     )
     for cohort, missing in labels["missing_grades"].items():
         if missing and labels["total"][cohort]:

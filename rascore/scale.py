@@ -112,7 +112,9 @@ MODALITIES: dict[str, Modality] = {
     "SPD": Modality("SPD", "static power Doppler", dynamic=False, doppler=True),
     "DPD": Modality("DPD", "dynamic power Doppler", dynamic=True, doppler=True),
 }
-COHORTS: tuple[str, ...] = ("train", "test1", "test2")
+# test3: an "unseen" scanner profile that no training item comes from (simulator: scanner-C)
+COHORTS: tuple[str, ...] = ("train", "test1", "test2", "test3")
+TEST_COHORTS: tuple[str, ...] = tuple(c for c in COHORTS if c != "train")  # held out from training
 JOINTS: tuple[str, ...] = (
     "MCP1",
     "MCP2",
@@ -138,7 +140,7 @@ def modality(code: str) -> Modality:
 
 
 def cohort(name: str) -> str:
-    """Validate a cohort name (train, test1, test2)."""
+    """Validate a cohort name (train, test1, test2, test3)."""
     key = str(name).strip().lower()
     if key not in COHORTS:
         raise ValueError(f"unknown cohort {name!r}; expected one of {', '.join(COHORTS)}")

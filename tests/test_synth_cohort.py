@@ -35,7 +35,8 @@ def test_keys_unique_and_fields_valid(paper):
         assert s.joint in scale.JOINTS and s.side in scale.SIDES
         assert scale.is_valid_pair(s.sh, s.pd)
         assert s.key.endswith(s.modality) and s.patient.startswith("sim-p")
-        assert s.scanner_profile == ("scanner-B" if s.cohort == "test2" else "scanner-A")
+        expected = {"test2": "scanner-B", "test3": "scanner-C"}.get(s.cohort, "scanner-A")
+        assert s.scanner_profile == expected and s.variation == "wide"
 
 
 def test_patient_in_one_cohort_with_several_joints(paper):

@@ -43,10 +43,16 @@ def _specs(n: int, offset: int):
     return specs
 
 
-def _mark(frames: np.ndarray, grade: int) -> np.ndarray:
-    """A planted cue: a small grey patch whose place along the field's bottom edge gives the grade."""
+def _mark(frames: np.ndarray, grade: int, field: tuple[int, int, int, int]) -> np.ndarray:
+    """A planted cue: a small grey patch whose place along the field's bottom edge gives the grade.
+
+    Placed by share of the field (y0, x0, y1, x1), since widened frames differ in size.
+    """
     out = frames.copy()
-    out[:, 168:184, 40 + 44 * grade : 64 + 44 * grade] = 230
+    y0, x0, y1, x1 = field
+    h, w = y1 - y0, x1 - x0
+    left = x0 + int((0.06 + 0.22 * grade) * w)
+    out[:, y1 - int(0.15 * h) : y1, left : left + int(0.18 * w)] = 230
     return out
 
 
@@ -54,7 +60,7 @@ def _mark(frames: np.ndarray, grade: int) -> np.ndarray:
 def renders():
     specs = _specs(N_TRAIN + N_VAL + N_TEST, 500)
     items = list(render_many(specs, workers=2))
-    return [(inpainted(it), int(max(it.spec.sh, it.spec.pd))) for it in items]
+    return [(inpainted(it), int(max(it.spec.sh, it.spec.pd)), it.layout.field_box) for it in items]
 
 
 def _macro_auc(renders, marked: bool) -> float:
@@ -62,20 +68,20 @@ def _macro_auc(renders, marked: bool) -> float:
         "SPD",
         preset="fast",
         device="cpu",
-        epochs=16,
+        epochs=24,
         size=(48, 64),
         net_width=8,
         batch_size=16,
         weights="none",
         roi="none",
-        patience=16,
+        patience=24,
         seed=0,
     )
     prep = preprocessing_for(config)
 
     def arrays(part):
-        x = torch.stack([prep.array(_mark(f, g) if marked else f) for f, g in part])
-        return Arrays(x, torch.tensor([g for _, g in part]), list(range(len(part))))
+        x = torch.stack([prep.array(_mark(f, g, box) if marked else f) for f, g, box in part])
+        return Arrays(x, torch.tensor([g for _, g, _ in part]), list(range(len(part))))
 
     train, val = arrays(renders[:N_TRAIN]), arrays(renders[N_TRAIN : N_TRAIN + N_VAL])
     test = arrays(renders[N_TRAIN + N_VAL :])

@@ -7,7 +7,7 @@ import pytest
 
 from rascore.synth import example_spec, plan_cohort, render_item, render_many
 from rascore.synth.profiles import PROFILES
-from rascore.synth.render import COLOUR_BAR_Y
+from rascore.synth.render import COLOUR_BAR_Y, bar_rows
 from rascore.synth.shortcuts import coloured
 
 
@@ -24,13 +24,21 @@ def items():
 def test_frame_format(items):
     for (mod, _), it in items.items():
         n = 16 if mod in ("DGS", "DPD") else 1
-        assert it.frames.shape == (n, 192, 256, 3) and it.frames.dtype == np.uint8
+        h, w = it.layout.frame_h, it.layout.frame_w
+        assert 160 <= h <= 288 and 200 <= w <= 480 and h % 2 == 0 and w % 2 == 0
+        assert it.frames.shape == (n, h, w, 3) and it.frames.dtype == np.uint8
         assert it.fps == (15.0 if n == 16 else None)
         for mask in (it.synovium, it.doppler, it.bone):
-            assert mask.shape == (n, 192, 256) and mask.dtype == bool
+            assert mask.shape == (n, h, w) and mask.dtype == bool
         assert it.bone_line.shape == (n, 2, 2)
-        assert it.peak_doppler.shape == (192, 256)
-        assert 0.05 < it.mm_per_px < 0.15
+        assert it.peak_doppler.shape == (h, w)
+        assert 0.05 < it.mm_per_px < 0.16
+
+
+def test_narrow_frame_format():
+    it = render_item(example_spec(2, 2, "DPD", seed=11, variation="none"))
+    assert it.frames.shape == (16, 192, 256, 3) and it.synovium.shape == (16, 192, 256)
+    assert it.annotations is None and it.setting.colour_map == "hot-a"
 
 
 def test_greyscale_items_are_pure_grey(items):
@@ -42,18 +50,19 @@ def test_greyscale_items_are_pure_grey(items):
 
 
 def test_colour_only_in_doppler_box_and_bar(items):
-    prof = PROFILES["scanner-A"]
     for (mod, sh), it in items.items():
         if mod not in ("SPD", "DPD"):
             continue
         y0, x0, y1, x1 = it.colour_box
-        allowed = np.zeros((192, 256), dtype=bool)
+        (cy0, cy1), _ = bar_rows(it.layout)
+        bar_x = it.setting.colour_bar_x
+        allowed = np.zeros(it.frames.shape[1:3], dtype=bool)
         allowed[y0 + 1 : y1, x0 + 1 : x1] = True
-        allowed[COLOUR_BAR_Y[0] : COLOUR_BAR_Y[1], prof.colour_bar_x : prof.colour_bar_x + 5] = True
+        allowed[cy0:cy1, bar_x : bar_x + 5] = True
         for t, frame in enumerate(it.frames):
             col = coloured(frame)
             assert not (col & ~allowed).any()
-            assert col[COLOUR_BAR_Y[0] : COLOUR_BAR_Y[1], prof.colour_bar_x].all()
+            assert col[cy0:cy1, bar_x].all()
             # the truth Doppler mask is coloured synovium, and every synovium pixel is in the box
             assert not (it.doppler[t] & ~it.synovium[t]).any()
             assert col[it.doppler[t]].all()
@@ -106,8 +115,8 @@ def test_render_many_keeps_order_and_matches_render_item():
 
 
 def test_scanner_b_differs():
-    a = render_item(example_spec(2, 2, "SPD", seed=2, profile="scanner-A"))
-    b = render_item(example_spec(2, 2, "SPD", seed=2, profile="scanner-B"))
+    a = render_item(example_spec(2, 2, "SPD", seed=2, profile="scanner-A", variation="none"))
+    b = render_item(example_spec(2, 2, "SPD", seed=2, profile="scanner-B", variation="none"))
     bar_b = PROFILES["scanner-B"].colour_bar_x
     assert coloured(b.frames[0])[COLOUR_BAR_Y[0] : COLOUR_BAR_Y[1], bar_b].all()
     assert not coloured(a.frames[0])[:, bar_b].any()

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=("csv", "parquet"), help="default: from --out's extension, else csv"
     )
-    parser.add_argument("--cohort", help="only this cohort (train, test1, test2)")
+    parser.add_argument("--cohort", help="only this cohort (train, test1, test2, test3)")
     parser.set_defaults(func=_export)
 
 

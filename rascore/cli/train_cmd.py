@@ -15,6 +15,7 @@ from rascore.cli.numbers import number
 from rascore import names
 from rascore.cli import CliError
 from rascore.project import open_project
+from rascore import scale
 from rascore.scale import MODALITIES
 
 _MODALITIES = list(MODALITIES)
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a modality model on the current reference labels",
-        description="Train one modality model, test it on test1/test2, register it "
+        description="Train one modality model, test it on the test cohorts, register it "
         "as a new version and activate it if its validation macro AUC is at least "
         "the active one's. Under torchrun (torchrun --nproc_per_node=N -m rascore.cli "
         "train ...) the N processes train one model together (DistributedDataParallel; "
@@ -70,9 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--modality", required=True, type=str.upper, choices=_MODALITIES)
     p.add_argument(
         "--cohort",
-        choices=["test1", "test2"],
+        choices=list(scale.TEST_COHORTS),
         action="append",
-        help="cohort to evaluate (repeatable; default both)",
+        help="cohort to evaluate (repeatable; default all test cohorts)",
     )
     p.add_argument("--version", type=int, help="model version (default: the active one)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")

@@ -109,7 +109,7 @@ def figure_rows(version: Mapping) -> list[dict]:
                 "reasons": _reason_text(reasons),
             }
         )
-    for cohort in ("test1", "test2"):
+    for cohort in scale.TEST_COHORTS:
         entry = stored_test_figures(metrics, cohort)
         for source, label in (
             ("model", cohort),
@@ -183,7 +183,7 @@ def version_history(store: Store, user: Mapping, modality: str) -> list[dict]:
                     f"{c} macro AUC": _num(
                         (stored_test_figures(metrics, c).get("model") or {}).get("macro_auc")
                     )
-                    for c in ("test1", "test2")
+                    for c in scale.TEST_COHORTS
                 },
                 "epochs": training.get("epochs_run"),
                 "job": row["job_id"],

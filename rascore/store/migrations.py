@@ -505,3 +505,28 @@ def m007_session_tokens(db: Database) -> None:
     """Hashed web-session tokens with their idle and absolute expiry and revocation."""
     for statement in M007:
         db.execute(statement)
+
+
+# Test cohort 3: scans from a scanner that no training item comes from (the simulator's
+# "unseen" scanner-C). SQLite cannot alter a CHECK constraint, and rebuilding ``items`` would
+# cascade into every table that references it, so the CHECK's text is widened in place, the
+# procedure SQLite documents for changes that leave the stored rows valid
+# (https://www.sqlite.org/lang_altertable.html, "making other kinds of table schema changes").
+_COHORTS_OLD = "cohort IN ('train','test1','test2')"
+_COHORTS_NEW = "cohort IN ('train','test1','test2','test3')"
+
+
+@migrations(name="008_cohort_test3")
+def m008_cohort_test3(db: Database) -> None:
+    """Items may belong to cohort test3."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'").fetchone()
+    if _COHORTS_OLD not in sql:
+        raise RuntimeError("items: the cohort CHECK is not the one this migration widens")
+    (version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    db.execute(
+        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'items'",
+        [sql.replace(_COHORTS_OLD, _COHORTS_NEW)],
+    )
+    db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    db.execute("PRAGMA writable_schema = OFF")

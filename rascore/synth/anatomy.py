@@ -14,9 +14,9 @@ import numpy as np
 from scipy import ndimage
 
 from rascore.synth import grading
-from rascore.synth.profiles import FIELD_H, FIELD_W, PAD
+from rascore.synth.profiles import FIELD_H, FIELD_W, NARROW_LAYOUT, PAD, Layout
 
-CANVAS_H, CANVAS_W = FIELD_H + 2 * PAD, FIELD_W + 2 * PAD
+CANVAS_H, CANVAS_W = FIELD_H + 2 * PAD, FIELD_W + 2 * PAD  # the narrow layout's canvas
 JOINT_SIZE: dict[str, float] = {
     "MCP1": 0.95,
     "MCP2": 1.0,
@@ -83,15 +83,19 @@ class Scene:
     cartilage: np.ndarray  # bool
     layers: dict[str, np.ndarray]  # per-column rows: gel, skin, tendon_top, tendon_bottom, floor
     surface: np.ndarray  # per-column bone surface row (inf where no bone)
-    gap_row: float
+    gap_row: float | np.ndarray  # row of the joint space (per column when the probe is tilted)
     vessel: np.ndarray  # bool lumen of the subcutaneous vessel
     vessel_radius_px: float
     region: tuple[int, int, int, int]  # (y0, x0, y1, x1) canvas box of the joint recess + synovium
     recess: tuple[int, int, int, int]  # (y0, x0, y1, x1) canvas box holding a synovium of any grade
 
 
-def sample_anatomy(joint: str, rng: np.random.Generator) -> JointAnatomy:
-    """Draw one joint's dimensions (mm)."""
+def sample_anatomy(joint: str, rng: np.random.Generator, widen=None) -> JointAnatomy:
+    """Draw one joint's dimensions (mm); ``widen`` (a variation.AnatomySetting) widens them.
+
+    The narrow draws come first and in the same order either way, so widening changes only the
+    head radius, the shaft slope, the tendon's thickness and the subcutis depth.
+    """
     k = JOINT_SIZE.get(joint, 1.0) * rng.uniform(0.88, 1.12)
     has_vessel = rng.random() < 0.65
     anat = JointAnatomy(
@@ -114,7 +118,16 @@ def sample_anatomy(joint: str, rng: np.random.Generator) -> JointAnatomy:
         vessel_slope=rng.uniform(-0.06, 0.06),
     )
     head_rd = max(anat.gap_w * rng.uniform(0.5, 0.68), anat.v_depth * 1.08)
-    return replace(anat, head_rd=head_rd)
+    anat = replace(anat, head_rd=head_rd)
+    if widen is not None:
+        anat = replace(
+            anat,
+            head_r=anat.head_r * widen.head_r_scale,
+            shaft_slope=anat.shaft_slope if widen.shaft_slope is None else widen.shaft_slope,
+            tendon=anat.tendon * widen.tendon_scale,
+            subcutis=anat.subcutis if widen.subcutis_mm is None else widen.subcutis_mm,
+        )
+    return anat
 
 
 def enlarge(anat: JointAnatomy, factor: float) -> JointAnatomy:
@@ -171,7 +184,14 @@ def sample_synovium(sh: int, u: float, anat: JointAnatomy, rng: np.random.Genera
 
 
 def _recess(
-    anat: JointAnatomy, px: float, x_l: float, x_r: float, y_l: float, y_r: float, gap_row: float
+    anat: JointAnatomy,
+    px: float,
+    x_l: float,
+    x_r: float,
+    y_l: float,
+    y_r: float,
+    gap_row: float,
+    shift: np.ndarray | None = None,
 ) -> tuple[int, int, int, int]:
     """Canvas box (y0, x0, y1, x1) that holds a synovium of any grade in this joint.
 
@@ -189,7 +209,11 @@ def _recess(
     up = max((1.0 + _KAPPA2) * e2, e3 + beta) + cart_px
     y0 = int(np.floor(min(y_l, y_r) - up)) - 2
     y1 = int(np.ceil(gap_row)) + 2
-    return y0, int(np.floor(x_l - left)) - 2, y1, int(np.ceil(x_r + right)) + 2
+    x0, x1 = int(np.floor(x_l - left)) - 2, int(np.ceil(x_r + right)) + 2
+    if shift is not None:  # probe tilt: the recess moves down by the shear over its columns
+        span = shift[np.clip(np.arange(x0, x1 + 1), 0, len(shift) - 1)]
+        y0, y1 = y0 + int(np.floor(span.min())), y1 + int(np.ceil(span.max()))
+    return y0, x0, y1, x1
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -198,11 +222,24 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
 
 
 def build_scene(
-    anat: JointAnatomy, syn: SynoviumShape, mm_per_px: float, x_shift_mm: float, gel_mm: float
+    anat: JointAnatomy,
+    syn: SynoviumShape,
+    mm_per_px: float,
+    x_shift_mm: float,
+    gel_mm: float,
+    layout: Layout = NARROW_LAYOUT,
+    tilt: float = 0.0,
 ) -> Scene:
-    """Draw the joint on the canvas at mm_per_px; x_shift_mm moves the probe along the finger."""
+    """Draw the joint on the canvas at mm_per_px; x_shift_mm moves the probe along the finger.
+
+    ``tilt`` (rows per column) tilts the probe: everything below the probe face is sheared, one
+    side deeper than the other, so the line between the bone tops, the synovium's height above it
+    and its shape column by column stay as drawn (the grade does not depend on the tilt).
+    """
     s = mm_per_px
     px = 1.0 / s
+    PAD, FIELD_H, FIELD_W = layout.pad, layout.field_h, layout.field_w  # noqa: N806
+    CANVAS_H, CANVAS_W = layout.canvas_h, layout.canvas_w  # noqa: N806
     cols = np.arange(CANVAS_W, dtype=float)
     rows = np.arange(CANVAS_H, dtype=float)[:, None]
     gel_b = PAD + gel_mm * px
@@ -275,7 +312,9 @@ def build_scene(
         ramp_r = _smoothstep(((x_r + ext_r) - cols) / ext_r)
         thick = np.where(right, thick_edge_r * ramp_r, thick)
         top = np.where(left | right, np.where(thick > 0.5, floor - thick, np.inf), core_top)
-    synovium = (rows > top[None, :]) & (rows < floor[None, :])
+    shear = tilt * (cols - x_c)
+    shear = shear - shear.min()  # rows each column moves down (0 without tilt)
+    synovium = (rows > (top + shear)[None, :]) & (rows < (floor + shear)[None, :])
     if syn.sh == 0:
         synovium[:] = False
     # keep only what the probe sees at every jitter offset (|dy| <= 2, |dx| <= PAD - 1)
@@ -298,6 +337,15 @@ def build_scene(
     tt_rest = np.maximum(ref - anat.tendon * px, skin_b + 0.4 * px)
     tt = np.maximum(tb - anat.tendon * px, skin_b + 0.4 * px)
     tb = np.maximum(tb, tt + 0.5 * px)
+    # the probe tilt: every per-column row below the probe face moves down by its shear
+    recess = _recess(anat, px, x_l, x_r, y_l, y_r, gap_row, shear if tilt else None)
+    low = float((tilt * (cols - x_c)).min())
+    y_l, y_r = y_l + tilt * (x_l - x_c) - low, y_r + tilt * (x_r - x_c) - low
+    tt_rest, tt, tb = tt_rest + shear, tt + shear, tb + shear
+    floor_bone, floor, surface, line = floor_bone + shear, floor + shear, surface + shear, line + shear
+    skin_b = skin_b + shear
+    gel_b = gel_b + shear
+    gap_row = gap_row + shear if tilt else gap_row
 
     bone = rows >= surface[None, :]
     cartilage = (
@@ -324,7 +372,7 @@ def build_scene(
 
     ys, xs = np.nonzero(synovium)
     y0 = int(min(line.min() - 2, ys.min() if len(ys) else np.inf, y_l - 2))
-    y1 = int(max(gap_row + 2, ys.max() + 1 if len(ys) else 0))
+    y1 = int(max(np.max(gap_row) + 2, ys.max() + 1 if len(ys) else 0))
     x0 = int(min(x_l - 2, xs.min() if len(xs) else np.inf))
     x1 = int(max(x_r + 2, xs.max() + 1 if len(xs) else 0))
     return Scene(
@@ -343,9 +391,9 @@ def build_scene(
             "line": line,
         },
         surface=surface,
-        gap_row=float(gap_row),
+        gap_row=gap_row if tilt else float(gap_row),
         vessel=vessel,
         vessel_radius_px=r_v,
         region=(y0, x0, y1, x1),
-        recess=_recess(anat, px, x_l, x_r, y_l, y_r, gap_row),
+        recess=recess,
     )

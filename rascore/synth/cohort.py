@@ -14,12 +14,19 @@ from scipy.stats import norm
 
 from rascore import scale
 
+# test3 (scanner-C, "unseen") is not in the study: it comes after the others, so planning it
+# leaves train, test1 and test2 as they were.
 SIZES: dict[str, dict[str, int]] = {
-    "paper": {"train": 1244, "test1": 152, "test2": 354},
-    "small": {"train": 96, "test1": 32, "test2": 32},
+    "paper": {"train": 1244, "test1": 152, "test2": 354, "test3": 152},
+    "small": {"train": 96, "test1": 32, "test2": 32, "test3": 32},
 }
 MODALITY_ORDER: tuple[str, ...] = ("SGS", "DGS", "SPD", "DPD")
-COHORT_PROFILE: dict[str, str] = {"train": "scanner-A", "test1": "scanner-A", "test2": "scanner-B"}
+COHORT_PROFILE: dict[str, str] = {
+    "train": "scanner-A",
+    "test1": "scanner-A",
+    "test2": "scanner-B",
+    "test3": "scanner-C",
+}
 
 # Marginal SH prevalence 0/1/2/3 (clinical-like: mostly inactive or mild joints).
 SH_PREVALENCE: tuple[float, ...] = (0.35, 0.35, 0.20, 0.10)
@@ -61,6 +68,7 @@ class ItemSpec:
     sh: int
     pd: int
     seed: int
+    variation: str = "wide"  # "none": the profile's centre settings on the 192 x 256 frame
 
     @property
     def joint_seed(self) -> int:
@@ -97,14 +105,20 @@ def _draw_grades(rng: np.random.Generator, patient_latent: float) -> tuple[int, 
     return sh, pd
 
 
-def plan_cohort(size: str = "paper", seed: int = 0) -> list[ItemSpec]:
-    """Plan every item of a simulated study (train, test1, test2), deterministic by seed.
+def plan_cohort(size: str = "paper", seed: int = 0, variation: str = "wide") -> list[ItemSpec]:
+    """Plan every item of a simulated study (train, test1, test2, test3), deterministic by seed.
 
     Each cohort is split over SGS/DGS/SPD/DPD as evenly as possible; a patient belongs to one
     cohort; a joint of a patient may appear in several modalities with the same true grades.
+    ``variation``: "wide" draws each acquisition's settings from its profile's ranges; "none"
+    renders every item with its profile's centre settings (the simulator before widening). The
+    plan (patients, joints, grades, seeds) is the same either way.
     """
+    from rascore.synth.variation import check_variation
+
     if size not in SIZES:
         raise ValueError(f"unknown cohort size {size!r}; expected one of {', '.join(SIZES)}")
+    check_variation(variation)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7919]))
     joint_names = list(JOINT_WEIGHTS)
     joint_p = np.array(list(JOINT_WEIGHTS.values()))
@@ -151,13 +165,20 @@ def plan_cohort(size: str = "paper", seed: int = 0) -> list[ItemSpec]:
                             sh=sh,
                             pd=pd,
                             seed=jseed * 8 + MODALITY_ORDER.index(mod),
+                            variation=variation,
                         )
                     )
     return specs
 
 
 def example_spec(
-    sh: int, pd: int, modality: str = "SPD", seed: int = 0, profile: str = "scanner-A", joint: str = "MCP2"
+    sh: int,
+    pd: int,
+    modality: str = "SPD",
+    seed: int = 0,
+    profile: str = "scanner-A",
+    joint: str = "MCP2",
+    variation: str = "wide",
 ) -> ItemSpec:
     """A single spec with chosen grades, for examples, contact sheets and tests."""
     sh = scale.check_grade(sh, "SH")
@@ -177,4 +198,5 @@ def example_spec(
         sh=sh,
         pd=pd,
         seed=jseed * 8 + MODALITY_ORDER.index(mod),
+        variation=variation,
     )

@@ -17,9 +17,8 @@ from scipy import ndimage
 
 from rascore.synth.anatomy import sample_anatomy
 from rascore.synth.cohort import ItemSpec
-from rascore.synth.imaging import SOUND_SPEED_MM_US
-from rascore.synth.profiles import profile
 from rascore.synth.render import SimItem
+from rascore.synth.variation import anatomy_setting, scan_setting
 
 LIFT_GAP_MM = 0.35  # the lifted tendon's floor sits this far above the synovium
 RAMP_MM = 1.75  # the lift ramps down over at most this much beside the synovium
@@ -32,17 +31,14 @@ def at_grade(spec: ItemSpec, sh: int, pd: int) -> ItemSpec:
 
 def psf_reach_px(spec: ItemSpec, mm_per_px: float) -> tuple[int, int]:
     """(rows, columns) a change in tissue can spread through blur: 4 PSF sigmas plus 3 pixels."""
-    prof = profile(spec.scanner_profile)
-    wavelength = SOUND_SPEED_MM_US / prof.freq_mhz
-    axial = prof.psf_axial_wl * wavelength / mm_per_px
-    lateral = prof.psf_lateral_wl * wavelength / mm_per_px
+    axial, lateral = scan_setting(spec).psf_px(mm_per_px)
     return int(np.ceil(4 * axial)) + 3, int(np.ceil(4 * lateral)) + 3
 
 
 def tendon_mm(spec: ItemSpec) -> float:
     """Thickness (mm) of the joint's extensor tendon: how far above a synovium a lift can reach."""
     jrng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 1]))
-    return float(sample_anatomy(spec.joint, jrng).tendon)
+    return float(sample_anatomy(spec.joint, jrng, anatomy_setting(spec)).tendon)
 
 
 def allowed_change(a: SimItem, b: SimItem, t: int = 0) -> np.ndarray:

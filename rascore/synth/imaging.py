@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from rascore.synth.anatomy import CANVAS_H, CANVAS_W, JointAnatomy, Scene
-from rascore.synth.profiles import ATTENUATION_DB_CM_MHZ, FIELD_H, FIELD_W, PAD, ScannerProfile
+from rascore.synth.anatomy import JointAnatomy, Scene
+from rascore.synth.profiles import grey_lut
+from rascore.synth.variation import ScanSetting
 
 SOUND_SPEED_MM_US = 1.54
 
@@ -34,6 +35,7 @@ def _unit_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: tuple[f
 def echo_maps(scene: Scene, anat: JointAnatomy, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Echogenicity (incoherent scattering power) and specular amplitude maps on the canvas."""
     px = 1.0 / scene.mm_per_px
+    CANVAS_H, CANVAS_W = scene.synovium.shape  # noqa: N806
     rows = np.arange(CANVAS_H, dtype=np.float32)[:, None]
     cols = np.arange(CANVAS_W, dtype=np.float32)
     lay = scene.layers
@@ -148,38 +150,46 @@ class BModeImager:
         echo: np.ndarray,
         spec: np.ndarray,
         mm_per_px: float,
-        prof: ScannerProfile,
+        setting: ScanSetting,
         gain_db: float,
         rng: np.random.Generator,
         fat_density: np.ndarray | None = None,
     ):
         self.rng = rng
-        wavelength = SOUND_SPEED_MM_US / prof.freq_mhz
-        self.sigma = (
-            prof.psf_axial_wl * wavelength / mm_per_px,
-            prof.psf_lateral_wl * wavelength / mm_per_px,
-        )
-        depth_cm = np.clip((np.arange(CANVAS_H, dtype=np.float32) - PAD) * mm_per_px / 10.0, 0, None)
-        loss_db = 2.0 * ATTENUATION_DB_CM_MHZ * prof.freq_mhz * depth_cm
+        lay = setting.layout
+        self.pad, self.field_h, self.field_w = lay.pad, lay.field_h, lay.field_w
+        self.shape = echo.shape
+        self.sigma = setting.psf_px(mm_per_px)
+        self.smooth = setting.smooth_px
+        depth_cm = np.clip((np.arange(echo.shape[0], dtype=np.float32) - lay.pad) * mm_per_px / 10.0, 0, None)
+        db_per_cm = 2.0 * setting.attenuation * setting.freq_mhz
+        loss_db = db_per_cm * depth_cm
         att = 10.0 ** (-loss_db / 10.0)
         density = np.ones_like(echo) if fat_density is None else fat_density
-        power = echo * density * att[:, None] + prof.noise_floor
+        power = echo * density * att[:, None] + setting.noise_floor
         self.amp = np.sqrt(power).astype(np.float32)
         self.spec_blur = ndimage.gaussian_filter(spec * np.sqrt(att)[:, None], self.sigma).astype(np.float32)
         # TGC in screen rows: compensates the loss, with a residual error and slider ripple
-        screen_cm = np.arange(FIELD_H, dtype=np.float32) * mm_per_px / 10.0
-        screen_loss = 2.0 * ATTENUATION_DB_CM_MHZ * prof.freq_mhz * screen_cm
-        ripple = ndimage.gaussian_filter1d(rng.standard_normal(FIELD_H), FIELD_H / 8.0)
+        n = lay.field_h
+        screen_loss = db_per_cm * (np.arange(n, dtype=np.float32) * mm_per_px / 10.0)
+        ripple = ndimage.gaussian_filter1d(rng.standard_normal(n), n / 8.0)
         ripple = ripple / (np.abs(ripple).max() + 1e-9)
-        tgc = screen_loss * rng.uniform(0.85, 1.08) + prof.tgc_error_db * ripple
-        self.row_db = (tgc + gain_db + prof.gain_db)[:, None].astype(np.float32)
-        self.dr = prof.dynamic_range_db
-        self.lut = (255.0 * np.linspace(0, 1, 1024) ** prof.grey_gamma).astype(np.uint8)
+        comp = rng.uniform(0.85, 1.08)
+        if setting.tgc_comp is not None:  # the same draw, stretched over the wider range
+            lo, hi = setting.tgc_comp
+            comp = lo + (comp - 0.85) / 0.23 * (hi - lo)
+        tgc = screen_loss * comp + setting.tgc_error_db * ripple
+        if setting.tgc_sliders_db:  # the sonographer's slide pots, interpolated over depth
+            knots = np.linspace(0, n - 1, len(setting.tgc_sliders_db))
+            tgc = tgc + np.interp(np.arange(n), knots, setting.tgc_sliders_db)
+        self.row_db = (tgc + gain_db + setting.gain_db)[:, None].astype(np.float32)
+        self.dr = setting.dynamic_range_db
+        self.lut = grey_lut(setting.grey_curve, setting.grey_gamma, setting.grey_black)
         self.ref_db = 9.0
         self.scatter = None
 
     def _fresh(self) -> np.ndarray:
-        return self.rng.standard_normal((2, CANVAS_H, CANVAS_W), dtype=np.float32)
+        return self.rng.standard_normal((2,) + self.shape, dtype=np.float32)
 
     def next_scatter(self, rho: float) -> None:
         """Advance the scatterer field one frame with correlation rho (fresh field if none)."""
@@ -189,7 +199,9 @@ class BModeImager:
             self.scatter = rho * self.scatter + np.float32(np.sqrt(1 - rho**2)) * self._fresh()
 
     def frame(self, dy: int, dx: int) -> np.ndarray:
-        """Grey field (FIELD_H, FIELD_W) uint8 of the current scatterers, probe moved by (dy, dx)."""
+        """Grey field (field_h, field_w) uint8 of the current scatterers, probe moved by (dy, dx)."""
+        PAD, FIELD_H, FIELD_W = self.pad, self.field_h, self.field_w  # noqa: N806
+        CANVAS_H, CANVAS_W = self.shape  # noqa: N806
         y0, x0 = PAD + dy, PAD + dx
         # blur only the window needed (plus a PSF margin) for speed
         m = int(3 * max(self.sigma)) + 2
@@ -202,7 +214,7 @@ class BModeImager:
         sl = (slice(y0 - ya, y0 - ya + FIELD_H), slice(x0 - xa, x0 - xa + FIELD_W))
         inten = field[0] ** 2 + field[1] ** 2
         # incoherent averaging (spatial compounding / display resampling) lowers speckle contrast
-        inten = ndimage.gaussian_filter(inten, (0.6, 1.0), truncate=2.5)[sl]
+        inten = ndimage.gaussian_filter(inten, self.smooth, truncate=2.5)[sl]
         db = 10.0 * np.log10(inten + 1e-12) + self.row_db - self.ref_db
         idx = np.clip((db / self.dr + 1.0) * 1023.0, 0, 1023).astype(np.int32)
         return self.lut[idx]
@@ -211,6 +223,7 @@ class BModeImager:
 def fat_density(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """Gamma-distributed scatterer density: sparse, clumped scatterers in fat (Nakagami m < 1)."""
     lay = scene.layers
+    CANVAS_H, CANVAS_W = scene.synovium.shape  # noqa: N806
     rows = np.arange(CANVAS_H)[:, None]
     sub = (rows >= lay["skin"][None, :]) & (rows < lay["tendon_top"][None, :])
     # both fields drawn whole, so the random stream does not depend on where fat or synovium lie

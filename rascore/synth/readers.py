@@ -1,5 +1,7 @@
 """Simulated readers: two experts who read everything and twelve readers at three levels.
 
+The twelve read the test cohorts of the study (test1, test2), not the unseen-scanner test3.
+
 A reader perceives an item's latent severity (its true grade plus how far into the grade the
 drawing sits, so items near a boundary are harder) with level-dependent noise and a personal
 bias, then rounds down to a grade. On a still, PD is perceived from what the still shows
@@ -27,6 +29,10 @@ class ReaderProfile:
     role: str
     level: str
 
+
+# the twelve readers read the study's two test cohorts, as in its reader comparison; test3 (the
+# unseen scanner, not in the study) is read by the experts only, for its reference standard
+READER_COHORTS: tuple[str, ...] = ("test1", "test2")
 
 READERS: list[ReaderProfile] = [
     ReaderProfile("expert-a", "expert", "expert"),
@@ -141,7 +147,7 @@ def simulate_reads(specs: Iterable[ItemSpec], seed: int = 0) -> list[Read]:
     reads: list[Read] = []
     for spec in specs:
         for index, reader in enumerate(READERS):
-            if reader.role == "expert" or spec.cohort in ("test1", "test2"):
+            if reader.role == "expert" or spec.cohort in READER_COHORTS:
                 reads.append(_read(reader, index, spec, seed))
     return reads
 

@@ -2,7 +2,9 @@
 
 Deterministic from ``spec.seed``: the joint's anatomy, synovium and flow come from the joint
 seed (``seed // 8``), the acquisition (depth, gain, probe position, speckle, phase, jitter,
-distractors) from the item seed.
+distractors) from the item seed, and with ``spec.variation == "wide"`` the acquisition's widened
+settings (frame size, grey and colour maps, frequency, tilt, annotations: ``variation.py``) from
+the item seed's own stream.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from scipy import ndimage
 
 from rascore.synth import doppler as dop
 from rascore.synth import grading
+from rascore.synth import annotate
 from rascore.synth.anatomy import (
-    CANVAS_H,
-    CANVAS_W,
     JOINT_SIZE,
     Scene,
     build_scene,
@@ -31,20 +32,26 @@ from rascore.synth.imaging import BModeImager, echo_maps, fat_density
 from rascore.synth.profiles import (
     CLIP_FPS,
     CLIP_FRAMES,
-    FIELD_H,
-    FIELD_W,
-    FIELD_X0,
-    FIELD_Y0,
-    FRAME_H,
-    FRAME_W,
     PAD,
+    Layout,
     ScannerProfile,
     colour_lut,
     profile,
 )
+from rascore.synth.variation import ScanSetting, anatomy_setting, scan_setting
 
-COLOUR_BAR_Y = (44, 108)
+COLOUR_BAR_Y = (44, 108)  # narrow layout; a wide one places them by bar_rows
 GREY_BAR_Y = (60, 124)
+
+
+def bar_rows(lay: Layout) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Rows (start, end) of the colour bar and the grey bar in a frame."""
+    if lay.frame_h == 192 and lay.field_y0 == 12 and lay.field_h == 172:
+        return COLOUR_BAR_Y, GREY_BAR_Y
+    c0 = lay.field_y0 + int(0.19 * lay.field_h)
+    g0 = lay.field_y0 + int(0.28 * lay.field_h)
+    n = int(0.37 * lay.field_h)
+    return (c0, c0 + n), (g0, g0 + n)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class SimItem:
     """A rendered item: RGB frames and the truth behind them (masks in frame pixels)."""
 
     spec: ItemSpec
-    frames: np.ndarray  # uint8 (T, 192, 256, 3)
+    frames: np.ndarray  # uint8 (T, H, W, 3): 192 x 256 with variation "none", else the setting's
     fps: float | None  # None for stills
     synovium: np.ndarray  # bool (T, H, W)
     doppler: np.ndarray  # bool (T, H, W): coloured synovial flow shown in each frame
@@ -67,6 +74,13 @@ class SimItem:
     shown_pd: int  # PD grade the frames show at their best (0 on greyscale; stills may understate)
     recess: tuple[int, int, int, int] | None = None  # (y0, x0, y1, x1) frame pixels at zero probe offset:
     # where a synovium of any grade could lie in this joint (grade-independent)
+    setting: ScanSetting | None = None  # the acquisition's concrete settings (layout, maps, ...)
+    annotations: np.ndarray | None = None  # bool (H, W): burned-in annotation pixels
+
+    @property
+    def layout(self) -> Layout:
+        """Where the ultrasound field lies in this item's frames."""
+        return (self.setting or scan_setting(self.spec)).layout
 
 
 @dataclass
@@ -85,9 +99,14 @@ class _Acquisition:
     box_wh: tuple[float, float]
 
 
-def _sample_acquisition(spec: ItemSpec, prof: ScannerProfile, rng: np.random.Generator) -> _Acquisition:
+def _sample_acquisition(
+    spec: ItemSpec, prof: ScannerProfile, rng: np.random.Generator, setting: ScanSetting
+) -> _Acquisition:
+    """The narrow acquisition's draws (always made, in this order), then the widened overrides."""
+    lay = setting.layout
     # sonographers zoom in on small joints
-    depth = rng.uniform(*prof.depth_mm) * (0.55 + 0.45 * JOINT_SIZE.get(spec.joint, 1.0))
+    zoom = 0.55 + 0.45 * JOINT_SIZE.get(spec.joint, 1.0)
+    depth = rng.uniform(*prof.depth_mm) * zoom
     n_frames = CLIP_FRAMES if spec.dynamic else 1
     flash: tuple[int, ...] = ()
     if spec.doppler:
@@ -96,10 +115,10 @@ def _sample_acquisition(spec: ItemSpec, prof: ScannerProfile, rng: np.random.Gen
             flash = (k, k + 1) if rng.random() < 0.5 else (k,)
         elif not spec.dynamic and rng.random() < 0.2:
             flash = (0,)
-    return _Acquisition(
+    acq = _Acquisition(
         depth_mm=depth,
         gain_db=rng.normal(0.0, prof.gain_sd_db),
-        x_shift_mm=rng.uniform(-0.14, 0.14) * FIELD_W * depth / FIELD_H,
+        x_shift_mm=rng.uniform(-0.14, 0.14) * lay.field_w * depth / lay.field_h,
         gel_mm=rng.uniform(0.0, 1.2),
         rho=rng.uniform(0.75, 0.95),
         m_min=rng.uniform(0.55, 0.92),
@@ -110,6 +129,14 @@ def _sample_acquisition(spec: ItemSpec, prof: ScannerProfile, rng: np.random.Gen
         noise_density=rng.uniform(0.0, 0.002) if rng.random() < 0.6 else 0.0,
         box_wh=(rng.uniform(0.45, 0.92), rng.uniform(0.4, 0.8)),
     )
+    if setting.depth_mm is not None:
+        lo, hi = setting.mm_per_px
+        acq.depth_mm = float(np.clip(setting.depth_mm * zoom / lay.field_h, lo, hi)) * lay.field_h
+        acq.x_shift_mm = (setting.joint_x - 0.5) * lay.field_w * acq.depth_mm / lay.field_h
+    acq.gel_mm += setting.standoff_mm
+    if setting.box_wh is not None:
+        acq.box_wh = setting.box_wh
+    return acq
 
 
 def _jitter(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -139,11 +166,18 @@ def _pulse(acq: _Acquisition, n: int) -> np.ndarray:
 class _Geometry:
     """Joint anatomy, synovium and flow for one acquisition, verified against the EOSS rules."""
 
-    def __init__(self, spec: ItemSpec, acq: _Acquisition):
+    def __init__(self, spec: ItemSpec, acq: _Acquisition, setting: ScanSetting):
         jrng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 1]))
-        self.anat = sample_anatomy(spec.joint, jrng)
+        self.anat = sample_anatomy(spec.joint, jrng, anatomy_setting(spec))
         self.u_sh, self.u_pd = jrng.uniform(0.05, 0.95, size=2)
-        s = acq.depth_mm / FIELD_H
+        lay = setting.layout
+        if setting.depth_mm is not None:
+            # the sonographer sets the depth deep enough to show the joint and the bone below it
+            a = self.anat
+            need = acq.gel_mm + a.skin + a.subcutis + a.tendon + a.capsule + max(a.phal_dy, 0.0)
+            need += 1.6 * a.v_depth + 2.0 + abs(setting.tilt) * lay.field_w * acq.depth_mm / lay.field_h * 0.6
+            acq.depth_mm = max(acq.depth_mm, need)
+        s = acq.depth_mm / lay.field_h
         min_area = max(40.0, 0.45 * self.anat.size**2 / s**2)
         anat = self.anat
         for attempt in range(60):
@@ -153,7 +187,7 @@ class _Geometry:
             if attempt >= 25:
                 anat = enlarge(self.anat, 1.04 ** (attempt - 24))
             syn = sample_synovium(spec.sh, u_sh, anat, jrng)
-            scene = build_scene(anat, syn, s, acq.x_shift_mm, acq.gel_mm)
+            scene = build_scene(anat, syn, s, acq.x_shift_mm, acq.gel_mm, lay, setting.tilt)
             area = int(scene.synovium.sum())
             if grading.sh_from_mask(scene.synovium, scene.bone_line) != spec.sh:
                 continue
@@ -171,21 +205,26 @@ class _Geometry:
         self.flow: np.ndarray = flow
 
 
-def _crop(canvas: np.ndarray, dy: int, dx: int) -> np.ndarray:
+def _crop(canvas: np.ndarray, dy: int, dx: int, lay: Layout) -> np.ndarray:
     """Canvas window seen by the probe at offset (dy, dx), placed in a full frame."""
-    out = np.zeros((FRAME_H, FRAME_W) + canvas.shape[2:], dtype=canvas.dtype)
-    out[FIELD_Y0 : FIELD_Y0 + FIELD_H, FIELD_X0 : FIELD_X0 + FIELD_W] = canvas[
-        PAD + dy : PAD + dy + FIELD_H, PAD + dx : PAD + dx + FIELD_W
+    out = np.zeros((lay.frame_h, lay.frame_w) + canvas.shape[2:], dtype=canvas.dtype)
+    y0, x0, p = lay.field_y0, lay.field_x0, lay.pad
+    out[y0 : y0 + lay.field_h, x0 : x0 + lay.field_w] = canvas[
+        p + dy : p + dy + lay.field_h, p + dx : p + dx + lay.field_w
     ]
     return out
 
 
-def _colour_box(scene: Scene, acq: _Acquisition, rng: np.random.Generator) -> tuple[int, int, int, int]:
+def _colour_box(
+    scene: Scene, acq: _Acquisition, rng: np.random.Generator, lay: Layout
+) -> tuple[int, int, int, int]:
     """Doppler colour box in frame pixels: random size and place, always holding the joint recess.
 
     What it must hold (scene.recess) is where a synovium of any grade could lie in this joint, so
     neither its size nor its place depends on the grade.
     """
+    FIELD_Y0, FIELD_X0, FIELD_H, FIELD_W = lay.field_y0, lay.field_x0, lay.field_h, lay.field_w  # noqa: N806
+    PAD = lay.pad  # noqa: N806
     y0, x0, y1, x1 = scene.recess
     margin = 3 + PAD
     ry0, rx0 = y0 - PAD + FIELD_Y0 - margin, x0 - PAD + FIELD_X0 - margin
@@ -210,33 +249,47 @@ def _colour_box(scene: Scene, acq: _Acquisition, rng: np.random.Generator) -> tu
     return by, bx, by + bh, bx + bw
 
 
+def _furniture_boxes(setting: ScanSetting, focus_row: float) -> list[tuple[int, int, int, int]]:
+    """(y0, x0, y1, x1) of the grey bar, colour bar, depth ticks and focus marker."""
+    lay = setting.layout
+    (cy0, cy1), (gy0, gy1) = bar_rows(lay)
+    fr = int(np.clip(focus_row, 3, lay.field_h - 4)) + lay.field_y0
+    return [
+        (gy0, setting.grey_bar_x, gy1, setting.grey_bar_x + 5),
+        (cy0 - 2, setting.colour_bar_x, cy1 + 2, setting.colour_bar_x + 5),
+        (lay.field_y0, setting.tick_x, lay.field_y0 + lay.field_h + 2, setting.tick_x + 3),
+        (fr - 3, lay.field_x0 - 6, fr + 4, lay.field_x0 - 2),
+    ]
+
+
 def _furniture(
     frame: np.ndarray,
-    prof: ScannerProfile,
+    setting: ScanSetting,
     depth_mm: float,
     focus_row: float,
     doppler: bool,
     box: tuple[int, int, int, int] | None,
 ) -> None:
     """Screen furniture without text: grey bar, depth ticks, focus marker, colour bar and box."""
-    gy0, gy1 = GREY_BAR_Y
+    lay = setting.layout
+    (cy0, cy1), (gy0, gy1) = bar_rows(lay)
     ramp = np.linspace(255, 0, gy1 - gy0).astype(np.uint8)
-    frame[gy0:gy1, prof.grey_bar_x : prof.grey_bar_x + 5] = ramp[:, None, None]
-    tick_x = FIELD_X0 + FIELD_W + 2
+    frame[gy0:gy1, setting.grey_bar_x : setting.grey_bar_x + 5] = ramp[:, None, None]
+    tick_x = setting.tick_x
     for mm in np.arange(0.0, depth_mm, 5.0):
-        r = FIELD_Y0 + int(round(mm / depth_mm * FIELD_H))
+        r = lay.field_y0 + int(round(mm / depth_mm * lay.field_h))
         size = 3 if mm % 10 == 0 else 2
         frame[r : r + 2, tick_x : tick_x + size] = 190
-    fr = int(np.clip(focus_row, 3, FIELD_H - 4)) + FIELD_Y0
+    fr = int(np.clip(focus_row, 3, lay.field_h - 4)) + lay.field_y0
     for k in range(4):
-        frame[fr - 3 + k : fr + 4 - k, FIELD_X0 - 6 + k] = 215
+        frame[fr - 3 + k : fr + 4 - k, lay.field_x0 - 6 + k] = 215
     if doppler and box is not None:
-        cy0, cy1 = COLOUR_BAR_Y
-        lut = colour_lut(prof.colour_map)
+        lut = colour_lut(setting.colour_map)
         bar = lut[np.linspace(255, 0, cy1 - cy0).astype(int)]
-        frame[cy0:cy1, prof.colour_bar_x : prof.colour_bar_x + 5] = bar[:, None, :]
-        frame[cy0 - 2 : cy0, prof.colour_bar_x : prof.colour_bar_x + 5] = 200
-        frame[cy1 : cy1 + 2, prof.colour_bar_x : prof.colour_bar_x + 5] = 200
+        bx = setting.colour_bar_x
+        frame[cy0:cy1, bx : bx + 5] = bar[:, None, :]
+        frame[cy0 - 2 : cy0, bx : bx + 5] = 200
+        frame[cy1 : cy1 + 2, bx : bx + 5] = 200
         y0, x0, y1, x1 = box
         frame[y0, x0 : x1 + 1] = 200
         frame[y1, x0 : x1 + 1] = 200
@@ -247,9 +300,13 @@ def _furniture(
 def render_item(spec: ItemSpec) -> SimItem:
     """Render one item (still or clip, greyscale or power Doppler), deterministic from spec.seed."""
     prof = profile(spec.scanner_profile)
+    setting = scan_setting(spec)
+    lay = setting.layout
+    fh, fw = lay.frame_h, lay.frame_w
+    fy0, fx0, fy1, fx1 = lay.field_box
     irng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
-    acq = _sample_acquisition(spec, prof, irng)
-    geo = _Geometry(spec, acq)
+    acq = _sample_acquisition(spec, prof, irng, setting)
+    geo = _Geometry(spec, acq, setting)
     scene = geo.scene
     s = scene.mm_per_px
     n = CLIP_FRAMES if spec.dynamic else 1
@@ -258,69 +315,75 @@ def render_item(spec: ItemSpec) -> SimItem:
 
     trng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 3]))
     echo, spec_map = echo_maps(scene, geo.anat, trng)
-    imager = BModeImager(echo, spec_map, s, prof, acq.gain_db, irng, fat_density(scene, trng))
-    focus_row = float(np.mean(scene.bone_line[:, 1])) - PAD
+    imager = BModeImager(echo, spec_map, s, setting, acq.gain_db, irng, fat_density(scene, trng))
+    focus_row = float(np.mean(scene.bone_line[:, 1])) - lay.pad
 
     box = None
     if spec.doppler:
-        box = _colour_box(scene, acq, irng)
+        box = _colour_box(scene, acq, irng, lay)
         vrng = np.random.default_rng(np.random.SeedSequence([spec.joint_seed, 4]))
         vessel = dop.vessel_flow(scene.vessel, scene.vessel_radius_px, vrng)
         vessel_pulse = irng.uniform(0.5, 0.95)
         flash = None
         if acq.flash_frames:
-            lay = scene.layers
-            flash = dop.flash_field((CANVAS_H, CANVAS_W), lay["skin"] + 1, lay["tendon_bottom"], irng)
-        lut = colour_lut(prof.colour_map)
-        inside = np.zeros((FRAME_H, FRAME_W), dtype=bool)
+            layers = scene.layers
+            flash = dop.flash_field(scene.synovium.shape, layers["skin"] + 1, layers["tendon_bottom"], irng)
+        lut = colour_lut(setting.colour_map)
+        inside = np.zeros((fh, fw), dtype=bool)
         inside[box[0] + 1 : box[2], box[1] + 1 : box[3]] = True
-        inside[:FIELD_Y0] = inside[FIELD_Y0 + FIELD_H :] = False
-        inside[:, :FIELD_X0] = inside[:, FIELD_X0 + FIELD_W :] = False
+        inside[:fy0] = inside[fy1:] = False
+        inside[:, :fx0] = inside[:, fx1:] = False
         keep_out = ndimage.binary_dilation(scene.synovium, iterations=2)
+    recess = _to_frame(scene.recess, lay)
+    notes = None
+    if setting.n_annotations:
+        notes = _annotations(spec, setting, recess, s, geo.anat.tendon, focus_row, acq.depth_mm)
 
-    frames = np.zeros((n, FRAME_H, FRAME_W, 3), dtype=np.uint8)
-    syn_t = np.zeros((n, FRAME_H, FRAME_W), dtype=bool)
-    dop_t = np.zeros((n, FRAME_H, FRAME_W), dtype=bool)
-    bone_t = np.zeros((n, FRAME_H, FRAME_W), dtype=bool)
+    frames = np.zeros((n, fh, fw, 3), dtype=np.uint8)
+    syn_t = np.zeros((n, fh, fw), dtype=bool)
+    dop_t = np.zeros((n, fh, fw), dtype=bool)
+    bone_t = np.zeros((n, fh, fw), dtype=bool)
     line_t = np.zeros((n, 2, 2))
     for t in range(n):
         dy, dx = int(offsets[t, 0]), int(offsets[t, 1])
         imager.next_scatter(acq.rho)
         grey = imager.frame(dy, dx)
         frame = frames[t]
-        frame[FIELD_Y0 : FIELD_Y0 + FIELD_H, FIELD_X0 : FIELD_X0 + FIELD_W] = grey[:, :, None]
-        syn_t[t] = _crop(scene.synovium, dy, dx)
-        bone_t[t] = _crop(scene.bone, dy, dx)
-        line_t[t] = scene.bone_line - [PAD + dx, PAD + dy] + [FIELD_X0, FIELD_Y0]
-        _furniture(frame, prof, acq.depth_mm, focus_row, spec.doppler, box)
-        if not spec.doppler:
-            continue
-        m = pulse[t]
-        flow_shown = (geo.flow * m > 1.0) & scene.synovium
-        power = np.where(flow_shown, geo.flow * m, 0.0)
-        vm = vessel_pulse + (1 - vessel_pulse) * m
-        power = np.where(vessel * vm > 1.0, np.maximum(power, vessel * vm), power)
-        if flash is not None and t in acq.flash_frames:
-            power = np.where((flash > 1.0) & ~keep_out, np.maximum(power, flash), power)
-        # a frame's own stream for colour noise and colour level, so that neither the frames
-        # after it nor anything outside the synovium depends on how much synovium there is
-        frng = np.random.default_rng(np.random.SeedSequence([spec.seed, 5, t]))
-        if acq.noise_density > 0:  # colour noise: isolated pixels, never on the synovium
-            n_speck = frng.poisson(acq.noise_density * CANVAS_H * CANVAS_W)
-            ys, xs = frng.integers(0, CANVAS_H, n_speck), frng.integers(0, CANVAS_W, n_speck)
-            level_speck = 1.0 + 0.4 * frng.random(n_speck)
-            ok = ~keep_out[ys, xs]
-            power[ys[ok], xs[ok]] = np.maximum(power[ys[ok], xs[ok]], level_speck[ok])
-        shown = _crop(power, dy, dx)
-        colour = inside & (shown > 1.0)
-        dop_t[t] = _crop(flow_shown, dy, dx) & inside
-        level = 0.12 + 0.88 * np.clip((shown[colour] - 1.0) / 1.3, 0, 1) ** 0.7
-        level = np.clip(level + frng.normal(0, 0.06, size=(FRAME_H, FRAME_W))[colour], 0, 1)
-        frame[colour] = lut[(level * 255).astype(int)]
+        frame[fy0:fy1, fx0:fx1] = grey[:, :, None]
+        syn_t[t] = _crop(scene.synovium, dy, dx, lay)
+        bone_t[t] = _crop(scene.bone, dy, dx, lay)
+        line_t[t] = scene.bone_line - [lay.pad + dx, lay.pad + dy] + [fx0, fy0]
+        _furniture(frame, setting, acq.depth_mm, focus_row, spec.doppler, box)
+        if spec.doppler:
+            m = pulse[t]
+            flow_shown = (geo.flow * m > 1.0) & scene.synovium
+            power = np.where(flow_shown, geo.flow * m, 0.0)
+            vm = vessel_pulse + (1 - vessel_pulse) * m
+            power = np.where(vessel * vm > 1.0, np.maximum(power, vessel * vm), power)
+            if flash is not None and t in acq.flash_frames:
+                power = np.where((flash > 1.0) & ~keep_out, np.maximum(power, flash), power)
+            # a frame's own stream for colour noise and colour level, so that neither the frames
+            # after it nor anything outside the synovium depends on how much synovium there is
+            frng = np.random.default_rng(np.random.SeedSequence([spec.seed, 5, t]))
+            if acq.noise_density > 0:  # colour noise: isolated pixels, never on the synovium
+                ch, cw = scene.synovium.shape
+                n_speck = frng.poisson(acq.noise_density * ch * cw)
+                ys, xs = frng.integers(0, ch, n_speck), frng.integers(0, cw, n_speck)
+                level_speck = 1.0 + 0.4 * frng.random(n_speck)
+                ok = ~keep_out[ys, xs]
+                power[ys[ok], xs[ok]] = np.maximum(power[ys[ok], xs[ok]], level_speck[ok])
+            shown = _crop(power, dy, dx, lay)
+            colour = inside & (shown > 1.0)
+            dop_t[t] = _crop(flow_shown, dy, dx, lay) & inside
+            level = 0.12 + 0.88 * np.clip((shown[colour] - 1.0) / 1.3, 0, 1) ** 0.7
+            level = np.clip(level + frng.normal(0, 0.06, size=(fh, fw))[colour], 0, 1)
+            frame[colour] = lut[(level * 255).astype(int)]
+        if notes is not None:  # burned in on top of everything, the same in every frame
+            frame[notes[0]] = notes[1][notes[0]][:, None]
 
     t_max = int(np.argmax(dop_t.reshape(n, -1).sum(axis=1)))
     dy, dx = int(offsets[t_max, 0]), int(offsets[t_max, 1])
-    peak = _crop((geo.flow > 1.0) & scene.synovium, dy, dx)
+    peak = _crop((geo.flow > 1.0) & scene.synovium, dy, dx, lay)
     shown_pd = grading.pd_from_mask(dop_t[t_max], syn_t[t_max], s) if spec.doppler and spec.sh > 0 else 0
     return SimItem(
         spec=spec,
@@ -336,14 +399,72 @@ def render_item(spec: ItemSpec) -> SimItem:
         pulse=pulse,
         colour_box=box,
         shown_pd=shown_pd,
-        recess=_to_frame(scene.recess),
+        recess=recess,
+        setting=setting,
+        annotations=None if notes is None else notes[0],
     )
 
 
-def _to_frame(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+def grade_zone(
+    recess: tuple[int, int, int, int],
+    mm_per_px: float,
+    tendon_mm: float,
+    psf_px: tuple[float, float],
+    pad: int,
+) -> tuple[int, int, int, int]:
+    """Frame box (y0, x0, y1, x1) that holds every pixel a grade could change, at any probe jitter.
+
+    The recess box widened by the lifted tendon (its thickness and a gap above the synovium), a
+    ramp of 2 mm beside it, four PSF sigmas and the jitter's reach, plus a margin: generous on
+    purpose, since it only keeps annotations off the joint.
+    """
+    px = 1.0 / mm_per_px
+    ry, rx = int(np.ceil(4 * psf_px[0])) + 3, int(np.ceil(4 * psf_px[1])) + 3
+    up = int(np.ceil((tendon_mm + 0.5) * px)) + ry + 2 + 3
+    side = int(np.ceil(2.0 * px)) + rx + pad + 3
+    y0, x0, y1, x1 = recess
+    return y0 - up, x0 - side, y1 + ry + 2 + 3, x1 + side
+
+
+def _annotations(
+    spec: ItemSpec,
+    setting: ScanSetting,
+    recess: tuple[int, int, int, int],
+    mm_per_px: float,
+    tendon_mm: float,
+    focus_row: float,
+    depth_mm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Burned-in annotations (mask, grey level), placed off the grade zone and the furniture."""
+    lay = setting.layout
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, 8]))
+    zone = grade_zone(recess, mm_per_px, tendon_mm, setting.psf_px(mm_per_px), lay.pad)
+    keep_out = [zone, *_furniture_boxes(setting, focus_row)]
+    labels = None
+    if rng.random() < 0.6:
+        right = setting.tick_x > lay.field_x0
+        rows = [
+            (lay.field_y0 + int(round(mm / depth_mm * lay.field_h)), f"{mm / 10:.1f}")
+            for mm in np.arange(5.0, depth_mm, 5.0)
+        ]
+        labels = (setting.tick_x + 4 if right else -(setting.tick_x - 1), rows)
+    return annotate.overlay(
+        (lay.frame_h, lay.frame_w),
+        keep_out,
+        setting.n_annotations,
+        rng,
+        joint=spec.joint,
+        side=spec.side,
+        doppler=spec.doppler,
+        depth_labels=labels,
+    )
+
+
+def _to_frame(box: tuple[int, int, int, int], lay: Layout) -> tuple[int, int, int, int]:
     """A canvas box in frame pixels at zero probe offset."""
     y0, x0, y1, x1 = box
-    return y0 - PAD + FIELD_Y0, x0 - PAD + FIELD_X0, y1 - PAD + FIELD_Y0, x1 - PAD + FIELD_X0
+    dy, dx = lay.field_y0 - lay.pad, lay.field_x0 - lay.pad
+    return y0 + dy, x0 + dx, y1 + dy, x1 + dx
 
 
 def visible_grades(spec: ItemSpec) -> tuple[int, int | None]:
@@ -356,9 +477,10 @@ def visible_grades(spec: ItemSpec) -> tuple[int, int | None]:
     if spec.dynamic or spec.pd == 0:
         return spec.sh, spec.pd
     prof = profile(spec.scanner_profile)
+    setting = scan_setting(spec)
     irng = np.random.default_rng(np.random.SeedSequence([spec.seed, 2]))
-    acq = _sample_acquisition(spec, prof, irng)
-    geo = _Geometry(spec, acq)
+    acq = _sample_acquisition(spec, prof, irng, setting)
+    geo = _Geometry(spec, acq, setting)
     m = float(_pulse(acq, 1)[0])
     shown = (geo.flow * m > 1.0) & geo.scene.synovium
     return spec.sh, grading.pd_from_mask(shown, geo.scene.synovium, geo.scene.mm_per_px)

@@ -85,3 +85,38 @@ def make_realism_check(out_path: str | Path, seed: int = 0) -> Path:
     draw.text((4, 4), "real: US1_UNCR.dcm (GE LOGIQ 700, power Doppler)", fill=(230, 230, 230))
     draw.text((size[0] + 12, 4), "simulated: SPD, SH 2 PD 3 (scanner-A)", fill=(230, 230, 230))
     return _save(out, out_path)
+
+
+def make_variation_sheet(out_path: str | Path, seed: int = 0, n: int = 16, cols: int = 4) -> Path:
+    """PNG grid of ``n`` widened stills (SGS and SPD, scanner-A, -B and -C), each at its own size.
+
+    Each cell shows the frame at its own pixel size (no resampling) on a dark ground, headed by
+    its profile, frame size, colour map and grey curve, so the spread of the widened simulator is
+    visible at a glance.
+    """
+    from rascore.synth.profiles import PROFILES
+
+    profiles = list(PROFILES)
+    items = []
+    for i in range(n):
+        prof = profiles[0] if i % 4 < 2 else profiles[1 + (i // 4) % 2]
+        mod = "SPD" if i % 2 else "SGS"
+        sh, pd = [(0, 0), (1, 1), (2, 2), (3, 3), (2, 0), (1, 2), (3, 1), (2, 3)][i % 8]
+        item = render_item(example_spec(sh, pd if mod == "SPD" else 0, mod, seed=seed + i, profile=prof))
+        items.append(item)
+    cell_w = max(it.frames.shape[2] for it in items) + _GAP
+    cell_h = max(it.frames.shape[1] for it in items) + _HEAD_H + _GAP
+    rows = -(-n // cols)
+    sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for i, item in enumerate(items):
+        x, y = (i % cols) * cell_w, (i // cols) * cell_h
+        st = item.setting
+        h, w = item.frames.shape[1:3]
+        note = f"{item.spec.scanner_profile} {item.spec.modality} SH{item.spec.sh} PD{item.spec.pd} {w}x{h}"
+        draw.text((x + 2, y + 2), note, fill=(220, 220, 220))
+        draw.text(
+            (x + 2, y + 11), f"{st.freq_mhz:.0f} MHz {st.grey_curve} {st.colour_map}", fill=(160, 160, 160)
+        )
+        sheet.paste(Image.fromarray(item.frames[0]), (x, y + _HEAD_H))
+    return _save(sheet, out_path)

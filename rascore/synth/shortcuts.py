@@ -22,7 +22,6 @@ from sklearn.metrics import roc_auc_score
 
 from rascore import scale
 from rascore.synth import grading
-from rascore.synth.profiles import FIELD_H, FIELD_W, FIELD_X0, FIELD_Y0
 from rascore.synth.render import SimItem
 
 
@@ -51,6 +50,12 @@ def inpainted(item: SimItem) -> np.ndarray:
     from rascore.synth.counterfactual import grade_free_region
 
     frames = item.frames.copy()
+    FIELD_Y0, FIELD_X0, FIELD_H, FIELD_W = (  # noqa: N806
+        item.layout.field_y0,
+        item.layout.field_x0,
+        item.layout.field_h,
+        item.layout.field_w,
+    )
     for t in range(len(frames)):
         region = grade_free_region(item, t)
         region[:FIELD_Y0] = region[FIELD_Y0 + FIELD_H :] = False

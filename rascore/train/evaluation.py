@@ -26,6 +26,7 @@ from rascore.evaluate.calibration import expected_calibration_error
 from rascore.evaluate.report import model_report
 from rascore.nets.colour_fraction import ColourFractionRule
 from rascore.nets.factory import GradeNet
+from rascore import scale
 from rascore.scale import modality as lookup_modality
 from rascore.store.results import patients as item_patients
 from rascore.train.checkpoint import plain
@@ -35,7 +36,7 @@ from rascore.train.preprocess import Preprocessing
 from rascore.train.prior import adjust
 from rascore.train.roi import CROP_MODES
 
-TEST_COHORTS: tuple[str, ...] = ("test1", "test2")
+TEST_COHORTS: tuple[str, ...] = scale.TEST_COHORTS
 
 
 def cohort_report(

@@ -39,7 +39,7 @@ from rascore.permissions import require
 from rascore.services.dashboard import cache
 from rascore.store import Store, registry, results
 
-TEST_COHORTS: tuple[str, ...] = tuple(c for c in scale.COHORTS if c != "train")  # test1, test2
+TEST_COHORTS: tuple[str, ...] = scale.TEST_COHORTS  # test1, test2, test3
 N_BOOT = 1000
 
 
