@@ -11,7 +11,8 @@ tests/foreign_cohort.py (another generator) is scored too when that file exists.
 
 "Before" and "after" differ only in the options: ``--augment basic --norm dataset`` is the
 training of before issue 16, ``--augment wide --norm image`` (the defaults) the new one;
-``--variation none`` asks the simulator for its narrow look where it offers that switch.
+``--train-variation none`` trains on the simulator's narrow look (before it was widened) while
+the test cohorts keep ``--test-variation`` (default: the simulator's default, wide).
 
 Prints a table (per seed and cohort, then mean and spread over seeds) and appends JSON lines to
 ``--out``. ``--time-augment`` prints the cost per batch of the basic and wide augmentation
@@ -76,17 +77,16 @@ def _target(spec) -> int:
     return scale.target_grade(spec.modality, sh, pd)
 
 
-def foreign_cohort(modality: str, seed: int):
-    """(frames list, targets) from tests/foreign_cohort.py when it exists, else None."""
-    if not FOREIGN.exists():
+def foreign_cohort(path: Path, modality: str, n: int, seed: int):
+    """[(frames, target)] from a foreign_cohort.py (make_foreign and target), or None without one."""
+    if not path.exists():
         return None
-    spec = importlib.util.spec_from_file_location("foreign_cohort", FOREIGN)
+    spec = importlib.util.spec_from_file_location("foreign_cohort", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["foreign_cohort"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
-    make = getattr(module, "foreign_cohort", None) or getattr(module, "make_cohort", None)
-    if make is None:
-        return None
-    return make(modality=modality, seed=seed)
+    items = module.make_foreign(n, seed, modality)
+    return [(frames, module.target(modality, sh, pd)) for frames, sh, pd, _ in items]
 
 
 def scores(y: np.ndarray, probs: np.ndarray, crops: list[str]) -> dict:
@@ -115,9 +115,11 @@ def run_seed(args, seed: int) -> dict:
     )
     prep = preprocessing_for(config)
     started = time.perf_counter()
-    specs = [s for s in _plan(args.size, seed, args.variation) if s.modality == config.modality]
+    train_specs = _plan(args.size, seed, args.train_variation)
+    test_specs = _plan(args.size, seed, args.test_variation)
+    specs = [s for s in train_specs if s.cohort == "train"] + [s for s in test_specs if s.cohort != "train"]
     per_cohort: dict[str, list] = {}
-    for index, spec in enumerate(specs):
+    for index, spec in enumerate(s for s in specs if s.modality == config.modality):
         per_cohort.setdefault(spec.cohort, []).append(
             (render_item(spec).frames, _target(spec), spec.patient, index)
         )
@@ -137,7 +139,8 @@ def run_seed(args, seed: int) -> dict:
         "size": args.size,
         "augment": args.augment,
         "norm": args.norm,
-        "variation": args.variation,
+        "train_variation": args.train_variation,
+        "test_variation": args.test_variation,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "fit_seconds": round(fit_s, 1),
@@ -153,10 +156,9 @@ def run_seed(args, seed: int) -> dict:
         split = _arrays(per_cohort[name], prep)
         probs = evaluate(result.model, split, prep, torch.device("cpu"))
         record["cohorts"][name] = scores(split.y.numpy(), probs, split.crops)
-    foreign = foreign_cohort(config.modality, seed)
+    foreign = foreign_cohort(args.foreign, config.modality, args.foreign_n, args.foreign_seed)
     if foreign is not None:
-        frames, targets = foreign
-        split = _arrays([(f, int(t), "", i) for i, (f, t) in enumerate(zip(frames, targets))], prep)
+        split = _arrays([(f, int(t), "", i) for i, (f, t) in enumerate(foreign)], prep)
         probs = evaluate(result.model, split, prep, torch.device("cpu"))
         record["cohorts"]["foreign"] = scores(split.y.numpy(), probs, split.crops)
     return record
@@ -221,8 +223,20 @@ def main() -> None:
     parser.add_argument("--augment", default="wide", choices=list(AUGMENTATIONS))
     parser.add_argument("--norm", default="image", choices=list(NORMS))
     parser.add_argument(
-        "--variation", default=None, help="simulator variation switch, e.g. none (if offered)"
+        "--train-variation",
+        default=None,
+        help="simulator variation of the train cohort: none or wide (if offered)",
     )
+    parser.add_argument(
+        "--test-variation",
+        default=None,
+        help="simulator variation of the test cohorts (default: the simulator's)",
+    )
+    parser.add_argument(
+        "--foreign", type=Path, default=FOREIGN, help="a foreign_cohort.py (make_foreign, target)"
+    )
+    parser.add_argument("--foreign-n", type=int, default=240)
+    parser.add_argument("--foreign-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="override the fast preset's epochs (smoke runs)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="append one JSON line per seed here")
@@ -234,8 +248,8 @@ def main() -> None:
         return
     if "test3" not in synth_cohort.SIZES[args.size]:
         print("note: this simulator has no test3 (unseen profile) cohort; scoring test1 and test2 only")
-    if not FOREIGN.exists():
-        print("note: tests/foreign_cohort.py is not here; no foreign cohort")
+    if not args.foreign.exists():
+        print(f"note: {args.foreign} is not here; no foreign cohort")
     records = []
     for seed in args.seeds:
         record = run_seed(args, seed)
@@ -246,7 +260,7 @@ def main() -> None:
                 handle.write(json.dumps(record) + "\n")
     print(
         f"\n{args.modality} {args.size}, augment {args.augment}, norm {args.norm}"
-        + (f", simulator variation {args.variation}" if args.variation else "")
+        + f", simulator variation train {args.train_variation or 'default'}, tests {args.test_variation or 'default'}"
     )
     print(table(records))
 
