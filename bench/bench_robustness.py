@@ -9,8 +9,8 @@ probabilities against the grade a careful reader could see on the item
 (rascore.synth.visible_grades, target of the modality). A foreign cohort from
 tests/foreign_cohort.py (another generator) is scored too when that file exists.
 
-"Before" and "after" differ only in the options: ``--augment basic --norm dataset`` is the
-training of before issue 16, ``--augment wide --norm image`` (the defaults) the new one;
+"Before" and "after" differ only in the options: ``--augment basic --norm dataset --roi-within frame``
+is the training of before issue 16, ``--augment wide --norm image`` (the defaults) the new one;
 ``--train-variation none`` trains on the simulator's narrow look (before it was widened) while
 the test cohorts keep ``--test-variation`` (default: the simulator's default, wide).
 
@@ -48,6 +48,7 @@ from rascore.train.config import make_config  # noqa: E402
 from rascore.train.data import Arrays, patient_split, preprocessing_for  # noqa: E402
 from rascore.train.loop import TrainData, evaluate, fit, validation_metrics  # noqa: E402
 from rascore.train.preprocess import NORMS  # noqa: E402
+from rascore.train.roi import WITHIN  # noqa: E402
 
 FOREIGN = ROOT / "tests" / "foreign_cohort.py"
 
@@ -111,6 +112,7 @@ def run_seed(args, seed: int) -> dict:
         augmentation=args.augment,
         augment=args.augment != "none",
         norm=args.norm,
+        roi_within=args.roi_within,
         epochs=args.epochs,
     )
     prep = preprocessing_for(config)
@@ -139,6 +141,7 @@ def run_seed(args, seed: int) -> dict:
         "size": args.size,
         "augment": args.augment,
         "norm": args.norm,
+        "roi_within": args.roi_within,
         "train_variation": args.train_variation,
         "test_variation": args.test_variation,
         "epochs_run": len(result.history),
@@ -222,6 +225,7 @@ def main() -> None:
     parser.add_argument("--size", default="paper", choices=list(synth_cohort.SIZES))
     parser.add_argument("--augment", default="wide", choices=list(AUGMENTATIONS))
     parser.add_argument("--norm", default="image", choices=list(NORMS))
+    parser.add_argument("--roi-within", default="field", choices=list(WITHIN), help="joint crop placement")
     parser.add_argument(
         "--train-variation",
         default=None,

@@ -127,8 +127,8 @@ def test_train_register_evaluate_predict(project, tmp_path):
     active = registry.active_version(project.store, "SPD")
     assert active["version"] == 1 and active["architecture"] == "slim_resnet18"
     test = active["metrics"]["test"]["cohorts"]
-    assert set(test) == {"test1", "test2"}
-    for entry in test.values():
+    assert set(test) == {"test1", "test2", "test3"} and test["test3"]["n"] == 0  # no test3 items here
+    for entry in (test["test1"], test["test2"]):
         assert entry["n"] == 12
         for name in ("model", "model_pd_reference", "pd_colour_rule"):
             figures = entry[name]
@@ -154,9 +154,17 @@ def test_train_register_evaluate_predict(project, tmp_path):
 
     checkpoint = load_checkpoint(outcome.published.path)
     assert checkpoint["prior"]["train_class_counts"] == checkpoint["snapshot"]["train_class_counts"]
+    # the joint crop's fallbacks in training are counted, in the snapshot, the figures and the card
+    snapshot = checkpoint["snapshot"]
+    assert sum(snapshot["train_crops"].values()) == len(snapshot["train_item_ids"])
+    assert sum(snapshot["val_crops"].values()) == len(snapshot["val_item_ids"])
+    assert checkpoint["metrics"]["training"]["crops"]["train"] == snapshot["train_crops"]
+    assert checkpoint["preprocessing"]["norm"] == "image" and checkpoint["preprocessing"]["roi_within"] == "field"
     card = outcome.published.card_path.read_text()
     assert "SPD v1" in card and "trained from scratch" in card and "PD-only colour rule" in card
     assert "Corrected for class-balanced sampling" in card and "Joint crop:" in card
+    assert "Joint crop in training (train: " in card and "augmentation wide" in card
+    assert "normalised by its own grey mean" in card
 
     # predict a PNG file the way ingest decodes it, with the modality guessed from its colour
     import imageio.v3 as iio

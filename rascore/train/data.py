@@ -100,6 +100,7 @@ def preprocessing_for(config: TrainConfig) -> Preprocessing:
         std=spec.std,
         roi=tuple(config.roi) if config.roi else None,
         norm=config.norm,
+        roi_within=config.roi_within,
     )
 
 

@@ -40,6 +40,7 @@ from rascore.train.data import (
 )
 from rascore.train.preprocess import BatchBuffers, Preprocessing
 from rascore.train.prior import PriorCorrection
+from rascore.train.roi import crop_counts
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -104,6 +105,10 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
         "val_class_counts": val.class_counts(),
         "train_patients": len({r.get("patient") for r in train_rows}),
         "val_patients": len({r.get("patient") for r in val_rows}),
+        # how the network saw each training item: the joint crop, or the full frame where the
+        # joint was not found with confidence (rascore.train.roi)
+        "train_crops": crop_counts(train.crops),
+        "val_crops": crop_counts(val.crops),
     }
     return TrainData(train, val, prep, snapshot)
 

@@ -91,6 +91,11 @@ def run_training(
             "stopped_early": result.stopped_early,
             "world_size": result.extra.get("world_size", 1),
             "backend": result.extra.get("backend"),
+            # joint crop or full-frame fallback per training and validation item (rascore.train.roi)
+            "crops": {
+                "train": data.snapshot.get("train_crops"),
+                "validation": data.snapshot.get("val_crops"),
+            },
         },
         "test": evaluation.report,
     }

@@ -45,6 +45,7 @@ class Preprocessing:
     std: tuple[float, float, float]
     roi: tuple[float, float] | None = None  # crop (share of height, width) around the joint first
     norm: str = "dataset"  # NORMS; absent from checkpoints before issue 16, which keep "dataset"
+    roi_within: str = "frame"  # rascore.train.roi.WITHIN; absent before issue 16: "frame"
 
     def to_dict(self) -> dict:
         """Plain types for the checkpoint."""
@@ -60,6 +61,7 @@ class Preprocessing:
         values["mean"], values["std"] = tuple(values["mean"]), tuple(values["std"])
         values["roi"] = tuple(values["roi"]) if values.get("roi") else None
         values.setdefault("norm", "dataset")
+        values.setdefault("roi_within", "frame")
         if values["norm"] not in NORMS:
             raise ValueError(f"unknown normalisation {values['norm']!r}; expected one of {', '.join(NORMS)}")
         return cls(**values)
@@ -93,7 +95,7 @@ class Preprocessing:
         count, h, w = frames.shape[:3]
         if not self.roi:
             return (0, 0, h, w), NONE
-        box, mode, _ = joint_crop(frames[count // 2], self.roi)
+        box, mode, _ = joint_crop(frames[count // 2], self.roi, within=self.roi_within)
         return box, mode
 
     def box(self, frames: np.ndarray) -> tuple[int, int, int, int]:
