@@ -159,7 +159,10 @@ def test_train_register_evaluate_predict(project, tmp_path):
     assert sum(snapshot["train_crops"].values()) == len(snapshot["train_item_ids"])
     assert sum(snapshot["val_crops"].values()) == len(snapshot["val_item_ids"])
     assert checkpoint["metrics"]["training"]["crops"]["train"] == snapshot["train_crops"]
-    assert checkpoint["preprocessing"]["norm"] == "image" and checkpoint["preprocessing"]["roi_within"] == "field"
+    assert (
+        checkpoint["preprocessing"]["norm"] == "image"
+        and checkpoint["preprocessing"]["roi_within"] == "field"
+    )
     card = outcome.published.card_path.read_text()
     assert "SPD v1" in card and "trained from scratch" in card and "PD-only colour rule" in card
     assert "Corrected for class-balanced sampling" in card and "Joint crop:" in card
