@@ -40,9 +40,16 @@ def test_new_configs_normalise_per_image_and_save_it():
 
 def test_old_checkpoint_without_norm_keeps_the_dataset_normalisation():
     old = _prep().to_dict()
-    old.pop("norm")  # what a checkpoint saved before issue 16 holds
+    old.pop("norm"), old.pop("roi_within")  # what a checkpoint saved before issue 16 holds
     prep = Preprocessing.from_dict(old)
-    assert prep.norm == "dataset"
+    assert prep.norm == "dataset" and prep.roi_within == "frame"
+    from rascore.train.config import TrainConfig
+
+    args = make_config("SGS", "fast", "cpu").to_dict()
+    for key in ("augmentation", "norm", "roi_within"):
+        args.pop(key)
+    before = TrainConfig.from_dict(args)  # a retrain from an old checkpoint's args
+    assert (before.augmentation, before.norm, before.roi_within) == ("basic", "dataset", "frame")
     x = prep.batch(prep.array(_frames()).unsqueeze(0))
     mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
     std = torch.tensor(prep.std).view(1, 3, 1, 1)
