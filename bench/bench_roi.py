@@ -14,6 +14,9 @@ of a seed no choice has seen:
     PYTHONPATH=$PWD python bench/bench_roi.py --choose --cohorts train --seed 0 --limit 400
     PYTHONPATH=$PWD python bench/bench_roi.py --cohorts test1 test2 --seed 7
 
+``--variation none`` renders the simulator before it was widened (192 x 256 frames, each
+profile's centre settings); the default is the widened one.
+
 ``--variants`` (issue 16) compares the two crop placements (rascore.train.roi ``within``: "frame",
 the preset's ``roi``; "field", its ``roi_field``) on layouts the demo does not make
 (tests/roi_variants.py, made from narrow-demo renders) and on the widened simulator's cohorts:
@@ -186,13 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--choose", action="store_true", help="print the fits of failed crops")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--variants", action="store_true", help="frame vs field placement on other layouts")
+    parser.add_argument("--variation", default="wide", choices=("wide", "none"))
     args = parser.parse_args(argv)
     if args.variants:
         variants(args)
         return 0
     specs = [
         s
-        for s in plan_cohort(args.size, seed=args.seed)
+        for s in plan_cohort(args.size, seed=args.seed, variation=args.variation)
         if s.cohort in args.cohorts and s.modality in args.modalities
     ]
     if args.limit:
@@ -202,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     check = CropCheck(args.min_dip, args.max_dip, args.min_edge)
     result = {
         "seed": args.seed,
+        "variation": args.variation,
         "cohorts": args.cohorts,
         "modalities": args.modalities,
         "check": {"min_dip": check.min_dip, "max_dip": check.max_dip, "min_edge": check.min_edge},
@@ -220,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     s = result["summary"]
     print(
-        f"{s['n']} items (seed {args.seed}, {'/'.join(args.cohorts)}, {'/'.join(args.modalities)}); "
+        f"{s['n']} items (seed {args.seed}, variation {args.variation}, {'/'.join(args.cohorts)}, "
+        f"{'/'.join(args.modalities)}); "
         f"check: dip {check.min_dip:.4f}-{check.max_dip} of the height, bone edge >= {check.min_edge}; "
         f"fallback {s['fallback']} ({s['fallback_rate']:.1%}); {result['seconds']:.0f} s"
     )

@@ -55,7 +55,7 @@ def encode(sim) -> tuple[bytes, str]:
         fps=sim.fps or 15,
         codec="libx264",
         quality=8,
-        macro_block_size=16,
+        macro_block_size=2,  # widened frames: any even size, never rescaled
     )
     return data, "mp4"
 
@@ -108,6 +108,7 @@ def build_demo(
     project: Project,
     size: str = "paper",
     seed: int = 0,
+    variation: str = "wide",
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     password_rounds: int = 12,
@@ -120,6 +121,8 @@ def build_demo(
     running worker fills the dashboards within minutes of the first start. Unless ``study`` is
     False, a calibration set with the simulated readers' calibration reads and a finished
     (closed) reader study with a simulated aid are added (``rascore.services.demo_study``).
+    ``variation``: "wide" (each acquisition drawn around its scanner profile) or "none" (the
+    profiles' centre settings, the simulator before it was widened); see ``synth.plan_cohort``.
     """
     from rascore.auth import add_user
     from rascore.media import pseudonym
@@ -129,7 +132,7 @@ def build_demo(
     store = project.store
     if store.has_source("demo"):
         raise RuntimeError("this project already holds the demo cohort")
-    specs = plan_cohort(size, seed)
+    specs = plan_cohort(size, seed, variation)
     result = DemoResult()
     item_ids: dict[str, int] = {}
     batch: list[tuple] = []

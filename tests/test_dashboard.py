@@ -384,3 +384,14 @@ def test_summary_shows_the_stored_ece_before_the_prior_correction_and_crop_fallb
     assert spd["ECE before prior correction"] == "0.250" and spd["crop fell back"] == 4
     # a version whose card stored no calibration says so rather than inventing a figure
     assert rows[("SGS v1", "test1")]["ECE before prior correction"] == "undefined"
+
+
+def test_test3_is_reported_where_the_project_holds_it(tmp_path):
+    from rascore.services.dashboard.sections import reported_cohorts
+    from rascore.store import Store
+
+    store = Store(tmp_path / "x.db")
+    assert reported_cohorts(store) == ("test1", "test2")
+    store.add_media("c" * 64, format="png", kind="image", nbytes=10, frames=1, height=4, width=4, fps=None)
+    store.add_item(media_sha256="c" * 64, modality="SGS", cohort="test3", frames=1, fps=None)
+    assert reported_cohorts(store) == ("test1", "test2", "test3")

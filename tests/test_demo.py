@@ -51,6 +51,8 @@ def test_sizes_cohorts_and_modalities(demo):
         conn.execute("SELECT cohort, group_concat(DISTINCT scanner_profile) FROM items GROUP BY cohort")
     )
     assert profiles["train"] == profiles["test1"] != profiles["test2"]
+    # the third, unseen, from a profile no training item comes from
+    assert len({profiles["train"], profiles["test2"], profiles["test3"]}) == 3
     # dynamic items are clips of several frames at a frame rate, static ones single frames
     assert (
         conn.execute(
@@ -130,12 +132,16 @@ def test_truth_masks_and_cache(demo, monkeypatch):
     ).fetchall()
     assert len(rows) == conn.execute("SELECT count(*) FROM items").fetchone()[0]
     project = open_project()
+    sizes = set()
     for sha, frames, mask_path, sh, _pd in rows[:12]:
         arr = project.media.load_cache(sha)
-        assert arr.shape == (frames, 192, 256, 3) and arr.dtype == np.uint8
         masks = np.load(data / mask_path)
-        assert masks["synovium"].shape[-2:] == (192, 256)
+        # widened acquisitions: each item at its own frame size, its masks at the same size
+        assert arr.shape == (frames, *masks["synovium"].shape[-2:], 3) and arr.dtype == np.uint8
+        assert 160 <= arr.shape[1] <= 288 and 200 <= arr.shape[2] <= 560
+        sizes.add(arr.shape[1:3])
         assert bool(masks["synovium"].any()) == (sh > 0)
+    assert len(sizes) > 6
 
 
 def test_demo_accounts_printed_once_and_sign_in(demo):
@@ -192,7 +198,7 @@ def test_a_closed_reader_study_with_both_arms_for_every_reader_and_case(demo):
     cases = conn.execute(
         "SELECT i.id, i.modality, i.cohort FROM study_cases c JOIN items i ON i.id = c.item_id"
     ).fetchall()
-    n_spd_test = sum(n for c, n in SIZES["small"].items() if c != "train") // 4
+    n_spd_test = (SIZES["small"]["test1"] + SIZES["small"]["test2"]) // 4  # the study's test cohorts
     assert len(cases) == n_spd_test and {(c["modality"], c["cohort"] != "train") for c in cases} == {
         ("SPD", True)
     }

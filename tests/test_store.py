@@ -18,6 +18,47 @@ def _item(store: Store, modality: str = "SPD", sha: str = SHA) -> int:
     return store.add_item(media_sha256=sha, modality=modality, cohort="train", frames=1, fps=None)
 
 
+def test_cohort_test3_migration_widens_the_check_and_keeps_every_row(tmp_path):
+    """008_cohort_test3 on a store made before it: old rows and references stay, test3 is accepted
+    (also by a connection opened before the migration), other names are still refused."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from rascore.store.migrations import migrations
+
+    path = tmp_path / "old.db"
+    before = Migrations("rascore")
+    before._migrations = [m for m in migrations._migrations if m.name < "008"]
+    old = connect(path)
+    before.apply(Database(old))
+    old.execute(
+        "INSERT INTO media (sha256, format, kind, bytes, frames, height, width, created_at)"
+        " VALUES (?, 'png', 'image', 10, 1, 4, 4, '2026-01-01')",
+        [SHA],
+    )
+    old.execute(
+        "INSERT INTO items (media_sha256, modality, cohort, dynamic, frames, source, created_at)"
+        " VALUES (?, 'SPD', 'test2', 0, 1, 'demo', '2026-01-01')",
+        [SHA],
+    )
+    old.execute("INSERT INTO ground_truth (item_id, sh, pd) VALUES (1, 2, 1)")
+    with pytest.raises(sqlite3.IntegrityError):
+        old.execute("UPDATE items SET cohort = 'test3' WHERE id = 1")
+    store = Store(path)  # applies 008
+    names = [r[0] for r in connect(path).execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert names[-1] == "008_cohort_test3"
+    store.add_media("b" * 64, format="png", kind="image", nbytes=10, frames=1, height=4, width=4, fps=None)
+    store.add_item(media_sha256="b" * 64, modality="SGS", cohort="test3", frames=1, fps=None)
+    old.execute("UPDATE items SET cohort = 'test3' WHERE id = 1")  # opened before the migration
+    conn = connect(path)
+    assert [r[0] for r in conn.execute("SELECT cohort FROM items ORDER BY id")] == ["test3", "test3"]
+    assert tuple(conn.execute("SELECT sh, pd FROM ground_truth WHERE item_id = 1").fetchone()) == (2, 1)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE items SET cohort = 'test4' WHERE id = 1")
+
+
 def test_migrations_idempotent_and_pragmas(tmp_path):
     path = tmp_path / "x.db"
     Store(path)

@@ -71,3 +71,22 @@ def test_shown_grade_of_stills_never_exceeds_truth():
         item = render_item(example_spec(sh, pd, "SPD", seed=3))
         shown = grade_from_masks(item, shown=True)
         assert shown[0] == sh and shown[1] <= pd and shown[1] == item.shown_pd
+
+
+def test_widened_acquisitions_grade_back_on_every_profile_and_small_joints():
+    """Many widened acquisitions (all three profiles, PIP and MCP, every valid pair): the EOSS
+    rules on the rendered truth masks give the planned grades back."""
+    from rascore.synth.profiles import PROFILES
+
+    rng = np.random.default_rng(0)
+    n = 0
+    for profile in PROFILES:
+        for i in range(16):
+            sh, pd = VALID[int(rng.integers(len(VALID)))]
+            joint = ("PIP2", "PIP3", "MCP2", "MCP5")[i % 4]
+            spec = example_spec(sh, pd, "SPD" if i % 2 else "SGS", seed=200 + i, profile=profile, joint=joint)
+            assert spec.variation == "wide"
+            item = render_item(spec)
+            assert grade_from_masks(item) == (sh, pd), spec.key
+            n += 1
+    assert n == 48

@@ -23,3 +23,13 @@ def test_realism_check(tmp_path):
     path = make_realism_check(tmp_path / "real.png")
     img = Image.open(path)
     assert img.size[0] > 1000 and img.size[1] > 384
+
+
+def test_variation_sheet(tmp_path):
+    from rascore.synth.sheet import make_variation_sheet
+
+    path = make_variation_sheet(tmp_path / "variation.png", seed=0, n=8, cols=4)
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert img.shape[0] > 2 * 160 and img.shape[1] > 4 * 200
+    chroma = img.max(axis=-1).astype(int) - img.min(axis=-1)
+    assert (chroma > 40).sum() > 200  # the SPD stills' colour

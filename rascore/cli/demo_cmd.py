@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="build the simulated demo project",
         description="Generate the simulated cohort (paper size: 1244 training items, test cohort 1 "
-        "= 152, test cohort 2 = 354 from another scanner profile, over SGS, DGS, SPD and DPD), "
+        "= 152, test cohort 2 = 354 from another scanner profile, test cohort 3 = 152 from an "
+        "unseen scanner profile, over SGS, DGS, SPD and DPD), "
         "import it like real scans, add 2 experts and 12 readers with their grades, the "
         "reference standard, a calibration set with the readers' calibration reads, a finished "
         "reader study of SPD test items (both arms, simulated aid), and demo accounts whose "
@@ -24,6 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--size", choices=("paper", "small"), default="paper")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--variation",
+        choices=("wide", "none"),
+        default="wide",
+        help="wide (default): each acquisition's settings (frame size, maps, frequency, tilt, "
+        "annotations, ...) drawn around its scanner profile; none: every item with its profile's "
+        "centre settings on a 192 x 256 frame, the simulator before it was widened",
+    )
     parser.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     parser.add_argument(
         "--if-absent", action="store_true", help="do nothing (exit 0) when the project already holds the demo"
@@ -68,6 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         project,
         size=args.size,
         seed=args.seed,
+        variation=args.variation,
         workers=args.workers,
         progress=progress,
         queue_training=not args.no_train,
@@ -77,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
     took = time.perf_counter() - start
     refs = ", ".join(f"{n} by {m}" for m, n in sorted(result.references.items()))
     print(
-        f"demo project ({args.size}, seed {args.seed}) in {project.settings.db_path}: "
+        f"demo project ({args.size}, seed {args.seed}, variation {args.variation}) in {project.settings.db_path}: "
         f"{result.items} items, {result.annotations} reader grades, reference {refs}; "
         f"{took:.0f} s"
     )

@@ -30,7 +30,7 @@ import numpy as np
 from rascore.services import calibration, study, study_design
 from rascore.store import Store, accounts
 from rascore.synth.cohort import ItemSpec
-from rascore.synth.readers import READERS, ReaderProfile
+from rascore.synth.readers import READER_COHORTS, READERS, ReaderProfile
 from rascore.synth.study_reads import Suggestion, calibration_read, case_reads, simulated_aids
 
 MODALITY = "SPD"
@@ -193,7 +193,7 @@ def build_demo_study(
     admin = accounts.user(store, admin_name)
     anchor = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     spd = [s for s in specs if s.modality == MODALITY and s.key in item_ids]
-    cases = _draw([s for s in spd if s.cohort in ("test1", "test2")], STUDY_CASES, seed, 1)
+    cases = _draw([s for s in spd if s.cohort in READER_COHORTS], STUDY_CASES, seed, 1)
     calib = _draw([s for s in spd if s.cohort == "train"], CALIBRATION_ITEMS, seed, 2)
     profiles = [r for r in READERS if r.role == "reader"]
     readers = [(p, accounts.user(store, p.name)) for p in profiles]

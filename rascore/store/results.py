@@ -87,6 +87,11 @@ def section_fingerprint(store, modality: str, cohort: str, version_ids: Sequence
     return tuple(parts)
 
 
+def held_cohorts(store) -> set[str]:
+    """The cohorts that hold at least one item."""
+    return {row[0] for row in store.conn.execute("SELECT DISTINCT cohort FROM items")}
+
+
 def reference_rows(store, modality: str, cohort: str) -> list[tuple[int, int, int]]:
     """(item id, SH, combined) of the current reference labels of one modality and cohort."""
     return store.conn.execute(

@@ -2,7 +2,8 @@
 
 Real RA ultrasound is not public, so the product ships this stand-in: anatomy of a dorsal
 longitudinal MCP-like view, speckle image formation, synovium drawn by the EOSS SH geometry,
-Doppler placed by the PD rules with distractors, two scanner profiles, and simulated readers.
+Doppler placed by the PD rules with distractors, three scanner profiles whose acquisitions vary
+widely around them (variation.scan_setting), and simulated readers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from rascore.synth.grading import grade_from_masks
 from rascore.synth.profiles import PROFILES, ScannerProfile
 from rascore.synth.readers import READERS, Read, ReaderProfile, adjudicate, simulate_reads
 from rascore.synth.render import SimItem, render_item, render_many, visible_grades
-from rascore.synth.sheet import make_contact_sheet, make_realism_check
+from rascore.synth.sheet import make_contact_sheet, make_realism_check, make_variation_sheet
+from rascore.synth.variation import ScanSetting, scan_setting
 
 __all__ = [
     "SIZES",
@@ -31,6 +33,9 @@ __all__ = [
     "adjudicate",
     "make_contact_sheet",
     "make_realism_check",
+    "make_variation_sheet",
+    "ScanSetting",
+    "scan_setting",
     "PROFILES",
     "ScannerProfile",
 ]

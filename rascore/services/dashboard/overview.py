@@ -10,7 +10,13 @@ from rascore import scale
 from rascore.permissions import require
 from rascore.services.dashboard import cache
 from rascore.services.dashboard.crossmodality import cross_modality
-from rascore.services.dashboard.sections import N_BOOT, TEST_COHORTS, Section, active_models, cached_section
+from rascore.services.dashboard.sections import (
+    N_BOOT,
+    Section,
+    active_models,
+    cached_section,
+    reported_cohorts,
+)
 from rascore.store import Store
 
 
@@ -25,11 +31,18 @@ class Overview:
 
 
 def overview(
-    store: Store, user: Mapping, n_boot: int = N_BOOT, seed: int = 0, cohorts: Sequence[str] = TEST_COHORTS
+    store: Store,
+    user: Mapping,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    cohorts: Sequence[str] | None = None,
 ) -> Overview:
-    """The active models of all modalities on the test cohorts (cached, recomputed per section)."""
+    """The active models of all modalities on the test cohorts (cached, recomputed per section).
+
+    ``cohorts``: None reports test1 and test2, and test3 where the project holds items of it.
+    """
     require(user, "view_results")
-    cohorts = tuple(scale.cohort(c) for c in cohorts)
+    cohorts = tuple(scale.cohort(c) for c in (reported_cohorts(store) if cohorts is None else cohorts))
 
     def compute() -> Overview:
         active = active_models(store)

@@ -40,6 +40,16 @@ from rascore.services.dashboard import cache
 from rascore.store import Store, registry, results
 
 TEST_COHORTS: tuple[str, ...] = scale.TEST_COHORTS  # test1, test2, test3
+# the study's test cohorts are always reported (an empty one says so); another only where it holds items
+ALWAYS_REPORTED: tuple[str, ...] = ("test1", "test2")
+
+
+def reported_cohorts(store: Store) -> tuple[str, ...]:
+    """The test cohorts the dashboard reports: test1 and test2, and test3 where it holds items."""
+    held = results.held_cohorts(store)
+    return tuple(c for c in TEST_COHORTS if c in ALWAYS_REPORTED or c in held)
+
+
 N_BOOT = 1000
 
 
