@@ -254,10 +254,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="append one JSON line per seed here")
     parser.add_argument("--time-augment", action="store_true")
+    parser.add_argument(
+        "--table", type=Path, nargs="+", help="print the table of these JSON-lines files and exit"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.time_augment:
         time_augment()
+        return
+    if args.table:
+        for path in args.table:
+            records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            first = records[0]
+            print(
+                f"\n{path.name}: {first['modality']} {first['size']}, augment {first['augment']}, norm "
+                f"{first['norm']}, crop {first.get('roi_within', 'frame')}, train variation "
+                f"{first.get('train_variation') or 'default'}"
+            )
+            print(table(records))
         return
     if "test3" not in synth_cohort.SIZES[args.size]:
         print("note: this simulator has no test3 (unseen profile) cohort; scoring test1 and test2 only")
