@@ -16,6 +16,12 @@ of a seed no choice has seen:
 
 ``--variation none`` renders the simulator before it was widened (192 x 256 frames, each
 profile's centre settings); the default is the widened one.
+
+``--variants`` (issue 16) compares the two crop placements (rascore.train.roi ``within``: "frame",
+the preset's ``roi``; "field", its ``roi_field``) on layouts the demo does not make
+(tests/roi_variants.py, made from narrow-demo renders) and on the widened simulator's cohorts:
+
+    PYTHONPATH=$PWD python bench/bench_roi.py --variants --seed 5 --cohorts test1 --limit 60
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # rascore, and tests.roi_variants
 
 from rascore.nets.colour_fraction import ColourFractionRule  # noqa: E402
 from rascore.synth import plan_cohort, render_many  # noqa: E402
@@ -111,6 +117,49 @@ def choose(rows: list[dict], preset: str = "fast") -> dict:
     }
 
 
+def variants(args) -> None:
+    """Fallbacks and share of synovium kept per layout, for the frame and the field placement."""
+    from rascore.synth import render_item
+    from rascore.train.roi import joint_crop
+    from tests.roi_variants import VARIANTS
+
+    preset = PRESETS["fast"]
+    placements = {"frame": preset.roi, "field": preset.roi_field}
+    layouts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    rng = np.random.default_rng(0)
+    for variation in ("none", "wide"):
+        specs = [
+            s
+            for s in plan_cohort(args.size, seed=args.seed, variation=variation)
+            if s.cohort in args.cohorts and s.modality in ("SGS", "SPD") and s.sh >= 1
+        ][: args.limit or None]
+        items = [render_item(s) for s in specs]
+        pairs = [(it.frames[0], it.synovium[0]) for it in items]
+        if variation == "none":
+            layouts["demo (narrow)"] = pairs
+            for name, make in VARIANTS.items():
+                layouts[name] = [make(f, m, rng) for f, m in pairs]
+        else:
+            layouts["simulator, widened"] = pairs
+    print(f"SGS/SPD items with synovium, seed {args.seed}, {'/'.join(args.cohorts)}; fast preset crop")
+    for name, pairs in layouts.items():
+        cells = []
+        for within, roi in placements.items():
+            kept, fallback = [], 0
+            for frame, mask in pairs:
+                (top, left, h, w), mode, _ = joint_crop(frame, roi, within=within)
+                if mode == "fallback":
+                    fallback += 1
+                    continue
+                kept.append(mask[top : top + h, left : left + w].sum() / max(1, mask.sum()))
+            k = np.array(kept)
+            cells.append(
+                f"{within}: fallback {fallback}/{len(pairs)}, crops keeping <50% {int((k < 0.5).sum())}, "
+                f"<80% {int((k < 0.8).sum())}"
+            )
+        print(f"  {name:<20} " + " | ".join(cells))
+
+
 def _fit(row: dict):
     from rascore.nets.colour_fraction import JointFit
 
@@ -139,8 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-edge", type=float, default=DEFAULT_CHECK.min_edge)
     parser.add_argument("--choose", action="store_true", help="print the fits of failed crops")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--variants", action="store_true", help="frame vs field placement on other layouts")
     parser.add_argument("--variation", default="wide", choices=("wide", "none"))
     args = parser.parse_args(argv)
+    if args.variants:
+        variants(args)
+        return 0
     specs = [
         s
         for s in plan_cohort(args.size, seed=args.seed, variation=args.variation)

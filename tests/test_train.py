@@ -154,9 +154,20 @@ def test_train_register_evaluate_predict(project, tmp_path):
 
     checkpoint = load_checkpoint(outcome.published.path)
     assert checkpoint["prior"]["train_class_counts"] == checkpoint["snapshot"]["train_class_counts"]
+    # the joint crop's fallbacks in training are counted, in the snapshot, the figures and the card
+    snapshot = checkpoint["snapshot"]
+    assert sum(snapshot["train_crops"].values()) == len(snapshot["train_item_ids"])
+    assert sum(snapshot["val_crops"].values()) == len(snapshot["val_item_ids"])
+    assert checkpoint["metrics"]["training"]["crops"]["train"] == snapshot["train_crops"]
+    assert (
+        checkpoint["preprocessing"]["norm"] == "image"
+        and checkpoint["preprocessing"]["roi_within"] == "field"
+    )
     card = outcome.published.card_path.read_text()
     assert "SPD v1" in card and "trained from scratch" in card and "PD-only colour rule" in card
     assert "Corrected for class-balanced sampling" in card and "Joint crop:" in card
+    assert "Joint crop in training (train: " in card and "augmentation wide" in card
+    assert "normalised by its own grey mean" in card
 
     # predict a PNG file the way ingest decodes it, with the modality guessed from its colour
     import imageio.v3 as iio

@@ -214,6 +214,16 @@ def _train(args: argparse.Namespace) -> int:
         f"  validation macro AUC {number(val['macro_auc'])}, accuracy {number(val['accuracy'])}, "
         "per grade " + ", ".join(f"{g}: {number(v)}" for g, v in val["auc"].items())
     )
+    crops = training.get("crops") or {}
+    if crops.get("train"):
+        print(
+            "  joint crop in training: "
+            + "; ".join(
+                f"{split} {c.get('crop', 0)} cropped, {c.get('fallback', 0)} fell back to the full frame"
+                for split, c in crops.items()
+                if c
+            )
+        )
     for cohort, entry in summary["test"]["cohorts"].items():
         if "model" in entry:
             print(

@@ -86,6 +86,8 @@ class ColourFractionRule:
     min_spot_px: int = 2  # colour components smaller than this (lone pixels) are noise, not flow
     display_depth_mm: float = 16.0  # frame height in mm when a file gives no pixel size (demo: 12-22)
     softness: float = 0.1  # of the soft grade thresholds on PdReading.score
+    border_share: float | None = None  # joint crop "field" mode: a bright-over-dark edge on one row
+    # across at least this share of the columns is the image field's own lower border, not bone
 
     def doppler_mask(self, rgb: np.ndarray) -> np.ndarray:
         """Boolean (H, W): power Doppler pixels (saturated orange-to-yellow)."""
@@ -117,6 +119,13 @@ class ColourFractionRule:
         score = smooth[rows] - running[np.minimum(rows + offset, smooth.shape[0] - 1)]
         strength = score.max(axis=0)
         strong = score >= 0.5 * np.percentile(strength, 90)
+        if self.border_share is not None:
+            border = np.nonzero(strong.mean(axis=1) >= self.border_share)[0]
+            if border.size:  # the field's lower border: search above it, clear of its reach
+                cut = max(1, int(border[0]) - size - int(2 * sigma))
+                score, strong = score[:cut], strong[:cut]
+                strength = score.max(axis=0)
+                rows = rows[:cut]
         # the deepest strong bright-over-dark edge: below the bone there is only shadow
         deepest = len(rows) - 1 - np.argmax(strong[::-1], axis=0)
         surface = top + np.where(strong.any(axis=0), deepest, np.argmax(score, axis=0))

@@ -52,6 +52,32 @@ def _processes(fit: dict, args: dict) -> str:
     )
 
 
+def _augmentation(args: dict) -> str:
+    """Which augmentation set trained the model (rascore.train.augment)."""
+    if not args.get("augment"):
+        return "off"
+    name = args.get("augmentation", "basic")  # runs before issue 16 saved no name: basic
+    return {
+        "wide": "wide (zoom, aspect, rotation and shift within the frame; gain, time-gain, contrast, "
+        "grey map, speckle noise, blur; hue kept)",
+        "basic": "basic (rotation, shift, zoom, gain, contrast)",
+    }.get(name, name)
+
+
+def _training_crops(crops: dict | None) -> list[str]:
+    """How many training and validation items the joint crop found, and how many fell back."""
+    if not crops or not crops.get("train"):
+        return []
+    parts = []
+    for split in ("train", "validation"):
+        c = crops.get(split) or {}
+        parts.append(
+            f"{split}: {c.get('crop', 0)} cropped, {c.get('fallback', 0)} fell back to the full frame"
+            + (f", {c.get('none', 0)} without a crop" if c.get("none") else "")
+        )
+    return [f"- Joint crop in training ({'; '.join(parts)})."]
+
+
 def _prior_line(prior: dict | None) -> str:
     """What the card says about the sampling-prior correction."""
     if not prior:
@@ -101,7 +127,15 @@ def render_card(checkpoint: dict, version: int) -> str:
     )
     if prep.get("roi"):
         roi = prep["roi"]
-        inputs += f", cropped around the joint first ({roi[0]:.0%} x {roi[1]:.0%} of the frame)"
+        basis = "the image field's width" if prep.get("roi_within") == "field" else "the frame's width"
+        inputs += (
+            f", cropped around the joint first ({roi[0]:.0%} of the frame's height x {roi[1]:.0%} of {basis})"
+        )
+    inputs += (
+        "; each image normalised by its own grey mean and standard deviation"
+        if prep.get("norm") == "image"
+        else "; normalised by fixed per-channel mean and standard deviation"
+    )
     weights = describe_start(pretrained)
     val = metrics.get("validation", {})
     fit = metrics.get("training", {})
@@ -125,8 +159,9 @@ def render_card(checkpoint: dict, version: int) -> str:
         "## Training",
         f"- {fit.get('epochs_run')} of {args.get('epochs')} epochs (best {fit.get('best_epoch')}), "
         f"batch {args.get('batch_size')}, AdamW lr {args.get('lr')}, weight decay {args.get('weight_decay')}, "
-        f"class-balanced sampling, augmentation {'on' if args.get('augment') else 'off'}; "
+        f"class-balanced sampling, augmentation {_augmentation(args)}; "
         f"device {args.get('device')}{_processes(fit, args)}; {_fmt(fit.get('seconds'), 1)} s.",
+        *_training_crops(fit.get("crops")),
         "",
         "## Probabilities",
         _prior_line(checkpoint.get("prior")),

@@ -59,6 +59,8 @@ class Preset:
     width: int = 16  # first-stage width of slim_resnet18
     pooling: str = "attention"
     roi: tuple[float, float] | None = None  # joint crop (share of frame height, width), as RATING
+    roi_field: tuple[float, float] | None = None  # the same crop placed in the image field: share
+    # of frame height and of the field's width (rascore.train.roi, within="field")
 
 
 PRESETS: dict[str, Preset] = {
@@ -77,6 +79,7 @@ PRESETS: dict[str, Preset] = {
         weight_decay=0.05,
         patience=8,
         roi=(0.6, 0.7),
+        roi_field=(0.6, 0.88),
     ),
     "fast": Preset(
         "fast",
@@ -95,6 +98,7 @@ PRESETS: dict[str, Preset] = {
         width=16,
         pooling="attention",
         roi=(0.55, 0.6),
+        roi_field=(0.55, 0.75),
     ),
 }
 
@@ -147,7 +151,10 @@ class TrainConfig:
     warmup_epochs: int = 1
     label_smoothing: float = 0.0
     augment: bool = True
+    augmentation: str = "wide"  # rascore.train.augment: "wide" (issue 16) or "basic" (before)
+    norm: str = "image"  # rascore.train.preprocess.NORMS: "image" (per image) or "dataset" (before)
     roi: tuple[float, float] | None = None  # crop around the joint (share of height, width)
+    roi_within: str = "field"  # rascore.train.roi.WITHIN: "field" (issue 16) or "frame" (before)
     max_items: int | None = None  # cap per split, for smoke tests and benchmarks
 
     def to_dict(self) -> dict:
@@ -161,6 +168,9 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in names}
         if values.get("roi"):
             values["roi"] = tuple(values["roi"])
+        values.setdefault("augmentation", "basic")  # what runs before issue 16 used
+        values.setdefault("norm", "dataset")
+        values.setdefault("roi_within", "frame")
         return cls(**values)
 
 
@@ -187,7 +197,7 @@ def make_config(
         net_width=chosen.width,
         pooling=chosen.pooling,
         patience=chosen.patience,
-        roi=chosen.roi,
+        roi=chosen.roi_field,
         device=str(dev),
     )
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -197,6 +207,8 @@ def make_config(
     if "size" in given:
         size = given.pop("size")
         given["height"], given["width"] = (size, size) if isinstance(size, int) else tuple(size)
+    if given.get("roi_within") == "frame" and "roi" not in given:
+        given["roi"] = chosen.roi  # the preset's crop as a share of the whole frame
     config = replace(config, **given)
     if config.frames > config.cache_frames:
         config = replace(config, cache_frames=config.frames)
@@ -205,4 +217,17 @@ def make_config(
         kind = "clip" if mod.dynamic else "image"
         raise ValueError(f"{mod.code} needs a {kind} architecture; {config.arch} is not one")
     check_head(config.head)
+    from rascore.train.augment import AUGMENTATIONS
+    from rascore.train.preprocess import NORMS
+
+    if config.augmentation not in AUGMENTATIONS:
+        raise ValueError(
+            f"unknown augmentation {config.augmentation!r}; expected one of {', '.join(AUGMENTATIONS)}"
+        )
+    from rascore.train.roi import WITHIN
+
+    if config.roi_within not in WITHIN:
+        raise ValueError(f"unknown crop placement {config.roi_within!r}; expected one of {', '.join(WITHIN)}")
+    if config.norm not in NORMS:
+        raise ValueError(f"unknown normalisation {config.norm!r}; expected one of {', '.join(NORMS)}")
     return config

@@ -99,6 +99,8 @@ def preprocessing_for(config: TrainConfig) -> Preprocessing:
         mean=spec.mean,
         std=spec.std,
         roi=tuple(config.roi) if config.roi else None,
+        norm=config.norm,
+        roi_within=config.roi_within,
     )
 
 

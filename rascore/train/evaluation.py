@@ -34,7 +34,6 @@ from rascore.train.data import label_rows, preload
 from rascore.train.loop import evaluate
 from rascore.train.preprocess import Preprocessing
 from rascore.train.prior import adjust
-from rascore.train.roi import CROP_MODES
 from rascore.train.shift import (
     NOT_TRAINED,
     RecordingLoader,
@@ -44,6 +43,7 @@ from rascore.train.shift import (
     shift_summary,
     undefined,
 )
+from rascore.train.roi import crop_counts
 
 TEST_COHORTS: tuple[str, ...] = scale.TEST_COHORTS
 
@@ -117,11 +117,6 @@ def baseline_rows(
     readings = [rule.read(load_frames(r["media_sha256"])) for r in rows]
     grades = np.array([r.grade for r in readings], dtype=int)
     return rule.probabilities(readings), grades, readings
-
-
-def crop_counts(crops: Sequence[str]) -> dict[str, int]:
-    """Items per crop mode ("crop", "fallback", "none")."""
-    return {mode: sum(1 for c in crops if c == mode) for mode in CROP_MODES}
 
 
 @dataclass

@@ -26,7 +26,7 @@ from rascore.nets.factory import GradeNet, build_model
 from rascore.nets.heads import head_loss
 from rascore.nets.pretrained import load_weights, resolve_weights
 from rascore.train import distributed, start
-from rascore.train.augment import Augmentation
+from rascore.train.augment import Augmentation, WideAugmentation, make_augmentation
 from rascore.train.config import TrainConfig
 from rascore.train.data import (
     Arrays,
@@ -41,6 +41,7 @@ from rascore.train.data import (
 from rascore.train.preprocess import BatchBuffers, Preprocessing
 from rascore.train.prior import PriorCorrection
 from rascore.train.shift import RecordingLoader
+from rascore.train.roi import crop_counts
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -110,6 +111,10 @@ def load_data(project, config: TrainConfig, progress: Callable[[int, int], None]
         "train_patients": len({r.get("patient") for r in train_rows}),
         "val_patients": len({r.get("patient") for r in val_rows}),
         "item_sources": item_sources(list(train_rows) + list(val_rows)),
+        # how the network saw each training item: the joint crop, or the full frame where the
+        # joint was not found with confidence (rascore.train.roi)
+        "train_crops": crop_counts(train.crops),
+        "val_crops": crop_counts(val.crops),
     }
     return TrainData(
         train,
@@ -172,7 +177,7 @@ def train_one_epoch(
     config: TrainConfig,
     device: torch.device,
     generator: torch.Generator,
-    augmentation: Augmentation | None = None,
+    augmentation: Augmentation | WideAugmentation | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
     should_stop: StopFn | None = None,
     sample_generator: torch.Generator | None = None,
@@ -308,7 +313,7 @@ def fit(
         scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers, milestones=[warmup])
     else:
         scheduler = schedulers[0]
-    augmentation = Augmentation() if config.augment else None
+    augmentation = make_augmentation(config.augmentation) if config.augment else None
     train_split, val_split = data.train, data.val
     if device.type == "cuda":  # uint8 splits live on the GPU: batches are indexed there
         train_split = data.train.to(device)

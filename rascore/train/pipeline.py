@@ -98,6 +98,11 @@ def run_training(
             "backend": result.extra.get("backend"),
             "item_sources": data.snapshot.get("item_sources"),
             "start_from": start.start_record(result.pretrained),
+            # joint crop or full-frame fallback per training and validation item (rascore.train.roi)
+            "crops": {
+                "train": data.snapshot.get("train_crops"),
+                "validation": data.snapshot.get("val_crops"),
+            },
         },
         "test": evaluation.report,
     }

@@ -4,6 +4,19 @@ Decoded frames (T, H, W, 3) uint8 are resized once (antialiased) and kept as uin
 modalities as one channel (expanded to three equal channels on the device), Doppler in colour.
 Clips keep ``cache_frames`` frames resampled evenly over the clip; each pass samples ``frames``
 of them (a random frame per segment when training, the segment centres otherwise).
+
+Normalisation (``norm``, saved in each checkpoint; ``normalise`` is the one function training,
+validation, testing, prediction and explanations all call, so it is identical everywhere):
+
+- ``image`` (models trained since issue 16): each item by its own statistics. The grey
+  intensity (the mean of the channels; the single channel of a greyscale model) of the whole item
+  (every frame of a clip) gives a mean m and a standard deviation s (at least 1/50, so a blank
+  image is not blown up), and every channel becomes (x - m) / s. The same affine map applies to
+  all three channels, so Doppler colour is kept (channel differences keep their sign and
+  ratio); a greyscale input is repeated into three channels. A scanner's overall gain and
+  contrast then no longer reach the network.
+- ``dataset`` (before issue 16, and every checkpoint saved without a ``norm`` field): fixed
+  per-channel ``mean`` and ``std`` (the architecture's, e.g. ImageNet's), the same for every item.
 """
 
 from __future__ import annotations
@@ -13,6 +26,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
+
+NORMS: tuple[str, ...] = ("image", "dataset")
+MIN_STD = 0.02  # floor of an item's grey standard deviation under norm="image" (intensity 0..1)
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,8 @@ class Preprocessing:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     roi: tuple[float, float] | None = None  # crop (share of height, width) around the joint first
+    norm: str = "dataset"  # NORMS; absent from checkpoints before issue 16, which keep "dataset"
+    roi_within: str = "frame"  # rascore.train.roi.WITHIN; absent before issue 16: "frame"
 
     def to_dict(self) -> dict:
         """Plain types for the checkpoint."""
@@ -42,6 +60,10 @@ class Preprocessing:
         values = dict(data)
         values["mean"], values["std"] = tuple(values["mean"]), tuple(values["std"])
         values["roi"] = tuple(values["roi"]) if values.get("roi") else None
+        values.setdefault("norm", "dataset")
+        values.setdefault("roi_within", "frame")
+        if values["norm"] not in NORMS:
+            raise ValueError(f"unknown normalisation {values['norm']!r}; expected one of {', '.join(NORMS)}")
         return cls(**values)
 
     @staticmethod
@@ -73,7 +95,7 @@ class Preprocessing:
         count, h, w = frames.shape[:3]
         if not self.roi:
             return (0, 0, h, w), NONE
-        box, mode, _ = joint_crop(frames[count // 2], self.roi)
+        box, mode, _ = joint_crop(frames[count // 2], self.roi, within=self.roi_within)
         return box, mode
 
     def box(self, frames: np.ndarray) -> tuple[int, int, int, int]:
@@ -115,11 +137,21 @@ class Preprocessing:
     def normalise(self, x: torch.Tensor, buffers: "BatchBuffers | None" = None) -> torch.Tensor:
         """Float batch in [0, 1] (one or three channels) -> the network's normalised 3-channel input.
 
-        One fused pass, x * (1/std) - mean/std, broadcasting a greyscale channel to three.
+        One fused pass, x * scale + bias, broadcasting a greyscale channel to three: scale and
+        bias per channel (``norm="dataset"``) or per item from its grey mean and standard
+        deviation (``norm="image"``; see the module docstring).
         """
         shape = (1, 3) + (1,) * (x.dim() - 2)
-        scale = 1.0 / torch.tensor(self.std, device=x.device, dtype=x.dtype).view(shape)
-        bias = -torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(shape) * scale
+        if self.norm == "image":
+            dims = tuple(range(1, x.dim()))
+            level = x if x.shape[1] == 1 else x.mean(dim=1, keepdim=True)
+            std, mean = torch.std_mean(level, dim=dims, keepdim=True)
+            ones = torch.ones(shape, device=x.device, dtype=x.dtype)
+            scale = ones / std.clamp(min=MIN_STD)
+            bias = -mean * scale
+        else:
+            scale = 1.0 / torch.tensor(self.std, device=x.device, dtype=x.dtype).view(shape)
+            bias = -torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(shape) * scale
         if buffers is None:
             return torch.addcmul(bias, x, scale)
         out = buffers.get("input", (x.shape[0], 3, *x.shape[2:]), x.dtype, x.device)
