@@ -71,6 +71,45 @@ def test_image_statistics_see_size_speckle_and_colour():
         image_statistics(np.zeros((4, 4), np.uint8))
 
 
+def test_image_statistics_see_tint_hue_and_the_colour_box():
+    """Neutral grey has no tint, a tinted screen has; the hue shares, saturation, value and box
+    describe the Doppler pixels; the speckle is measured on tissue, not on the colour overlay."""
+    rng = np.random.default_rng(2)
+    stat = {name: i for i, name in enumerate(IMAGE_STATISTICS)}
+    doppler = tiny_frames(rng, 2, 3)[0]  # orange flow (250, 150, 20) on neutral grey
+    a = image_statistics(doppler)
+    assert a[stat["grey_tint"]] == 0 and a[stat["tinted_share"]] == 0
+    assert a[stat["colour_hue_yellow"]] == 1 and a[stat["colour_hue_red"]] == 0  # hue 31 degrees
+    assert a[stat["colour_saturation"]] == pytest.approx(230 / 250)
+    assert a[stat["colour_value"]] == pytest.approx(250 / 255)
+    assert 0 < a[stat["colour_box_height"]] < 1 and 0 < a[stat["colour_box_fill"]] < 1
+    # a sepia-tinted screen: every grey pixel's channels differ
+    tinted = doppler.astype(np.float32) * np.array([1.0, 0.93, 0.8])
+    b = image_statistics(tinted.astype(np.uint8))
+    assert b[stat["grey_tint"]] > 0.02 and b[stat["tinted_share"]] > 0.5
+    # another colour map: blue flow
+    blue = doppler.copy()
+    blue[(doppler[..., 0] == 250) & (doppler[..., 2] == 20)] = (30, 60, 240)
+    c = image_statistics(blue)
+    assert c[stat["colour_hue_blue"]] == 1 and c[stat["colour_hue_yellow"]] == 0
+    # greyscale: the colour statistics are zero
+    grey = image_statistics(tiny_frames(rng, 1, 0))
+    assert not grey[stat["colour_hue_red"] :].any()
+    # colour pixels do not change the tissue speckle: a smooth blotch of flow over fine speckle
+    from scipy.ndimage import gaussian_filter
+
+    fine = rng.integers(0, 60, size=(128, 128)).astype(np.uint8)
+    frame = np.repeat(fine[..., None], 3, axis=2)
+    blotched = frame.copy()
+    flow = gaussian_filter(rng.normal(size=(50, 50)), 3)
+    v = 60 + 195 * (flow - flow.min()) / np.ptp(flow)
+    blotched[40:90, 40:90] = np.stack([v, 0.3 * v, 0 * v], axis=-1)
+    plain, masked = image_statistics(frame), image_statistics(blotched)
+    for name in ("tissue_speckle_across", "tissue_speckle_along"):
+        assert masked[stat[name]] == pytest.approx(plain[stat[name]], abs=0.5)
+    assert speckle_scale(blotched.mean(axis=-1))[0] > plain[stat["tissue_speckle_across"]] + 0.2
+
+
 def _foreign_frames() -> list[np.ndarray]:
     pydicom_data = pytest.importorskip("pydicom.data")
     from rascore.media import decode_file
