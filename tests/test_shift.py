@@ -50,6 +50,9 @@ def test_too_small_a_validation_split_leaves_the_check_undefined():
     assert isinstance(reason, str) and "validation split too small" in reason
     assert ShiftReference.from_checkpoint({"format": "x"}) == NOT_TRAINED
     assert ShiftReference.from_checkpoint({"shift": {"reason": reason}}) == reason
+    # a model trained with the first version's 14 statistics: undefined, with why
+    older = {"shift": {"statistics": list(IMAGE_STATISTICS[:14]), "image": {}, "features": {}}}
+    assert "other image statistics" in ShiftReference.from_checkpoint(older)
 
 
 def test_image_statistics_see_size_speckle_and_colour():
