@@ -20,7 +20,6 @@ MAX_LAG = 16  # autocorrelation widths are capped here (pixels)
 SPECKLE_PATCH = 256  # the speckle scale is measured on at most this many pixels a side
 HISTOGRAM_SIDE = 512  # grey levels and colour are read on a grid of about this many pixels a side
 MIN_COLOUR = 20  # coloured pixels (on the histogram grid) needed to describe the colour at all
-TINT_LEVELS = 3  # a grey pixel whose channels differ by more than this many levels is tinted
 HUES = ("red", "yellow", "green", "cyan", "blue", "magenta")  # sextants centred on these hues
 IMAGE_STATISTICS: tuple[str, ...] = (
     "log_height",
@@ -37,8 +36,8 @@ IMAGE_STATISTICS: tuple[str, ...] = (
     "tissue_speckle_across",
     "tissue_speckle_along",
     "colour_share",
-    "grey_tint",
-    "tinted_share",
+    "grey_tint_red",
+    "grey_tint_green",
     *(f"colour_hue_{h}" for h in HUES),
     "colour_saturation",
     "colour_value",
@@ -115,18 +114,21 @@ def _hue_sextants(rgb: np.ndarray) -> np.ndarray:
 
 
 def colour_statistics(frame: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Of a (H, W, 3) frame and its coloured-pixel mask: the tint of the grey pixels (mean channel
-    spread of the uncoloured pixels brighter than 5% of the range, as a share of the range, and the
-    share of them tinted by more than TINT_LEVELS levels), then of the coloured pixels the share in
+    """Of a (H, W, 3) frame and its coloured-pixel mask: the tint of the grey pixels (the median of
+    red minus blue and of green minus blue over the uncoloured pixels brighter than 5% of the range,
+    as shares of the range: a tinted screen shifts every grey pixel, while the colour a lossy codec
+    bleeds next to the Doppler overlay touches a minority, which the median ignores), then of the
+    coloured pixels the share in
     each hue sextant, the mean saturation and value, and the colour box (the coloured pixels'
     bounding box: height and width as shares of the frame, and the share of it coloured). Zeros
     where fewer than MIN_COLOUR pixels are coloured (a greyscale scan)."""
     high = frame.max(axis=-1).astype(np.float32)
     spread = high - frame.min(axis=-1).astype(np.float32)
     grey = ~colour & (high > 0.05 * 255)
+    rgb = frame[grey].astype(np.float32)
     tint = (
-        (float(spread[grey].mean()) / 255, float((spread[grey] > TINT_LEVELS).mean()))
-        if grey.any()
+        (float(np.median(rgb[:, 0] - rgb[:, 2])) / 255, float(np.median(rgb[:, 1] - rgb[:, 2])) / 255)
+        if len(rgb)
         else (0.0, 0.0)
     )
     if colour.sum() < MIN_COLOUR:
