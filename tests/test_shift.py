@@ -50,6 +50,9 @@ def test_too_small_a_validation_split_leaves_the_check_undefined():
     assert isinstance(reason, str) and "validation split too small" in reason
     assert ShiftReference.from_checkpoint({"format": "x"}) == NOT_TRAINED
     assert ShiftReference.from_checkpoint({"shift": {"reason": reason}}) == reason
+    # a model trained with the first version's 14 statistics: undefined, with why
+    older = {"shift": {"statistics": list(IMAGE_STATISTICS[:14]), "image": {}, "features": {}}}
+    assert "other image statistics" in ShiftReference.from_checkpoint(older)
 
 
 def test_image_statistics_see_size_speckle_and_colour():
@@ -69,6 +72,54 @@ def test_image_statistics_see_size_speckle_and_colour():
     assert image_statistics(grey[0])[0] == pytest.approx(math.log(48))
     with pytest.raises(ValueError):
         image_statistics(np.zeros((4, 4), np.uint8))
+
+
+def test_image_statistics_see_tint_hue_and_the_colour_box():
+    """Neutral grey has no tint, a tinted screen has; the hue shares, saturation, value and box
+    describe the Doppler pixels; the speckle is measured on tissue, not on the colour overlay."""
+    rng = np.random.default_rng(2)
+    stat = {name: i for i, name in enumerate(IMAGE_STATISTICS)}
+    doppler = tiny_frames(rng, 2, 3)[0]  # orange flow (250, 150, 20) on neutral grey
+    a = image_statistics(doppler)
+    assert a[stat["grey_tint_red"]] == 0 and a[stat["grey_tint_green"]] == 0
+    assert a[stat["colour_hue_yellow"]] == 1 and a[stat["colour_hue_red"]] == 0  # hue 31 degrees
+    assert a[stat["colour_saturation"]] == pytest.approx(230 / 250)
+    assert a[stat["colour_value"]] == pytest.approx(250 / 255)
+    assert 0 < a[stat["colour_box_height"]] < 1 and 0 < a[stat["colour_box_fill"]] < 1
+    # a sepia-tinted screen: every grey pixel's channels differ
+    tinted = doppler.astype(np.float32) * np.array([1.0, 0.93, 0.8])
+    b = image_statistics(tinted.astype(np.uint8))
+    assert b[stat["grey_tint_red"]] > 0.02 and b[stat["grey_tint_green"]] > 0.01
+    # a lossy codec's colour bleed next to the flow does not tint the grey
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(doppler).save(buffer, "JPEG", quality=90)
+    jpeg = image_statistics(np.asarray(Image.open(buffer).convert("RGB")))
+    assert abs(jpeg[stat["grey_tint_red"]]) < 0.01 and abs(jpeg[stat["grey_tint_green"]]) < 0.01
+    # another colour map: blue flow
+    blue = doppler.copy()
+    blue[(doppler[..., 0] == 250) & (doppler[..., 2] == 20)] = (30, 60, 240)
+    c = image_statistics(blue)
+    assert c[stat["colour_hue_blue"]] == 1 and c[stat["colour_hue_yellow"]] == 0
+    # greyscale: the colour statistics are zero
+    grey = image_statistics(tiny_frames(rng, 1, 0))
+    assert not grey[stat["colour_hue_red"] :].any()
+    # colour pixels do not change the tissue speckle: a smooth blotch of flow over fine speckle
+    from scipy.ndimage import gaussian_filter
+
+    fine = rng.integers(0, 60, size=(128, 128)).astype(np.uint8)
+    frame = np.repeat(fine[..., None], 3, axis=2)
+    blotched = frame.copy()
+    flow = gaussian_filter(rng.normal(size=(50, 50)), 3)
+    v = 60 + 195 * (flow - flow.min()) / np.ptp(flow)
+    blotched[40:90, 40:90] = np.stack([v, 0.3 * v, 0 * v], axis=-1)
+    plain, masked = image_statistics(frame), image_statistics(blotched)
+    for name in ("tissue_speckle_across", "tissue_speckle_along"):
+        assert masked[stat[name]] == pytest.approx(plain[stat[name]], abs=0.5)
+    assert speckle_scale(blotched.mean(axis=-1))[0] > plain[stat["tissue_speckle_across"]] + 0.2
 
 
 def _foreign_frames() -> list[np.ndarray]:

@@ -2,11 +2,10 @@
 
 When a model is trained, two references of its training cohort are kept in its checkpoint:
 
-- **Image statistics** of each scan as decoded (``image_statistics``; the middle frame of a clip):
-  size and aspect, the grey-level histogram (mean, spread, five percentiles, the shares of
-  near-black and near-white pixels), the speckle scale (the width of the autocorrelation of the
-  grey level after its local mean is removed, across and along the beam, in pixels) and the
-  share of Doppler-coloured pixels. They do not depend on the network.
+- **Image statistics** of each scan as decoded (``rascore.train.image_statistics``; the middle
+  frame of a clip): size and aspect, the grey-level histogram, the speckle scale of tissue, the
+  share of Doppler-coloured pixels, the tint of the grey pixels, and the hue shares, saturation,
+  value and box of the colour. They do not depend on the network.
 - **Penultimate-layer features**: the input of the grade head (``backbone.fc``, the pooled
   features every architecture ends in), taken from the same forward pass that grades the scan.
 
@@ -40,99 +39,18 @@ import numpy as np
 import torch
 
 from rascore.names import SHIFT_NOT_TRAINED
+from rascore.train.image_statistics import (  # noqa: F401  (re-exported: the statistics' home)
+    HUES,
+    IMAGE_FLOORS,
+    IMAGE_STATISTICS,
+    colour_statistics,
+    image_statistics,
+    speckle_scale,
+)
 
 ALPHA = 0.025  # per gauge: expected false-flag share on in-distribution scans
 MIN_CALIBRATION = 5  # validation items needed to set a threshold at all
-MAX_LAG = 16  # autocorrelation widths are capped here (pixels)
-SPECKLE_PATCH = 256  # the speckle scale is measured on at most this many pixels a side
-HISTOGRAM_SIDE = 512  # grey levels and colour are read on a grid of about this many pixels a side
 NOT_TRAINED = SHIFT_NOT_TRAINED
-IMAGE_STATISTICS: tuple[str, ...] = (
-    "log_height",
-    "log_aspect",
-    "grey_mean",
-    "grey_sd",
-    "grey_p05",
-    "grey_p25",
-    "grey_p50",
-    "grey_p75",
-    "grey_p95",
-    "dark_share",
-    "bright_share",
-    "speckle_across",
-    "speckle_along",
-    "colour_share",
-)
-# the smallest spread each statistic is given when standardised: differences below these mean
-# nothing (5% in size or aspect, 1% of the grey range, a tenth of a pixel of speckle, half a
-# percent of the pixels), so a statistic constant in training (the demo's one frame size) still
-# gives finite, readable distances
-IMAGE_FLOORS: tuple[float, ...] = (0.05, 0.05, *(0.01,) * 7, 0.005, 0.005, 0.1, 0.1, 0.005)
-
-
-def _width(acf: np.ndarray) -> float:
-    """Lag (pixels, interpolated) where a normalised autocorrelation first drops below 1/2."""
-    below = np.nonzero(acf < 0.5)[0]
-    if not below.size:
-        return float(MAX_LAG)
-    j = int(below[0])
-    if j == 0:
-        return 0.0
-    a, b = acf[j - 1], acf[j]
-    return float(j - 1 + (a - 0.5) / (a - b))
-
-
-def speckle_scale(grey: np.ndarray) -> tuple[float, float]:
-    """Autocorrelation half-widths (across, along the beam) of ``grey`` minus its 9x9 local mean,
-    on the central half of the frame (the joint, not the borders; at most SPECKLE_PATCH pixels a
-    side, so a large frame costs no more), from one FFT."""
-    from scipy.ndimage import uniform_filter
-
-    h, w = grey.shape
-    ph, pw = min(max(h // 2, 8), SPECKLE_PATCH), min(max(w // 2, 8), SPECKLE_PATCH)
-    top, left = (h - ph) // 2, (w - pw) // 2
-    patch = grey[top : top + ph, left : left + pw].astype(np.float64)
-    residual = patch - uniform_filter(patch, size=9, mode="reflect")
-    residual -= residual.mean()
-    spectrum = np.fft.rfft2(residual, s=(2 * patch.shape[0], 2 * patch.shape[1]))
-    acf = np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * patch.shape[0], 2 * patch.shape[1]))
-    if acf[0, 0] <= 0:  # a flat patch has no speckle
-        return 0.0, 0.0
-    acf /= acf[0, 0]
-    return _width(acf[0, : MAX_LAG + 1]), _width(acf[: MAX_LAG + 1, 0])
-
-
-def image_statistics(frames: np.ndarray) -> np.ndarray:
-    """The ``IMAGE_STATISTICS`` of decoded frames (T, H, W, 3) or one (H, W, 3) uint8 image."""
-    frames = np.asarray(frames)
-    frame = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
-    if frame.ndim != 3 or frame.shape[-1] != 3:
-        raise ValueError(f"expected (T, H, W, 3) or (H, W, 3) frames, got {frames.shape}")
-    h, w = frame.shape[:2]
-    grey = frame.mean(axis=-1, dtype=np.float32) / 255.0
-    across, along = speckle_scale(grey)  # at full resolution
-    # the histogram and colour share from every k-th row and column of a large frame
-    step = max(1, math.ceil(max(h, w) / HISTOGRAM_SIDE))
-    grey, frame = grey[::step, ::step], frame[::step, ::step]
-    high = frame.max(axis=-1).astype(np.float32)
-    low = frame.min(axis=-1).astype(np.float32)
-    # saturation > 0.4 and value > 0.2 in HSV terms, as rascore.predict.guess_modality reads colour
-    colour = (high > 0.2 * 255) & (high - low > 0.4 * high)
-    return np.array(
-        [
-            math.log(h),
-            math.log(w / h),
-            grey.mean(),
-            grey.std(),
-            *np.percentile(grey, [5, 25, 50, 75, 95]),
-            (grey < 0.02).mean(),
-            (grey > 0.9).mean(),
-            across,
-            along,
-            colour.mean(),
-        ],
-        dtype=np.float64,
-    )
 
 
 def head_input(model) -> Callable[[], np.ndarray]:
