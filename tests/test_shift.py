@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -229,12 +230,13 @@ def test_cli_predict_json_has_the_flag(project_env, tmp_path, capsys):
     assert main(["predict", str(path)]) == 0
     assert "shift check:" in capsys.readouterr().out
 
-    # the import can run the check too: a real ultrasound DICOM is flagged, the caricature not
+    # the import can run the check too: a real ultrasound DICOM is flagged (the caricature's own
+    # flag depends on a 12-item model's few validation items, so it is not asserted)
     pydicom_data = pytest.importorskip("pydicom.data")
     dicom = pydicom_data.get_testdata_file("US1_UNCR.dcm")
     argv = ["ingest", str(path), dicom, "--modality", "SGS", "--cohort", "test2", "--quiet"]
     assert main([*argv, "--shift-check"]) == 0
     err = capsys.readouterr().err
     last = max(int(r["id"]) for r in project.store.items(cohort="test2"))  # the DICOM, imported last
-    assert "shift check: 1 of 2 imported items do not look like" in err, err
-    assert f"(#{last})" in err
+    assert "of 2 imported items do not look like" in err, err
+    assert re.search(rf"\(#(\d+, )?#{last}\)", err), err
