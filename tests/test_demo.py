@@ -21,7 +21,8 @@ from tests.conftest import BIN, cli_env
 def demo(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo") / "project"
     done = subprocess.run(
-        [str(BIN / "rascore"), "demo", "--size", "small", "--seed", "3", "--quiet"],
+        # the widened simulator (not the demo's default) goes through the whole import here
+        [str(BIN / "rascore"), "demo", "--size", "small", "--seed", "3", "--variation", "wide", "--quiet"],
         capture_output=True,
         text=True,
         env=cli_env(data),
