@@ -1,4 +1,4 @@
-"""Label efficiency on a cohort the simulator did not make: scratch vs the simulator model (issue 16).
+"""Label efficiency on a cohort the simulator did not make: scratch vs the simulator model.
 
 A group with a small labelled cohort of real scans fine-tunes the simulator model (the demo's
 model of the modality) instead of training from scratch. This bench measures what that buys on the foreign

@@ -1,4 +1,4 @@
-"""Benchmark: does a model trained on the demo simulator survive another scanner? (issue 16)
+"""Benchmark: does a model trained on the demo simulator survive another scanner?
 
 For each seed: plan a cohort with the demo simulator (rascore.synth.plan_cohort, paper size by
 default), keep one modality (SGS by default), render train / test1 / test2 (and test3, the
@@ -10,7 +10,7 @@ probabilities against the grade a careful reader could see on the item
 tests/foreign_cohort.py (another generator) is scored too when that file exists.
 
 "Before" and "after" differ only in the options: ``--augment basic --norm dataset --roi-within frame``
-is the training of before issue 16, ``--augment wide --norm image`` (the defaults) the new one;
+is the training of before the scanner-robustness changes, ``--augment wide --norm image`` (the defaults) the new one;
 ``--train-variation none`` trains on the simulator's narrow look (before it was widened) while
 the test cohorts keep ``--test-variation`` (default: the simulator's default, wide).
 

@@ -17,7 +17,7 @@ of a seed no choice has seen:
 ``--variation none`` renders the simulator before it was widened (192 x 256 frames, each
 profile's centre settings); the default is the widened one.
 
-``--variants`` (issue 16) compares the two crop placements (rascore.train.roi ``within``: "frame",
+``--variants`` compares the two crop placements (rascore.train.roi ``within``: "frame",
 the preset's ``roi``; "field", its ``roi_field``) on layouts the demo does not make
 (tests/roi_variants.py, made from narrow-demo renders) and on the widened simulator's cohorts:
 

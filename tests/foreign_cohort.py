@@ -1,6 +1,6 @@
 """A foreign ultrasound-like cohort for tests and benchmarks: not the demo simulator.
 
-Issue 16 asks whether models trained on the demo simulator (``rascore/synth``) carry to scans of
+The question is whether models trained on the demo simulator (``rascore/synth``) carry to scans of
 another kind. This module draws dorsal longitudinal stills of an MCP/PIP joint with its own
 everything, and imports nothing from ``rascore.synth`` (only ``rascore.scale`` for the EOSS
 combined rule and the PD spot rule):

@@ -1,5 +1,5 @@
 """Layouts the demo simulator does not produce, made from its renders: for the joint crop's tests
-and bench/bench_roi.py --variants (issue 16).
+and bench/bench_roi.py --variants.
 
 Each variant takes one frame (H, W, 3) uint8 and its truth synovium mask (H, W) bool and returns
 both in the new layout: another frame size, another aspect, the image field placed off-centre on

@@ -1,4 +1,4 @@
-"""The wide augmentation (issue 16): nothing that changes the label.
+"""The wide augmentation: nothing that changes the label.
 
 Doppler pixels keep their channel ratios (no hue shift), and the geometry never moves any part of
 the input out of the frame, so a synovium reaching the crop's edges is never cut.

@@ -1,4 +1,4 @@
-"""Per-image input normalisation (issue 16): identical in training and prediction, old checkpoints
+"""Per-image input normalisation: identical in training and prediction, old checkpoints
 keep the fixed per-channel normalisation they were trained with."""
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ def test_new_configs_normalise_per_image_and_save_it():
 
 def test_old_checkpoint_without_norm_keeps_the_dataset_normalisation():
     old = _prep().to_dict()
-    old.pop("norm"), old.pop("roi_within")  # what a checkpoint saved before issue 16 holds
+    (
+        old.pop("norm"),
+        old.pop("roi_within"),
+    )  # what a checkpoint saved before the scanner-robustness changes holds
     prep = Preprocessing.from_dict(old)
     assert prep.norm == "dataset" and prep.roi_within == "frame"
     from rascore.train.config import TrainConfig

@@ -1,4 +1,4 @@
-"""The joint crop on layouts the demo does not make (issue 16): it keeps the synovium or falls back
+"""The joint crop on layouts the demo does not make: it keeps the synovium or falls back
 to the full frame and says so; the crop's placement mode is saved with the model, old models keep
 theirs; training counts the fallbacks of its own splits."""
 

@@ -2,7 +2,7 @@
 
 Two sets, chosen by ``TrainConfig.augmentation`` (``make_augmentation``):
 
-- ``wide`` (the default since issue 16): the factors that differ between scanners and sites, so
+- ``wide`` (the default since the scanner-robustness changes): the factors that differ between scanners and sites, so
   that a model does not learn one simulator's or one machine's look.
   Geometry (one affine per case, the same for every frame of a clip): anisotropic scale (zoom
   and aspect, each axis 0.75-1.0), rotation up to 5 degrees and a shift. The transform only ever
@@ -17,7 +17,7 @@ Two sets, chosen by ``TrainConfig.augmentation`` (``make_augmentation``):
   channels, and values over 1 are brought back by dividing the pixel's channels by their maximum,
   so a Doppler pixel keeps its channel ratios (its hue and saturation); nothing shifts hue. The
   blur mixes neighbouring pixels only.
-- ``basic`` (before issue 16; ``Augmentation``): rotation up to 8 degrees, shift 6%, zoom
+- ``basic`` (before the scanner-robustness changes; ``Augmentation``): rotation up to 8 degrees, shift 6%, zoom
   0.9-1.1 (which can cut up to 10% from each edge), gain and contrast.
 
 No horizontal flip by default: a dorsal longitudinal view has a convention (proximal bone on one
@@ -39,7 +39,7 @@ AUGMENTATIONS: tuple[str, ...] = ("wide", "basic", "none")
 
 @dataclass(frozen=True)
 class Augmentation:
-    """The ``basic`` set (before issue 16): rotation, shift, zoom, gain and contrast."""
+    """The ``basic`` set (before the scanner-robustness changes): rotation, shift, zoom, gain and contrast."""
 
     degrees: float = 8.0
     translate: float = 0.06  # share of width/height

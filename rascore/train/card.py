@@ -56,7 +56,7 @@ def _augmentation(args: dict) -> str:
     """Which augmentation set trained the model (rascore.train.augment)."""
     if not args.get("augment"):
         return "off"
-    name = args.get("augmentation", "basic")  # runs before issue 16 saved no name: basic
+    name = args.get("augmentation", "basic")  # older runs saved no name: basic
     return {
         "wide": "wide (zoom, aspect, rotation and shift within the frame; gain, time-gain, contrast, "
         "grey map, speckle noise, blur; hue kept)",

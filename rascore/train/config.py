@@ -151,10 +151,10 @@ class TrainConfig:
     warmup_epochs: int = 1
     label_smoothing: float = 0.0
     augment: bool = True
-    augmentation: str = "wide"  # rascore.train.augment: "wide" (issue 16) or "basic" (before)
+    augmentation: str = "wide"  # rascore.train.augment: "wide" or "basic" (before)
     norm: str = "image"  # rascore.train.preprocess.NORMS: "image" (per image) or "dataset" (before)
     roi: tuple[float, float] | None = None  # crop around the joint (share of height, width)
-    roi_within: str = "field"  # rascore.train.roi.WITHIN: "field" (issue 16) or "frame" (before)
+    roi_within: str = "field"  # rascore.train.roi.WITHIN: "field" or "frame" (before)
     max_items: int | None = None  # cap per split, for smoke tests and benchmarks
 
     def to_dict(self) -> dict:
@@ -168,7 +168,7 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in names}
         if values.get("roi"):
             values["roi"] = tuple(values["roi"])
-        values.setdefault("augmentation", "basic")  # what runs before issue 16 used
+        values.setdefault("augmentation", "basic")  # what older runs used
         values.setdefault("norm", "dataset")
         values.setdefault("roi_within", "frame")
         return cls(**values)

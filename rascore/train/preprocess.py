@@ -8,14 +8,14 @@ of them (a random frame per segment when training, the segment centres otherwise
 Normalisation (``norm``, saved in each checkpoint; ``normalise`` is the one function training,
 validation, testing, prediction and explanations all call, so it is identical everywhere):
 
-- ``image`` (models trained since issue 16): each item by its own statistics. The grey
+- ``image`` (models trained since the scanner-robustness changes): each item by its own statistics. The grey
   intensity (the mean of the channels; the single channel of a greyscale model) of the whole item
   (every frame of a clip) gives a mean m and a standard deviation s (at least 1/50, so a blank
   image is not blown up), and every channel becomes (x - m) / s. The same affine map applies to
   all three channels, so Doppler colour is kept (channel differences keep their sign and
   ratio); a greyscale input is repeated into three channels. A scanner's overall gain and
   contrast then no longer reach the network.
-- ``dataset`` (before issue 16, and every checkpoint saved without a ``norm`` field): fixed
+- ``dataset`` (before the scanner-robustness changes, and every checkpoint saved without a ``norm`` field): fixed
   per-channel ``mean`` and ``std`` (the architecture's, e.g. ImageNet's), the same for every item.
 """
 
@@ -44,8 +44,8 @@ class Preprocessing:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     roi: tuple[float, float] | None = None  # crop (share of height, width) around the joint first
-    norm: str = "dataset"  # NORMS; absent from checkpoints before issue 16, which keep "dataset"
-    roi_within: str = "frame"  # rascore.train.roi.WITHIN; absent before issue 16: "frame"
+    norm: str = "dataset"  # NORMS; absent from older checkpoints, which keep "dataset"
+    roi_within: str = "frame"  # rascore.train.roi.WITHIN; absent from older checkpoints: "frame"
 
     def to_dict(self) -> dict:
         """Plain types for the checkpoint."""

@@ -13,7 +13,7 @@ rate on simulated renders with their truth masks.
 
 Two ways to place the crop (``within``, saved in each checkpoint as Preprocessing.roi_within):
 
-- ``frame`` (checkpoints before issue 16): the joint is searched in the whole frame and the crop
+- ``frame`` (checkpoints before the scanner-robustness changes): the joint is searched in the whole frame and the crop
   is ``roi`` (shares of the frame's height and width).
 - ``field`` (new models): the image field's columns are found first (``field_columns``: the
   widest run of columns where enough pixels are not screen-dark, so side panels, bars, scales and
