@@ -32,12 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cohort", choices=COHORTS, default="train", help="cohort of the files given as PATH (default train)"
     )
-    parser.add_argument(
-        "--max-frames", type=int, default=None, help="refuse clips with more frames (default 2000)"
-    )
-    parser.add_argument(
-        "--max-pixels", type=int, default=None, help="refuse frames with more pixels (default 40 million)"
-    )
+    add_limit_options(parser)
     parser.add_argument(
         "--shift-check",
         action="store_true",
@@ -46,6 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_ingest)
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """``--max-frames`` and ``--max-pixels``: the decoder's limits on one file (read by limits_from)."""
+    parser.add_argument(
+        "--max-frames", type=int, default=None, help="refuse clips with more frames (default 2000)"
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, default=None, help="refuse frames with more pixels (default 40 million)"
+    )
 
 
 def limits_from(args: argparse.Namespace):

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from rascore.cli import CliError
-from rascore.cli.ingest_cmd import limits_from
+from rascore.cli.ingest_cmd import add_limit_options, limits_from
 from rascore.scale import COHORTS, MODALITIES
 
 
@@ -60,12 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pull.add_argument(
         "--cohort", choices=COHORTS, default="train", help="cohort of the imported items (default train)"
     )
-    pull.add_argument(
-        "--max-frames", type=int, default=None, help="refuse clips with more frames (default 2000)"
-    )
-    pull.add_argument(
-        "--max-pixels", type=int, default=None, help="refuse frames with more pixels (default 40 million)"
-    )
+    add_limit_options(pull)
     pull.add_argument(
         "--no-uid-map",
         action="store_true",
