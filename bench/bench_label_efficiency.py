@@ -151,7 +151,7 @@ def simulator_checkpoint(args, prep_config, workdir: Path) -> tuple[Path, dict]:
     started = time.perf_counter()
     specs = [
         s
-        for s in plan_cohort(args.sim_size, seed=args.sim_seed)
+        for s in plan_cohort(args.sim_size, seed=args.sim_seed, variation=args.sim_variation)
         if s.modality == args.modality and s.cohort == "train"
     ]
     if args.sim_items:
@@ -197,7 +197,8 @@ def simulator_checkpoint(args, prep_config, workdir: Path) -> tuple[Path, dict]:
     )
     path = save_checkpoint(checkpoint, workdir / f"simulator-{args.modality}.pt")
     return path, {
-        "source": f"trained here: demo generator plan_cohort({args.sim_size!r}, seed={args.sim_seed}), "
+        "source": f"trained here: demo generator plan_cohort({args.sim_size!r}, seed={args.sim_seed}, "
+        f"variation={args.sim_variation!r}), "
         f"{len(rows)} {args.modality} training-cohort items",
         "validation_macro_auc": result.validation.get("macro_auc"),
         "seconds": time.perf_counter() - started,
@@ -444,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", help="the simulator model: a RAScore checkpoint file or MODALITY@VERSION")
     p.add_argument("--sim-size", default="paper", help="demo cohort size to pretrain on (paper or small)")
     p.add_argument("--sim-seed", type=int, default=0)
+    p.add_argument(
+        "--sim-variation",
+        choices=("none", "wide"),
+        default="none",
+        help="the demo generator's look to pretrain on (default none, as rascore demo builds)",
+    )
     p.add_argument("--sim-items", type=int, help="cap on the demo training items")
     p.add_argument("--workers", type=int, default=2, help="render processes for the demo items")
     p.add_argument("--min-steps", type=int, default=960)
