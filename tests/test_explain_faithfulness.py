@@ -1,6 +1,6 @@
 """A model trained on the simulated cohort points at the synovium; the same network re-initialised does not.
 
-The items are power Doppler stills (SPD) of the small demo cohort's plan, rendered by rascore.synth
+The items are power Doppler stills (SPD) of the small demo cohort's plan (narrow, as the demo), rendered by rascore.synth
 with their truth masks (several plan seeds, so there are enough of them), written straight into the
 media cache instead of through PNG files to keep the test short. The reference label of each item is
 its true grade. A couple of epochs teach this network nothing (its loss stays at ln 4), so it trains
@@ -28,8 +28,9 @@ torch.set_num_threads(2)
 
 N_TRAIN, N_TEST = 160, 40
 # Stated margin: the trained model's mean share of positive Integrated Gradients (blurred baseline) inside
-# the synovium is at least twice its randomised copy's and 3 percentage points above it (measured: 0.115
-# against 0.033, with 0.042 for a uniform map over the crop).
+# the synovium is at least twice its randomised copy's and 3 percentage points above it (measured: 0.101
+# against 0.049, with 0.043 for a uniform map over the crop, with the wide augmentation and per-image
+# normalisation; 0.115 against 0.033 with the training before them).
 SHARE_RATIO, SHARE_GAP = 2.0, 0.03
 CONFIG = dict(
     epochs=16,
@@ -62,7 +63,7 @@ def build_project(root):
     seed = 0
     with store.transaction():
         while counts != wanted:
-            for spec in plan_cohort("small", seed):
+            for spec in plan_cohort("small", seed, variation="none"):  # the demo's look
                 cohort = "train" if spec.cohort == "train" else "test1"
                 if spec.modality != "SPD" or counts[cohort] >= wanted[cohort]:
                     continue
@@ -174,7 +175,10 @@ def test_maps_of_the_trained_model_decorrelate_as_layers_are_randomised(trained)
             if method == "ig":
                 assert correlations[-1] < correlations[1] < 1.0
             finals[method].append(correlations[-1])
-    assert np.nanmean(finals["gradcam"]) < 0.5 and np.nanmean(finals["occlusion"]) < 0.5
+    # a fully randomised network can give a constant map (Grad-CAM's ReLU of all-negative
+    # evidence): no rank order is left, so its undefined correlation counts as none
+    lost = {m: np.nan_to_num(np.asarray(v, dtype=float), nan=0.0) for m, v in finals.items()}
+    assert lost["gradcam"].mean() < 0.5 and lost["occlusion"].mean() < 0.5
     assert np.mean(finals["ig"]) < 0.8
 
 

@@ -91,14 +91,21 @@ def test_unknown_binary(tmp_path, used_store):
 
 
 def test_dicom_transfer_syntax_without_decoder(tmp_path, used_store):
-    real = tmp_path / "jpegls.dcm"
-    real.write_bytes(dicom_path("MR_small_jpeg_ls_lossless.dcm").read_bytes())
-    assert_rejected(real, used_store, "unsupported transfer syntax")
-    ds = pydicom.dcmread(dicom_path("US1_J2KR.dcm"))  # relabel a compressed file as JPEG-LS
-    ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEGLSNearLossless
-    edited = save_dicom(ds, tmp_path / "relabelled.dcm")
-    error = assert_rejected(edited, used_store, "unsupported transfer syntax")
-    assert "JPEG-LS" in error.reason
+    ds = pydicom.dcmread(dicom_path("US1_J2KR.dcm"))  # relabel a compressed file
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.HTJ2KLossless  # pydicom knows it, nothing decodes it
+    error = assert_rejected(save_dicom(ds, tmp_path / "htj2k.dcm"), used_store, "unsupported transfer syntax")
+    assert "no decoder for it is installed" in error.reason
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.MPEG4HP41  # video in DICOM: no pixel decoder at all
+    error = assert_rejected(save_dicom(ds, tmp_path / "mpeg4.dcm"), used_store, "unsupported transfer syntax")
+    assert "MPEG-4" in error.reason
+
+
+def test_dicom_jpeg_ls_decodes(tmp_path):
+    """JPEG-LS decodes through pyjpegls (installed with highdicom, pinned in requirements.txt)."""
+    path = tmp_path / "jpegls.dcm"
+    path.write_bytes(dicom_path("MR_small_jpeg_ls_lossless.dcm").read_bytes())
+    decoded = decode_file(path)
+    assert decoded.frames.shape[0] == 1 and decoded.frames.dtype == np.uint8
 
 
 def test_png_decompression_bomb_from_header(tmp_path, used_store):

@@ -186,7 +186,7 @@ def test_train_page_versions_promote_rollback_and_policy(results):
     assert_page_ok(at)
     assert "No SGS training job yet" in texts(at)
     labels = frame_with(at, "grade 0", "grade 3", "total")
-    assert list(labels["total"]) == [24, 24, 24]
+    assert list(labels["total"]) == [24, 24, 24, 0]  # train, test1, test2; no test3 items
     history = frame_with(at, "version", "active", "val macro AUC")
     assert list(history.version) == [2, 1] and list(history.active) == [False, True]
     at.button(key="rascore.train.promote").click().run()
