@@ -130,12 +130,18 @@ def take(root: Path, out: Path, passwords: dict[str, str], only: str = "all") ->
         # the paper preset (resnet18 at 224 px) on one CPU core: epochs of a few seconds, so the
         # page's 2 s refresh sees each epoch's validation figures
         form = page.locator("[data-testid=stForm]")
-        form.locator("[data-testid=stSelectbox]").filter(has_text="Preset").locator("input").click()
+        preset = page.get_by_text("Preset", exact=True)  # not "Start from", whose choices say "preset"
+        form.locator("[data-testid=stSelectbox]").filter(has=preset).locator("input").click()
         page.keyboard.type("paper")
         page.keyboard.press("Enter")
         page.get_by_label("Epochs").fill("10")
         page.get_by_role("button", name="Queue SGS retraining").click()
-        page.get_by_text("Queued job #").wait_for(timeout=30_000)
+        try:
+            # the queued job's panel (the flash message lasts only until the page's next refresh)
+            page.get_by_role("button", name="Cancel this job").wait_for(timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(out / "debug-train-queue.png"))
+            raise
         job_id = job_sql.listing(open_project(root).store, 1)[0]["id"]
         # the worker on one core, so that on a 2-core machine the server keeps one for the page
         worker = subprocess.Popen(
