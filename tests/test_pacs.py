@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.server
 import io
 import json
-import os
 import sqlite3
 import stat
 import threading
@@ -23,6 +22,7 @@ import requests
 
 from rascore.cli import main
 from rascore.pacs import orthanc_local
+from tests.orthanc_gate import need_orthanc
 from rascore.pacs.orthanc_local import SAMPLES, Sample, load_samples, sample_bytes
 from tests.fixtures_media import identifying_values
 
@@ -34,11 +34,7 @@ MULTI = ("OBXXXX1A_2frame.dcm", "OBXXXX1A_rle_2frame.dcm", "examples_ybr_color.d
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
     """A running local Orthanc loaded with the samples (and a study holding a corrupt instance)."""
-    problem = orthanc_local.installed()
-    if problem:
-        if os.geteuid() == 0:
-            pytest.fail(f"Orthanc is needed for the PACS tests: {problem}")
-        pytest.skip(f"not root and Orthanc is not installed: {problem}")
+    need_orthanc()
     server = orthanc_local.local_orthanc(tmp_path_factory.mktemp("orthanc"), {USER: PASSWORD}).start()
     try:
         server.samples = load_samples(server)

@@ -14,6 +14,7 @@ import pytest
 
 from rascore import auth
 from rascore.pacs import orthanc_local
+from tests.orthanc_gate import need_orthanc
 from rascore.store import Store
 from tests.e2e import harness
 from tests.e2e.harness import settle
@@ -27,11 +28,7 @@ PACS_USER, PACS_PASSWORD = "rascore", "orthanc-password-1"
 @pytest.fixture(scope="module")
 def pacs_app(tmp_path_factory):
     """(app server, project folder, Orthanc) with the samples loaded."""
-    problem = orthanc_local.installed()
-    if problem:
-        if os.geteuid() == 0:
-            pytest.fail(f"Orthanc is needed for the PACS tests: {problem}")
-        pytest.skip(f"not root and Orthanc is not installed: {problem}")
+    need_orthanc()
     root = tmp_path_factory.mktemp("pacs-e2e") / "project"
     store = Store(root / "rascore.db")
     auth.add_user(store, ADMIN, "admin", None, PASSWORD, rounds=4)
