@@ -14,8 +14,10 @@ is the training of before the scanner-robustness changes, ``--augment wide --nor
 ``--train-variation none`` trains on the simulator's narrow look (before it was widened) while
 the test cohorts keep ``--test-variation`` (default: the simulator's default, wide).
 
-Prints a table (per seed and cohort, then mean and spread over seeds) and appends JSON lines to
-``--out``. ``--time-augment`` prints the cost per batch of the basic and wide augmentation
+``--set KEY=VALUE ...`` overrides training settings (TrainConfig fields: ``net_width=16
+patience=8`` gives the stills' preset of before; ``size=128x176``; ``lr=0.001``); each row records
+them. Prints a table (per seed and cohort, then mean and spread over seeds; each cohort's JSON
+also holds its accuracy on cropped and on fallback items) and appends JSON lines to ``--out``. ``--time-augment`` prints the cost per batch of the basic and wide augmentation
 (interleaved, same process) and exits. Keep OMP_NUM_THREADS at 1 or 2.
 
   OMP_NUM_THREADS=2 PYTHONPATH=$PWD python bench/bench_robustness.py --seeds 0 1 2 \
@@ -73,6 +75,19 @@ def _arrays(items: list[tuple[np.ndarray, int, str, int]], prep) -> Arrays:
     return Arrays(torch.stack(xs), y, [i for _, _, _, i in items], crops)
 
 
+def _setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE of --set as a TrainConfig override: numbers parsed, "AxB" as a pair of numbers."""
+    key, _, value = text.partition("=")
+    if "x" in value and all(part.replace(".", "").isdigit() for part in value.split("x")):
+        return key, tuple(float(p) if "." in p else int(p) for p in value.split("x"))
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def _target(spec) -> int:
     sh, pd = visible_grades(spec)
     return scale.target_grade(spec.modality, sh, pd)
@@ -99,6 +114,11 @@ def scores(y: np.ndarray, probs: np.ndarray, crops: list[str]) -> dict:
         "predicted": np.bincount(probs.argmax(axis=1), minlength=4).tolist(),
         "true": np.bincount(y, minlength=4).tolist(),
         "fallback": sum(c == "fallback" for c in crops),
+        "accuracy_by_crop": {
+            mode: float(np.mean(probs.argmax(axis=1)[picked] == y[picked]))
+            for mode in ("crop", "fallback")
+            if (picked := np.array([c == mode for c in crops], dtype=bool)).any()
+        },
     }
 
 
@@ -114,6 +134,7 @@ def run_seed(args, seed: int) -> dict:
         norm=args.norm,
         roi_within=args.roi_within,
         epochs=args.epochs,
+        **dict(_setting(kv) for kv in args.set),
     )
     prep = preprocessing_for(config)
     started = time.perf_counter()
@@ -144,6 +165,7 @@ def run_seed(args, seed: int) -> dict:
         "roi_within": args.roi_within,
         "train_variation": args.train_variation,
         "test_variation": args.test_variation,
+        "set": args.set,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "fit_seconds": round(fit_s, 1),  # wall: moves with other processes' load
@@ -251,6 +273,13 @@ def main() -> None:
     parser.add_argument("--foreign-n", type=int, default=240)
     parser.add_argument("--foreign-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="override the fast preset's epochs (smoke runs)")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TrainConfig overrides, e.g. size=128x176 net_width=24 lr=0.001 roi=0.5x0.6",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="append one JSON line per seed here")
     parser.add_argument("--time-augment", action="store_true")
