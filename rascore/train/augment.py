@@ -5,15 +5,17 @@ Two sets, chosen by ``TrainConfig.augmentation`` (``make_augmentation``):
 - ``wide`` (the default since the scanner-robustness changes): the factors that differ between scanners and sites, so
   that a model does not learn one simulator's or one machine's look.
   Geometry (one affine per case, the same for every frame of a clip): anisotropic scale (zoom
-  and aspect, each axis 0.75-1.0), rotation up to 5 degrees and a shift. The transform only ever
+  and aspect, each axis 0.6-1.0: a joint down to 0.6 of its size, as a deeper field or a smaller
+  hand shows it), rotation up to 5 degrees and a shift. The transform only ever
   *shrinks* the input and the shift is bounded by the margin that leaves, so every pixel of the
   input (the joint crop, where the synovium may reach the edges) stays inside the frame: no
   augmentation can cut the synovium (``Geometry.extent``; tests/test_augment_wide.py checks it
   on a mask that fills the frame).
   Intensity: time-gain (a gain that changes with depth), overall gain, contrast around the
   case's mean, a grey-map curve (a gamma times an S- or inverse-S curve), speckle-like
-  multiplicative noise (a random field at half resolution, smoothly upsampled) and a small blur (binomial 3x3) of
-  random strength. Every intensity change is a per-pixel factor applied equally to all three
+  multiplicative noise (a random field at half resolution, smoothly upsampled) and a blur (two
+  passes of a binomial 3x3, about a gaussian of sigma 1 px, as a lower-frequency probe or heavier
+  compounding softens the image) of random strength. Every intensity change is a per-pixel factor applied equally to all three
   channels, and values over 1 are brought back by dividing the pixel's channels by their maximum,
   so a Doppler pixel keeps its channel ratios (its hue and saturation); nothing shifts hue. The
   blur mixes neighbouring pixels only.
@@ -91,7 +93,7 @@ class Geometry:
     """One affine per case that keeps the whole input inside the frame (``wide``)."""
 
     degrees: float = 5.0
-    zoom: tuple[float, float] = (0.75, 1.0)  # per axis, so the aspect changes too
+    zoom: tuple[float, float] = (0.6, 1.0)  # per axis, so the aspect changes too
 
     def draw(self, b: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per case: angle (radians), scale_x, scale_y (content size / frame size), shift_x, shift_y
@@ -143,10 +145,11 @@ class WideAugmentation:
     tgc: float = 0.4  # depth gain: exp(+/- tgc) from top to bottom
     gain: float = 0.3  # overall gain exp(+/- gain)
     contrast: tuple[float, float] = (0.75, 1.3)
-    gamma: float = 0.4  # grey-map gamma exp(+/- gamma)
+    gamma: float = 0.6  # grey-map gamma exp(+/- gamma): 0.55-1.8 times the scanner's
     curve: tuple[float, float] = (-0.5, 0.8)  # weight of an S-curve (negative: inverse S)
     speckle: float = 0.25  # sd of the log multiplicative noise, drawn 0..speckle per case
-    blur: float = 0.5  # probability of a small blur (binomial 3x3) of random strength
+    blur: float = 0.6  # probability of a blur of random strength
+    blur_passes: int = 2  # binomial 3x3 passes (2: about a gaussian of sigma 1 px)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x: float (B, C, H, W) or (B, C, T, H, W) in [0, 1] -> augmented, same shape and device."""
@@ -185,7 +188,10 @@ class WideAugmentation:
         if len(blurred):  # only the cases drawn for a blur pay for it
             part = out.index_select(0, blurred.to(x.device))
             w_ = strength[blurred].to(x.device, x.dtype).view(-1, 1, 1, 1, 1)
-            out = out.index_copy(0, blurred.to(x.device), part + w_ * (_blur(part) - part))
+            soft = part
+            for _ in range(self.blur_passes):
+                soft = _blur(soft)
+            out = out.index_copy(0, blurred.to(x.device), part + w_ * (soft - part))
         out = out / out.amax(dim=1, keepdim=True).clamp(min=1.0)  # over 1: scale the pixel, keep its ratios
         return out.clamp_(min=0.0).reshape(shape)
 
