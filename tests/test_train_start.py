@@ -75,11 +75,23 @@ def test_mismatched_architecture_or_missing_version_is_one_line(source):
 
     project, _ = source
     with pytest.raises(
-        ValueError, match=r"cannot start from SGS@1: it is slim_resnet18, width 4 .*--preset fast"
+        ValueError, match=r"cannot start from SGS@1: it is slim_resnet18, width 4 .*builds resnet18.*--preset fast"
     ):
-        run_training(project, tiny_config("SGS", epochs=1, net_width=8, weights="SGS@1"), n_boot=10)
+        run_training(project, tiny_config("SGS", epochs=1, arch="resnet18", weights="SGS@1"), n_boot=10)
     with pytest.raises(LookupError, match="no SGS version 7"):
         run_training(project, tiny_config("SGS", epochs=1, weights="SGS@7"), n_boot=10)
+
+
+def test_the_source_network_width_is_taken_over(source):
+    """A source trained at another width (an earlier preset's) is fine-tuned at its own width."""
+    from rascore.train import run_training
+    from rascore.train.checkpoint import load_checkpoint
+
+    project, _ = source
+    outcome = run_training(project, tiny_config("SGS", epochs=1, net_width=8, weights="SGS@1"), n_boot=10)
+    assert outcome.fit.pretrained["loaded"] == outcome.fit.pretrained["total"]
+    checkpoint = load_checkpoint(outcome.published.path)
+    assert checkpoint["arch_options"]["width"] == 4 and checkpoint["args"]["net_width"] == 4
 
 
 def test_simulator_version_is_the_newest_demo_only_one(source):

@@ -65,6 +65,7 @@ def run_training(
     group lasts for the training only; ranks other than 0 return None.
     """
     config = start.resolve(project, config)  # SGS@3 -> that version's checkpoint file
+    config = start.adopt_source_network(config)  # fine-tune the source's width and pooling
     with distributed.session(config.device) as env:
         data = load_data(project, config)
         result = fit(config, data, on_progress if env.is_main else None, should_stop)

@@ -10,8 +10,9 @@
   ``models/SGS/v3/model.pt``) or a torchvision-style weights file.
 
 Fine-tuning from a RAScore model loads every tensor of the source network. The source must be
-the same architecture with the same options (width, pooling) as this run, or a one-line
-ValueError says which differs and what to pass. The grade head (``backbone.fc``) is kept only
+the same architecture as this run, or a one-line ValueError says which differs and what to pass;
+its options (width, pooling) are taken over (``adopt_source_network``), so a model trained at an
+earlier preset's width can still be fine-tuned at that width. The grade head (``backbone.fc``) is kept only
 when it means the same thing: same head type and the same target item (SH or the combined EOSS);
 otherwise it is re-initialised. What the run started from (file, sha256, modality and version,
 the item sources the source model was trained on) goes into the checkpoint's ``pretrained``
@@ -82,6 +83,26 @@ def resolve(project, config):
     if not path.is_file():
         raise LookupError(f"the checkpoint of {code} v{version} is missing: {path}")
     return replace(config, weights=str(path), start_from=f"{code}@{version}")
+
+
+def adopt_source_network(config):
+    """The config with the network options (width, pooling) of the RAScore checkpoint it starts
+    from, when that checkpoint is the same architecture; any other config unchanged."""
+    from rascore.nets.pretrained import resolve_weights
+
+    if config.weights is None or parse_version_ref(config.weights):
+        return config
+    path = resolve_weights(config.arch, config.weights)
+    source = read_rascore_checkpoint(path) if path is not None else None
+    if source is None or source.get("arch") != config.arch:
+        return config
+    options = source.get("arch_options") or {}
+    taken = {}
+    if options.get("width") is not None:
+        taken["net_width"] = int(options["width"])
+    if options.get("pooling"):
+        taken["pooling"] = str(options["pooling"])
+    return replace(config, **taken) if taken else config
 
 
 def read_rascore_checkpoint(path: str | Path) -> dict | None:
