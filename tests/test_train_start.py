@@ -75,7 +75,8 @@ def test_mismatched_architecture_or_missing_version_is_one_line(source):
 
     project, _ = source
     with pytest.raises(
-        ValueError, match=r"cannot start from SGS@1: it is slim_resnet18, width 4 .*builds resnet18.*--preset fast"
+        ValueError,
+        match=r"cannot start from SGS@1: it is slim_resnet18, width 4 .*builds resnet18.*--preset fast",
     ):
         run_training(project, tiny_config("SGS", epochs=1, arch="resnet18", weights="SGS@1"), n_boot=10)
     with pytest.raises(LookupError, match="no SGS version 7"):
