@@ -94,8 +94,9 @@ def _target(spec) -> int:
 
 
 def foreign_cohort(path: Path, modality: str, n: int, seed: int):
-    """[(frames, target)] from a foreign_cohort.py (make_foreign and target), or None without one."""
-    if not path.exists():
+    """[(frames, target)] from a foreign_cohort.py (make_foreign and target), or None without one
+    (or for a clip modality: the foreign generator draws stills only)."""
+    if not path.exists() or scale.modality(modality).dynamic:
         return None
     spec = importlib.util.spec_from_file_location("foreign_cohort", path)
     module = importlib.util.module_from_spec(spec)
