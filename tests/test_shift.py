@@ -139,7 +139,9 @@ def test_tiny_model_flags_foreign_scans_and_few_of_test1(project, tmp_path, caps
     from rascore.train.checkpoint import load_checkpoint
 
     build_tiny(project, "SGS", {"train": 12, "test1": 5, "test2": 1})
-    outcome = run_training(project, tiny_config("SGS"), n_boot=10)
+    # 4 epochs: after 2 the wide augmentation's current ranges leave the caricature model's features
+    # unsettled (6 of test1's 20 flagged by them); after 3 or more, none
+    outcome = run_training(project, tiny_config("SGS", epochs=4), n_boot=10)
     checkpoint = load_checkpoint(outcome.published.path)
     reference = ShiftReference.from_checkpoint(checkpoint)
     assert isinstance(reference, ShiftReference), reference
