@@ -30,8 +30,8 @@ import bench_robustness as robustness  # noqa: E402
 from rascore.synth import plan_cohort, render_item  # noqa: E402
 from rascore.synth.profiles import PROFILES  # noqa: E402
 from rascore.train.config import make_config  # noqa: E402
-from rascore.train.data import patient_split, preprocessing_for  # noqa: E402
-from rascore.train.loop import TrainData, evaluate, fit  # noqa: E402
+from rascore.train.data import preprocessing_for  # noqa: E402
+from rascore.train.loop import evaluate, fit  # noqa: E402
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "none (the validation split as rendered)": (),
@@ -86,13 +86,10 @@ def main() -> None:
     prep = preprocessing_for(config)
     specs = [s for s in plan_cohort(args.size, args.seed) if s.modality == "SGS" and s.cohort == "train"]
     items = [(render_item(s).frames, robustness._target(s), s.patient, i) for i, s in enumerate(specs)]
-    rows = [{"item_id": i, "target": t, "patient": p} for _, t, p, i in items]
-    train_rows, val_rows = patient_split(rows, config.val_fraction, config.seed)
-    train = robustness._arrays([items[r["item_id"]] for r in train_rows], prep)
-    val = robustness._arrays([items[r["item_id"]] for r in val_rows], prep)
-    model = fit(config, TrainData(train, val, prep, {})).model
-    val_specs = [specs[r["item_id"]] for r in val_rows]
-    y = np.array([robustness._target(s) for s in val_specs])
+    data, val_ids = robustness.split_train(items, config, prep)
+    model = fit(config, data).model
+    val_specs = [specs[i] for i in val_ids]
+    y = data.val.y.numpy()
     print(f"SGS {args.size}, seed {args.seed}: {len(val_specs)} validation items, factors from {UNSEEN}")
     print(
         f"{'factors from the unseen profile':<58} {'macro AUC':>9} {'accuracy':>8} {'fallback':>8} {'mean grade':>10}"

@@ -123,6 +123,17 @@ def scores(y: np.ndarray, probs: np.ndarray, crops: list[str]) -> dict:
     }
 
 
+def split_train(items: list[tuple[np.ndarray, int, str, int]], config, prep) -> tuple[TrainData, list[int]]:
+    """The training cohort's (frames, target, patient, id) as the product splits it (patient-grouped
+    validation share of ``config``): the preloaded TrainData and the validation items' ids."""
+    rows = [{"item_id": i, "target": t, "patient": p} for _, t, p, i in items]
+    train_rows, val_rows = patient_split(rows, config.val_fraction, config.seed)
+    by_id = {item[3]: item for item in items}
+    train = _arrays([by_id[r["item_id"]] for r in train_rows], prep)
+    val = _arrays([by_id[r["item_id"]] for r in val_rows], prep)
+    return TrainData(train, val, prep, {}), [r["item_id"] for r in val_rows]
+
+
 def run_seed(args, seed: int) -> dict:
     config = make_config(
         args.modality,
@@ -148,12 +159,8 @@ def run_seed(args, seed: int) -> dict:
             (render_item(spec).frames, _target(spec), spec.patient, index)
         )
     render_s = time.perf_counter() - started
-    rows = [{"item_id": i, "target": t, "patient": p} for _, t, p, i in per_cohort["train"]]
-    train_rows, val_rows = patient_split(rows, config.val_fraction, config.seed)
-    by_id = {i: (f, t, p, i) for f, t, p, i in per_cohort["train"]}
-    train = _arrays([by_id[r["item_id"]] for r in train_rows], prep)
-    val = _arrays([by_id[r["item_id"]] for r in val_rows], prep)
-    data = TrainData(train, val, prep, {})
+    data, _ = split_train(per_cohort["train"], config, prep)
+    train, val = data.train, data.val
     started_fit, cpu_fit = time.perf_counter(), time.process_time()
     result = fit(config, data)
     fit_s, fit_cpu = time.perf_counter() - started_fit, time.process_time() - cpu_fit
