@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 import pytest
 import torch
 
+from rascore.ports import free_port
 from tests.conftest import BIN, cli_env
 
 TINY_ARGS = [
@@ -50,12 +50,6 @@ TINY_JOB = {
     "nproc": 2,
 }
 SMALL = {"train": 5, "test1": 1, "test2": 1}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _one_thread_env(data) -> dict[str, str]:
@@ -165,7 +159,7 @@ def test_ddp_averages_gradients_across_two_gloo_processes():
     """After one step on different data both ranks hold the same weights (mean of the gradients)."""
     import torch.multiprocessing as mp
 
-    mp.spawn(_ddp_rank, args=(2, _free_port()), nprocs=2, join=True)
+    mp.spawn(_ddp_rank, args=(2, free_port()), nprocs=2, join=True)
 
 
 def test_torchrun_cli_trains_one_version_on_two_processes(project):

@@ -22,6 +22,7 @@ import requests
 
 from rascore.cli import main
 from rascore.pacs import orthanc_local
+from rascore.ports import free_port
 from tests.orthanc_gate import need_orthanc
 from rascore.pacs.orthanc_local import SAMPLES, Sample, load_samples, sample_bytes
 from tests.fixtures_media import identifying_values
@@ -255,7 +256,7 @@ def test_bad_url_one_line(orthanc, project_env, creds, capsys):
     code, out, err = run(capsys, "pull", "--url", orthanc.rest + "/no-dicom-web", "--modality", "SGS")
     assert code == 2 and err.count("\n") == 1
     assert "404" in err and "/no-dicom-web" in err
-    closed = f"http://127.0.0.1:{orthanc_local.free_port()}/dicom-web"
+    closed = f"http://127.0.0.1:{free_port()}/dicom-web"
     code, out, err = run(capsys, "pull", "--url", closed, "--modality", "SGS")
     assert code == 2 and err.count("\n") == 1
     assert closed in err and "cannot connect" in err

@@ -5,7 +5,6 @@ with Playwright and wait for Streamlit to settle the way its own e2e suite does.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rascore.ports import free_port
 from tests.conftest import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,13 +80,6 @@ def set_passwords(root: Path, names: tuple[str, ...]) -> dict[str, str]:
         auth.set_password(store, name, password, rounds=4)
     store.close()
     return passwords
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
