@@ -90,7 +90,8 @@ def adopt_source_network(config):
     from, when that checkpoint is the same architecture; any other config unchanged."""
     from rascore.nets.pretrained import resolve_weights
 
-    if config.weights is None or parse_version_ref(config.weights):
+    # "auto" finds only torchvision files in the hub cache: nothing to take over, nothing to read
+    if str(config.weights or "auto").lower() == "auto" or parse_version_ref(config.weights):
         return config
     path = resolve_weights(config.arch, config.weights)
     source = read_rascore_checkpoint(path) if path is not None else None
