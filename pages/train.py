@@ -187,6 +187,12 @@ with right:
         f"{labels['target']} grade. Training uses the train cohort (split by patient into "
         "training and validation); test1, test2 and test3 are held out for the dashboard."
     )
+    for code, n in labels["pooled"].items():
+        st.caption(
+            f"{modality} training also learns from the {n} {code} items with a reference label "
+            f"in the train cohort (a clip's middle frame, graded on the same {labels['target']}), "
+            f"from patients outside validation only: validation stays on {modality} items."
+        )
     for cohort, missing in labels["missing_grades"].items():
         if missing and labels["total"][cohort]:
             st.caption(

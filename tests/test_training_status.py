@@ -39,7 +39,11 @@ def test_label_counts_per_cohort_and_target_grade(project):
     assert labels["cohorts"]["train"] == [2, 2, 2, 2]
     assert labels["cohorts"]["test1"] == [1, 2, 2, 3]  # case 0 of test1 is EOSS 3 (SH 1, PD 3)
     assert labels["cohorts"]["test2"] == [3, 3, 2, 0] and labels["missing_grades"]["test2"] == [3]
-    assert ts.label_counts(project.store, who(project, "demo-expert"), "SGS")["target"] == "SH"
+    assert labels["pooled"] == {}  # power Doppler learns from its own modality
+    sgs = ts.label_counts(project.store, who(project, "demo-expert"), "SGS")
+    assert sgs["target"] == "SH"
+    # a still model also learns from the training cohort's greyscale clips
+    assert sgs["pooled"] == {"DGS": len(project.store.references("DGS", "train"))}
 
 
 def test_submit_queues_a_job_with_its_parameters_and_audits_it(project):

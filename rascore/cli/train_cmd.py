@@ -53,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'none' trains from scratch; never downloads. A RAScore source must have this run's "
         "architecture (same preset); its grade head is kept only for the same head and target",
     )
+    p.add_argument(
+        "--pool",
+        nargs="+",
+        metavar="MODALITY",
+        help="also learn from the training cohort's items of these modalities of the same target "
+        "(a still model takes a clip's middle frame), from patients outside validation only; "
+        "'none' for this modality's items alone (default: SGS pools DGS, the others pool nothing)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -173,6 +181,7 @@ def _train(args: argparse.Namespace) -> int:
             head=args.head,
             arch=args.arch,
             weights=args.weights,
+            pool=args.pool,
             seed=args.seed,
             batch_size=args.batch_size,
             lr=args.lr,

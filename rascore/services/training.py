@@ -28,6 +28,7 @@ from rascore.store import jobs as job_sql
 from rascore.store import registry
 from rascore.store.results import stored_test_figures
 from rascore.train import start
+from rascore.train.config import POOLED
 
 MAX_EPOCHS = 500
 QUEUED_WAIT_S = 60.0  # a job queued longer than this with no live worker: say so
@@ -56,7 +57,9 @@ def label_counts(store: Store, user: Mapping, modality: str) -> dict:
     """Current reference labels of a modality per cohort and target grade.
 
     Returns {"modality", "target" (SH or EOSS), "cohorts": {cohort: [n0, n1, n2, n3]},
-    "total": {cohort: n}, "missing_grades": {cohort: [grades with no label]}}.
+    "total": {cohort: n}, "missing_grades": {cohort: [grades with no label]}, "pooled":
+    {modality: training-cohort reference labels} for the modalities a retraining also learns from
+    (rascore.train.config.POOLED; those of validation patients are left out when it runs)}.
     """
     require(user, "train")
     mod = scale.modality(modality)
@@ -70,6 +73,7 @@ def label_counts(store: Store, user: Mapping, modality: str) -> dict:
         "cohorts": counts,
         "total": {c: sum(v) for c, v in counts.items()},
         "missing_grades": {c: [g for g, n in enumerate(v) if n == 0] for c, v in counts.items()},
+        "pooled": {code: len(store.references(code, "train")) for code in POOLED.get(mod.code, ())},
     }
 
 

@@ -110,6 +110,17 @@ def _sources(counts: dict | None) -> str:
     return ", ".join(f"{source} {n}" for source, n in sorted(counts.items()))
 
 
+def _pooled_line(pooled: dict | None) -> list[str]:
+    """The card's line on items of other modalities in the training half (none before pooling)."""
+    if not pooled:
+        return []
+    parts = ", ".join(f"{count} {code}" for code, count in pooled.items())
+    return [
+        f"- Of the training items, {parts} came from the same target's other modality "
+        "(a still model takes a clip's middle frame), from patients outside validation only."
+    ]
+
+
 def render_card(checkpoint: dict, version: int) -> str:
     """The Markdown card of one model version."""
     args = checkpoint.get("args", {})
@@ -152,6 +163,7 @@ def render_card(checkpoint: dict, version: int) -> str:
         f"- Training cohort items: {len(snap.get('train_item_ids', []))} for training "
         f"({snap.get('train_patients')} patients), {len(snap.get('val_item_ids', []))} for validation "
         f"({snap.get('val_patients')} patients); split by patient, seed {args.get('seed')}.",
+        *_pooled_line(snap.get("pooled")),
         f"- Grades 0-3 in training: {snap.get('train_class_counts')}; validation: {snap.get('val_class_counts')}.",
         f"- Item sources (training and validation): {_sources(snap.get('item_sources'))}.",
         f"- Labels: current reference standard; sha256 of (item, grade) pairs `{snap.get('labels_sha256')}`.",
