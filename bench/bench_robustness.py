@@ -14,6 +14,10 @@ is the training of before the scanner-robustness changes, ``--augment wide --nor
 ``--train-variation none`` trains on the simulator's narrow look (before it was widened) while
 the test cohorts keep ``--test-variation`` (default: the simulator's default, wide).
 
+SGS also learns from the training patients' DGS clips (their middle frames), as the product's
+training does (rascore.train.config.POOLED); ``--pool none`` trains on the modality's own items
+alone, as before pooling. The validation half is the same either way.
+
 ``--set KEY=VALUE ...`` overrides training settings (TrainConfig fields: ``net_width=16
 patience=8`` gives the stills' preset of before; ``size=128x176``; ``lr=0.001``); each row records
 them. Prints a table (per seed and cohort, then mean and spread over seeds; each cohort's JSON
@@ -111,6 +115,7 @@ def scores(y: np.ndarray, probs: np.ndarray, crops: list[str]) -> dict:
     return {
         "n": m["n"],
         "macro_auc": m["macro_auc"],
+        "auc": m["auc"],  # per grade, one against the rest
         "accuracy": m["accuracy"],
         "predicted": np.bincount(probs.argmax(axis=1), minlength=4).tolist(),
         "true": np.bincount(y, minlength=4).tolist(),
@@ -134,6 +139,24 @@ def split_train(items: list[tuple[np.ndarray, int, str, int]], config, prep) -> 
     return TrainData(train, val, prep, {}), [r["item_id"] for r in val_rows]
 
 
+def pooled(data: TrainData, specs: list, val_patients: set[str], modalities: list[str], prep) -> TrainData:
+    """``data`` with the training cohort's items of other ``modalities`` added to its training half
+    (patients of the validation half left out, so that half and the selection stay as they were)."""
+    chosen = [
+        s for s in specs if s.cohort == "train" and s.modality in modalities and s.patient not in val_patients
+    ]
+    extra = _arrays(
+        [(render_item(s).frames, _target(s), s.patient, -1 - n) for n, s in enumerate(chosen)], prep
+    )
+    train = Arrays(
+        torch.cat([data.train.x, extra.x]),
+        torch.cat([data.train.y, extra.y]),
+        data.train.item_ids + extra.item_ids,
+        data.train.crops + extra.crops,
+    )
+    return TrainData(train, data.val, prep, {})
+
+
 def run_seed(args, seed: int) -> dict:
     config = make_config(
         args.modality,
@@ -146,6 +169,7 @@ def run_seed(args, seed: int) -> dict:
         norm=args.norm,
         roi_within=args.roi_within,
         epochs=args.epochs,
+        pool=args.pool,
         **dict(_setting(kv) for kv in args.set),
     )
     prep = preprocessing_for(config)
@@ -159,7 +183,11 @@ def run_seed(args, seed: int) -> dict:
             (render_item(spec).frames, _target(spec), spec.patient, index)
         )
     render_s = time.perf_counter() - started
-    data, _ = split_train(per_cohort["train"], config, prep)
+    data, val_ids = split_train(per_cohort["train"], config, prep)
+    pool = config.pool  # the product's default (SGS pools DGS) unless --pool says otherwise
+    if pool:
+        val_patients = {p for _, _, p, i in per_cohort["train"] if i in set(val_ids)}
+        data = pooled(data, train_specs, val_patients, pool, prep)
     train, val = data.train, data.val
     started_fit, cpu_fit = time.perf_counter(), time.process_time()
     result = fit(config, data)
@@ -174,6 +202,7 @@ def run_seed(args, seed: int) -> dict:
         "train_variation": args.train_variation,
         "test_variation": args.test_variation,
         "set": args.set,
+        "pool": list(pool),  # rows without it trained on the modality's own items
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
         "fit_seconds": round(fit_s, 1),  # wall: moves with other processes' load
@@ -190,6 +219,19 @@ def run_seed(args, seed: int) -> dict:
         split = _arrays(per_cohort[name], prep)
         probs = evaluate(result.model, split, prep, torch.device("cpu"))
         record["cohorts"][name] = scores(split.y.numpy(), probs, split.crops)
+    if args.test3_plans > 1 and "test3" in per_cohort:
+        # the unseen profile's items of more independent plans: one cohort of several times the size
+        items = list(per_cohort["test3"])
+        for k in range(1, args.test3_plans):
+            more = _plan(args.size, 10_000 + 100 * seed + k, args.test_variation)
+            items += [
+                (render_item(s).frames, _target(s), s.patient, -1 - len(items))
+                for s in more
+                if s.cohort == "test3" and s.modality == config.modality
+            ]
+        split = _arrays(items, prep)
+        probs = evaluate(result.model, split, prep, torch.device("cpu"))
+        record["cohorts"][f"test3x{args.test3_plans}"] = scores(split.y.numpy(), probs, split.crops)
     foreign = foreign_cohort(args.foreign, config.modality, args.foreign_n, args.foreign_seed)
     if foreign is not None:
         split = _arrays([(f, int(t), "", i) for i, (f, t) in enumerate(foreign)], prep)
@@ -210,6 +252,11 @@ def table(records: list[dict]) -> str:
             lines.append(
                 f"{r['seed']:>4} {name:<8} {c['n']:>4} {c['macro_auc']:>9.3f} {c['accuracy']:>8.3f} "
                 f"{c['fallback']:>8}  {c['predicted']} (true {c['true']})"
+                + (
+                    "  per grade " + " ".join(f"{g}:{v:.2f}" for g, v in c["auc"].items())
+                    if c.get("auc")
+                    else ""
+                )
             )
     lines.append("")
     for name, cs in cohorts.items():
@@ -263,6 +310,19 @@ def main() -> None:
     parser.add_argument("--modality", type=str.upper, default="SGS", choices=list(scale.MODALITIES))
     parser.add_argument("--size", default="paper", choices=list(synth_cohort.SIZES))
     parser.add_argument("--augment", default="wide", choices=list(AUGMENTATIONS))
+    parser.add_argument(
+        "--test3-plans",
+        type=int,
+        default=1,
+        help="also score the unseen profile's items of this many independent plans together "
+        "(the cohort's own and N-1 more; one plan holds 38 SGS items, 1-3 of them grade 3)",
+    )
+    parser.add_argument(
+        "--pool",
+        nargs="+",
+        help="other modalities whose training items join the training half ('none': the "
+        "modality's own only; default: the product's, rascore.train.config.POOLED)",
+    )
     parser.add_argument("--norm", default="image", choices=list(NORMS))
     parser.add_argument("--roi-within", default="field", choices=list(WITHIN), help="joint crop placement")
     parser.add_argument(

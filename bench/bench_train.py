@@ -182,7 +182,9 @@ def bench_data(n: int) -> None:
         print(f"  decoding original files  {from_files * 1000:8.1f} ms  ({n / from_files:9.0f} items/s)")
 
 
-def retrain(modalities: list[str], epochs: int | None, baseline: bool = True) -> None:
+def retrain(
+    modalities: list[str], epochs: int | None, baseline: bool = True, pool: list[str] | None = None
+) -> None:
     """Wall and CPU seconds of run_training per modality (load, train, test, publish).
 
     The baseline (PD-only colour rule, Doppler modalities, against the PD reference) is run too unless --no-baseline, as
@@ -195,14 +197,15 @@ def retrain(modalities: list[str], epochs: int | None, baseline: bool = True) ->
     project = open_project()
     print(f"\n[retrain, fast preset, project {project.settings.data_dir}]")
     for modality in modalities:
-        config = make_config(modality, "fast", "cpu", epochs=epochs, weights="none")
+        config = make_config(modality, "fast", "cpu", epochs=epochs, weights="none", pool=pool)
         start, cpu = time.perf_counter(), time.process_time()
         outcome = run_training(project, config, activate="if-better", baseline=baseline)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         fit = outcome.metrics["training"]
         line = (
             f"  {modality} v{outcome.published.version}: {seconds:6.1f} s wall, {cpu:6.1f} s CPU "
-            f"(training {fit['seconds']:.1f} s, {fit['epochs_run']} epochs, best {fit['best_epoch']}); "
+            f"(training {fit['seconds']:.1f} s, {fit['epochs_run']} epochs, best {fit['best_epoch']}; "
+            f"{'pooled with ' + '+'.join(config.pool) if config.pool else 'own items only'}); "
             f"val macro AUC {outcome.metrics['validation']['macro_auc']:.3f}"
         )
         print(line)
@@ -232,6 +235,11 @@ def main() -> None:
     parser.add_argument("--retrain", nargs="*", metavar="MODALITY")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--pool",
+        nargs="+",
+        help="--retrain: modalities to pool ('none': own items only; default the product's)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, CPU")
@@ -245,6 +253,7 @@ def main() -> None:
             [m.upper() for m in args.retrain] or ["SGS", "DGS", "SPD", "DPD"],
             args.epochs,
             not args.no_baseline,
+            args.pool,
         )
 
 
