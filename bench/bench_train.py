@@ -14,7 +14,11 @@
    at the fast preset end to end (rascore.train.run_training, nothing registered as active unless
    better) and print wall time and per-grade test AUCs.
 
+4. ``--memory-format``: one training step of the stills' network with model and input contiguous
+   against channels_last (fit's choice on the CPU for still models), interleaved, best of N.
+
 Run: .venv/bin/python bench/bench_train.py [--steps 30] [--threads 2] [--retrain SGS DGS ...]
+     .venv/bin/python bench/bench_train.py --skip-loop --skip-data --memory-format --repeats 3
 """
 
 from __future__ import annotations
@@ -86,6 +90,8 @@ def bench_loop(modality: str, steps: int, repeats: int, batch: int | None = None
     def run(label: str) -> tuple[float, float]:
         torch.manual_seed(0)
         model, _ = make_model(config)
+        if not prep.dynamic:  # as fit keeps a still model on the CPU (rascore.train.loop)
+            model.to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
         start, cpu = time.perf_counter(), time.process_time()
@@ -128,6 +134,33 @@ def bench_loop(modality: str, steps: int, repeats: int, batch: int | None = None
             f"  {label:<18} wall {seconds:7.2f} s  {items / seconds:7.1f} items/s  "
             f"ratio to bare {results['bare'] / seconds:5.3f}x   |  CPU {cpu:7.2f} s  "
             f"ratio to bare {cpu_results['bare'] / cpu:5.3f}x"
+        )
+
+
+def bench_memory_format(steps: int, repeats: int) -> None:
+    """One training step of the stills' fast-preset network (SGS) with model and input contiguous
+    against channels_last (what fit uses on the CPU for still models): interleaved, best of N."""
+    config = make_config("SGS", "fast", "cpu", weights="none", epochs=1)
+    prep = preprocessing_for(config)
+    data = fake_arrays(config, steps * config.batch_size)
+    ready = prep.normalise(prep.batch(data.x, train=False))
+    formats = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+    best = {name: float("inf") for name in formats}
+    for repeat in range(repeats + 1):  # the first round warms the caches and is not counted
+        for name in list(formats)[repeat % 2 :] + list(formats)[: repeat % 2]:
+            torch.manual_seed(0)
+            model, _ = make_model(config)
+            model.to(memory_format=formats[name])
+            x = ready.contiguous(memory_format=formats[name])
+            optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
+            start = time.perf_counter()
+            bare_loop(model, optimizer, x, data.y, config.batch_size, steps)
+            if repeat:
+                best[name] = min(best[name], (time.perf_counter() - start) / steps)
+    print(f"\n[memory format, SGS {config.arch} {config.height}x{config.width}, batch {config.batch_size}]")
+    for name, seconds in best.items():
+        print(
+            f"  {name:<14} {seconds * 1000:6.1f} ms per step  ({best['contiguous'] / seconds:4.2f}x contiguous)"
         )
 
 
@@ -236,6 +269,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument(
+        "--memory-format", action="store_true", help="a still model's step, contiguous against channels_last"
+    )
+    parser.add_argument(
         "--pool",
         nargs="+",
         help="--retrain: modalities to pool ('none': own items only; default the product's)",
@@ -246,6 +282,8 @@ def main() -> None:
     if not args.skip_loop:
         for modality in ("SGS", "DPD"):
             bench_loop(modality, args.steps, args.repeats)
+    if args.memory_format:
+        bench_memory_format(args.steps, args.repeats)
     if not args.skip_data:
         bench_data(args.items)
     if args.retrain is not None:

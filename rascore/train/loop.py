@@ -2,10 +2,10 @@
 
 ``load_data`` -> ``fit``: ``train_one_epoch`` / ``evaluate`` per epoch. On CUDA: bf16 autocast
 and channels_last; on CPU: fp32, channels_last for still models (a training step of the fast
-preset's still network, batch 16 at 96 x 128 on 2 threads: 81-88 ms against 98-99 ms contiguous;
-clip models stay contiguous there). Seeded; early stopping on validation macro AUC (best weights
-kept); ``on_progress`` gets a dict per step and per validation, ``should_stop`` is checked between
-steps (cancellation). No module-level state, so it runs unchanged under torchrun: inside a
+preset's still network, batch 16 at 96 x 128 on 2 threads, 1.16x faster than contiguous:
+bench/bench_train.py --memory-format; clip models stay contiguous there). Seeded; early stopping
+on validation macro AUC (best weights kept); ``on_progress`` gets a dict per step and per
+validation, ``should_stop`` is checked between steps (cancellation). No module-level state, so it runs unchanged under torchrun: inside a
 process group (rascore.train.distributed) ``fit`` trains a DistributedDataParallel copy on each
 rank's shard of the balanced batches, rank 0 alone validates and keeps the best weights, and the
 early-stopping and cancel decisions are shared so that every rank stops at the same step.
