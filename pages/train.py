@@ -188,6 +188,8 @@ with right:
         "training and validation); test1, test2 and test3 are held out for the dashboard."
     )
     for code, n in labels["pooled"].items():
+        if not n:
+            continue
         st.caption(
             f"{modality} training also learns from the {n} {code} items with a reference label "
             f"in the train cohort (a clip's middle frame, graded on the same {labels['target']}), "
@@ -219,13 +221,18 @@ with right:
             help="fast: a slim network sized for CPUs; paper: the published "
             "set-up (GPU); auto: paper on a GPU, fast on a CPU",
         )
+        by_preset = training.preset_epochs(modality)
         epochs = st.number_input(
             "Epochs",
             min_value=1,
             max_value=training.MAX_EPOCHS,
-            value=25,
+            value=None,
             step=1,
             key="rascore.train.epochs",
+            placeholder="the preset's",
+            help="Blank: the preset's ("
+            + ", ".join(f"{name} {n}" for name, n in by_preset.items())
+            + f" for {modality}), as `rascore train` runs it",
         )
         head = st.selectbox(
             "Head",
@@ -244,7 +251,8 @@ with right:
             "DistributedDataParallel, one GPU per process on CUDA",
         )
         if st.form_submit_button(f"Queue {modality} retraining", type="primary"):
-            act(training.submit, modality, preset, int(epochs), head, int(nproc), start_from)
+            chosen = None if epochs is None else int(epochs)
+            act(training.submit, modality, preset, chosen, head, int(nproc), start_from)
             st.rerun()
 
 st.subheader("Active model")

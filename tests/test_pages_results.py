@@ -223,6 +223,8 @@ def test_train_page_queues_a_job_that_a_worker_runs(tmp_path, monkeypatch):
     at = page_as(project, "demo-expert", "pages/train.py")
     assert "No SGS training job yet" in texts(at)
     at.selectbox(key="rascore.train.preset").select("fast")
+    assert at.number_input(key="rascore.train.epochs").value is None  # blank: the preset's epochs
+    assert "also learns from" not in texts(at)  # no DGS item to pool here
     at.number_input(key="rascore.train.epochs").set_value(1)
     next(b for b in at.button if b.label == "Queue SGS retraining").click().run()
     assert_page_ok(at)

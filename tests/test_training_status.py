@@ -46,6 +46,11 @@ def test_label_counts_per_cohort_and_target_grade(project):
     assert sgs["pooled"] == {"DGS": len(project.store.references("DGS", "train"))}
 
 
+def test_a_retraining_without_epochs_runs_the_presets():
+    assert ts.preset_epochs("SGS") == {"paper": 30, "fast": 80}
+    assert ts.preset_epochs("dpd") == {"paper": 30, "fast": 20}
+
+
 def test_submit_queues_a_job_with_its_parameters_and_audits_it(project):
     expert = who(project, "demo-expert")
     job_id = ts.submit(project.store, expert, "sgs", "fast", 3, "ordinal")

@@ -28,7 +28,7 @@ from rascore.store import jobs as job_sql
 from rascore.store import registry
 from rascore.store.results import stored_test_figures
 from rascore.train import start
-from rascore.train.config import POOLED
+from rascore.train.config import POOLED, PRESETS
 
 MAX_EPOCHS = 500
 QUEUED_WAIT_S = 60.0  # a job queued longer than this with no live worker: say so
@@ -231,6 +231,12 @@ def _refused_as_training_error(fn, *args, **kwargs):
         raise
     except StoreError as exc:
         raise TrainingError(str(exc)) from None
+
+
+def preset_epochs(modality: str) -> dict[str, int]:
+    """The epochs each preset trains ``modality`` for when a retraining names none."""
+    dynamic = scale.modality(modality).dynamic
+    return {name: p.clip_epochs if dynamic else p.epochs for name, p in PRESETS.items()}
 
 
 # ------------------------------------------------------------------ jobs
