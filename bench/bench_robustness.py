@@ -186,7 +186,8 @@ def run_seed(args, seed: int) -> dict:
     data, val_ids = split_train(per_cohort["train"], config, prep)
     pool = config.pool  # the product's default (SGS pools DGS) unless --pool says otherwise
     if pool:
-        val_patients = {p for _, _, p, i in per_cohort["train"] if i in set(val_ids)}
+        held_out = set(val_ids)
+        val_patients = {p for _, _, p, i in per_cohort["train"] if i in held_out}
         data = pooled(data, train_specs, val_patients, pool, prep)
     train, val = data.train, data.val
     started_fit, cpu_fit = time.perf_counter(), time.process_time()
@@ -221,14 +222,15 @@ def run_seed(args, seed: int) -> dict:
         record["cohorts"][name] = scores(split.y.numpy(), probs, split.crops)
     if args.test3_plans > 1 and "test3" in per_cohort:
         # the unseen profile's items of more independent plans: one cohort of several times the size
-        items = list(per_cohort["test3"])
-        for k in range(1, args.test3_plans):
-            more = _plan(args.size, 10_000 + 100 * seed + k, args.test_variation)
-            items += [
-                (render_item(s).frames, _target(s), s.patient, -1 - len(items))
-                for s in more
-                if s.cohort == "test3" and s.modality == config.modality
-            ]
+        more = [
+            s
+            for k in range(1, args.test3_plans)
+            for s in _plan(args.size, 10_000 + 100 * seed + k, args.test_variation)
+            if s.cohort == "test3" and s.modality == config.modality
+        ]
+        items = per_cohort["test3"] + [
+            (render_item(s).frames, _target(s), s.patient, -1 - n) for n, s in enumerate(more)
+        ]
         split = _arrays(items, prep)
         probs = evaluate(result.model, split, prep, torch.device("cpu"))
         record["cohorts"][f"test3x{args.test3_plans}"] = scores(split.y.numpy(), probs, split.crops)

@@ -5,10 +5,11 @@ and channels_last; on CPU: fp32, channels_last for still models (a training step
 preset's still network, batch 16 at 96 x 128 on 2 threads, 1.16x faster than contiguous:
 bench/bench_train.py --memory-format; clip models stay contiguous there). Seeded; early stopping
 on validation macro AUC (best weights kept); ``on_progress`` gets a dict per step and per
-validation, ``should_stop`` is checked between steps (cancellation). No module-level state, so it runs unchanged under torchrun: inside a
-process group (rascore.train.distributed) ``fit`` trains a DistributedDataParallel copy on each
-rank's shard of the balanced batches, rank 0 alone validates and keeps the best weights, and the
-early-stopping and cancel decisions are shared so that every rank stops at the same step.
+validation, ``should_stop`` is checked between steps (cancellation). No module-level state, so it
+runs unchanged under torchrun: inside a process group (rascore.train.distributed) ``fit`` trains
+a DistributedDataParallel copy on each rank's shard of the balanced batches, rank 0 alone
+validates and keeps the best weights, and the early-stopping and cancel decisions are shared so
+that every rank stops at the same step.
 """
 
 from __future__ import annotations
@@ -183,9 +184,11 @@ def _autocast(device: torch.device):
 
 
 def _memory_format(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if device.type != "cuda":
-        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-    return x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+    """A batch in the layout ``fit`` gives the model: channels_last for stills on any device,
+    channels_last_3d for clips on CUDA, as it is for clips on the CPU."""
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=torch.channels_last_3d) if device.type == "cuda" else x
 
 
 def train_one_epoch(
